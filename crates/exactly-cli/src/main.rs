@@ -1,0 +1,45 @@
+//! The `exactly` command-line tool. Every subcommand lives in its own module; this file only
+//! parses arguments and dispatches.
+
+mod bench_cmd;
+mod demo_cmd;
+mod log_cmd;
+mod pipe_cmd;
+mod sim_cmd;
+
+use clap::{Parser, Subcommand};
+
+/// exactly: exactly-once message processing — durable logs, idempotent producers, measured
+/// reliability.
+#[derive(Parser, Debug)]
+#[command(name = "exactly", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// The embedded durable log: create, produce, consume, describe, verify.
+    Log(log_cmd::LogArgs),
+    /// The main job: an idempotent producer killed with SIGKILL and resumed, verified
+    /// exactly once.
+    Demo(demo_cmd::DemoArgs),
+    /// Benchmarks that report ratios measured in the same run.
+    Bench(bench_cmd::BenchArgs),
+    /// The reliability simulator: pipes over a seeded lossy network, measured R and UR.
+    Sim(sim_cmd::SimArgs),
+    /// Reliable delivery pipes over UDP.
+    Pipe(pipe_cmd::PipeArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Log(args) => log_cmd::run(args),
+        Command::Demo(args) => demo_cmd::run(args),
+        Command::Bench(args) => bench_cmd::run(args),
+        Command::Sim(args) => sim_cmd::run(args),
+        Command::Pipe(args) => pipe_cmd::run(args),
+    }
+}

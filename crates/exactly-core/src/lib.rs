@@ -1,0 +1,21 @@
+//! `exactly-core`: the vocabulary and the effect traits every other `exactly` crate stands on.
+//!
+//! Cores in `exactly` do no I/O of their own: files go through [`Storage`], time through
+//! [`Clock`]. Each trait has a std implementation for production and a simulated one for
+//! tests — [`SimStorage`] keeps *live* and *durable* bytes apart, so a simulated crash loses
+//! exactly what a power cut would lose (and may tear the last write). That is what makes the
+//! crash-point sweeps of the log, the engine and the endpoints possible.
+//!
+//! # Layout
+//! - [`ids`]: [`Timestamp`], [`Offset`], [`ProducerId`], [`ProducerEpoch`], [`Sequence`].
+//! - [`clock`]: the [`Clock`] trait, [`SystemClock`] and the hand-driven [`ManualClock`].
+//! - [`storage`]: the [`Storage`] / [`StorageFile`] traits, [`StdStorage`], [`SimStorage`]
+//!   and [`storage::write_file_atomically`] (temp → fsync → rename → fsync dir).
+
+pub mod clock;
+pub mod ids;
+pub mod storage;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use ids::{Offset, ProducerEpoch, ProducerId, Sequence, Timestamp};
+pub use storage::{OpenMode, SimStorage, StdStorage, Storage, StorageFile, TearMode};
