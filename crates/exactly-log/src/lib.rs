@@ -1,1 +1,39 @@
-//! placeholder
+//! `exactly-log`: the embedded durable log — the "persistent storage" and the
+//! "time-replayable source" of exactly's seed documents, with Kafka's idempotent producer.
+//!
+//! A [`Log`] is a directory of topics; each topic has partitions; each partition is a
+//! sequence of segment files holding CRC32C-checked record batches, with a sparse offset
+//! and time index per segment. Appends are group-committed with an explicit
+//! [`Durability`]; idempotent producers (producer id, epoch, sequence) make retries safe;
+//! recovery truncates a torn tail and refuses to skip corruption. All file access goes
+//! through [`exactly_core::Storage`], so every crash point can be simulated.
+//!
+//! # Layout
+//! - [`batch`]: the on-disk batch format (pure encode/decode, CRC).
+//! - [`index`]: the sparse offset and time index of a segment (pure).
+//! - [`producer`]: the idempotent-producer table (sans-IO state machine, snapshots).
+//! - [`config`]: [`LogConfig`], [`Durability`].
+//! - [`error`]: one error enum per operation.
+//! - `segment`, `partition`: segment files, scanning, group commit, recovery, retention.
+//! - `log`: [`Log`], topics and the public API.
+//! - [`verify`]: read-only integrity check of a whole log directory.
+//!
+//! The byte layouts and recovery rules are in `docs/design.md`; the hazards and what
+//! prevents each in `docs/SAFETY.md`.
+
+pub mod batch;
+pub mod config;
+pub mod error;
+pub mod index;
+mod log;
+mod partition;
+pub mod producer;
+mod segment;
+pub mod verify;
+
+pub use batch::{ProducerStamp, Record, StoredRecord};
+pub use config::{Durability, LogConfig};
+pub use error::{AppendError, MaintenanceError, OpenError, ReadError, TopicError};
+pub use log::{partition_for_key, validate_topic_name, Log, PARTITIONS_MAX};
+pub use partition::{AppendOutcome, PartitionInfo, ProducerSummary, RecoveryEvent};
+pub use segment::{index_file_name, segment_file_name};

@@ -1,0 +1,205 @@
+//! One error enum per operation, each with the structured fields a caller needs.
+
+use crate::batch::EncodeError;
+use exactly_core::{Offset, ProducerEpoch, ProducerId, Sequence};
+use std::io;
+use std::path::PathBuf;
+
+/// Why a log could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// The configuration is out of range.
+    #[error("invalid log config: {0}")]
+    BadConfig(String),
+    /// A file could not be read or written.
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        /// File or directory.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// Data before the tail is damaged: refusing to open rather than skip it.
+    #[error("corrupt log file {file} at byte {position}: {reason}")]
+    Corrupt {
+        /// The damaged file.
+        file: PathBuf,
+        /// Byte position of the first damaged batch.
+        position: u64,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// Why a topic could not be created or looked up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TopicError {
+    /// Names are 1–200 characters of `[A-Za-z0-9._-]`, not starting with a dot.
+    #[error("invalid topic name '{name}': {reason}")]
+    InvalidName {
+        /// The rejected name.
+        name: String,
+        /// Why.
+        reason: &'static str,
+    },
+    /// Partition count outside 1..=10_000.
+    #[error("invalid partition count {partitions}: want 1..=10000")]
+    InvalidPartitions {
+        /// The rejected count.
+        partitions: u32,
+    },
+    /// The topic exists with a different partition count.
+    #[error("topic '{topic}' already exists with {partitions} partitions")]
+    AlreadyExists {
+        /// Topic name.
+        topic: String,
+        /// Its partition count.
+        partitions: u32,
+    },
+    /// No such topic.
+    #[error("unknown topic '{topic}'")]
+    UnknownTopic {
+        /// Topic name.
+        topic: String,
+    },
+    /// A file could not be written.
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        /// File or directory.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// Creating the partitions failed while opening them.
+    #[error(transparent)]
+    Open(#[from] Box<OpenError>),
+}
+
+/// Why an append was refused or failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AppendError {
+    /// No such topic.
+    #[error("unknown topic '{topic}'")]
+    UnknownTopic {
+        /// Topic name.
+        topic: String,
+    },
+    /// Partition index out of range.
+    #[error("topic '{topic}' has {partitions} partitions; {partition} does not exist")]
+    UnknownPartition {
+        /// Topic name.
+        topic: String,
+        /// Requested partition.
+        partition: u32,
+        /// Partition count.
+        partitions: u32,
+    },
+    /// The records cannot form a batch (empty, too large).
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+    /// A newer epoch of this producer id has appended: this instance is a zombie.
+    #[error("producer {producer_id} epoch {epoch} is fenced by epoch {current_epoch}")]
+    ProducerFenced {
+        /// Producer id.
+        producer_id: ProducerId,
+        /// The epoch of the refused append.
+        epoch: ProducerEpoch,
+        /// The epoch the partition knows.
+        current_epoch: ProducerEpoch,
+    },
+    /// The batch does not continue the producer's sequence: records in between are missing.
+    #[error("producer {producer_id}: out-of-order sequence {got}, expected {expected}")]
+    OutOfOrderSequence {
+        /// Producer id.
+        producer_id: ProducerId,
+        /// The sequence the partition expects next.
+        expected: Sequence,
+        /// The first sequence of the refused batch.
+        got: Sequence,
+    },
+    /// The partition already remembers the maximum number of producer ids.
+    #[error("partition remembers {max} producers already; new producer {producer_id} refused")]
+    TooManyProducers {
+        /// The refused producer id.
+        producer_id: ProducerId,
+        /// The configured limit.
+        max: usize,
+    },
+    /// A write or sync failed; the log stopped accepting work (fail-stop).
+    #[error("log is fail-stopped after an I/O error: {reason}")]
+    FailStopped {
+        /// The first error.
+        reason: String,
+    },
+}
+
+/// Why a read failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReadError {
+    /// No such topic.
+    #[error("unknown topic '{topic}'")]
+    UnknownTopic {
+        /// Topic name.
+        topic: String,
+    },
+    /// Partition index out of range.
+    #[error("topic '{topic}' has {partitions} partitions; {partition} does not exist")]
+    UnknownPartition {
+        /// Topic name.
+        topic: String,
+        /// Requested partition.
+        partition: u32,
+        /// Partition count.
+        partitions: u32,
+    },
+    /// The offset is before the log start (deleted by retention) or past the end.
+    #[error("offset {requested} out of range [{start}, {end}]")]
+    OffsetOutOfRange {
+        /// Requested offset.
+        requested: Offset,
+        /// First offset still stored.
+        start: Offset,
+        /// Offset the next record will get.
+        end: Offset,
+    },
+    /// A stored batch failed its checks.
+    #[error("corrupt batch in {file} at byte {position}: {reason}")]
+    Corrupt {
+        /// Segment file.
+        file: PathBuf,
+        /// Byte position of the batch.
+        position: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A file could not be read.
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        /// Segment file.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// The log stopped after an I/O error.
+    #[error("log is fail-stopped after an I/O error: {reason}")]
+    FailStopped {
+        /// The first error.
+        reason: String,
+    },
+}
+
+/// Why a flush, retention run or close failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MaintenanceError {
+    /// The log stopped after an I/O error.
+    #[error("log is fail-stopped after an I/O error: {reason}")]
+    FailStopped {
+        /// The first error.
+        reason: String,
+    },
+}

@@ -1,0 +1,468 @@
+//! [`Log`]: topics of partitions in one directory, the public face of the embedded log.
+
+use crate::batch::{EncodedBatch, ProducerStamp, Record, StoredRecord};
+use crate::config::{Durability, LogConfig};
+use crate::error::{AppendError, MaintenanceError, OpenError, ReadError, TopicError};
+use crate::partition::{
+    lock, AppendOutcome, FailStop, Partition, PartitionInfo, ProducerSummary, RecoveryEvent,
+};
+use exactly_core::storage::{read_file, write_file_atomically};
+use exactly_core::{Clock, Offset, ProducerId, StdStorage, Storage, SystemClock, Timestamp};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, RwLock, Weak};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Most partitions a topic may have.
+pub const PARTITIONS_MAX: u32 = 10_000;
+const TOPIC_META_FILE: &str = "topic.json";
+
+#[derive(Serialize, Deserialize)]
+struct TopicMeta {
+    version: u32,
+    partitions: u32,
+}
+
+struct Topic {
+    partitions: Vec<Arc<Partition>>,
+}
+
+struct LogInner {
+    dir: PathBuf,
+    storage: Arc<dyn Storage>,
+    clock: Arc<dyn Clock>,
+    config: Arc<LogConfig>,
+    fail: Arc<FailStop>,
+    topics: RwLock<BTreeMap<String, Arc<Topic>>>,
+}
+
+struct Flusher {
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// An embedded durable log: topics with partitions of segment files in one directory.
+///
+/// Appends may come from many threads; each partition group-commits them. Readers see only
+/// records that are durable (except under [`Durability::None`]).
+pub struct Log {
+    inner: Arc<LogInner>,
+    flusher: Option<Flusher>,
+}
+
+impl std::fmt::Debug for Log {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Log").field("dir", &self.inner.dir).finish()
+    }
+}
+
+/// Checks a topic name: 1–200 characters of `[A-Za-z0-9._-]`, not starting with a dot.
+pub fn validate_topic_name(name: &str) -> Result<(), TopicError> {
+    let invalid = |reason| TopicError::InvalidName {
+        name: name.to_string(),
+        reason,
+    };
+    if name.is_empty() || name.len() > 200 {
+        return Err(invalid("length must be 1..=200"));
+    }
+    if name.starts_with('.') {
+        return Err(invalid("must not start with '.'"));
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+    {
+        return Err(invalid("only A-Z a-z 0-9 . _ - are allowed"));
+    }
+    Ok(())
+}
+
+/// The partition a key goes to: `xxh3(key) mod partitions`.
+pub fn partition_for_key(key: &[u8], partitions: u32) -> u32 {
+    (xxhash_rust::xxh3::xxh3_64(key) % u64::from(partitions.max(1))) as u32
+}
+
+fn topic_io(path: &Path) -> impl FnOnce(std::io::Error) -> TopicError + '_ {
+    move |source| TopicError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+impl Log {
+    /// Opens (creating if needed) the log in `dir` on the real file system.
+    pub fn open(dir: impl AsRef<Path>, config: LogConfig) -> Result<Self, OpenError> {
+        Self::open_with(Arc::new(StdStorage), Arc::new(SystemClock), dir, config)
+    }
+
+    /// Opens the log on the given storage and clock (simulation, tests).
+    pub fn open_with(
+        storage: Arc<dyn Storage>,
+        clock: Arc<dyn Clock>,
+        dir: impl AsRef<Path>,
+        config: LogConfig,
+    ) -> Result<Self, OpenError> {
+        config.validate().map_err(OpenError::BadConfig)?;
+        let dir = dir.as_ref().to_path_buf();
+        storage
+            .create_dir_all(&dir)
+            .map_err(|source| OpenError::Io {
+                path: dir.clone(),
+                source,
+            })?;
+        let inner = Arc::new(LogInner {
+            dir,
+            storage,
+            clock,
+            config: Arc::new(config),
+            fail: Arc::new(FailStop::default()),
+            topics: RwLock::new(BTreeMap::new()),
+        });
+        inner.load_topics()?;
+        let flusher = match inner.config.durability {
+            Durability::Interval(ms) => Some(spawn_flusher(&inner, ms)),
+            Durability::Immediate | Durability::None => None,
+        };
+        Ok(Self { inner, flusher })
+    }
+
+    /// The log's directory.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// The log's configuration.
+    pub fn config(&self) -> &LogConfig {
+        &self.inner.config
+    }
+
+    /// Creates a topic with `partitions` partitions. Creating an existing topic with the same
+    /// count is a no-op; with another count it is an error.
+    pub fn create_topic(&self, name: &str, partitions: u32) -> Result<(), TopicError> {
+        validate_topic_name(name)?;
+        if partitions == 0 || partitions > PARTITIONS_MAX {
+            return Err(TopicError::InvalidPartitions { partitions });
+        }
+        let mut topics = self.inner.topics.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(existing) = topics.get(name) {
+            let count = existing.partitions.len() as u32;
+            return match count == partitions {
+                true => Ok(()),
+                false => Err(TopicError::AlreadyExists {
+                    topic: name.to_string(),
+                    partitions: count,
+                }),
+            };
+        }
+        // Partitions first, the metadata file last: it is the commit point of the creation.
+        let topic = self.inner.open_topic(name, partitions).map_err(Box::new)?;
+        let topic_dir = self.inner.dir.join(name);
+        let meta = serde_json::to_vec(&TopicMeta {
+            version: 1,
+            partitions,
+        })
+        .unwrap_or_default();
+        let meta_path = topic_dir.join(TOPIC_META_FILE);
+        write_file_atomically(self.inner.storage.as_ref(), &meta_path, &meta)
+            .map_err(topic_io(&meta_path))?;
+        self.inner
+            .storage
+            .sync_dir(&self.inner.dir)
+            .map_err(topic_io(&self.inner.dir))?;
+        topics.insert(name.to_string(), Arc::new(topic));
+        Ok(())
+    }
+
+    /// Topic names with their partition counts.
+    pub fn topics(&self) -> Vec<(String, u32)> {
+        let topics = self.inner.topics.read().unwrap_or_else(|e| e.into_inner());
+        topics
+            .iter()
+            .map(|(name, t)| (name.clone(), t.partitions.len() as u32))
+            .collect()
+    }
+
+    /// Partition count of `topic`.
+    pub fn partition_count(&self, topic: &str) -> Option<u32> {
+        let topics = self.inner.topics.read().unwrap_or_else(|e| e.into_inner());
+        topics.get(topic).map(|t| t.partitions.len() as u32)
+    }
+
+    fn partition(&self, topic: &str, partition: u32) -> Result<Arc<Partition>, (String, u32)> {
+        let topics = self.inner.topics.read().unwrap_or_else(|e| e.into_inner());
+        let t = topics.get(topic).ok_or((topic.to_string(), 0))?;
+        t.partitions
+            .get(partition as usize)
+            .cloned()
+            .ok_or((topic.to_string(), t.partitions.len() as u32))
+    }
+
+    fn append_target(&self, topic: &str, partition: u32) -> Result<Arc<Partition>, AppendError> {
+        self.partition(topic, partition)
+            .map_err(|(topic, partitions)| match partitions {
+                0 => AppendError::UnknownTopic { topic },
+                _ => AppendError::UnknownPartition {
+                    topic,
+                    partition,
+                    partitions,
+                },
+            })
+    }
+
+    fn read_target(&self, topic: &str, partition: u32) -> Result<Arc<Partition>, ReadError> {
+        self.partition(topic, partition)
+            .map_err(|(topic, partitions)| match partitions {
+                0 => ReadError::UnknownTopic { topic },
+                _ => ReadError::UnknownPartition {
+                    topic,
+                    partition,
+                    partitions,
+                },
+            })
+    }
+
+    /// Appends `records` as one batch. With a `producer` stamp the append is idempotent:
+    /// a retry of an appended batch returns [`AppendOutcome::Duplicate`] and writes nothing.
+    pub fn append(
+        &self,
+        topic: &str,
+        partition: u32,
+        records: &[Record],
+        producer: Option<ProducerStamp>,
+    ) -> Result<AppendOutcome, AppendError> {
+        let target = self.append_target(topic, partition)?;
+        let mut batch =
+            EncodedBatch::encode(records, producer, 0, self.inner.config.batch_bytes_max)?;
+        target.append(&mut batch)
+    }
+
+    /// Appends an already encoded batch (encoding can then happen off the caller's path).
+    pub fn append_encoded(
+        &self,
+        topic: &str,
+        partition: u32,
+        batch: &mut EncodedBatch,
+    ) -> Result<AppendOutcome, AppendError> {
+        self.append_target(topic, partition)?.append(batch)
+    }
+
+    /// Reads up to `max_records` records from `from` on. Empty at the end of the partition.
+    pub fn read(
+        &self,
+        topic: &str,
+        partition: u32,
+        from: Offset,
+        max_records: usize,
+    ) -> Result<Vec<StoredRecord>, ReadError> {
+        self.read_target(topic, partition)?.read(from, max_records)
+    }
+
+    /// The first offset whose record has a timestamp ≥ `timestamp` (`None`: none yet).
+    pub fn offset_for_time(
+        &self,
+        topic: &str,
+        partition: u32,
+        timestamp: Timestamp,
+    ) -> Result<Option<Offset>, ReadError> {
+        self.read_target(topic, partition)?
+            .offset_for_time(timestamp)
+    }
+
+    /// Blocks until a record at `offset` is readable or `timeout` passes (tail following).
+    pub fn wait_for(
+        &self,
+        topic: &str,
+        partition: u32,
+        offset: Offset,
+        timeout: Duration,
+    ) -> Result<bool, ReadError> {
+        Ok(self
+            .read_target(topic, partition)?
+            .wait_visible(offset, timeout))
+    }
+
+    /// Offsets and sizes of a partition.
+    pub fn partition_info(&self, topic: &str, partition: u32) -> Result<PartitionInfo, ReadError> {
+        Ok(self.read_target(topic, partition)?.info())
+    }
+
+    /// What a partition remembers of an idempotent producer (to resume its sequence).
+    pub fn producer_state(
+        &self,
+        topic: &str,
+        partition: u32,
+        producer_id: ProducerId,
+    ) -> Result<Option<ProducerSummary>, ReadError> {
+        Ok(self.read_target(topic, partition)?.producer(producer_id))
+    }
+
+    /// Truncations recovery made when the log was opened.
+    pub fn recovery_events(&self) -> Vec<RecoveryEvent> {
+        self.all_partitions()
+            .iter()
+            .flat_map(|p| p.recovery_events().to_vec())
+            .collect()
+    }
+
+    fn all_partitions(&self) -> Vec<Arc<Partition>> {
+        let topics = self.inner.topics.read().unwrap_or_else(|e| e.into_inner());
+        topics
+            .values()
+            .flat_map(|t| t.partitions.iter().cloned())
+            .collect()
+    }
+
+    /// Makes everything written so far durable.
+    pub fn flush(&self) -> Result<(), MaintenanceError> {
+        for partition in self.all_partitions() {
+            partition.flush().map_err(maintenance)?;
+        }
+        Ok(())
+    }
+
+    /// Deletes segments beyond the retention limits; returns how many were deleted.
+    pub fn enforce_retention(&self) -> usize {
+        self.all_partitions()
+            .iter()
+            .map(|p| p.enforce_retention())
+            .sum()
+    }
+
+    /// Flushes and snapshots producer state so the next open is fast.
+    pub fn close(mut self) -> Result<(), MaintenanceError> {
+        self.stop_flusher();
+        for partition in self.all_partitions() {
+            partition.checkpoint_producers().map_err(maintenance)?;
+        }
+        Ok(())
+    }
+
+    fn stop_flusher(&mut self) {
+        if let Some(mut flusher) = self.flusher.take() {
+            *lock(&flusher.stop.0) = true;
+            flusher.stop.1.notify_all();
+            if let Some(thread) = flusher.thread.take() {
+                let _ = thread.join();
+            }
+        }
+    }
+}
+
+impl Drop for Log {
+    fn drop(&mut self) {
+        self.stop_flusher();
+        if matches!(self.inner.config.durability, Durability::Interval(_)) {
+            // Best effort: an interval log should not lose its last interval to a clean drop.
+            let _ = self.flush();
+        }
+    }
+}
+
+fn maintenance(error: AppendError) -> MaintenanceError {
+    match error {
+        AppendError::FailStopped { reason } => MaintenanceError::FailStopped { reason },
+        other => MaintenanceError::FailStopped {
+            reason: other.to_string(),
+        },
+    }
+}
+
+fn spawn_flusher(inner: &Arc<LogInner>, interval_ms: u64) -> Flusher {
+    let stop = Arc::new((Mutex::new(false), Condvar::new()));
+    let weak: Weak<LogInner> = Arc::downgrade(inner);
+    let stop_flag = Arc::clone(&stop);
+    let thread = std::thread::Builder::new()
+        .name("exactly-log-flusher".into())
+        .spawn(move || loop {
+            let (flag, signal) = &*stop_flag;
+            let guard = lock(flag);
+            let (guard, _) = signal
+                .wait_timeout(guard, Duration::from_millis(interval_ms))
+                .unwrap_or_else(|e| e.into_inner());
+            if *guard {
+                return;
+            }
+            drop(guard);
+            let Some(inner) = weak.upgrade() else { return };
+            let partitions: Vec<Arc<Partition>> = {
+                let topics = inner.topics.read().unwrap_or_else(|e| e.into_inner());
+                topics
+                    .values()
+                    .flat_map(|t| t.partitions.iter().cloned())
+                    .collect()
+            };
+            // A failed sync trips the fail-stop inside `flush`; nothing more to do here.
+            for partition in partitions {
+                let _ = partition.flush();
+            }
+        })
+        .ok();
+    Flusher { stop, thread }
+}
+
+impl LogInner {
+    fn load_topics(&self) -> Result<(), OpenError> {
+        let names = self
+            .storage
+            .list_dir(&self.dir)
+            .map_err(|source| OpenError::Io {
+                path: self.dir.clone(),
+                source,
+            })?;
+        let mut topics = self.topics.write().unwrap_or_else(|e| e.into_inner());
+        for name in names {
+            let meta_path = self.dir.join(&name).join(TOPIC_META_FILE);
+            if validate_topic_name(&name).is_err()
+                || !self.storage.exists(&meta_path).unwrap_or(false)
+            {
+                // Not a topic, or a creation that crashed before its commit point.
+                continue;
+            }
+            let bytes =
+                read_file(self.storage.as_ref(), &meta_path).map_err(|source| OpenError::Io {
+                    path: meta_path.clone(),
+                    source,
+                })?;
+            let meta: TopicMeta =
+                serde_json::from_slice(&bytes).map_err(|e| OpenError::Corrupt {
+                    file: meta_path.clone(),
+                    position: 0,
+                    reason: format!("topic metadata does not parse: {e}"),
+                })?;
+            if meta.partitions == 0 || meta.partitions > PARTITIONS_MAX {
+                return Err(OpenError::Corrupt {
+                    file: meta_path,
+                    position: 0,
+                    reason: format!("partition count {} out of range", meta.partitions),
+                });
+            }
+            let topic = self.open_topic(&name, meta.partitions)?;
+            topics.insert(name, Arc::new(topic));
+        }
+        Ok(())
+    }
+
+    fn open_topic(&self, name: &str, partitions: u32) -> Result<Topic, OpenError> {
+        let mut opened = Vec::with_capacity(partitions as usize);
+        for p in 0..partitions {
+            let dir = self.dir.join(name).join(p.to_string());
+            opened.push(Arc::new(Partition::open(
+                dir,
+                Arc::clone(&self.storage),
+                Arc::clone(&self.clock),
+                Arc::clone(&self.config),
+                Arc::clone(&self.fail),
+            )?));
+        }
+        let topic_dir = self.dir.join(name);
+        self.storage
+            .sync_dir(&topic_dir)
+            .map_err(|source| OpenError::Io {
+                path: topic_dir,
+                source,
+            })?;
+        Ok(Topic { partitions: opened })
+    }
+}

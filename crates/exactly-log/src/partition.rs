@@ -1,0 +1,909 @@
+//! One partition: a directory of segments, its producer table, group commit and recovery.
+//!
+//! Locking: `state` guards the segments, offsets and producer table; `sync` serialises
+//! `fdatasync` calls (group commit). Order is always `sync` → `state`; nothing holds `state`
+//! while waiting for `sync`. Appends write under `state` and then wait for durability under
+//! `sync`: while one appender syncs, the others queue behind it and find their bytes
+//! already durable when they get the lock — one sync per group.
+
+use crate::batch::{self, BatchHeader, EncodedBatch, StoredRecord};
+use crate::config::{Durability, LogConfig};
+use crate::error::{AppendError, OpenError, ReadError};
+use crate::index::SegmentIndex;
+use crate::producer::{ProducerTable, SequenceCheck, SequenceViolation};
+use crate::segment::{
+    self, index_file_name, parse_file_name, segment_file_name, snapshot_file_name, ChunkReader,
+    ScanDepth, Segment,
+};
+use exactly_core::storage::{read_file, write_file_atomically};
+use exactly_core::{Clock, Offset, OpenMode, ProducerId, Storage, StorageFile, Timestamp};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// Producer snapshots kept per partition (older ones are deleted).
+const SNAPSHOTS_KEPT: usize = 2;
+
+/// The first I/O failure of a log, shared by all its partitions: once set, every operation
+/// fails (an fsync error leaves the durable state unknown, so retrying could lie).
+#[derive(Debug, Default)]
+pub(crate) struct FailStop {
+    reason: Mutex<Option<String>>,
+}
+
+impl FailStop {
+    pub fn check(&self) -> Result<(), String> {
+        match &*lock(&self.reason) {
+            Some(reason) => Err(reason.clone()),
+            None => Ok(()),
+        }
+    }
+
+    /// Records the first failure and returns the reason in force.
+    pub fn trip(&self, reason: String) -> String {
+        lock(&self.reason).get_or_insert(reason).clone()
+    }
+}
+
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The protected data stays consistent across a panic in another thread because every
+    // mutation that can fail trips the fail-stop before returning.
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A point in the partition's byte stream: segments are totally ordered by base offset.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+struct WriteMark {
+    segment_base: u64,
+    position: u64,
+}
+
+/// What happened to an append.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AppendOutcome {
+    /// The batch was appended at these offsets.
+    Appended {
+        /// Offset of the first record.
+        base_offset: Offset,
+        /// Offset of the last record.
+        last_offset: Offset,
+    },
+    /// The batch is a retry of one already appended; nothing was written.
+    Duplicate {
+        /// The original offsets, if still remembered (see the producer expiry policy).
+        original: Option<(Offset, Offset)>,
+    },
+}
+
+/// What recovery did to a partition when it was opened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecoveryEvent {
+    /// Segment file.
+    pub file: PathBuf,
+    /// Where the whole-batch prefix ends.
+    pub truncated_at: u64,
+    /// Bytes removed from the tail.
+    pub bytes_removed: u64,
+    /// Why the tail was not a whole batch.
+    pub reason: String,
+}
+
+/// Sizes and offsets of a partition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartitionInfo {
+    /// First offset still stored.
+    pub start_offset: Offset,
+    /// Offset after the last record readers may see (durable, unless `Durability::None`).
+    pub end_offset: Offset,
+    /// Offset after the last record written (may include unsynced records).
+    pub written_offset: Offset,
+    /// Number of segment files.
+    pub segments: usize,
+    /// Total segment bytes.
+    pub bytes: u64,
+    /// Producer ids remembered.
+    pub producers: usize,
+}
+
+/// What a producer id has appended to a partition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProducerSummary {
+    /// Current epoch.
+    pub epoch: exactly_core::ProducerEpoch,
+    /// Last appended sequence.
+    pub last_sequence: Option<exactly_core::Sequence>,
+}
+
+struct PartitionState {
+    sealed: Vec<Segment>,
+    active: Segment,
+    producers: ProducerTable,
+    visible_end: Offset,
+}
+
+impl PartitionState {
+    fn write_mark(&self) -> WriteMark {
+        WriteMark {
+            segment_base: self.active.base_offset().0,
+            position: self.active.len_bytes(),
+        }
+    }
+
+    fn start_offset(&self) -> Offset {
+        self.sealed
+            .first()
+            .map_or(self.active.base_offset(), Segment::base_offset)
+    }
+
+    fn next_offset(&self) -> Offset {
+        self.active.index.next_offset
+    }
+
+    fn segments(&self) -> impl Iterator<Item = &Segment> {
+        self.sealed.iter().chain(std::iter::once(&self.active))
+    }
+}
+
+/// One partition of a topic.
+pub(crate) struct Partition {
+    dir: PathBuf,
+    storage: Arc<dyn Storage>,
+    clock: Arc<dyn Clock>,
+    config: Arc<LogConfig>,
+    fail: Arc<FailStop>,
+    state: Mutex<PartitionState>,
+    visible_changed: Condvar,
+    durable: Mutex<WriteMark>,
+    recovery: Vec<RecoveryEvent>,
+}
+
+impl std::fmt::Debug for Partition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Partition").field("dir", &self.dir).finish()
+    }
+}
+
+fn io_open(path: &Path) -> impl FnOnce(std::io::Error) -> OpenError + '_ {
+    move |source| OpenError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+impl Partition {
+    /// Opens (or initialises) the partition in `dir`, recovering its tail.
+    pub fn open(
+        dir: PathBuf,
+        storage: Arc<dyn Storage>,
+        clock: Arc<dyn Clock>,
+        config: Arc<LogConfig>,
+        fail: Arc<FailStop>,
+    ) -> Result<Self, OpenError> {
+        storage.create_dir_all(&dir).map_err(io_open(&dir))?;
+        let names = storage.list_dir(&dir).map_err(io_open(&dir))?;
+        let mut bases: Vec<Offset> = names
+            .iter()
+            .filter_map(|n| parse_file_name(n, "log"))
+            .collect();
+        bases.sort();
+        if bases.is_empty() {
+            let path = dir.join(segment_file_name(Offset(0)));
+            storage
+                .open(&path, OpenMode::CreateOrOpen)
+                .map_err(io_open(&path))?;
+            storage.sync_dir(&dir).map_err(io_open(&dir))?;
+            bases.push(Offset(0));
+        }
+        let mut opener = Opener {
+            dir: &dir,
+            storage: storage.as_ref(),
+            config: &config,
+        };
+        let Some((active_base, sealed_bases)) = bases.split_last() else {
+            return Err(OpenError::BadConfig("no segments".into()));
+        };
+        let mut sealed = Vec::with_capacity(sealed_bases.len());
+        for base in sealed_bases {
+            let segment = opener.load_sealed(*base)?;
+            opener.check_continuity(sealed.last(), &segment)?;
+            sealed.push(segment);
+        }
+        let (active, active_headers, recovery) = opener.recover_active(*active_base)?;
+        opener.check_continuity(sealed.last(), &active)?;
+        let mut state = PartitionState {
+            sealed,
+            active,
+            producers: ProducerTable::default(),
+            visible_end: Offset(0),
+        };
+        state.visible_end = state.next_offset();
+        state.producers =
+            opener.rebuild_producers(&names, &state, active_headers, clock.now_ms())?;
+        let durable = Mutex::new(state.write_mark());
+        Ok(Self {
+            dir,
+            storage,
+            clock,
+            config,
+            fail,
+            state: Mutex::new(state),
+            visible_changed: Condvar::new(),
+            durable,
+            recovery: recovery.into_iter().collect(),
+        })
+    }
+
+    /// What recovery did when this partition was opened.
+    pub fn recovery_events(&self) -> &[RecoveryEvent] {
+        &self.recovery
+    }
+
+    fn fail_stopped(&self, reason: String) -> AppendError {
+        AppendError::FailStopped {
+            reason: self.fail.trip(reason),
+        }
+    }
+
+    /// Appends an encoded batch, de-duplicating idempotent retries.
+    pub fn append(&self, batch: &mut EncodedBatch) -> Result<AppendOutcome, AppendError> {
+        let mut state = lock(&self.state);
+        self.fail
+            .check()
+            .map_err(|reason| AppendError::FailStopped { reason })?;
+        if let Some(stamp) = batch.producer {
+            let verdict = state.producers.check(
+                stamp,
+                batch.record_count,
+                self.config.producers_per_partition_max,
+            );
+            let original = match verdict {
+                Ok(SequenceCheck::Append) => None,
+                Ok(SequenceCheck::Duplicate {
+                    base_offset,
+                    last_offset,
+                }) => Some(Some((base_offset, last_offset))),
+                Ok(SequenceCheck::DuplicateOffsetsUnknown) => Some(None),
+                Err(violation) => return Err(violation_error(stamp.producer_id, stamp, violation)),
+            };
+            if let Some(original) = original {
+                // The original may still be unsynced: acknowledge the retry only once it is
+                // as durable as a fresh append would be.
+                let mark = state.write_mark();
+                drop(state);
+                self.await_durability(mark)?;
+                return Ok(AppendOutcome::Duplicate { original });
+            }
+        }
+        let needed = state.active.len_bytes() + batch.len_bytes() as u64;
+        if needed > self.config.segment_bytes_max && state.active.len_bytes() > 0 {
+            self.roll(&mut state).map_err(|r| self.fail_stopped(r))?;
+        }
+        let base_offset = state.next_offset();
+        let position = state.active.len_bytes();
+        let header = batch.header(base_offset);
+        let bytes = batch.seal(base_offset);
+        if let Err(e) = state.active.file.write_at(position, bytes) {
+            let reason = format!("write to {} failed: {e}", state.active.path.display());
+            return Err(self.fail_stopped(reason));
+        }
+        self.index_appended(&mut state, position, &header);
+        let mark = state.write_mark();
+        drop(state);
+        self.await_durability(mark)?;
+        Ok(AppendOutcome::Appended {
+            base_offset,
+            last_offset: header.last_offset(),
+        })
+    }
+
+    fn index_appended(&self, state: &mut PartitionState, position: u64, header: &BatchHeader) {
+        state.active.index.on_batch(
+            position,
+            header.base_offset,
+            header.next_offset(),
+            header.max_timestamp,
+            u64::from(header.batch_len),
+        );
+        state.producers.record(header, self.clock.now_ms());
+        if self.config.durability == Durability::None {
+            state.visible_end = state.next_offset();
+            self.visible_changed.notify_all();
+        }
+    }
+
+    fn await_durability(&self, mark: WriteMark) -> Result<(), AppendError> {
+        match self.config.durability {
+            Durability::Immediate => self.make_durable(mark),
+            Durability::Interval(_) | Durability::None => Ok(()),
+        }
+    }
+
+    /// Group commit: makes every byte up to `target` durable, syncing at most once for all
+    /// appenders waiting at the same time.
+    fn make_durable(&self, target: WriteMark) -> Result<(), AppendError> {
+        let mut durable = lock(&self.durable);
+        if *durable >= target {
+            return Ok(());
+        }
+        self.fail
+            .check()
+            .map_err(|reason| AppendError::FailStopped { reason })?;
+        let (file, path, mark, next_offset) = {
+            let state = lock(&self.state);
+            let a = &state.active;
+            (
+                Arc::clone(&a.file),
+                a.path.clone(),
+                state.write_mark(),
+                state.next_offset(),
+            )
+        };
+        if let Err(e) = file.sync_data() {
+            return Err(self.fail_stopped(format!("fdatasync of {} failed: {e}", path.display())));
+        }
+        debug_assert!(mark >= *durable, "the durable mark only moves forward");
+        *durable = mark;
+        drop(durable);
+        self.publish_visible(next_offset);
+        Ok(())
+    }
+
+    fn publish_visible(&self, next_offset: Offset) {
+        let mut state = lock(&self.state);
+        if next_offset > state.visible_end {
+            state.visible_end = next_offset;
+            self.visible_changed.notify_all();
+        }
+    }
+
+    /// Syncs everything written so far.
+    pub fn flush(&self) -> Result<(), AppendError> {
+        let mark = lock(&self.state).write_mark();
+        self.make_durable(mark)
+    }
+
+    /// Seals the active segment and starts a new one (under the state lock).
+    fn roll(&self, state: &mut PartitionState) -> Result<(), String> {
+        let old = &state.active;
+        old.file
+            .sync_data()
+            .map_err(|e| format!("fdatasync of {} failed: {e}", old.path.display()))?;
+        let index_path = self.dir.join(index_file_name(old.base_offset()));
+        write_file_atomically(self.storage.as_ref(), &index_path, &old.index.encode())
+            .map_err(|e| format!("writing {} failed: {e}", index_path.display()))?;
+        let base = state.next_offset();
+        let path = self.dir.join(segment_file_name(base));
+        let file = self
+            .storage
+            .open(&path, OpenMode::CreateNew)
+            .map_err(|e| format!("creating {} failed: {e}", path.display()))?;
+        self.storage
+            .sync_dir(&self.dir)
+            .map_err(|e| format!("fsync of {} failed: {e}", self.dir.display()))?;
+        self.write_snapshot(state, base)?;
+        let new = Segment {
+            path,
+            file,
+            index: SegmentIndex::new(base, self.config.index_interval_bytes),
+        };
+        let sealed = std::mem::replace(&mut state.active, new);
+        state.sealed.push(sealed);
+        if base > state.visible_end {
+            state.visible_end = base;
+            self.visible_changed.notify_all();
+        }
+        self.apply_retention(state);
+        Ok(())
+    }
+
+    fn write_snapshot(
+        &self,
+        state: &mut PartitionState,
+        next_offset: Offset,
+    ) -> Result<(), String> {
+        state
+            .producers
+            .expire(self.clock.now_ms(), self.config.producer_expiry_ms);
+        let path = self.dir.join(snapshot_file_name(next_offset));
+        let bytes = state.producers.encode_snapshot(next_offset);
+        write_file_atomically(self.storage.as_ref(), &path, &bytes)
+            .map_err(|e| format!("writing {} failed: {e}", path.display()))?;
+        self.prune_snapshots(state.start_offset());
+        Ok(())
+    }
+
+    /// Deletes all but the newest snapshots, and any from before the log start. Failures
+    /// only leave an extra file behind, so they are not errors.
+    fn prune_snapshots(&self, start_offset: Offset) {
+        let Ok(names) = self.storage.list_dir(&self.dir) else {
+            return;
+        };
+        let mut snapshots: Vec<Offset> = names
+            .iter()
+            .filter_map(|n| parse_file_name(n, "snapshot"))
+            .collect();
+        snapshots.sort_by(|a, b| b.cmp(a));
+        for (rank, offset) in snapshots.into_iter().enumerate() {
+            if rank >= SNAPSHOTS_KEPT || offset < start_offset {
+                let _ = self
+                    .storage
+                    .remove_file(&self.dir.join(snapshot_file_name(offset)));
+            }
+        }
+    }
+
+    /// Deletes the oldest sealed segments beyond the size or age limits.
+    fn apply_retention(&self, state: &mut PartitionState) -> usize {
+        let now_ms = self.clock.now_ms();
+        let mut removed = 0;
+        while let Some(oldest) = state.sealed.first() {
+            let total: u64 = state.segments().map(Segment::len_bytes).sum();
+            let too_big = self.config.retention_bytes.is_some_and(|max| total > max);
+            let too_old = self
+                .config
+                .retention_ms
+                .is_some_and(|ms| oldest.index.max_timestamp.0 < now_ms.saturating_sub(ms));
+            if !(too_big || too_old) {
+                break;
+            }
+            let segment = state.sealed.remove(0);
+            // Readers holding the file handle keep reading; the name goes now.
+            let _ = self.storage.remove_file(&segment.path);
+            let _ = self
+                .storage
+                .remove_file(&self.dir.join(index_file_name(segment.base_offset())));
+            removed += 1;
+        }
+        if removed > 0 {
+            let _ = self.storage.sync_dir(&self.dir);
+            self.prune_snapshots(state.start_offset());
+        }
+        removed
+    }
+
+    /// Applies retention now; returns the number of segments deleted.
+    pub fn enforce_retention(&self) -> usize {
+        let mut state = lock(&self.state);
+        self.apply_retention(&mut state)
+    }
+
+    /// Writes a producer snapshot at the current end (clean shutdown: faster restart).
+    pub fn checkpoint_producers(&self) -> Result<(), AppendError> {
+        self.flush()?;
+        let mut state = lock(&self.state);
+        let next = state.next_offset();
+        self.write_snapshot(&mut state, next)
+            .map_err(|r| self.fail_stopped(r))
+    }
+
+    /// Offsets and sizes.
+    pub fn info(&self) -> PartitionInfo {
+        let state = lock(&self.state);
+        PartitionInfo {
+            start_offset: state.start_offset(),
+            end_offset: state.visible_end,
+            written_offset: state.next_offset(),
+            segments: state.sealed.len() + 1,
+            bytes: state.segments().map(Segment::len_bytes).sum(),
+            producers: state.producers.len(),
+        }
+    }
+
+    /// What the partition remembers of `producer_id`.
+    pub fn producer(&self, producer_id: ProducerId) -> Option<ProducerSummary> {
+        let state = lock(&self.state);
+        state.producers.get(producer_id).map(|e| ProducerSummary {
+            epoch: exactly_core::ProducerEpoch(e.epoch),
+            last_sequence: e.last_sequence().map(exactly_core::Sequence),
+        })
+    }
+
+    /// Waits until a record at `offset` is visible or `timeout` passes; returns whether it is.
+    pub fn wait_visible(&self, offset: Offset, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut state = lock(&self.state);
+        while state.visible_end <= offset {
+            let now = Instant::now();
+            if now >= deadline || self.fail.check().is_err() {
+                return false;
+            }
+            state = match self.visible_changed.wait_timeout(state, deadline - now) {
+                Ok((guard, _)) => guard,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+        true
+    }
+
+    /// Reads up to `max_records` visible records starting at `from`.
+    pub fn read(&self, from: Offset, max_records: usize) -> Result<Vec<StoredRecord>, ReadError> {
+        let mut out = Vec::new();
+        let mut next = from;
+        while out.len() < max_records {
+            let Some((file, path, position, limit, visible_end)) =
+                self.locate(next, out.is_empty())?
+            else {
+                break;
+            };
+            let reached = read_segment(
+                file.as_ref(),
+                &path,
+                position,
+                limit,
+                next,
+                visible_end,
+                self.config.batch_bytes_max,
+                max_records,
+                &mut out,
+            )?;
+            if reached <= next || reached >= visible_end {
+                break;
+            }
+            next = reached;
+        }
+        Ok(out)
+    }
+
+    /// Finds the segment holding `offset`: file, path, start position, byte limit, and the
+    /// visible end. `None` when `offset` is the visible end.
+    #[allow(clippy::type_complexity)]
+    fn locate(
+        &self,
+        offset: Offset,
+        check_range: bool,
+    ) -> Result<Option<(Arc<dyn StorageFile>, PathBuf, u64, u64, Offset)>, ReadError> {
+        let state = lock(&self.state);
+        self.fail
+            .check()
+            .map_err(|reason| ReadError::FailStopped { reason })?;
+        let (start, end) = (state.start_offset(), state.visible_end);
+        if check_range && (offset < start || offset > end) {
+            return Err(ReadError::OffsetOutOfRange {
+                requested: offset,
+                start,
+                end,
+            });
+        }
+        if offset >= end {
+            return Ok(None);
+        }
+        let segment = state
+            .segments()
+            .take_while(|s| s.base_offset() <= offset)
+            .last()
+            .unwrap_or(&state.active);
+        Ok(Some((
+            Arc::clone(&segment.file),
+            segment.path.clone(),
+            segment.index.position_for_offset(offset),
+            segment.len_bytes(),
+            end,
+        )))
+    }
+
+    /// The first offset whose record has a timestamp ≥ `target`, if any is visible.
+    pub fn offset_for_time(&self, target: Timestamp) -> Result<Option<Offset>, ReadError> {
+        let state = lock(&self.state);
+        let visible_end = state.visible_end;
+        for segment in state.segments() {
+            if segment.index.max_timestamp < target {
+                continue;
+            }
+            let position = segment.index.position_for_time(target);
+            let found = find_time_in_segment(
+                segment,
+                position,
+                target,
+                visible_end,
+                self.config.batch_bytes_max,
+            )?;
+            if found.is_some() {
+                return Ok(found);
+            }
+        }
+        Ok(None)
+    }
+}
+
+fn violation_error(
+    producer_id: ProducerId,
+    stamp: batch::ProducerStamp,
+    violation: SequenceViolation,
+) -> AppendError {
+    match violation {
+        SequenceViolation::Fenced { current } => AppendError::ProducerFenced {
+            producer_id,
+            epoch: stamp.epoch,
+            current_epoch: current,
+        },
+        SequenceViolation::OutOfOrder { expected } => AppendError::OutOfOrderSequence {
+            producer_id,
+            expected,
+            got: stamp.base_sequence,
+        },
+        SequenceViolation::TooManyProducers { max } => {
+            AppendError::TooManyProducers { producer_id, max }
+        }
+    }
+}
+
+fn corrupt(path: &Path, position: u64, reason: impl ToString) -> ReadError {
+    ReadError::Corrupt {
+        file: path.to_path_buf(),
+        position,
+        reason: reason.to_string(),
+    }
+}
+
+/// Decodes records `≥ from` and `< visible_end` from one segment into `out`; returns the
+/// offset after the last batch looked at.
+#[allow(clippy::too_many_arguments)]
+fn read_segment(
+    file: &dyn StorageFile,
+    path: &Path,
+    position: u64,
+    limit: u64,
+    from: Offset,
+    visible_end: Offset,
+    batch_bytes_max: u32,
+    max_records: usize,
+    out: &mut Vec<StoredRecord>,
+) -> Result<Offset, ReadError> {
+    let mut reader = ChunkReader::new(file, position, limit);
+    let mut reached = from;
+    let mut records = Vec::new();
+    while reader.position() < limit && out.len() < max_records {
+        let at = reader.position();
+        let io = |source| ReadError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let head = reader.peek(batch::HEADER_BYTES).map_err(io)?;
+        let header =
+            batch::decode_header(head, batch_bytes_max).map_err(|e| corrupt(path, at, e))?;
+        if header.base_offset >= visible_end {
+            break;
+        }
+        let len = header.batch_len as usize;
+        if header.next_offset() > from {
+            let bytes = reader.peek(len).map_err(io)?;
+            batch::check_batch(bytes, batch_bytes_max).map_err(|e| corrupt(path, at, e))?;
+            records.clear();
+            batch::decode_records(&header, bytes, &mut records)
+                .map_err(|e| corrupt(path, at, e))?;
+            let wanted = records
+                .drain(..)
+                .filter(|r| r.offset >= from && r.offset < visible_end);
+            out.extend(wanted.take(max_records - out.len()));
+        }
+        reached = header.next_offset();
+        reader.advance(len);
+    }
+    Ok(reached)
+}
+
+fn find_time_in_segment(
+    segment: &Segment,
+    position: u64,
+    target: Timestamp,
+    visible_end: Offset,
+    batch_bytes_max: u32,
+) -> Result<Option<Offset>, ReadError> {
+    let path = &segment.path;
+    let mut reader = ChunkReader::new(segment.file.as_ref(), position, segment.len_bytes());
+    let mut records = Vec::new();
+    while reader.position() < segment.len_bytes() {
+        let at = reader.position();
+        let header = segment::peek_batch(&mut reader, batch_bytes_max, ScanDepth::Checksums)
+            .map_err(|reason| corrupt(path, at, reason))?;
+        if header.base_offset >= visible_end {
+            return Ok(None);
+        }
+        let len = header.batch_len as usize;
+        if header.max_timestamp >= target {
+            let bytes = reader.peek(len).map_err(|source| ReadError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            batch::decode_records(&header, bytes, &mut records)
+                .map_err(|e| corrupt(path, at, e))?;
+            let hit = records
+                .iter()
+                .find(|r| r.timestamp >= target && r.offset < visible_end)
+                .map(|r| r.offset);
+            if hit.is_some() {
+                return Ok(hit);
+            }
+            records.clear();
+        }
+        reader.advance(len);
+    }
+    Ok(None)
+}
+
+/// Opening helpers, grouped so `Partition::open` reads as a list of steps.
+struct Opener<'a> {
+    dir: &'a Path,
+    storage: &'a dyn Storage,
+    config: &'a LogConfig,
+}
+
+impl Opener<'_> {
+    fn open_segment_file(
+        &self,
+        base: Offset,
+    ) -> Result<(PathBuf, Arc<dyn StorageFile>, u64), OpenError> {
+        let path = self.dir.join(segment_file_name(base));
+        let file = self
+            .storage
+            .open(&path, OpenMode::Existing)
+            .map_err(io_open(&path))?;
+        let len = file.len_bytes().map_err(io_open(&path))?;
+        Ok((path, file, len))
+    }
+
+    /// A sealed segment: index from its file, or rebuilt from a header scan if missing or
+    /// damaged. Sealed segments were fsynced before the roll, so any damage is corruption.
+    fn load_sealed(&mut self, base: Offset) -> Result<Segment, OpenError> {
+        let (path, file, len) = self.open_segment_file(base)?;
+        let index_path = self.dir.join(index_file_name(base));
+        let interval = self.config.index_interval_bytes;
+        let stored = read_file(self.storage, &index_path)
+            .ok()
+            .and_then(|bytes| SegmentIndex::decode(&bytes, base, len, interval));
+        let index = match stored {
+            Some(index) => index,
+            None => {
+                let scan = segment::scan_segment(
+                    file.as_ref(),
+                    base,
+                    len,
+                    self.config.batch_bytes_max,
+                    interval,
+                    ScanDepth::Headers,
+                );
+                if let Some(stop) = scan.stop {
+                    return Err(OpenError::Corrupt {
+                        file: path,
+                        position: stop.position,
+                        reason: format!("sealed segment: {}", stop.reason),
+                    });
+                }
+                write_file_atomically(self.storage, &index_path, &scan.index.encode())
+                    .map_err(io_open(&index_path))?;
+                scan.index
+            }
+        };
+        Ok(Segment { path, file, index })
+    }
+
+    fn check_continuity(
+        &self,
+        previous: Option<&Segment>,
+        next: &Segment,
+    ) -> Result<(), OpenError> {
+        match previous {
+            Some(prev) if prev.index.next_offset != next.base_offset() => Err(OpenError::Corrupt {
+                file: next.path.clone(),
+                position: 0,
+                reason: format!(
+                    "segment starts at offset {} but the previous one ends at {}",
+                    next.base_offset(),
+                    prev.index.next_offset
+                ),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// The active segment: every batch checksummed; a damaged tail with nothing valid after
+    /// it is a torn write and is truncated; valid data after damage is corruption.
+    #[allow(clippy::type_complexity)]
+    fn recover_active(
+        &mut self,
+        base: Offset,
+    ) -> Result<(Segment, Vec<BatchHeader>, Option<RecoveryEvent>), OpenError> {
+        let (path, file, len) = self.open_segment_file(base)?;
+        let scan = segment::scan_segment(
+            file.as_ref(),
+            base,
+            len,
+            self.config.batch_bytes_max,
+            self.config.index_interval_bytes,
+            ScanDepth::Checksums,
+        );
+        let mut event = None;
+        if let Some(stop) = scan.stop {
+            let next = scan.index.next_offset;
+            let later = segment::valid_batch_after(
+                file.as_ref(),
+                stop.position,
+                len,
+                next,
+                self.config.batch_bytes_max,
+            )
+            .map_err(io_open(&path))?;
+            if let Some(valid_at) = later {
+                return Err(OpenError::Corrupt {
+                    file: path,
+                    position: stop.position,
+                    reason: format!(
+                        "{} (and a valid batch follows at byte {valid_at})",
+                        stop.reason
+                    ),
+                });
+            }
+            file.set_len(stop.position).map_err(io_open(&path))?;
+            event = Some(RecoveryEvent {
+                file: path.clone(),
+                truncated_at: stop.position,
+                bytes_removed: len - stop.position,
+                reason: stop.reason,
+            });
+        }
+        // What survived a crash is on disk, but what a clean exit left may be only in the
+        // page cache: make it durable before anybody reads it.
+        file.sync_data().map_err(io_open(&path))?;
+        let segment = Segment {
+            path,
+            file,
+            index: scan.index,
+        };
+        Ok((segment, scan.producer_headers, event))
+    }
+
+    /// Producer table: the newest usable snapshot plus every idempotent batch after it.
+    fn rebuild_producers(
+        &mut self,
+        names: &[String],
+        state: &PartitionState,
+        active_headers: Vec<BatchHeader>,
+        now_ms: i64,
+    ) -> Result<ProducerTable, OpenError> {
+        let (from, mut table) = self.newest_snapshot(names, state);
+        for segment in &state.sealed {
+            if segment.index.next_offset <= from {
+                continue;
+            }
+            let scan = segment::scan_segment(
+                segment.file.as_ref(),
+                segment.base_offset(),
+                segment.len_bytes(),
+                self.config.batch_bytes_max,
+                self.config.index_interval_bytes,
+                ScanDepth::Headers,
+            );
+            for header in scan
+                .producer_headers
+                .iter()
+                .filter(|h| h.base_offset >= from)
+            {
+                table.record(header, now_ms);
+            }
+        }
+        for header in active_headers.iter().filter(|h| h.base_offset >= from) {
+            table.record(header, now_ms);
+        }
+        table.expire(now_ms, self.config.producer_expiry_ms);
+        Ok(table)
+    }
+
+    fn newest_snapshot(&self, names: &[String], state: &PartitionState) -> (Offset, ProducerTable) {
+        let mut offsets: Vec<Offset> = names
+            .iter()
+            .filter_map(|n| parse_file_name(n, "snapshot"))
+            .filter(|o| *o >= state.start_offset() && *o <= state.next_offset())
+            .collect();
+        offsets.sort_by(|a, b| b.cmp(a));
+        for offset in offsets {
+            let path = self.dir.join(snapshot_file_name(offset));
+            let decoded = read_file(self.storage, &path)
+                .ok()
+                .and_then(|bytes| ProducerTable::decode_snapshot(&bytes));
+            if let Some((at, table)) = decoded.filter(|(at, _)| *at == offset) {
+                return (at, table);
+            }
+        }
+        (state.start_offset(), ProducerTable::default())
+    }
+}

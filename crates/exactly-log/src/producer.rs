@@ -1,0 +1,339 @@
+//! Idempotent-producer state of one partition (pure, no I/O): the sans-IO core that decides
+//! whether a batch is new, a retry of something already appended, or a protocol error.
+//!
+//! Per producer id the table keeps the current epoch and the sequence ranges (with their
+//! offsets) of the last [`RETAINED_BATCHES`] batches, as Kafka does:
+//! - a batch whose `[first, last]` sequences equal a retained batch is a **duplicate** and
+//!   gets the original offsets back;
+//! - a batch entirely at or below the last sequence but older than the retained window is a
+//!   duplicate whose offsets are no longer known;
+//! - a batch starting at `last + 1` is **new**; anything else is `OutOfOrderSequence`;
+//! - an older epoch is **fenced**; a newer epoch must start at sequence 0;
+//! - an unknown producer id may start at any sequence (it may have expired, see below).
+//!
+//! **Expiry** (explicit policy): an entry is forgotten `producer_expiry_ms` after its last
+//! append, measured on the wall clock when snapshots are taken. A retry arriving after its
+//! producer expired is appended again — the window is 7 days by default. The table never
+//! evicts to make room: beyond `producers_per_partition_max` a new id is refused.
+
+use crate::batch::{BatchHeader, ProducerStamp};
+use exactly_core::{Offset, ProducerEpoch, ProducerId, Sequence};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, VecDeque};
+
+/// How many recent batches per producer are remembered with their offsets.
+pub const RETAINED_BATCHES: usize = 5;
+
+/// Sequence range and offsets of one appended batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchSeq {
+    /// First sequence of the batch.
+    pub first_sequence: u64,
+    /// Last sequence of the batch.
+    pub last_sequence: u64,
+    /// Offset of the first record.
+    pub base_offset: u64,
+    /// Offset of the last record.
+    pub last_offset: u64,
+}
+
+/// What the partition remembers of one producer id.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProducerEntry {
+    /// Current epoch.
+    pub epoch: u16,
+    /// Most recent batches, oldest first, at most [`RETAINED_BATCHES`].
+    pub batches: VecDeque<BatchSeq>,
+    /// Wall-clock time of the last append, for expiry.
+    pub last_append_ms: i64,
+}
+
+impl ProducerEntry {
+    /// Last sequence appended by this producer.
+    pub fn last_sequence(&self) -> Option<u64> {
+        self.batches.back().map(|b| b.last_sequence)
+    }
+}
+
+/// Verdict on an incoming idempotent batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SequenceCheck {
+    /// Append it.
+    Append,
+    /// Already appended at these offsets.
+    Duplicate {
+        /// Offset of the original first record.
+        base_offset: Offset,
+        /// Offset of the original last record.
+        last_offset: Offset,
+    },
+    /// Already appended, too long ago to know where.
+    DuplicateOffsetsUnknown,
+}
+
+/// Why an idempotent batch is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SequenceViolation {
+    /// A newer epoch exists.
+    Fenced {
+        /// The epoch the partition knows.
+        current: ProducerEpoch,
+    },
+    /// The batch does not continue the sequence.
+    OutOfOrder {
+        /// The sequence expected next.
+        expected: Sequence,
+    },
+    /// No room for another producer id.
+    TooManyProducers {
+        /// The limit.
+        max: usize,
+    },
+}
+
+/// The producer table of one partition.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProducerTable {
+    entries: BTreeMap<u64, ProducerEntry>,
+}
+
+impl ProducerTable {
+    /// Looks a producer up.
+    pub fn get(&self, producer_id: ProducerId) -> Option<&ProducerEntry> {
+        self.entries.get(&producer_id.0)
+    }
+
+    /// Number of producers remembered.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether no producer is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Decides what to do with a batch of `record_count` records stamped `stamp`.
+    pub fn check(
+        &self,
+        stamp: ProducerStamp,
+        record_count: u32,
+        producers_max: usize,
+    ) -> Result<SequenceCheck, SequenceViolation> {
+        let first = stamp.base_sequence.0;
+        let last = first + u64::from(record_count.saturating_sub(1));
+        let Some(entry) = self.entries.get(&stamp.producer_id.0) else {
+            if self.entries.len() >= producers_max {
+                return Err(SequenceViolation::TooManyProducers { max: producers_max });
+            }
+            return Ok(SequenceCheck::Append);
+        };
+        let current = ProducerEpoch(entry.epoch);
+        if stamp.epoch < current {
+            return Err(SequenceViolation::Fenced { current });
+        }
+        if stamp.epoch > current {
+            return match first {
+                0 => Ok(SequenceCheck::Append),
+                _ => Err(SequenceViolation::OutOfOrder {
+                    expected: Sequence(0),
+                }),
+            };
+        }
+        if let Some(seen) = entry
+            .batches
+            .iter()
+            .find(|b| b.first_sequence == first && b.last_sequence == last)
+        {
+            return Ok(SequenceCheck::Duplicate {
+                base_offset: Offset(seen.base_offset),
+                last_offset: Offset(seen.last_offset),
+            });
+        }
+        let next = entry.last_sequence().map_or(0, |s| s + 1);
+        let oldest_retained = entry.batches.front().map_or(0, |b| b.first_sequence);
+        if first == next {
+            Ok(SequenceCheck::Append)
+        } else if last < oldest_retained {
+            Ok(SequenceCheck::DuplicateOffsetsUnknown)
+        } else {
+            Err(SequenceViolation::OutOfOrder {
+                expected: Sequence(next),
+            })
+        }
+    }
+
+    /// Remembers an appended (or replayed) idempotent batch.
+    pub fn record(&mut self, header: &BatchHeader, now_ms: i64) {
+        let (Some(stamp), Some(last_sequence)) = (header.producer, header.last_sequence()) else {
+            return;
+        };
+        let entry = self
+            .entries
+            .entry(stamp.producer_id.0)
+            .or_insert_with(|| ProducerEntry {
+                epoch: stamp.epoch.0,
+                batches: VecDeque::new(),
+                last_append_ms: now_ms,
+            });
+        if stamp.epoch.0 != entry.epoch {
+            entry.epoch = stamp.epoch.0;
+            entry.batches.clear();
+        }
+        entry.batches.push_back(BatchSeq {
+            first_sequence: stamp.base_sequence.0,
+            last_sequence: last_sequence.0,
+            base_offset: header.base_offset.0,
+            last_offset: header.last_offset().0,
+        });
+        while entry.batches.len() > RETAINED_BATCHES {
+            entry.batches.pop_front();
+        }
+        entry.last_append_ms = entry.last_append_ms.max(now_ms);
+    }
+
+    /// Forgets producers whose last append is older than `expiry_ms` before `now_ms`;
+    /// returns how many were forgotten.
+    pub fn expire(&mut self, now_ms: i64, expiry_ms: i64) -> usize {
+        let before = self.entries.len();
+        self.entries
+            .retain(|_, e| e.last_append_ms >= now_ms.saturating_sub(expiry_ms));
+        before - self.entries.len()
+    }
+
+    /// Serialises the table as a snapshot valid up to (excluding) `next_offset`.
+    pub fn encode_snapshot(&self, next_offset: Offset) -> Vec<u8> {
+        let snapshot = SnapshotRef {
+            next_offset: next_offset.0,
+            table: self,
+        };
+        let json = serde_json::to_vec(&snapshot).unwrap_or_default();
+        let mut out = crc32c::crc32c(&json).to_le_bytes().to_vec();
+        out.extend_from_slice(&json);
+        out
+    }
+
+    /// Parses a snapshot; `None` if it is damaged (the caller rebuilds from the log).
+    pub fn decode_snapshot(bytes: &[u8]) -> Option<(Offset, ProducerTable)> {
+        let (crc, json) = bytes.split_at_checked(4)?;
+        if crc32c::crc32c(json).to_le_bytes().as_slice() != crc {
+            return None;
+        }
+        let snapshot: SnapshotOwned = serde_json::from_slice(json).ok()?;
+        Some((Offset(snapshot.next_offset), snapshot.table))
+    }
+}
+
+#[derive(Serialize)]
+struct SnapshotRef<'a> {
+    next_offset: u64,
+    table: &'a ProducerTable,
+}
+
+#[derive(Deserialize)]
+struct SnapshotOwned {
+    next_offset: u64,
+    table: ProducerTable,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use exactly_core::Timestamp;
+
+    fn stamp(pid: u64, epoch: u16, seq: u64) -> ProducerStamp {
+        ProducerStamp {
+            producer_id: ProducerId(pid),
+            epoch: ProducerEpoch(epoch),
+            base_sequence: Sequence(seq),
+        }
+    }
+
+    fn header(s: ProducerStamp, count: u32, base: u64) -> BatchHeader {
+        BatchHeader {
+            base_offset: Offset(base),
+            batch_len: 100,
+            crc: 0,
+            attributes: 0,
+            record_count: count,
+            first_timestamp: Timestamp(0),
+            max_timestamp: Timestamp(0),
+            producer: Some(s),
+        }
+    }
+
+    #[test]
+    fn retries_fencing_and_gaps() {
+        let mut table = ProducerTable::default();
+        assert_eq!(
+            table.check(stamp(1, 0, 0), 3, 10),
+            Ok(SequenceCheck::Append)
+        );
+        table.record(&header(stamp(1, 0, 0), 3, 0), 0);
+        assert_eq!(
+            table.check(stamp(1, 0, 0), 3, 10),
+            Ok(SequenceCheck::Duplicate {
+                base_offset: Offset(0),
+                last_offset: Offset(2)
+            })
+        );
+        assert_eq!(
+            table.check(stamp(1, 0, 3), 1, 10),
+            Ok(SequenceCheck::Append)
+        );
+        assert_eq!(
+            table.check(stamp(1, 0, 5), 1, 10),
+            Err(SequenceViolation::OutOfOrder {
+                expected: Sequence(3)
+            })
+        );
+        assert_eq!(
+            table.check(stamp(1, 1, 4), 1, 10),
+            Err(SequenceViolation::OutOfOrder {
+                expected: Sequence(0)
+            })
+        );
+        table.record(&header(stamp(1, 1, 0), 1, 3), 0);
+        assert_eq!(
+            table.check(stamp(1, 0, 3), 1, 10),
+            Err(SequenceViolation::Fenced {
+                current: ProducerEpoch(1)
+            })
+        );
+        assert_eq!(
+            table.check(stamp(2, 0, 0), 1, 1),
+            Err(SequenceViolation::TooManyProducers { max: 1 })
+        );
+    }
+
+    #[test]
+    fn old_duplicates_outside_the_window_are_still_duplicates() {
+        let mut table = ProducerTable::default();
+        for i in 0..10u64 {
+            table.record(&header(stamp(1, 0, i * 2), 2, i * 2), 0);
+        }
+        assert_eq!(
+            table.check(stamp(1, 0, 0), 2, 10),
+            Ok(SequenceCheck::DuplicateOffsetsUnknown)
+        );
+        assert_eq!(
+            table.get(ProducerId(1)).unwrap().batches.len(),
+            RETAINED_BATCHES
+        );
+    }
+
+    #[test]
+    fn snapshot_round_trip_and_expiry() {
+        let mut table = ProducerTable::default();
+        table.record(&header(stamp(1, 0, 0), 2, 0), 1_000);
+        table.record(&header(stamp(2, 0, 0), 2, 2), 5_000);
+        let bytes = table.encode_snapshot(Offset(4));
+        let (offset, back) = ProducerTable::decode_snapshot(&bytes).unwrap();
+        assert_eq!((offset, &back), (Offset(4), &table));
+        let mut damaged = bytes.clone();
+        damaged[10] ^= 1;
+        assert!(ProducerTable::decode_snapshot(&damaged).is_none());
+        assert_eq!(table.expire(6_000, 2_000), 1);
+        assert!(table.get(ProducerId(1)).is_none());
+    }
+}

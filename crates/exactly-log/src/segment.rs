@@ -1,0 +1,250 @@
+//! Segment files: naming, chunked reading, and the scan that recovery, index rebuilds and
+//! `verify` share.
+
+use crate::batch::{self, BatchHeader, DecodeError, HEADER_BYTES};
+use crate::index::SegmentIndex;
+use exactly_core::{Offset, StorageFile};
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Bytes read per I/O when scanning or reading a segment.
+pub(crate) const READ_CHUNK_BYTES: usize = 1 << 20;
+
+/// File name of the segment starting at `base`.
+pub fn segment_file_name(base: Offset) -> String {
+    format!("{:020}.log", base.0)
+}
+
+/// File name of the index of the segment starting at `base`.
+pub fn index_file_name(base: Offset) -> String {
+    format!("{:020}.index", base.0)
+}
+
+/// File name of a producer snapshot valid up to `next_offset`.
+pub fn snapshot_file_name(next_offset: Offset) -> String {
+    format!("{:020}.snapshot", next_offset.0)
+}
+
+/// Parses `NNNNNNNNNNNNNNNNNNNN.<extension>`.
+pub fn parse_file_name(name: &str, extension: &str) -> Option<Offset> {
+    let stem = name.strip_suffix(extension)?.strip_suffix('.')?;
+    (stem.len() == 20 && stem.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| stem.parse().ok().map(Offset))
+        .flatten()
+}
+
+/// One segment: its file and its in-memory index.
+#[derive(Debug)]
+pub(crate) struct Segment {
+    pub path: PathBuf,
+    pub file: Arc<dyn StorageFile>,
+    pub index: SegmentIndex,
+}
+
+impl Segment {
+    pub fn base_offset(&self) -> Offset {
+        self.index.base_offset
+    }
+    pub fn len_bytes(&self) -> u64 {
+        self.index.segment_bytes
+    }
+}
+
+/// Sequential reader over `[position, limit)` of a file, one large `pread` at a time.
+pub(crate) struct ChunkReader<'a> {
+    file: &'a dyn StorageFile,
+    buf: Vec<u8>,
+    buf_position: u64,
+    consumed: usize,
+    limit: u64,
+}
+
+impl<'a> ChunkReader<'a> {
+    pub fn new(file: &'a dyn StorageFile, position: u64, limit: u64) -> Self {
+        Self {
+            file,
+            buf: Vec::new(),
+            buf_position: position,
+            consumed: 0,
+            limit,
+        }
+    }
+
+    /// File position of the next unread byte.
+    pub fn position(&self) -> u64 {
+        self.buf_position + self.consumed as u64
+    }
+
+    /// Up to `n` bytes from the current position (fewer only at `limit`).
+    pub fn peek(&mut self, n: usize) -> io::Result<&[u8]> {
+        let available = self.buf.len() - self.consumed;
+        if available < n {
+            self.buf.drain(..self.consumed);
+            self.buf_position += self.consumed as u64;
+            self.consumed = 0;
+            let end = self.buf_position + self.buf.len() as u64;
+            let want = n.max(READ_CHUNK_BYTES) - self.buf.len();
+            let extra = (self.limit.saturating_sub(end)).min(want as u64) as usize;
+            let old_len = self.buf.len();
+            self.buf.resize(old_len + extra, 0);
+            let target = self.buf.get_mut(old_len..).unwrap_or_default();
+            self.file.read_exact_at(end, target)?;
+        }
+        let end = (self.consumed + n).min(self.buf.len());
+        Ok(self.buf.get(self.consumed..end).unwrap_or_default())
+    }
+
+    pub fn advance(&mut self, n: usize) {
+        self.consumed = (self.consumed + n).min(self.buf.len());
+    }
+}
+
+/// Why a scan stopped before the end of a segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ScanStop {
+    pub position: u64,
+    pub reason: String,
+}
+
+/// What a scan of one segment found.
+#[derive(Debug)]
+pub(crate) struct ScanOutcome {
+    pub index: SegmentIndex,
+    /// Headers of idempotent batches, for rebuilding producer state.
+    pub producer_headers: Vec<BatchHeader>,
+    pub batches: u64,
+    pub records: u64,
+    /// First problem, if the scan did not reach the end of the file.
+    pub stop: Option<ScanStop>,
+}
+
+/// How much of each batch a scan checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ScanDepth {
+    /// Headers and offset continuity only (index rebuild of a sealed segment).
+    Headers,
+    /// Also the CRC of every batch (recovery of the active segment, `verify`).
+    Checksums,
+}
+
+/// Reads one batch at the reader's position; on success the reader stays put.
+pub(crate) fn peek_batch(
+    reader: &mut ChunkReader<'_>,
+    batch_bytes_max: u32,
+    depth: ScanDepth,
+) -> Result<BatchHeader, String> {
+    let head = reader
+        .peek(HEADER_BYTES)
+        .map_err(|e| format!("read failed: {e}"))?;
+    let header = batch::decode_header(head, batch_bytes_max).map_err(|e| e.to_string())?;
+    if depth == ScanDepth::Checksums {
+        let bytes = reader
+            .peek(header.batch_len as usize)
+            .map_err(|e| format!("read failed: {e}"))?;
+        batch::check_batch(bytes, batch_bytes_max).map_err(|e| e.to_string())?;
+    } else {
+        let available = reader.limit.saturating_sub(reader.position());
+        if available < u64::from(header.batch_len) {
+            let e = DecodeError::Incomplete {
+                needed: header.batch_len as usize,
+                available: available as usize,
+            };
+            return Err(e.to_string());
+        }
+    }
+    Ok(header)
+}
+
+/// Scans a segment from its start, stopping at the first batch that is damaged or whose
+/// offset does not continue the previous one.
+pub(crate) fn scan_segment(
+    file: &dyn StorageFile,
+    base_offset: Offset,
+    len_bytes: u64,
+    batch_bytes_max: u32,
+    index_interval_bytes: u32,
+    depth: ScanDepth,
+) -> ScanOutcome {
+    let mut outcome = ScanOutcome {
+        index: SegmentIndex::new(base_offset, index_interval_bytes),
+        producer_headers: Vec::new(),
+        batches: 0,
+        records: 0,
+        stop: None,
+    };
+    let mut reader = ChunkReader::new(file, 0, len_bytes);
+    while reader.position() < len_bytes {
+        let position = reader.position();
+        let header = match peek_batch(&mut reader, batch_bytes_max, depth) {
+            Ok(h) if h.base_offset == outcome.index.next_offset => h,
+            Ok(h) => {
+                let reason = format!(
+                    "batch has base offset {} but {} was expected",
+                    h.base_offset, outcome.index.next_offset
+                );
+                outcome.stop = Some(ScanStop { position, reason });
+                break;
+            }
+            Err(reason) => {
+                outcome.stop = Some(ScanStop { position, reason });
+                break;
+            }
+        };
+        outcome.index.on_batch(
+            position,
+            header.base_offset,
+            header.next_offset(),
+            header.max_timestamp,
+            u64::from(header.batch_len),
+        );
+        if header.producer.is_some() {
+            outcome.producer_headers.push(header);
+        }
+        outcome.batches += 1;
+        outcome.records += u64::from(header.record_count);
+        reader.advance(header.batch_len as usize);
+    }
+    outcome
+}
+
+/// Whether a whole, checksummed batch with an offset ≥ `next_offset` starts anywhere in
+/// `(position, len_bytes)`. A torn write can only damage the end of a file, so valid data
+/// after damaged data means corruption, not a torn tail.
+pub(crate) fn valid_batch_after(
+    file: &dyn StorageFile,
+    position: u64,
+    len_bytes: u64,
+    next_offset: Offset,
+    batch_bytes_max: u32,
+) -> io::Result<Option<u64>> {
+    let start = position + 1;
+    let mut rest = vec![0u8; len_bytes.saturating_sub(start) as usize];
+    file.read_exact_at(start, &mut rest)?;
+    for at in 0..rest.len().saturating_sub(HEADER_BYTES - 1) {
+        let candidate = rest.get(at..).unwrap_or_default();
+        if candidate.get(16) != Some(&batch::BATCH_MAGIC) {
+            continue;
+        }
+        match batch::check_batch(candidate, batch_bytes_max) {
+            Ok(header) if header.base_offset >= next_offset => return Ok(Some(start + at as u64)),
+            _ => continue,
+        }
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_round_trip() {
+        let name = segment_file_name(Offset(42));
+        assert_eq!(name, "00000000000000000042.log");
+        assert_eq!(parse_file_name(&name, "log"), Some(Offset(42)));
+        assert_eq!(parse_file_name(&name, "index"), None);
+        assert_eq!(parse_file_name("42.log", "log"), None);
+        assert_eq!(parse_file_name("0000000000000000004x.log", "log"), None);
+    }
+}

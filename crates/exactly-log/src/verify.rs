@@ -1,0 +1,238 @@
+//! Read-only integrity check of a log directory: every batch of every segment is
+//! checksummed, offsets must be dense across segments, indexes must match their segments.
+//! Nothing is repaired; opening the log is what truncates a torn tail.
+
+use crate::config::LogConfig;
+use crate::index::SegmentIndex;
+use crate::segment::{self, index_file_name, parse_file_name, ScanDepth};
+use exactly_core::storage::read_file;
+use exactly_core::{Offset, OpenMode, Storage};
+use std::path::{Path, PathBuf};
+
+/// One problem found by [`verify_log`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Finding {
+    /// Damage before the end of a segment, or in a sealed segment: data that was durable is
+    /// damaged. Opening the log refuses such a partition.
+    Corrupt {
+        /// Segment file.
+        file: PathBuf,
+        /// Byte position of the first damaged batch.
+        position: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The last segment ends in an incomplete or damaged batch with nothing valid after it:
+    /// a torn write (or damage to the newest batch). Opening the log truncates it.
+    TornTail {
+        /// Segment file.
+        file: PathBuf,
+        /// Where the whole-batch prefix ends.
+        position: u64,
+        /// Bytes after it.
+        bytes: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A sealed segment's index is missing or does not match; opening rebuilds it.
+    IndexStale {
+        /// Index file.
+        file: PathBuf,
+    },
+    /// A file or directory could not be read.
+    Unreadable {
+        /// Path.
+        path: PathBuf,
+        /// The I/O error.
+        error: String,
+    },
+}
+
+impl Finding {
+    /// Whether the finding means data damage (as opposed to a rebuildable index).
+    pub fn is_damage(&self) -> bool {
+        !matches!(self, Finding::IndexStale { .. })
+    }
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Finding::Corrupt { file, position, reason } => {
+                write!(f, "CORRUPT {} at byte {position}: {reason}", file.display())
+            }
+            Finding::TornTail { file, position, bytes, reason } => write!(
+                f,
+                "TORN TAIL {} at byte {position} ({bytes} bytes after the last whole batch): {reason}",
+                file.display()
+            ),
+            Finding::IndexStale { file } => write!(f, "index {} is stale (rebuilt on open)", file.display()),
+            Finding::Unreadable { path, error } => write!(f, "UNREADABLE {}: {error}", path.display()),
+        }
+    }
+}
+
+/// What [`verify_log`] looked at and found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Partitions checked.
+    pub partitions: u64,
+    /// Segment files checked.
+    pub segments: u64,
+    /// Whole batches checksummed.
+    pub batches: u64,
+    /// Records in them.
+    pub records: u64,
+    /// Segment bytes read.
+    pub bytes: u64,
+    /// Problems.
+    pub findings: Vec<Finding>,
+}
+
+impl VerifyReport {
+    /// Whether any data damage was found.
+    pub fn has_damage(&self) -> bool {
+        self.findings.iter().any(Finding::is_damage)
+    }
+}
+
+/// Checks every topic of the log in `dir`.
+pub fn verify_log(storage: &dyn Storage, dir: &Path, config: &LogConfig) -> VerifyReport {
+    let mut report = VerifyReport::default();
+    let topics = match storage.list_dir(dir) {
+        Ok(names) => names,
+        Err(e) => {
+            report.findings.push(unreadable(dir, e));
+            return report;
+        }
+    };
+    for topic in topics {
+        let topic_dir = dir.join(&topic);
+        if !storage
+            .exists(&topic_dir.join("topic.json"))
+            .unwrap_or(false)
+        {
+            continue;
+        }
+        let partitions = match storage.list_dir(&topic_dir) {
+            Ok(names) => names,
+            Err(e) => {
+                report.findings.push(unreadable(&topic_dir, e));
+                continue;
+            }
+        };
+        for partition in partitions.iter().filter(|n| n.parse::<u32>().is_ok()) {
+            verify_partition(storage, &topic_dir.join(partition), config, &mut report);
+        }
+    }
+    report
+}
+
+fn unreadable(path: &Path, error: std::io::Error) -> Finding {
+    Finding::Unreadable {
+        path: path.to_path_buf(),
+        error: error.to_string(),
+    }
+}
+
+fn verify_partition(
+    storage: &dyn Storage,
+    dir: &Path,
+    config: &LogConfig,
+    report: &mut VerifyReport,
+) {
+    report.partitions += 1;
+    let names = match storage.list_dir(dir) {
+        Ok(names) => names,
+        Err(e) => return report.findings.push(unreadable(dir, e)),
+    };
+    let mut bases: Vec<Offset> = names
+        .iter()
+        .filter_map(|n| parse_file_name(n, "log"))
+        .collect();
+    bases.sort();
+    let mut expected: Option<Offset> = None;
+    for (i, base) in bases.iter().enumerate() {
+        let is_last = i + 1 == bases.len();
+        let path = dir.join(segment::segment_file_name(*base));
+        if let Some(next) = expected.filter(|next| next != base) {
+            report.findings.push(Finding::Corrupt {
+                file: path.clone(),
+                position: 0,
+                reason: format!(
+                    "segment starts at offset {base} but the previous one ends at {next}"
+                ),
+            });
+        }
+        expected = verify_segment(storage, dir, &path, *base, is_last, config, report);
+    }
+}
+
+/// Checks one segment; returns the offset after its last whole batch.
+fn verify_segment(
+    storage: &dyn Storage,
+    dir: &Path,
+    path: &Path,
+    base: Offset,
+    is_last: bool,
+    config: &LogConfig,
+    report: &mut VerifyReport,
+) -> Option<Offset> {
+    let opened = storage
+        .open(path, OpenMode::Existing)
+        .and_then(|file| file.len_bytes().map(|len| (file, len)));
+    let (file, len) = match opened {
+        Ok(found) => found,
+        Err(e) => {
+            report.findings.push(unreadable(path, e));
+            return None;
+        }
+    };
+    report.segments += 1;
+    report.bytes += len;
+    let scan = segment::scan_segment(
+        file.as_ref(),
+        base,
+        len,
+        config.batch_bytes_max,
+        config.index_interval_bytes,
+        ScanDepth::Checksums,
+    );
+    report.batches += scan.batches;
+    report.records += scan.records;
+    if let Some(stop) = scan.stop {
+        let next = scan.index.next_offset;
+        let valid_later = segment::valid_batch_after(
+            file.as_ref(),
+            stop.position,
+            len,
+            next,
+            config.batch_bytes_max,
+        );
+        let finding = match (is_last, valid_later) {
+            (true, Ok(None)) => Finding::TornTail {
+                file: path.to_path_buf(),
+                position: stop.position,
+                bytes: len - stop.position,
+                reason: stop.reason,
+            },
+            _ => Finding::Corrupt {
+                file: path.to_path_buf(),
+                position: stop.position,
+                reason: stop.reason,
+            },
+        };
+        report.findings.push(finding);
+    } else if !is_last {
+        let index_path = dir.join(index_file_name(base));
+        let stored = read_file(storage, &index_path)
+            .ok()
+            .and_then(|bytes| SegmentIndex::decode(&bytes, base, len, config.index_interval_bytes));
+        if stored.is_none() {
+            report
+                .findings
+                .push(Finding::IndexStale { file: index_path });
+        }
+    }
+    Some(scan.index.next_offset)
+}
