@@ -1,0 +1,172 @@
+//! Pipe modes and the configuration of each end.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// How a receiver treats repeated and out-of-order messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dedup {
+    /// Every received data frame is delivered, duplicates included.
+    None,
+    /// ID de-duplication: a message is delivered once, in any order. Memory per sender is a
+    /// high-water mark plus the ids of the gaps below it, at most `gap_ids_max`.
+    Id,
+    /// Index de-duplication (monotonic): a message is delivered only if its index is above
+    /// every index delivered before; lower ones are discarded (and confirmed). One integer of
+    /// memory per sender, but a message overtaken by a later one is lost.
+    Index,
+    /// Only the next consecutive index is delivered; later ones wait in a buffer of at most
+    /// `reorder_buffer_max` messages. Exactly once and in order.
+    Ordered,
+}
+
+/// The seed's pipes, each a combination of a sender and a receiver behaviour.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PipeMode {
+    /// Send once, never resend; deliver what arrives (duplicates included).
+    AtMostOnce,
+    /// Resend until confirmed; no de-duplication (at-least-once).
+    Resend,
+    /// Resend plus ID de-duplication (exactly-once, any order).
+    ResendIdDedup,
+    /// Resend plus monotonic index de-duplication.
+    ResendIndexDedup,
+    /// Resend plus ordered delivery of consecutive indexes (exactly-once, in order).
+    Ordered,
+}
+
+impl PipeMode {
+    /// Every mode, in the order of the seed.
+    pub const ALL: [PipeMode; 5] = [
+        PipeMode::AtMostOnce,
+        PipeMode::Resend,
+        PipeMode::ResendIdDedup,
+        PipeMode::ResendIndexDedup,
+        PipeMode::Ordered,
+    ];
+
+    /// Whether the sender resends until confirmed.
+    pub fn resends(self) -> bool {
+        self != PipeMode::AtMostOnce
+    }
+
+    /// The receiver's de-duplication.
+    pub fn dedup(self) -> Dedup {
+        match self {
+            PipeMode::AtMostOnce | PipeMode::Resend => Dedup::None,
+            PipeMode::ResendIdDedup => Dedup::Id,
+            PipeMode::ResendIndexDedup => Dedup::Index,
+            PipeMode::Ordered => Dedup::Ordered,
+        }
+    }
+
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            PipeMode::AtMostOnce => "at-most-once",
+            PipeMode::Resend => "resend",
+            PipeMode::ResendIdDedup => "resend+id-dedup",
+            PipeMode::ResendIndexDedup => "resend+index-dedup",
+            PipeMode::Ordered => "ordered",
+        }
+    }
+}
+
+impl fmt::Display for PipeMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// An unknown pipe mode name.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[error("unknown pipe {name:?}: expected at-most-once, resend, resend+id-dedup, resend+index-dedup or ordered")]
+#[non_exhaustive]
+pub struct UnknownPipeMode {
+    /// The name given.
+    pub name: String,
+}
+
+impl FromStr for PipeMode {
+    type Err = UnknownPipeMode;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        PipeMode::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| UnknownPipeMode { name: s.to_owned() })
+    }
+}
+
+/// Configuration of a [`crate::Sender`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SenderConfig {
+    /// This end's id, carried in every frame; the receiver keeps de-dup state per id.
+    pub sender_id: u64,
+    /// Resend until confirmed (`false`: at-most-once, send once and forget).
+    pub resend: bool,
+    /// Time to wait for a confirmation before the first resend.
+    pub resend_timeout_ms: u64,
+    /// Cap of the exponential backoff (the timeout doubles per attempt up to this).
+    pub resend_timeout_max_ms: u64,
+    /// Maximum span of unconfirmed seqs (`next_seq - oldest unconfirmed seq`).
+    pub in_flight_max: u64,
+    /// Give a message up after this many resends (`None`: never give up).
+    pub retries_max: Option<u32>,
+    /// Largest payload accepted.
+    pub payload_bytes_max: usize,
+}
+
+impl SenderConfig {
+    /// Defaults for `mode` with the given sender id.
+    pub fn for_mode(mode: PipeMode, sender_id: u64) -> Self {
+        SenderConfig {
+            sender_id,
+            resend: mode.resends(),
+            resend_timeout_ms: 20,
+            resend_timeout_max_ms: 1_000,
+            in_flight_max: 256,
+            retries_max: None,
+            payload_bytes_max: 64 * 1024,
+        }
+    }
+}
+
+/// Configuration of a [`crate::Receiver`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReceiverConfig {
+    /// De-duplication and ordering.
+    pub dedup: Dedup,
+    /// Cascade confirmation: confirm to the sender only after [`crate::Receiver::confirm`]
+    /// (the application or the next pipe confirmed). `false`: confirm on delivery.
+    pub cascade: bool,
+    /// [`Dedup::Id`]: maximum gap ids remembered per sender; a frame that would need more is
+    /// dropped unconfirmed (the sender resends it later).
+    pub gap_ids_max: usize,
+    /// [`Dedup::Ordered`]: maximum messages buffered ahead of the next index per sender.
+    pub reorder_buffer_max: usize,
+    /// Cascade: maximum delivered but unconfirmed messages per sender.
+    pub pending_confirm_max: usize,
+    /// Maximum distinct senders remembered; frames from more are dropped.
+    pub senders_max: usize,
+    /// Largest payload accepted; larger frames are rejected before allocation.
+    pub payload_bytes_max: usize,
+    /// Maximum individually listed seqs per ack frame.
+    pub ack_ids_max: usize,
+}
+
+impl ReceiverConfig {
+    /// Defaults for `mode`, sized for a sender with `in_flight_max` 256.
+    pub fn for_mode(mode: PipeMode) -> Self {
+        ReceiverConfig {
+            dedup: mode.dedup(),
+            cascade: false,
+            gap_ids_max: 1024,
+            reorder_buffer_max: 1024,
+            pending_confirm_max: 1024,
+            senders_max: 1024,
+            payload_bytes_max: 64 * 1024,
+            ack_ids_max: 256,
+        }
+    }
+}

@@ -1,0 +1,308 @@
+//! The wire format of a pipe: one frame per datagram, checked with CRC32C.
+//!
+//! ```text
+//! offset size field
+//!  0     2    magic        0x5850 ("PX"), little-endian like every integer here
+//!  2     1    version      1
+//!  3     1    kind         1 = data, 2 = ack
+//!  4     4    payload_len  bytes after the header
+//!  8     8    sender_id    the sending end's id (acks echo the id they confirm for)
+//! 16     8    seq          data: the message's sequence number;
+//!                          ack: cumulative — every seq below it is confirmed
+//! 24     4    crc32c       over bytes 0..24 followed by the payload
+//! 28     …    payload      data: the message; ack: payload_len / 8 confirmed seqs (u64)
+//! ```
+//!
+//! Decoding never allocates: it checks the declared length against a caller-given maximum
+//! *before* looking at the payload, and returns a [`FrameRef`] borrowing the input.
+
+use thiserror::Error;
+
+/// First two bytes of every frame.
+pub const MAGIC: u16 = 0x5850;
+/// The only frame version this code speaks.
+pub const VERSION: u8 = 1;
+/// Size of the fixed frame header in bytes.
+pub const HEADER_BYTES: usize = 28;
+/// Byte offset of the CRC field in the header.
+const CRC_OFFSET: usize = 24;
+
+/// What a frame carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FrameKind {
+    /// A message from a sender.
+    Data,
+    /// Confirmations from a receiver.
+    Ack,
+}
+
+impl FrameKind {
+    fn code(self) -> u8 {
+        match self {
+            FrameKind::Data => 1,
+            FrameKind::Ack => 2,
+        }
+    }
+
+    fn from_code(code: u8) -> Option<Self> {
+        match code {
+            1 => Some(FrameKind::Data),
+            2 => Some(FrameKind::Ack),
+            _ => None,
+        }
+    }
+}
+
+/// A decoded frame borrowing its payload from the received bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameRef<'a> {
+    /// Data or ack.
+    pub kind: FrameKind,
+    /// The sending end's id.
+    pub sender_id: u64,
+    /// Data: the message's sequence number. Ack: every seq below it is confirmed.
+    pub seq: u64,
+    /// The message (data) or the packed confirmed seqs (ack).
+    pub payload: &'a [u8],
+}
+
+impl<'a> FrameRef<'a> {
+    /// The individually confirmed seqs of an ack frame (empty for data frames).
+    pub fn acked_seqs(&self) -> impl Iterator<Item = u64> + 'a {
+        let payload = if self.kind == FrameKind::Ack {
+            self.payload
+        } else {
+            &[]
+        };
+        payload
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+    }
+}
+
+/// Why bytes are not a valid frame.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FrameError {
+    /// Fewer bytes than a header.
+    #[error("frame of {len} bytes is shorter than the {HEADER_BYTES}-byte header")]
+    Truncated {
+        /// Bytes received.
+        len: usize,
+    },
+    /// Wrong magic number: not a pipe frame.
+    #[error("bad magic {found:#06x}")]
+    BadMagic {
+        /// The magic found.
+        found: u16,
+    },
+    /// A version this code does not speak.
+    #[error("unsupported frame version {found}")]
+    BadVersion {
+        /// The version found.
+        found: u8,
+    },
+    /// An unknown frame kind.
+    #[error("unknown frame kind {found}")]
+    BadKind {
+        /// The kind code found.
+        found: u8,
+    },
+    /// The declared payload is larger than allowed; rejected before reading it.
+    #[error("payload of {payload_len} bytes exceeds the maximum of {payload_bytes_max}")]
+    Oversize {
+        /// Declared payload length.
+        payload_len: u64,
+        /// The configured maximum.
+        payload_bytes_max: usize,
+    },
+    /// The declared payload length disagrees with the bytes received.
+    #[error("declared payload of {declared} bytes but {actual} bytes follow the header")]
+    LengthMismatch {
+        /// Declared payload length.
+        declared: usize,
+        /// Bytes after the header.
+        actual: usize,
+    },
+    /// An ack payload that is not a whole number of seqs.
+    #[error("ack payload of {payload_len} bytes is not a multiple of 8")]
+    BadAckPayload {
+        /// Payload length.
+        payload_len: usize,
+    },
+    /// The checksum does not match: the frame was corrupted.
+    #[error("checksum mismatch: stored {stored:#010x}, computed {computed:#010x}")]
+    Checksum {
+        /// CRC in the frame.
+        stored: u32,
+        /// CRC computed over the received bytes.
+        computed: u32,
+    },
+}
+
+impl FrameError {
+    /// Whether this error means an oversize frame (as opposed to a corrupted or foreign one).
+    pub fn is_oversize(&self) -> bool {
+        matches!(self, FrameError::Oversize { .. })
+    }
+}
+
+/// Appends an encoded frame to `out`. The caller bounds `payload` (senders check it against
+/// their configured maximum before calling).
+pub fn encode(kind: FrameKind, sender_id: u64, seq: u64, payload: &[u8], out: &mut Vec<u8>) {
+    let start = out.len();
+    let payload_len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
+    out.reserve(HEADER_BYTES + payload.len());
+    out.extend_from_slice(&MAGIC.to_le_bytes());
+    out.push(VERSION);
+    out.push(kind.code());
+    out.extend_from_slice(&payload_len.to_le_bytes());
+    out.extend_from_slice(&sender_id.to_le_bytes());
+    out.extend_from_slice(&seq.to_le_bytes());
+    let head = out.get(start..).unwrap_or_default();
+    let crc = crc32c::crc32c_append(crc32c::crc32c(head), payload);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out.extend_from_slice(payload);
+}
+
+/// Encodes an ack frame confirming every seq below `cumulative` plus each seq in `seqs`.
+pub fn encode_ack(sender_id: u64, cumulative: u64, seqs: &[u64], out: &mut Vec<u8>) {
+    let mut payload = Vec::with_capacity(seqs.len() * 8);
+    for seq in seqs {
+        payload.extend_from_slice(&seq.to_le_bytes());
+    }
+    encode(FrameKind::Ack, sender_id, cumulative, &payload, out);
+}
+
+fn le_u16(bytes: &[u8], at: usize) -> u16 {
+    let mut b = [0; 2];
+    b.copy_from_slice(bytes.get(at..at + 2).unwrap_or(&[0; 2]));
+    u16::from_le_bytes(b)
+}
+
+fn le_u32(bytes: &[u8], at: usize) -> u32 {
+    let mut b = [0; 4];
+    b.copy_from_slice(bytes.get(at..at + 4).unwrap_or(&[0; 4]));
+    u32::from_le_bytes(b)
+}
+
+fn le_u64(bytes: &[u8], at: usize) -> u64 {
+    let mut b = [0; 8];
+    b.copy_from_slice(bytes.get(at..at + 8).unwrap_or(&[0; 8]));
+    u64::from_le_bytes(b)
+}
+
+/// Decodes one frame. Checks, in order: header length, magic, version, kind, declared
+/// payload length against `payload_bytes_max` (before touching the payload), exact length,
+/// checksum.
+pub fn decode(bytes: &[u8], payload_bytes_max: usize) -> Result<FrameRef<'_>, FrameError> {
+    let (head, payload) = bytes
+        .split_at_checked(HEADER_BYTES)
+        .ok_or(FrameError::Truncated { len: bytes.len() })?;
+    let magic = le_u16(head, 0);
+    if magic != MAGIC {
+        return Err(FrameError::BadMagic { found: magic });
+    }
+    let version = head.get(2).copied().unwrap_or(0);
+    if version != VERSION {
+        return Err(FrameError::BadVersion { found: version });
+    }
+    let kind_code = head.get(3).copied().unwrap_or(0);
+    let kind = FrameKind::from_code(kind_code).ok_or(FrameError::BadKind { found: kind_code })?;
+    let declared = le_u32(head, 4);
+    let declared_len = usize::try_from(declared).unwrap_or(usize::MAX);
+    if declared_len > payload_bytes_max {
+        return Err(FrameError::Oversize {
+            payload_len: u64::from(declared),
+            payload_bytes_max,
+        });
+    }
+    if declared_len != payload.len() {
+        return Err(FrameError::LengthMismatch {
+            declared: declared_len,
+            actual: payload.len(),
+        });
+    }
+    let stored = le_u32(head, CRC_OFFSET);
+    let computed = crc32c::crc32c_append(
+        crc32c::crc32c(head.get(..CRC_OFFSET).unwrap_or_default()),
+        payload,
+    );
+    if stored != computed {
+        return Err(FrameError::Checksum { stored, computed });
+    }
+    if kind == FrameKind::Ack && payload.len() % 8 != 0 {
+        return Err(FrameError::BadAckPayload {
+            payload_len: payload.len(),
+        });
+    }
+    Ok(FrameRef {
+        kind,
+        sender_id: le_u64(head, 8),
+        seq: le_u64(head, 16),
+        payload,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_frame_round_trips() {
+        let mut buf = Vec::new();
+        encode(FrameKind::Data, 7, 42, b"hello", &mut buf);
+        assert_eq!(buf.len(), HEADER_BYTES + 5);
+        let frame = decode(&buf, 1024).unwrap();
+        assert_eq!(frame.kind, FrameKind::Data);
+        assert_eq!(
+            (frame.sender_id, frame.seq, frame.payload),
+            (7, 42, &b"hello"[..])
+        );
+    }
+
+    #[test]
+    fn ack_frame_round_trips() {
+        let mut buf = Vec::new();
+        encode_ack(3, 10, &[12, 15], &mut buf);
+        let frame = decode(&buf, 1024).unwrap();
+        assert_eq!(frame.kind, FrameKind::Ack);
+        assert_eq!(frame.seq, 10);
+        assert_eq!(frame.acked_seqs().collect::<Vec<_>>(), vec![12, 15]);
+    }
+
+    #[test]
+    fn every_single_bit_flip_is_detected() {
+        let mut buf = Vec::new();
+        encode(FrameKind::Data, 1, 2, b"payload bytes", &mut buf);
+        for bit in 0..buf.len() * 8 {
+            let mut bad = buf.clone();
+            bad[bit / 8] ^= 1 << (bit % 8);
+            assert!(
+                decode(&bad, 1024).is_err(),
+                "flip of bit {bit} went unnoticed"
+            );
+        }
+    }
+
+    #[test]
+    fn oversize_is_rejected_before_the_payload_is_read() {
+        let mut buf = Vec::new();
+        encode(FrameKind::Data, 1, 2, &[0; 100], &mut buf);
+        buf.truncate(HEADER_BYTES); // the payload is not even there
+        let err = decode(&buf, 99).unwrap_err();
+        assert!(err.is_oversize(), "{err}");
+    }
+
+    #[test]
+    fn truncated_and_foreign_bytes_are_errors() {
+        assert!(matches!(
+            decode(&[1, 2, 3], 10),
+            Err(FrameError::Truncated { len: 3 })
+        ));
+        assert!(matches!(
+            decode(&[0; 40], 10),
+            Err(FrameError::BadMagic { .. })
+        ));
+    }
+}

@@ -1,0 +1,42 @@
+//! `exactly-pipe`: reliable delivery pipes — the seed's building blocks for reaching
+//! reliability `R → 1` and uniqueness rate `UR → 1` over a network that loses, duplicates,
+//! reorders and corrupts.
+//!
+//! The cores are sans-IO state machines: a [`Sender`] and a [`Receiver`] take messages,
+//! frames and the time (`now_ms`) as inputs and return frames to send, messages to deliver
+//! and confirmations. Drivers (the simulator in `exactly-sim`, the UDP driver in the CLI) own
+//! sockets, clocks and threads. Composed, they give the seed's pipes ([`PipeMode`]):
+//! at-most-once, resend, resend with ID or index de-duplication, and ordered; a receiver
+//! configured for cascade confirmation confirms only after the application does (reliable
+//! *processing*); [`DurableSender`] and [`DurableReceiver`] keep both ends' state in a
+//! [`Journal`] so they survive restarts without loss or duplication. [`HopMeter`] counts
+//! sent / received / unique received so R and UR are measured, not assumed.
+//!
+//! # Layout
+//! - [`frame`]: the wire format (28-byte header, CRC32C), allocation-free decoding.
+//! - [`config`]: [`PipeMode`], [`Dedup`], [`SenderConfig`], [`ReceiverConfig`].
+//! - [`sender`]: [`Sender`] — resend with timeouts, capped exponential backoff, bounded
+//!   in-flight window, optional retry limit.
+//! - [`receiver`]: [`Receiver`] — bounded ID de-dup, index de-dup, ordered delivery,
+//!   cascade confirmation, batched acks.
+//! - [`meter`]: [`HopMeter`], [`Reliability`], [`DeliveryMode`], [`SeenSet`].
+//! - [`journal`]: [`Journal`], an append-only CRC-checked record file over `Storage`.
+//! - [`durable`]: [`DurableSender`], [`DurableReceiver`].
+//!
+//! Byte layouts, memory bounds and recovery rules are in `docs/pipes.md`.
+
+pub mod config;
+pub mod durable;
+pub mod frame;
+pub mod journal;
+pub mod meter;
+pub mod receiver;
+pub mod sender;
+
+pub use config::{Dedup, PipeMode, ReceiverConfig, SenderConfig, UnknownPipeMode};
+pub use durable::{DurableError, DurableReceiver, DurableSender};
+pub use frame::{FrameError, FrameKind, FrameRef};
+pub use journal::{Journal, JournalError};
+pub use meter::{DeliveryMode, HopMeter, Reliability, SeenSet};
+pub use receiver::{Delivery, Receiver, ReceiverStats};
+pub use sender::{SendError, Sender, SenderEvent, SenderStats};

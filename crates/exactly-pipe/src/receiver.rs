@@ -1,0 +1,392 @@
+//! The receiving end of a pipe: a sans-IO state machine.
+//!
+//! Inputs: [`Receiver::handle_frame`] (bytes from the network) and, with cascade
+//! confirmation, [`Receiver::confirm`] (the application or the next pipe is done with a
+//! message). Outputs: [`Receiver::poll_delivery`] (messages for the application) and
+//! [`Receiver::poll_transmit`] (ack frames, each addressed by the sender id it confirms).
+//!
+//! De-duplication state is per sender id and bounded — see [`crate::Dedup`] and the memory
+//! rules in `docs/pipes.md`.
+
+use crate::config::{Dedup, ReceiverConfig};
+use crate::frame::{self, FrameKind};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+
+/// A message handed to the application.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    /// The sender it came from.
+    pub sender_id: u64,
+    /// Its seq at that sender.
+    pub seq: u64,
+    /// The message.
+    pub payload: Vec<u8>,
+}
+
+/// Counters of one receiver.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReceiverStats {
+    /// Valid data frames received (duplicates included).
+    pub frames_received: u64,
+    /// Frames dropped because they failed to decode (corruption, foreign bytes).
+    pub frames_corrupt: u64,
+    /// Frames dropped because they declared an oversize payload (before allocation).
+    pub frames_oversize: u64,
+    /// Messages handed to the application (the seed's "received" at this end).
+    pub delivered: u64,
+    /// Data frames recognised as duplicates and not delivered again.
+    pub duplicates_suppressed: u64,
+    /// [`Dedup::Index`]: frames below the high-water mark discarded (duplicates or
+    /// overtaken messages — index de-dup cannot tell them apart).
+    pub stale_discarded: u64,
+    /// Frames dropped unconfirmed because a bound was reached (gap ids, reorder buffer,
+    /// pending confirmations, senders); the sender resends them later.
+    pub dropped_over_bound: u64,
+    /// Ack frames sent.
+    pub acks_sent: u64,
+}
+
+/// The per-sender de-duplication state.
+#[derive(Debug)]
+enum DedupState {
+    None,
+    /// Every seq below `next` was seen except those in `gaps`.
+    Id {
+        next: u64,
+        gaps: BTreeSet<u64>,
+    },
+    /// Every seq below `next` was delivered or discarded.
+    Index {
+        next: u64,
+    },
+    /// Every seq below `next` was delivered; `buffer` holds later ones.
+    Ordered {
+        next: u64,
+        buffer: BTreeMap<u64, Vec<u8>>,
+    },
+}
+
+/// What the de-dup state says about an arriving seq.
+enum Verdict {
+    Deliver,
+    Duplicate,
+    Stale,
+    Buffered,
+    OverBound,
+}
+
+#[derive(Debug)]
+struct Peer {
+    dedup: DedupState,
+    /// Cascade: delivered, not yet confirmed by the application.
+    pending: BTreeSet<u64>,
+    /// Confirmed seqs not yet listed in an ack frame.
+    acks: Vec<u64>,
+    ack_due: bool,
+}
+
+/// The receiving end of a pipe. See the module docs.
+#[derive(Debug)]
+pub struct Receiver {
+    config: ReceiverConfig,
+    peers: HashMap<u64, Peer>,
+    due: Vec<u64>,
+    deliveries: VecDeque<Delivery>,
+    stats: ReceiverStats,
+}
+
+impl Receiver {
+    /// A receiver with no memory of any sender.
+    pub fn new(config: ReceiverConfig) -> Self {
+        Receiver {
+            config,
+            peers: HashMap::new(),
+            due: Vec::new(),
+            deliveries: VecDeque::new(),
+            stats: ReceiverStats::default(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ReceiverConfig {
+        &self.config
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> ReceiverStats {
+        self.stats
+    }
+
+    /// Gap ids remembered for `sender_id` ([`Dedup::Id`]).
+    pub fn gap_ids_len(&self, sender_id: u64) -> usize {
+        match self.peers.get(&sender_id).map(|p| &p.dedup) {
+            Some(DedupState::Id { gaps, .. }) => gaps.len(),
+            _ => 0,
+        }
+    }
+
+    /// Messages buffered ahead for `sender_id` ([`Dedup::Ordered`]).
+    pub fn reorder_buffered_len(&self, sender_id: u64) -> usize {
+        match self.peers.get(&sender_id).map(|p| &p.dedup) {
+            Some(DedupState::Ordered { buffer, .. }) => buffer.len(),
+            _ => 0,
+        }
+    }
+
+    /// Delivered but unconfirmed messages of `sender_id` (cascade confirmation).
+    pub fn pending_confirm_len(&self, sender_id: u64) -> usize {
+        self.peers.get(&sender_id).map_or(0, |p| p.pending.len())
+    }
+
+    /// Senders remembered.
+    pub fn senders_len(&self) -> usize {
+        self.peers.len()
+    }
+
+    fn new_dedup(dedup: Dedup) -> DedupState {
+        match dedup {
+            Dedup::None => DedupState::None,
+            Dedup::Id => DedupState::Id {
+                next: 0,
+                gaps: BTreeSet::new(),
+            },
+            Dedup::Index => DedupState::Index { next: 0 },
+            Dedup::Ordered => DedupState::Ordered {
+                next: 0,
+                buffer: BTreeMap::new(),
+            },
+        }
+    }
+
+    fn peer(&mut self, sender_id: u64) -> Option<&mut Peer> {
+        if !self.peers.contains_key(&sender_id) && self.peers.len() >= self.config.senders_max {
+            return None;
+        }
+        let dedup = self.config.dedup;
+        Some(self.peers.entry(sender_id).or_insert_with(|| Peer {
+            dedup: Self::new_dedup(dedup),
+            pending: BTreeSet::new(),
+            acks: Vec::new(),
+            ack_due: false,
+        }))
+    }
+
+    /// Handles bytes from the network: data frames are de-duplicated and delivered, anything
+    /// undecodable is counted and dropped.
+    pub fn handle_frame(&mut self, _now_ms: u64, bytes: &[u8]) {
+        let frame = match frame::decode(bytes, self.config.payload_bytes_max) {
+            Ok(f) => f,
+            Err(e) if e.is_oversize() => return self.stats.frames_oversize += 1,
+            Err(_) => return self.stats.frames_corrupt += 1,
+        };
+        if frame.kind != FrameKind::Data {
+            return;
+        }
+        self.stats.frames_received += 1;
+        self.accept(frame.sender_id, frame.seq, frame.payload, true);
+    }
+
+    /// Re-applies a message delivered before a restart (read back from durable storage):
+    /// the de-dup state learns it as delivered and confirmed; nothing is output.
+    pub fn replay_delivered(&mut self, sender_id: u64, seq: u64) {
+        self.accept(sender_id, seq, &[], false);
+    }
+
+    fn accept(&mut self, sender_id: u64, seq: u64, payload: &[u8], live: bool) {
+        let cascade = self.config.cascade && live;
+        let (gap_ids_max, buffer_max) = (self.config.gap_ids_max, self.config.reorder_buffer_max);
+        let pending_max = self.config.pending_confirm_max;
+        let Some(peer) = self.peer(sender_id) else {
+            self.stats.dropped_over_bound += 1;
+            return;
+        };
+        if cascade && peer.pending.len() >= pending_max && !peer.pending.contains(&seq) {
+            self.stats.dropped_over_bound += 1;
+            return;
+        }
+        let verdict = judge(&mut peer.dedup, seq, payload, gap_ids_max, buffer_max, live);
+        let pending = peer.pending.contains(&seq);
+        match verdict {
+            Verdict::Deliver => self.deliver(sender_id, seq, payload.to_vec(), live),
+            Verdict::Duplicate | Verdict::Stale => {
+                if matches!(verdict, Verdict::Stale) {
+                    self.stats.stale_discarded += 1;
+                } else {
+                    self.stats.duplicates_suppressed += 1;
+                }
+                // Confirm again (the first ack may have been lost) unless still pending.
+                if live && !pending {
+                    self.queue_ack(sender_id, seq);
+                }
+            }
+            Verdict::Buffered => {}
+            Verdict::OverBound => self.stats.dropped_over_bound += 1,
+        }
+        if live && self.config.dedup == Dedup::Ordered {
+            self.drain_ordered(sender_id);
+        }
+    }
+
+    fn deliver(&mut self, sender_id: u64, seq: u64, payload: Vec<u8>, live: bool) {
+        if !live {
+            return;
+        }
+        self.stats.delivered += 1;
+        self.deliveries.push_back(Delivery {
+            sender_id,
+            seq,
+            payload,
+        });
+        if self.config.cascade {
+            if let Some(peer) = self.peers.get_mut(&sender_id) {
+                peer.pending.insert(seq);
+            }
+        } else {
+            self.queue_ack(sender_id, seq);
+        }
+    }
+
+    fn drain_ordered(&mut self, sender_id: u64) {
+        loop {
+            let Some(peer) = self.peers.get_mut(&sender_id) else {
+                return;
+            };
+            let DedupState::Ordered { next, buffer } = &mut peer.dedup else {
+                return;
+            };
+            let Some(payload) = buffer.remove(next) else {
+                return;
+            };
+            let seq = *next;
+            *next += 1;
+            self.deliver(sender_id, seq, payload, true);
+        }
+    }
+
+    fn queue_ack(&mut self, sender_id: u64, seq: u64) {
+        let ids_cap = self.config.ack_ids_max.saturating_mul(4);
+        if let Some(peer) = self.peers.get_mut(&sender_id) {
+            if peer.acks.len() < ids_cap {
+                peer.acks.push(seq);
+            }
+            if !peer.ack_due {
+                peer.ack_due = true;
+                self.due.push(sender_id);
+            }
+        }
+    }
+
+    /// Cascade confirmation: the application (or the next pipe) is done with `seq` from
+    /// `sender_id`; the receiver may now confirm it to the sender. Unknown seqs are ignored.
+    pub fn confirm(&mut self, sender_id: u64, seq: u64) {
+        let removed = self
+            .peers
+            .get_mut(&sender_id)
+            .is_some_and(|p| p.pending.remove(&seq));
+        if removed {
+            self.queue_ack(sender_id, seq);
+        }
+    }
+
+    /// The next message for the application.
+    pub fn poll_delivery(&mut self) -> Option<Delivery> {
+        self.deliveries.pop_front()
+    }
+
+    /// The next ack frame, with the sender id it must go to.
+    pub fn poll_transmit(&mut self) -> Option<(u64, Vec<u8>)> {
+        let sender_id = self.due.pop()?;
+        let ack_ids_max = self.config.ack_ids_max;
+        let peer = self.peers.get_mut(&sender_id)?;
+        let cumulative = confirmed_floor(peer);
+        let mut listed: Vec<u64> = Vec::new();
+        let mut rest = Vec::new();
+        for seq in peer.acks.drain(..) {
+            if seq < cumulative {
+                continue;
+            }
+            if listed.len() < ack_ids_max {
+                listed.push(seq);
+            } else {
+                rest.push(seq);
+            }
+        }
+        peer.acks = rest;
+        peer.ack_due = !peer.acks.is_empty();
+        if peer.ack_due {
+            self.due.push(sender_id);
+        }
+        let mut out = Vec::with_capacity(frame::HEADER_BYTES + 8 * listed.len());
+        frame::encode_ack(sender_id, cumulative, &listed, &mut out);
+        self.stats.acks_sent += 1;
+        Some((sender_id, out))
+    }
+}
+
+/// Every seq below the returned one is delivered *and* confirmed.
+fn confirmed_floor(peer: &Peer) -> u64 {
+    let seen_floor = match &peer.dedup {
+        DedupState::None => 0,
+        DedupState::Id { next, gaps } => gaps.first().copied().unwrap_or(*next),
+        DedupState::Index { next } | DedupState::Ordered { next, .. } => *next,
+    };
+    peer.pending
+        .first()
+        .map_or(seen_floor, |p| (*p).min(seen_floor))
+}
+
+/// Decides what an arriving `seq` is, updating the de-dup state. `live` is false during
+/// replay, when the ordered buffer is bypassed (replayed seqs are consecutive).
+fn judge(
+    state: &mut DedupState,
+    seq: u64,
+    payload: &[u8],
+    gap_ids_max: usize,
+    buffer_max: usize,
+    live: bool,
+) -> Verdict {
+    match state {
+        DedupState::None => Verdict::Deliver,
+        DedupState::Id { next, gaps } => judge_id(next, gaps, seq, gap_ids_max),
+        DedupState::Index { next } => {
+            if seq < *next {
+                return Verdict::Stale;
+            }
+            *next = seq + 1;
+            Verdict::Deliver
+        }
+        DedupState::Ordered { next, buffer } => {
+            if seq < *next || buffer.contains_key(&seq) {
+                return Verdict::Duplicate;
+            }
+            if seq == *next {
+                *next += 1;
+                return Verdict::Deliver;
+            }
+            let ahead = seq - *next;
+            if !live || buffer.len() >= buffer_max || ahead > buffer_max as u64 {
+                return Verdict::OverBound;
+            }
+            buffer.insert(seq, payload.to_vec());
+            Verdict::Buffered
+        }
+    }
+}
+
+fn judge_id(next: &mut u64, gaps: &mut BTreeSet<u64>, seq: u64, gap_ids_max: usize) -> Verdict {
+    if seq < *next {
+        return if gaps.remove(&seq) {
+            Verdict::Deliver
+        } else {
+            Verdict::Duplicate
+        };
+    }
+    let new_gaps = seq - *next;
+    if new_gaps > gap_ids_max.saturating_sub(gaps.len()) as u64 {
+        return Verdict::OverBound;
+    }
+    gaps.extend(*next..seq);
+    *next = seq + 1;
+    debug_assert!(gaps.len() <= gap_ids_max);
+    Verdict::Deliver
+}

@@ -1,0 +1,421 @@
+//! The sending end of a pipe: a sans-IO state machine.
+//!
+//! Inputs: [`Sender::send`] (a message), [`Sender::handle_frame`] (an ack from the network),
+//! [`Sender::handle_timeout`] (the time, as `now_ms`). Outputs: [`Sender::poll_transmit`]
+//! (frames to put on the wire), [`Sender::poll_event`] (confirmations and give-ups) and
+//! [`Sender::poll_timeout`] (when to call `handle_timeout` next).
+//!
+//! Unconfirmed messages live in a window of slots indexed by `seq - base_seq`; the window's
+//! span, not its count, is bounded by `in_flight_max`, which is what bounds the gaps a
+//! receiver must remember.
+
+use crate::config::SenderConfig;
+use crate::frame::{self, FrameKind};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use thiserror::Error;
+
+/// Why [`Sender::send`] refused a message.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The in-flight window is full; wait for confirmations.
+    #[error("in-flight window of {in_flight_max} seqs is full")]
+    WindowFull {
+        /// The configured window.
+        in_flight_max: u64,
+    },
+    /// The payload is larger than the configured maximum.
+    #[error("payload of {payload_len} bytes exceeds the maximum of {payload_bytes_max}")]
+    PayloadTooLarge {
+        /// Payload length.
+        payload_len: usize,
+        /// The configured maximum.
+        payload_bytes_max: usize,
+    },
+}
+
+/// Something the sender wants the application to know.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SenderEvent {
+    /// The receiver confirmed `seq`.
+    Confirmed {
+        /// The confirmed message.
+        seq: u64,
+    },
+    /// `seq` was resent `retries_max` times without a confirmation and is dropped.
+    GaveUp {
+        /// The abandoned message.
+        seq: u64,
+    },
+}
+
+/// Counters of one sender.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SenderStats {
+    /// Messages accepted by [`Sender::send`]: the seed's S.
+    pub messages_sent: u64,
+    /// Data frames transmitted, resends included.
+    pub frames_sent: u64,
+    /// Data frames transmitted again after a timeout.
+    pub resends: u64,
+    /// Messages confirmed.
+    pub confirmed: u64,
+    /// Messages given up after `retries_max`.
+    pub given_up: u64,
+    /// Valid ack frames received.
+    pub acks_received: u64,
+    /// Frames dropped because they failed to decode (corruption, foreign bytes).
+    pub frames_corrupt: u64,
+    /// Frames dropped because they declared an oversize payload.
+    pub frames_oversize: u64,
+}
+
+#[derive(Debug)]
+struct InFlight {
+    payload: Vec<u8>,
+    attempts: u32,
+}
+
+/// The sending end of a pipe. See the module docs.
+#[derive(Debug)]
+pub struct Sender {
+    config: SenderConfig,
+    next_seq: u64,
+    base_seq: u64,
+    slots: VecDeque<Option<InFlight>>,
+    in_flight_len: usize,
+    /// (deadline_ms, seq, attempt): stale entries (confirmed, or superseded by a later
+    /// attempt) are skipped lazily when popped.
+    timers: BinaryHeap<Reverse<(u64, u64, u32)>>,
+    transmits: VecDeque<Vec<u8>>,
+    events: VecDeque<SenderEvent>,
+    stats: SenderStats,
+}
+
+impl Sender {
+    /// A fresh sender whose first message gets seq 0.
+    pub fn new(config: SenderConfig) -> Self {
+        Self::starting_at(config, 0)
+    }
+
+    /// A sender whose next message gets `next_seq` (recovery after a restart).
+    pub fn starting_at(config: SenderConfig, next_seq: u64) -> Self {
+        Sender {
+            config,
+            next_seq,
+            base_seq: next_seq,
+            slots: VecDeque::new(),
+            in_flight_len: 0,
+            timers: BinaryHeap::new(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: SenderStats::default(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SenderConfig {
+        &self.config
+    }
+
+    /// The seq the next message will get.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> SenderStats {
+        self.stats
+    }
+
+    /// Unconfirmed messages held.
+    pub fn in_flight_len(&self) -> usize {
+        self.in_flight_len
+    }
+
+    /// Span of the window (`next_seq - oldest unconfirmed seq`), at most `in_flight_max`.
+    pub fn window_span(&self) -> u64 {
+        self.next_seq - self.base_seq
+    }
+
+    /// Unconfirmed messages with their seqs, oldest first (for compaction of durable state).
+    pub fn in_flight(&self) -> impl Iterator<Item = (u64, &[u8])> {
+        let base = self.base_seq;
+        self.slots
+            .iter()
+            .zip(base..)
+            .filter_map(|(slot, seq)| slot.as_ref().map(|f| (seq, f.payload.as_slice())))
+    }
+
+    /// Whether [`Sender::send`] would accept a message now.
+    pub fn can_send(&self) -> bool {
+        !self.config.resend || self.window_span() < self.config.in_flight_max
+    }
+
+    /// Whether every resent message is confirmed or given up (nothing left to do).
+    pub fn is_idle(&self) -> bool {
+        self.in_flight_len == 0 && self.transmits.is_empty()
+    }
+
+    /// Accepts a message, assigns it the next seq and queues its frame.
+    pub fn send(&mut self, now_ms: u64, payload: &[u8]) -> Result<u64, SendError> {
+        if payload.len() > self.config.payload_bytes_max {
+            return Err(SendError::PayloadTooLarge {
+                payload_len: payload.len(),
+                payload_bytes_max: self.config.payload_bytes_max,
+            });
+        }
+        if !self.can_send() {
+            return Err(SendError::WindowFull {
+                in_flight_max: self.config.in_flight_max,
+            });
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.stats.messages_sent += 1;
+        self.transmit(seq, payload);
+        if self.config.resend {
+            self.slots.push_back(Some(InFlight {
+                payload: payload.to_vec(),
+                attempts: 0,
+            }));
+            self.in_flight_len += 1;
+            self.arm(now_ms, seq, 0);
+        } else {
+            self.base_seq = self.next_seq;
+        }
+        debug_assert_eq!(self.slots.len() as u64, self.window_span());
+        Ok(seq)
+    }
+
+    /// Re-adopts an unconfirmed message after a restart (seqs must be given in increasing
+    /// order, all below `next_seq`); it is transmitted at once.
+    pub fn restore(&mut self, now_ms: u64, seq: u64, payload: Vec<u8>) {
+        if seq >= self.next_seq || !self.config.resend {
+            return;
+        }
+        if self.slots.is_empty() {
+            self.base_seq = seq;
+            self.slots.extend((seq..self.next_seq).map(|_| None));
+        }
+        if !matches!(self.slot_mut(seq), Some(None)) {
+            return;
+        }
+        self.transmit(seq, &payload);
+        if let Some(slot) = self.slot_mut(seq) {
+            *slot = Some(InFlight {
+                payload,
+                attempts: 0,
+            });
+            self.in_flight_len += 1;
+            self.stats.messages_sent += 1;
+            self.arm(now_ms, seq, 0);
+        }
+    }
+
+    fn transmit(&mut self, seq: u64, payload: &[u8]) {
+        let mut out = Vec::with_capacity(frame::HEADER_BYTES + payload.len());
+        frame::encode(
+            FrameKind::Data,
+            self.config.sender_id,
+            seq,
+            payload,
+            &mut out,
+        );
+        self.transmits.push_back(out);
+        self.stats.frames_sent += 1;
+    }
+
+    fn timeout_for_ms(&self, attempts: u32) -> u64 {
+        let shifted = self
+            .config
+            .resend_timeout_ms
+            .checked_shl(attempts.min(32))
+            .unwrap_or(u64::MAX);
+        shifted.min(self.config.resend_timeout_max_ms).max(1)
+    }
+
+    fn arm(&mut self, now_ms: u64, seq: u64, attempts: u32) {
+        let deadline = now_ms.saturating_add(self.timeout_for_ms(attempts));
+        self.timers.push(Reverse((deadline, seq, attempts)));
+    }
+
+    /// Handles bytes from the network. Acks confirm messages; anything else is counted and
+    /// dropped.
+    pub fn handle_frame(&mut self, _now_ms: u64, bytes: &[u8]) {
+        // An ack carries at most one seq per in-flight slot worth listing; bound its size.
+        let ack_bytes_max = 8 * 4096;
+        let frame = match frame::decode(bytes, ack_bytes_max) {
+            Ok(f) => f,
+            Err(e) if e.is_oversize() => return self.stats.frames_oversize += 1,
+            Err(_) => return self.stats.frames_corrupt += 1,
+        };
+        if frame.kind != FrameKind::Ack || frame.sender_id != self.config.sender_id {
+            return;
+        }
+        self.stats.acks_received += 1;
+        let upto = frame.seq.min(self.next_seq);
+        for seq in self.base_seq..upto.max(self.base_seq) {
+            self.confirm(seq);
+        }
+        for seq in frame.acked_seqs() {
+            self.confirm(seq);
+        }
+        self.advance_base();
+    }
+
+    fn slot_mut(&mut self, seq: u64) -> Option<&mut Option<InFlight>> {
+        let index = usize::try_from(seq.checked_sub(self.base_seq)?).ok()?;
+        self.slots.get_mut(index)
+    }
+
+    fn confirm(&mut self, seq: u64) {
+        if let Some(slot) = self.slot_mut(seq) {
+            if slot.take().is_some() {
+                self.in_flight_len -= 1;
+                self.stats.confirmed += 1;
+                self.events.push_back(SenderEvent::Confirmed { seq });
+            }
+        }
+    }
+
+    fn advance_base(&mut self) {
+        while let Some(None) = self.slots.front() {
+            self.slots.pop_front();
+            self.base_seq += 1;
+        }
+        if self.slots.is_empty() {
+            self.base_seq = self.next_seq;
+        }
+    }
+
+    /// When [`Sender::handle_timeout`] should be called next, if anything is in flight.
+    pub fn poll_timeout(&mut self) -> Option<u64> {
+        while let Some(Reverse((deadline, seq, attempts))) = self.timers.peek().copied() {
+            if self.is_live_timer(seq, attempts) {
+                return Some(deadline);
+            }
+            self.timers.pop();
+        }
+        None
+    }
+
+    fn is_live_timer(&mut self, seq: u64, attempts: u32) -> bool {
+        matches!(self.slot_mut(seq), Some(Some(f)) if f.attempts == attempts)
+    }
+
+    /// Resends every message whose timeout expired at `now_ms` (or gives it up).
+    pub fn handle_timeout(&mut self, now_ms: u64) {
+        while let Some(Reverse((deadline, seq, attempts))) = self.timers.peek().copied() {
+            if deadline > now_ms {
+                break;
+            }
+            self.timers.pop();
+            if self.is_live_timer(seq, attempts) {
+                self.expire(now_ms, seq);
+            }
+        }
+        self.advance_base();
+    }
+
+    fn expire(&mut self, now_ms: u64, seq: u64) {
+        let retries_max = self.config.retries_max;
+        let Some(slot) = self.slot_mut(seq) else {
+            return;
+        };
+        let Some(entry) = slot.as_mut() else {
+            return;
+        };
+        if retries_max.is_some_and(|max| entry.attempts >= max) {
+            *slot = None;
+            self.in_flight_len -= 1;
+            self.stats.given_up += 1;
+            self.events.push_back(SenderEvent::GaveUp { seq });
+            return;
+        }
+        entry.attempts += 1;
+        let attempts = entry.attempts;
+        let payload = std::mem::take(&mut entry.payload);
+        self.transmit(seq, &payload);
+        if let Some(Some(entry)) = self.slot_mut(seq) {
+            entry.payload = payload;
+        }
+        self.stats.resends += 1;
+        self.arm(now_ms, seq, attempts);
+    }
+
+    /// The next frame to put on the wire.
+    pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        self.transmits.pop_front()
+    }
+
+    /// The next confirmation or give-up.
+    pub fn poll_event(&mut self) -> Option<SenderEvent> {
+        self.events.pop_front()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::PipeMode;
+
+    fn sender(window: u64) -> Sender {
+        let mut config = SenderConfig::for_mode(PipeMode::ResendIdDedup, 9);
+        config.in_flight_max = window;
+        config.resend_timeout_ms = 10;
+        config.resend_timeout_max_ms = 40;
+        Sender::new(config)
+    }
+
+    fn ack(cumulative: u64, seqs: &[u64]) -> Vec<u8> {
+        let mut out = Vec::new();
+        frame::encode_ack(9, cumulative, seqs, &mut out);
+        out
+    }
+
+    #[test]
+    fn window_bounds_span_not_count() {
+        let mut s = sender(2);
+        s.send(0, b"a").unwrap();
+        s.send(0, b"b").unwrap();
+        assert!(matches!(s.send(0, b"c"), Err(SendError::WindowFull { .. })));
+        s.handle_frame(0, &ack(0, &[1]));
+        // seq 0 still holds the window's base: span stays 2.
+        assert!(!s.can_send());
+        s.handle_frame(0, &ack(1, &[]));
+        assert!(s.can_send());
+        assert_eq!(s.in_flight_len(), 0);
+    }
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let mut s = sender(4);
+        s.send(0, b"a").unwrap();
+        let mut deadlines = Vec::new();
+        for _ in 0..5 {
+            let t = s.poll_timeout().unwrap();
+            deadlines.push(t);
+            s.handle_timeout(t);
+        }
+        assert_eq!(deadlines, vec![10, 30, 70, 110, 150]);
+        assert_eq!(s.stats().resends, 5);
+    }
+
+    #[test]
+    fn retry_limit_gives_up() {
+        let mut config = SenderConfig::for_mode(PipeMode::Resend, 1);
+        config.retries_max = Some(1);
+        let mut s = Sender::new(config);
+        s.send(0, b"a").unwrap();
+        for _ in 0..2 {
+            let t = s.poll_timeout().unwrap();
+            s.handle_timeout(t);
+        }
+        assert_eq!(s.poll_event(), Some(SenderEvent::GaveUp { seq: 0 }));
+        while s.poll_transmit().is_some() {}
+        assert!(s.is_idle());
+        assert_eq!(s.poll_timeout(), None);
+    }
+}

@@ -1,0 +1,22 @@
+//! `exactly-sim`: the deterministic simulator that *measures* what the pipes of
+//! `exactly-pipe` guarantee — reliability R and uniqueness rate UR — over a network that
+//! loses, duplicates, reorders, delays, partitions and corrupts frames.
+//!
+//! Everything random comes from one seed and time is simulated (it jumps from event to
+//! event), so runs are fast and exactly reproducible: a failing test prints its seed, and
+//! [`run`] with the same [`SimConfig`] replays it.
+//!
+//! # Layout
+//! - [`net`]: [`SimNet`], one seeded bidirectional link, and its [`NetConfig`] of faults.
+//! - [`run`](mod@run): [`SimConfig`], [`run()`], [`SimReport`] — a pipeline of hops, each
+//!   metered, and the end-to-end audit (R, UR, order, memory peaks).
+//! - [`analytic`]: the seed's arithmetic — the curves measured runs are compared with.
+//! - [`seeds`]: how many seeds a test sweeps (`EXACTLY_SEEDS`).
+
+pub mod analytic;
+pub mod net;
+pub mod run;
+pub mod seeds;
+
+pub use net::{NetConfig, NetStats, Side, SimNet};
+pub use run::{run, HopReport, MemoryPeaks, SimConfig, SimReport};
