@@ -20,6 +20,12 @@ pub enum OpenError {
         /// The cause.
         source: io::Error,
     },
+    /// Another process has the log directory open.
+    #[error("log directory is locked by another process ({path})")]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+    },
     /// Data before the tail is damaged: refusing to open rather than skip it.
     #[error("corrupt log file {file} at byte {position}: {reason}")]
     Corrupt {

@@ -50,6 +50,8 @@ struct Flusher {
 pub struct Log {
     inner: Arc<LogInner>,
     flusher: Option<Flusher>,
+    // Held for the life of the handle: one process per log directory.
+    _dir_lock: Option<std::fs::File>,
 }
 
 impl std::fmt::Debug for Log {
@@ -93,8 +95,15 @@ fn topic_io(path: &Path) -> impl FnOnce(std::io::Error) -> TopicError + '_ {
 
 impl Log {
     /// Opens (creating if needed) the log in `dir` on the real file system.
+    ///
+    /// Takes an exclusive lock on `dir/LOCK`: a second process opening the same directory
+    /// gets [`OpenError::Locked`] instead of racing recovery against live appends.
     pub fn open(dir: impl AsRef<Path>, config: LogConfig) -> Result<Self, OpenError> {
-        Self::open_with(Arc::new(StdStorage), Arc::new(SystemClock), dir, config)
+        let dir = dir.as_ref();
+        let lock = lock_dir(dir)?;
+        let mut log = Self::open_with(Arc::new(StdStorage), Arc::new(SystemClock), dir, config)?;
+        log._dir_lock = Some(lock);
+        Ok(log)
     }
 
     /// Opens the log on the given storage and clock (simulation, tests).
@@ -125,7 +134,11 @@ impl Log {
             Durability::Interval(ms) => Some(spawn_flusher(&inner, ms)),
             Durability::Immediate | Durability::None => None,
         };
-        Ok(Self { inner, flusher })
+        Ok(Self {
+            inner,
+            flusher,
+            _dir_lock: None,
+        })
     }
 
     /// The log's directory.
@@ -357,6 +370,26 @@ impl Drop for Log {
             // Best effort: an interval log should not lose its last interval to a clean drop.
             let _ = self.flush();
         }
+    }
+}
+
+fn lock_dir(dir: &Path) -> Result<std::fs::File, OpenError> {
+    let io = |source| OpenError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let path = dir.join("LOCK");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(OpenError::Locked { path }),
+        Err(std::fs::TryLockError::Error(source)) => Err(OpenError::Io { path, source }),
     }
 }
 
