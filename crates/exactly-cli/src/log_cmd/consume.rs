@@ -1,0 +1,120 @@
+//! `exactly log consume`: records as JSON lines, by offset or by time, optionally following
+//! the tail.
+
+use super::open_existing;
+use anyhow::{bail, Context};
+use clap::Args;
+use exactly_core::{Offset, Timestamp};
+use exactly_log::{Durability, Log, StoredRecord};
+use serde_json::{json, Value};
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Arguments of `exactly log consume`.
+#[derive(Args, Debug)]
+pub struct ConsumeArgs {
+    /// Log directory.
+    #[arg(long)]
+    dir: PathBuf,
+    /// Topic to read.
+    #[arg(long)]
+    topic: String,
+    /// Only this partition (default: all, one after the other).
+    #[arg(long)]
+    partition: Option<u32>,
+    /// Start at this offset.
+    #[arg(long, conflicts_with = "from_time")]
+    from_offset: Option<u64>,
+    /// Start at the first record with timestamp ≥ MS.
+    #[arg(long)]
+    from_time: Option<i64>,
+    /// Stop after this many records.
+    #[arg(long)]
+    max: Option<u64>,
+    /// Keep waiting for new records.
+    #[arg(long)]
+    follow: bool,
+}
+
+/// Renders bytes as a JSON string when they are UTF-8, else as `{"hex": …}`.
+pub(crate) fn bytes_json(bytes: &[u8]) -> Value {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Value::String(text.to_string()),
+        Err(_) => json!({"hex": bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()}),
+    }
+}
+
+fn record_json(topic: &str, partition: u32, record: &StoredRecord) -> Value {
+    json!({"topic": topic, "partition": partition, "offset": record.offset.0,
+           "timestamp": record.timestamp.0,
+           "key": record.key.as_deref().map(bytes_json), "value": bytes_json(&record.value)})
+}
+
+fn start_offset(log: &Log, args: &ConsumeArgs, partition: u32) -> anyhow::Result<Offset> {
+    let info = log.partition_info(&args.topic, partition)?;
+    if let Some(offset) = args.from_offset {
+        return Ok(Offset(offset));
+    }
+    if let Some(ms) = args.from_time {
+        return Ok(log
+            .offset_for_time(&args.topic, partition, Timestamp(ms))?
+            .unwrap_or(info.end_offset));
+    }
+    Ok(info.start_offset)
+}
+
+/// Runs `exactly log consume`.
+pub fn run(args: ConsumeArgs) -> anyhow::Result<()> {
+    let log = open_existing(&args.dir, Durability::Immediate)?;
+    let count = log
+        .partition_count(&args.topic)
+        .with_context(|| format!("unknown topic '{}'", args.topic))?;
+    let partitions: Vec<u32> = match args.partition {
+        Some(p) if p >= count => bail!("topic '{}' has {count} partitions; {p} does not exist", args.topic),
+        Some(p) => vec![p],
+        None => (0..count).collect(),
+    };
+    let mut positions = Vec::with_capacity(partitions.len());
+    for &p in &partitions {
+        positions.push((p, start_offset(&log, &args, p)?));
+    }
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    let mut printed = 0u64;
+    let limit = args.max.unwrap_or(u64::MAX);
+    loop {
+        let mut progressed = false;
+        for (partition, position) in positions.iter_mut() {
+            loop {
+                let want = (limit - printed).min(10_000) as usize;
+                if want == 0 {
+                    return finish(out);
+                }
+                let records = log.read(&args.topic, *partition, *position, want)?;
+                let Some(last) = records.last() else { break };
+                *position = last.offset.next();
+                for record in &records {
+                    if writeln!(out, "{}", record_json(&args.topic, *partition, record)).is_err() {
+                        return Ok(()); // The reader went away (a closed pipe): stop quietly.
+                    }
+                }
+                printed += records.len() as u64;
+                progressed = true;
+            }
+        }
+        if !args.follow {
+            return finish(out);
+        }
+        if !progressed {
+            let _ = out.flush();
+            if let Some((partition, position)) = positions.first() {
+                log.wait_for(&args.topic, *partition, *position, Duration::from_millis(200))?;
+            }
+        }
+    }
+}
+
+fn finish(mut out: impl Write) -> anyhow::Result<()> {
+    let _ = out.flush();
+    Ok(())
+}
