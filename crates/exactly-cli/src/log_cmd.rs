@@ -77,7 +77,10 @@ pub fn run(args: LogArgs) -> anyhow::Result<()> {
 /// Opens an existing log directory (it must exist: a typo should not create a new log).
 pub(crate) fn open_existing(dir: &Path, durability: Durability) -> anyhow::Result<Log> {
     if !dir.is_dir() {
-        bail!("log directory {} does not exist (create a topic first)", dir.display());
+        bail!(
+            "log directory {} does not exist (create a topic first)",
+            dir.display()
+        );
     }
     let config = LogConfig {
         durability,
@@ -148,7 +151,11 @@ fn verify(args: VerifyArgs) -> anyhow::Result<()> {
         bail!(
             "verification failed: {} problem(s), first: {}",
             report.findings.len(),
-            report.findings.first().map(ToString::to_string).unwrap_or_default()
+            report
+                .findings
+                .first()
+                .map(ToString::to_string)
+                .unwrap_or_default()
         );
     }
     Ok(())

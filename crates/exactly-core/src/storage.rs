@@ -83,7 +83,10 @@ pub trait Storage: Send + Sync + Debug {
 /// the old one (or none) — never a mix.
 pub fn write_file_atomically(storage: &dyn Storage, path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = path.parent().ok_or_else(|| {
-        io::Error::new(io::ErrorKind::InvalidInput, format!("{} has no parent", path.display()))
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} has no parent", path.display()),
+        )
     })?;
     let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
     tmp_name.push(".tmp");

@@ -71,7 +71,10 @@ pub fn run(args: ConsumeArgs) -> anyhow::Result<()> {
         .partition_count(&args.topic)
         .with_context(|| format!("unknown topic '{}'", args.topic))?;
     let partitions: Vec<u32> = match args.partition {
-        Some(p) if p >= count => bail!("topic '{}' has {count} partitions; {p} does not exist", args.topic),
+        Some(p) if p >= count => bail!(
+            "topic '{}' has {count} partitions; {p} does not exist",
+            args.topic
+        ),
         Some(p) => vec![p],
         None => (0..count).collect(),
     };
@@ -108,7 +111,12 @@ pub fn run(args: ConsumeArgs) -> anyhow::Result<()> {
         if !progressed {
             let _ = out.flush();
             if let Some((partition, position)) = positions.first() {
-                log.wait_for(&args.topic, *partition, *position, Duration::from_millis(200))?;
+                log.wait_for(
+                    &args.topic,
+                    *partition,
+                    *position,
+                    Duration::from_millis(200),
+                )?;
             }
         }
     }

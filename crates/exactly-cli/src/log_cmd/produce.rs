@@ -9,7 +9,9 @@ use super::open_existing;
 use anyhow::{bail, Context};
 use clap::Args;
 use exactly_core::{Clock, ProducerEpoch, ProducerId, Sequence, SystemClock, Timestamp};
-use exactly_log::{partition_for_key, AppendError, AppendOutcome, Durability, Log, ProducerStamp, Record};
+use exactly_log::{
+    partition_for_key, AppendError, AppendOutcome, Durability, Log, ProducerStamp, Record,
+};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Deserialize;
 use serde_json::json;
@@ -152,7 +154,12 @@ impl<'a> Batcher<'a> {
         self.append(partition, &records, first_sequence)
     }
 
-    fn append(&mut self, partition: u32, records: &[Record], first_sequence: u64) -> anyhow::Result<()> {
+    fn append(
+        &mut self,
+        partition: u32,
+        records: &[Record],
+        first_sequence: u64,
+    ) -> anyhow::Result<()> {
         let stamp = self.producer.map(|(producer_id, epoch)| ProducerStamp {
             producer_id,
             epoch,
@@ -173,7 +180,9 @@ impl<'a> Batcher<'a> {
                     self.append(partition, rest, expected.0)?;
                 }
             }
-            Err(e) => return Err(e).with_context(|| format!("appending to {}/{partition}", self.topic)),
+            Err(e) => {
+                return Err(e).with_context(|| format!("appending to {}/{partition}", self.topic))
+            }
         }
         Ok(())
     }
@@ -195,7 +204,8 @@ pub fn run(args: ProduceArgs) -> anyhow::Result<()> {
     };
     let progress = ProgressBar::new_spinner();
     progress.set_style(
-        ProgressStyle::with_template("{spinner} {pos} records ({per_sec})").unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        ProgressStyle::with_template("{spinner} {pos} records ({per_sec})")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
     let clock = SystemClock;
     let mut records = 0u64;
@@ -210,7 +220,9 @@ pub fn run(args: ProduceArgs) -> anyhow::Result<()> {
             Err(error) => {
                 // Everything before the bad line is appended, so a fixed input can resume.
                 batcher.finish()?;
-                return Err(error.context(format!("line {line_no}: bad record; the {records} records before it were appended")));
+                return Err(error.context(format!(
+                    "line {line_no}: bad record; the {records} records before it were appended"
+                )));
             }
         }
         records += 1;

@@ -59,7 +59,10 @@ fn crashed_error() -> io::Error {
 }
 
 fn not_found(path: &Path) -> io::Error {
-    io::Error::new(io::ErrorKind::NotFound, format!("{} not found", path.display()))
+    io::Error::new(
+        io::ErrorKind::NotFound,
+        format!("{} not found", path.display()),
+    )
 }
 
 impl SimState {
@@ -232,7 +235,9 @@ impl StorageFile for SimFile {
         let mut state = self.lock();
         state.check_up(self.generation)?;
         let live = &state.file(self.inode)?.live;
-        let start = usize::try_from(position).unwrap_or(usize::MAX).min(live.len());
+        let start = usize::try_from(position)
+            .unwrap_or(usize::MAX)
+            .min(live.len());
         let available = live.get(start..).unwrap_or_default();
         let n = available.len().min(buf.len());
         buf.get_mut(..n)
@@ -376,7 +381,10 @@ impl Storage for SimStorage {
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         let mut state = self.lock();
         state.begin_mutation()?;
-        let inode = state.live_names.remove(from).ok_or_else(|| not_found(from))?;
+        let inode = state
+            .live_names
+            .remove(from)
+            .ok_or_else(|| not_found(from))?;
         state.live_names.insert(to.to_path_buf(), inode);
         Ok(())
     }
@@ -404,7 +412,9 @@ mod tests {
 
     fn file_at(storage: &SimStorage, path: &str) -> Arc<dyn StorageFile> {
         storage.create_dir_all(Path::new("/d")).unwrap();
-        storage.open(Path::new(path), OpenMode::CreateOrOpen).unwrap()
+        storage
+            .open(Path::new(path), OpenMode::CreateOrOpen)
+            .unwrap()
     }
 
     #[test]
@@ -474,7 +484,10 @@ mod tests {
             let result = write_file_atomically(&storage, Path::new("/d/m"), b"new");
             storage.crash(TearMode::PrefixThenGarbage);
             let content = storage.live_bytes(Path::new("/d/m")).unwrap();
-            assert!(content == b"old" || content == b"new", "crash at {crash_at}: {content:?}");
+            assert!(
+                content == b"old" || content == b"new",
+                "crash at {crash_at}: {content:?}"
+            );
             if result.is_ok() {
                 assert_eq!(content, b"new", "acknowledged write lost at {crash_at}");
             }
