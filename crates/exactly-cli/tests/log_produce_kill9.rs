@@ -1,0 +1,161 @@
+//! A real `kill -9` loop: `exactly log produce --producer-id` is killed with SIGKILL at
+//! random moments ≥ 50 times (EXACTLY_KILLS for more), re-run with the same command each
+//! time, then allowed to finish. `exactly log consume` must then return every input record
+//! exactly once, in input order within each partition.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use exactly_log::partition_for_key;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const EXE: &str = env!("CARGO_BIN_EXE_exactly");
+const PARTITIONS: u32 = 3;
+
+fn exactly(args: &[&str], dir: &Path) -> Command {
+    let mut command = Command::new(EXE);
+    command
+        .args(args)
+        .arg("--dir")
+        .arg(dir)
+        .stdin(Stdio::null());
+    command
+}
+
+/// Input: keyed and keyless records; returns the expected values per partition.
+fn write_input(path: &Path, records: usize) -> Vec<Vec<String>> {
+    let mut expected = vec![Vec::new(); PARTITIONS as usize];
+    let mut file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    for i in 0..records {
+        let value = format!("record-{i}");
+        if i % 5 == 0 {
+            writeln!(file, r#"{{"value":"{value}","timestamp":{i}}}"#).unwrap();
+            // Keyless records go round-robin by their position in the input.
+            expected[i % PARTITIONS as usize].push(value);
+        } else {
+            let key = format!("key-{}", i % 97);
+            writeln!(
+                file,
+                r#"{{"key":"{key}","value":"{value}","timestamp":{i}}}"#
+            )
+            .unwrap();
+            expected[partition_for_key(key.as_bytes(), PARTITIONS) as usize].push(value);
+        }
+    }
+    file.flush().unwrap();
+    expected
+}
+
+fn produce_command(dir: &Path, input: &Path) -> Command {
+    let mut command = exactly(
+        &[
+            "log",
+            "produce",
+            "--topic",
+            "t",
+            "--producer-id",
+            "42",
+            "--batch-records",
+            "50",
+        ],
+        dir,
+    );
+    command
+        .arg("--input")
+        .arg(input)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    command
+}
+
+#[test]
+fn produce_killed_with_sigkill_ends_exactly_once() {
+    let kills: u32 = std::env::var("EXACTLY_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50);
+    let seed: u64 = std::env::var("EXACTLY_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| rand::rng().random());
+    println!("seed {seed}, kills {kills}");
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().join("log");
+    let input = temp.path().join("input.jsonl");
+    let expected = write_input(&input, 20_000);
+    let created = exactly(
+        &["log", "create", "--topic", "t", "--partitions", "3"],
+        &dir,
+    )
+    .stdout(Stdio::null())
+    .status()
+    .unwrap();
+    assert!(created.success());
+
+    // Keep going until `kills` SIGKILLs have landed while the producer was still running
+    // (runs that finish before their kill do not count), within a bounded number of runs.
+    let mut killed_mid_run = 0;
+    let mut runs = 0;
+    while killed_mid_run < kills && runs < kills * 6 {
+        runs += 1;
+        let mut child = produce_command(&dir, &input).spawn().unwrap();
+        let delay = Duration::from_millis(rng.random_range(2..60));
+        let deadline = Instant::now() + delay;
+        while Instant::now() < deadline && child.try_wait().unwrap().is_none() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap(); // SIGKILL
+            killed_mid_run += 1;
+        }
+        child.wait().unwrap();
+    }
+    let finished = produce_command(&dir, &input).status().unwrap();
+    assert!(finished.success(), "final produce run failed (seed {seed})");
+    assert_eq!(
+        killed_mid_run, kills,
+        "kills that landed mid-run in {runs} runs (seed {seed})"
+    );
+
+    let verify = exactly(&["log", "verify"], &dir).output().unwrap();
+    assert!(
+        verify.status.success(),
+        "verify failed: {}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    let output = exactly(&["log", "consume", "--topic", "t"], &dir)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let mut actual = vec![Vec::new(); PARTITIONS as usize];
+    for line in String::from_utf8(output.stdout).unwrap().lines() {
+        let record: serde_json::Value = serde_json::from_str(line).unwrap();
+        let partition = record["partition"].as_u64().unwrap() as usize;
+        assert_eq!(
+            record["offset"].as_u64().unwrap() as usize,
+            actual[partition].len(),
+            "dense offsets"
+        );
+        actual[partition].push(record["value"].as_str().unwrap().to_string());
+    }
+    for partition in 0..PARTITIONS as usize {
+        assert_eq!(
+            actual[partition].len(),
+            expected[partition].len(),
+            "partition {partition}: record count (seed {seed})"
+        );
+        assert_eq!(
+            actual[partition], expected[partition],
+            "partition {partition} (seed {seed})"
+        );
+    }
+}
