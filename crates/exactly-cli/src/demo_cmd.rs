@@ -85,7 +85,10 @@ fn spinner(message: &str) -> ProgressBar {
 pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     let seed = args.seed.unwrap_or_else(|| rand::rng().random());
     let temp = tempfile::tempdir().context("creating a temporary directory")?;
-    let work = args.dir.clone().unwrap_or_else(|| temp.path().to_path_buf());
+    let work = args
+        .dir
+        .clone()
+        .unwrap_or_else(|| temp.path().to_path_buf());
     let log_dir = work.join("log");
     let input = work.join("input.jsonl");
 
@@ -114,7 +117,9 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
                    "log_bytes": report.bytes, "verify_findings": report.findings.len()})
         );
     } else {
-        print_report(&args, &runs, &audit, &report, ok, throughput, seed, &log_dir);
+        print_report(
+            &args, &runs, &audit, &report, ok, throughput, seed, &log_dir,
+        );
     }
     if !ok {
         bail!("the log does not hold every record exactly once (seed {seed})");
@@ -166,7 +171,8 @@ fn print_report(
 }
 
 fn write_input(path: &Path, records: u64) -> anyhow::Result<()> {
-    let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let file =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
     let mut out = BufWriter::new(file);
     let base_ms: i64 = 1_700_000_000_000;
     for id in 0..records {
@@ -220,16 +226,27 @@ fn produce_with_kills(log_dir: &Path, input: &Path, kills: u32, seed: u64) -> an
                 continue;
             }
         }
-        let output = child.wait_with_output().context("waiting for the producer")?;
+        let output = child
+            .wait_with_output()
+            .context("waiting for the producer")?;
         runs.producer_wall += started.elapsed();
         bar.finish_and_clear();
         if !output.status.success() {
-            bail!("producer failed: {}", String::from_utf8_lossy(&output.stderr).trim());
+            bail!(
+                "producer failed: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
         }
-        let summary: serde_json::Value = serde_json::from_slice(&output.stdout)
-            .context("reading the producer's summary")?;
-        runs.last_appended = summary["appended"].as_u64().unwrap_or(0);
-        runs.last_deduplicated = summary["deduplicated"].as_u64().unwrap_or(0);
+        let summary: serde_json::Value =
+            serde_json::from_slice(&output.stdout).context("reading the producer's summary")?;
+        runs.last_appended = summary
+            .get("appended")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0);
+        runs.last_deduplicated = summary
+            .get("deduplicated")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0);
         return Ok(runs);
     }
 }

@@ -226,7 +226,7 @@ pub fn run(args: ProduceArgs) -> anyhow::Result<()> {
             }
         }
         records += 1;
-        if records % 10_000 == 0 {
+        if records.is_multiple_of(10_000) {
             progress.set_position(records);
         }
     }
