@@ -57,8 +57,10 @@ pub struct SenderStats {
     pub messages_sent: u64,
     /// Data frames transmitted, resends included.
     pub frames_sent: u64,
-    /// Data frames transmitted again after a timeout.
+    /// Data frames transmitted again (after a timeout or by fast retransmit).
     pub resends: u64,
+    /// Of `resends`, those sent early because an ack showed the seq missing.
+    pub fast_resends: u64,
     /// Messages confirmed.
     pub confirmed: u64,
     /// Messages given up after `retries_max`.
@@ -75,6 +77,8 @@ pub struct SenderStats {
 struct InFlight {
     payload: Vec<u8>,
     attempts: u32,
+    /// This attempt was already resent early because an ack showed it missing.
+    fast_resent: bool,
 }
 
 /// The sending end of a pipe. See the module docs.
@@ -179,6 +183,7 @@ impl Sender {
             self.slots.push_back(Some(InFlight {
                 payload: payload.to_vec(),
                 attempts: 0,
+                fast_resent: false,
             }));
             self.in_flight_len += 1;
             self.arm(now_ms, seq, 0);
@@ -207,6 +212,7 @@ impl Sender {
             *slot = Some(InFlight {
                 payload,
                 attempts: 0,
+                fast_resent: false,
             });
             self.in_flight_len += 1;
             self.stats.messages_sent += 1;
@@ -243,7 +249,7 @@ impl Sender {
 
     /// Handles bytes from the network. Acks confirm messages; anything else is counted and
     /// dropped.
-    pub fn handle_frame(&mut self, _now_ms: u64, bytes: &[u8]) {
+    pub fn handle_frame(&mut self, now_ms: u64, bytes: &[u8]) {
         // An ack carries at most one seq per in-flight slot worth listing; bound its size.
         let ack_bytes_max = 8 * 4096;
         let frame = match frame::decode(bytes, ack_bytes_max) {
@@ -259,10 +265,31 @@ impl Sender {
         for seq in self.base_seq..upto.max(self.base_seq) {
             self.confirm(seq);
         }
+        let mut highest_listed = None;
         for seq in frame.acked_seqs() {
             self.confirm(seq);
+            highest_listed = highest_listed.max(Some(seq));
+        }
+        if highest_listed.is_some_and(|h| h > frame.seq) {
+            self.fast_resend(now_ms, frame.seq);
         }
         self.advance_base();
+    }
+
+    /// Fast retransmit: an ack whose cumulative seq is below seqs it lists says the receiver
+    /// is missing exactly that seq, so resend it now instead of waiting for its timer (once
+    /// per attempt; it counts as an attempt for `retries_max`).
+    fn fast_resend(&mut self, now_ms: u64, seq: u64) {
+        let retries_max = self.config.retries_max;
+        let Some(Some(entry)) = self.slot_mut(seq) else {
+            return;
+        };
+        if entry.fast_resent || retries_max.is_some_and(|max| entry.attempts >= max) {
+            return;
+        }
+        entry.fast_resent = true;
+        self.stats.fast_resends += 1;
+        self.resend(now_ms, seq);
     }
 
     fn slot_mut(&mut self, seq: u64) -> Option<&mut Option<InFlight>> {
@@ -334,6 +361,15 @@ impl Sender {
             self.events.push_back(SenderEvent::GaveUp { seq });
             return;
         }
+        entry.fast_resent = false;
+        self.resend(now_ms, seq);
+    }
+
+    /// Transmits `seq` again as its next attempt and re-arms its timer.
+    fn resend(&mut self, now_ms: u64, seq: u64) {
+        let Some(Some(entry)) = self.slot_mut(seq) else {
+            return;
+        };
         entry.attempts += 1;
         let attempts = entry.attempts;
         let payload = std::mem::take(&mut entry.payload);

@@ -41,11 +41,51 @@ pub struct SimConfig {
     pub cascade: bool,
     /// Give up the run (reported as incomplete) after this much simulated time.
     pub sim_time_max_ms: u64,
+    /// Per-hop pipe and link, overriding `pipe` and `net` for the first `per_hop.len()`
+    /// hops (to compose different pipes, as the seed's pipeline arithmetic does).
+    pub per_hop: Vec<(PipeMode, NetConfig)>,
 }
 
 impl SimConfig {
     /// A run of `messages` through one `pipe` over `net`.
     pub fn new(pipe: PipeMode, net: NetConfig, messages: u64, seed: u64) -> Self {
+        Self::build(pipe, net, messages, seed)
+    }
+
+    /// The `exactly sim` command that replays this run (printed by failing tests).
+    pub fn replay_command(&self) -> String {
+        let n = &self.net;
+        let mut cmd = format!(
+            "exactly sim --pipe {} --loss {} --dup {} --reorder {} --corrupt {} --messages {} --hops {} --seed {}",
+            self.pipe, n.loss, n.dup, n.reorder, n.corrupt, self.messages, self.hops, self.seed
+        );
+        if let Some(r) = self.retries_max {
+            cmd.push_str(&format!(" --retries {r}"));
+        }
+        if n.partition_every_ms > 0 {
+            cmd.push_str(&format!(
+                " --partition-every-ms {} --partition-for-ms {}",
+                n.partition_every_ms, n.partition_for_ms
+            ));
+        }
+        if self.cascade {
+            cmd.push_str(" --cascade");
+        }
+        if !self.per_hop.is_empty() {
+            cmd.push_str(" (with per-hop overrides: replay through exactly_sim::run)");
+        }
+        cmd
+    }
+
+    /// The pipe and link of hop `i`.
+    pub fn hop(&self, i: usize) -> (PipeMode, &NetConfig) {
+        match self.per_hop.get(i) {
+            Some((pipe, net)) => (*pipe, net),
+            None => (self.pipe, &self.net),
+        }
+    }
+
+    fn build(pipe: PipeMode, net: NetConfig, messages: u64, seed: u64) -> Self {
         SimConfig {
             pipe,
             net,
@@ -59,6 +99,7 @@ impl SimConfig {
             payload_bytes: 8,
             cascade: false,
             sim_time_max_ms: 1_000_000_000,
+            per_hop: Vec::new(),
         }
     }
 }
@@ -178,9 +219,8 @@ pub fn run(config: &SimConfig) -> SimReport {
 
 impl Run {
     fn new(config: SimConfig) -> Self {
-        let hops = (0..config.hops.max(1))
-            .map(|i| Hop::new(&config, i))
-            .collect();
+        let hop_count = config.hops.max(1).max(config.per_hop.len() as u32);
+        let hops = (0..hop_count).map(|i| Hop::new(&config, i)).collect();
         Run {
             hops,
             next_original: 0,
@@ -306,7 +346,7 @@ impl Run {
     }
 
     fn fill_sender(&mut self, i: usize, now_ms: u64) {
-        let resends = self.config.pipe.resends();
+        let resends = self.config.hop(i).0.resends();
         let mut fire_and_forget = Vec::new();
         let Some(hop) = self.hops.get_mut(i) else {
             return;
@@ -383,17 +423,18 @@ impl Run {
 
 impl Hop {
     fn new(config: &SimConfig, i: u32) -> Self {
-        let mut sc = SenderConfig::for_mode(config.pipe, sender_id(i as usize));
+        let (pipe, net) = config.hop(i as usize);
+        let mut sc = SenderConfig::for_mode(pipe, sender_id(i as usize));
         sc.in_flight_max = config.in_flight_max;
         sc.resend_timeout_ms = config.resend_timeout_ms;
         sc.resend_timeout_max_ms = config.resend_timeout_max_ms;
         sc.retries_max = config.retries_max;
-        let mut rc = ReceiverConfig::for_mode(config.pipe);
+        let mut rc = ReceiverConfig::for_mode(pipe);
         rc.cascade = config.cascade;
         Hop {
             sender: Sender::new(sc),
             receiver: Receiver::new(rc),
-            net: SimNet::new(config.net.clone(), hop_seed(config.seed, i)),
+            net: SimNet::new(net.clone(), hop_seed(config.seed, i)),
             input: VecDeque::new(),
             upstream: HashMap::new(),
             meter: HopMeter::default(),
