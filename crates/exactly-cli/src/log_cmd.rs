@@ -76,17 +76,35 @@ pub fn run(args: LogArgs) -> anyhow::Result<()> {
 
 /// Opens an existing log directory (it must exist: a typo should not create a new log).
 pub(crate) fn open_existing(dir: &Path, durability: Durability) -> anyhow::Result<Log> {
+    let config = LogConfig {
+        durability,
+        ..LogConfig::default()
+    };
+    open_writer(dir, config)
+}
+
+/// Opens an existing log directory for writing with `config`.
+pub(crate) fn open_writer(dir: &Path, config: LogConfig) -> anyhow::Result<Log> {
     if !dir.is_dir() {
         bail!(
             "log directory {} does not exist (create a topic first)",
             dir.display()
         );
     }
-    let config = LogConfig {
-        durability,
-        ..LogConfig::default()
-    };
     Log::open(dir, config).with_context(|| format!("opening log {}", dir.display()))
+}
+
+/// Opens a log for reading without taking its lock, so it can follow a log another process
+/// is appending to (see `Log::open_read_only`).
+pub(crate) fn open_follower(dir: &Path) -> anyhow::Result<Log> {
+    if !dir.is_dir() {
+        bail!(
+            "log directory {} does not exist (create a topic first)",
+            dir.display()
+        );
+    }
+    Log::open_read_only(dir, LogConfig::default())
+        .with_context(|| format!("opening log {} for reading", dir.display()))
 }
 
 fn create(args: CreateArgs) -> anyhow::Result<()> {
@@ -102,7 +120,7 @@ fn create(args: CreateArgs) -> anyhow::Result<()> {
 }
 
 fn describe(args: DescribeArgs) -> anyhow::Result<()> {
-    let log = open_existing(&args.dir, Durability::Immediate)?;
+    let log = open_follower(&args.dir)?;
     for event in log.recovery_events() {
         println!(
             "{}",

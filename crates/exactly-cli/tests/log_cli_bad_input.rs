@@ -172,7 +172,7 @@ fn a_second_process_is_refused_while_the_log_is_open() {
     writeln!(held_stdin, "{{\"value\":\"held\"}}").unwrap();
     let mut refused = None;
     for _ in 0..100 {
-        let output = run(&["log", "describe"], &dir, "");
+        let output = run(&["log", "create", "--topic", "other"], &dir, "");
         if !output.status.success() {
             refused = Some(stderr(&output));
             break;
@@ -181,7 +181,8 @@ fn a_second_process_is_refused_while_the_log_is_open() {
     }
     drop(held_stdin);
     assert!(holder.wait().unwrap().success());
-    let message = refused.expect("describe should be refused while the producer holds the log");
+    let message =
+        refused.expect("a second writer must be refused while the producer holds the log");
     assert!(message.contains("locked by another process"), "{message}");
     assert_eq!(consume_values(&dir), ["held"]);
 }

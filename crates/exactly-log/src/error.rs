@@ -78,6 +78,9 @@ pub enum TopicError {
         /// The cause.
         source: io::Error,
     },
+    /// The log was opened read-only.
+    #[error("the log is open read-only")]
+    ReadOnly,
     /// Creating the partitions failed while opening them.
     #[error(transparent)]
     Open(#[from] Box<OpenError>),
@@ -134,6 +137,9 @@ pub enum AppendError {
         /// The configured limit.
         max: usize,
     },
+    /// The log was opened read-only (a follower of another process).
+    #[error("the log is open read-only")]
+    ReadOnly,
     /// A write or sync failed; the log stopped accepting work (fail-stop).
     #[error("log is fail-stopped after an I/O error: {reason}")]
     FailStopped {

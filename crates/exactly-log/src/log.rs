@@ -4,7 +4,7 @@ use crate::batch::{EncodedBatch, ProducerStamp, Record, StoredRecord};
 use crate::config::{Durability, LogConfig};
 use crate::error::{AppendError, MaintenanceError, OpenError, ReadError, TopicError};
 use crate::partition::{
-    lock, AppendOutcome, FailStop, Partition, PartitionInfo, ProducerSummary, RecoveryEvent,
+    lock, AppendOutcome, FailStop, Mode, Partition, PartitionInfo, ProducerSummary, RecoveryEvent,
 };
 use exactly_core::storage::{read_file, write_file_atomically};
 use exactly_core::{Clock, Offset, ProducerId, StdStorage, Storage, SystemClock, Timestamp};
@@ -36,6 +36,7 @@ struct LogInner {
     config: Arc<LogConfig>,
     fail: Arc<FailStop>,
     topics: RwLock<BTreeMap<String, Arc<Topic>>>,
+    mode: Mode,
 }
 
 struct Flusher {
@@ -106,6 +107,15 @@ impl Log {
         Ok(log)
     }
 
+    /// Opens a log that another process owns, to follow it: no lock, no recovery, no
+    /// writes. Readers see what the owner has written so far — including records it has
+    /// not synced yet, which a crash of the owner's machine could still take back — and
+    /// new records and segments as they appear. Topics created after this call are not seen.
+    pub fn open_read_only(dir: impl AsRef<Path>, config: LogConfig) -> Result<Self, OpenError> {
+        let storage: Arc<dyn Storage> = Arc::new(StdStorage);
+        Self::open_in_mode(storage, Arc::new(SystemClock), dir, config, Mode::ReadOnly)
+    }
+
     /// Opens the log on the given storage and clock (simulation, tests).
     pub fn open_with(
         storage: Arc<dyn Storage>,
@@ -113,14 +123,26 @@ impl Log {
         dir: impl AsRef<Path>,
         config: LogConfig,
     ) -> Result<Self, OpenError> {
+        Self::open_in_mode(storage, clock, dir, config, Mode::ReadWrite)
+    }
+
+    fn open_in_mode(
+        storage: Arc<dyn Storage>,
+        clock: Arc<dyn Clock>,
+        dir: impl AsRef<Path>,
+        config: LogConfig,
+        mode: Mode,
+    ) -> Result<Self, OpenError> {
         config.validate().map_err(OpenError::BadConfig)?;
         let dir = dir.as_ref().to_path_buf();
-        storage
-            .create_dir_all(&dir)
-            .map_err(|source| OpenError::Io {
-                path: dir.clone(),
-                source,
-            })?;
+        if mode == Mode::ReadWrite {
+            storage
+                .create_dir_all(&dir)
+                .map_err(|source| OpenError::Io {
+                    path: dir.clone(),
+                    source,
+                })?;
+        }
         let inner = Arc::new(LogInner {
             dir,
             storage,
@@ -128,11 +150,12 @@ impl Log {
             config: Arc::new(config),
             fail: Arc::new(FailStop::default()),
             topics: RwLock::new(BTreeMap::new()),
+            mode,
         });
         inner.load_topics()?;
-        let flusher = match inner.config.durability {
-            Durability::Interval(ms) => Some(spawn_flusher(&inner, ms)),
-            Durability::Immediate | Durability::None => None,
+        let flusher = match (inner.config.durability, mode) {
+            (Durability::Interval(ms), Mode::ReadWrite) => Some(spawn_flusher(&inner, ms)),
+            _ => None,
         };
         Ok(Self {
             inner,
@@ -155,6 +178,9 @@ impl Log {
     /// count is a no-op; with another count it is an error.
     pub fn create_topic(&self, name: &str, partitions: u32) -> Result<(), TopicError> {
         validate_topic_name(name)?;
+        if self.inner.mode == Mode::ReadOnly {
+            return Err(TopicError::ReadOnly);
+        }
         if partitions == 0 || partitions > PARTITIONS_MAX {
             return Err(TopicError::InvalidPartitions { partitions });
         }
@@ -487,15 +513,18 @@ impl LogInner {
                 Arc::clone(&self.clock),
                 Arc::clone(&self.config),
                 Arc::clone(&self.fail),
+                self.mode,
             )?));
         }
-        let topic_dir = self.dir.join(name);
-        self.storage
-            .sync_dir(&topic_dir)
-            .map_err(|source| OpenError::Io {
-                path: topic_dir,
-                source,
-            })?;
+        if self.mode == Mode::ReadWrite {
+            let topic_dir = self.dir.join(name);
+            self.storage
+                .sync_dir(&topic_dir)
+                .map_err(|source| OpenError::Io {
+                    path: topic_dir,
+                    source,
+                })?;
+        }
         Ok(Topic { partitions: opened })
     }
 }

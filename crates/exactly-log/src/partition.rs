@@ -21,6 +21,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+/// How often a read-only follower looks for new batches while waiting.
+const FOLLOW_POLL: Duration = Duration::from_millis(20);
+
 /// Producer snapshots kept per partition (older ones are deleted).
 const SNAPSHOTS_KEPT: usize = 2;
 
@@ -155,6 +158,16 @@ pub(crate) struct Partition {
     visible_changed: Condvar,
     durable: Mutex<WriteMark>,
     recovery: Vec<RecoveryEvent>,
+    mode: Mode,
+}
+
+/// Whether a partition may write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// The owning process: appends, recovery, retention.
+    ReadWrite,
+    /// A follower in another process: reads what the owner has written so far.
+    ReadOnly,
 }
 
 impl std::fmt::Debug for Partition {
@@ -171,21 +184,33 @@ fn io_open(path: &Path) -> impl FnOnce(std::io::Error) -> OpenError + '_ {
 }
 
 impl Partition {
-    /// Opens (or initialises) the partition in `dir`, recovering its tail.
+    /// Opens (or initialises) the partition in `dir`, recovering its tail. A read-only
+    /// partition writes nothing: it neither creates, truncates nor syncs, and stops at the
+    /// first incomplete batch (another process may be writing it).
     pub fn open(
         dir: PathBuf,
         storage: Arc<dyn Storage>,
         clock: Arc<dyn Clock>,
         config: Arc<LogConfig>,
         fail: Arc<FailStop>,
+        mode: Mode,
     ) -> Result<Self, OpenError> {
-        storage.create_dir_all(&dir).map_err(io_open(&dir))?;
+        if mode == Mode::ReadWrite {
+            storage.create_dir_all(&dir).map_err(io_open(&dir))?;
+        }
         let names = storage.list_dir(&dir).map_err(io_open(&dir))?;
         let mut bases: Vec<Offset> = names
             .iter()
             .filter_map(|n| parse_file_name(n, "log"))
             .collect();
         bases.sort();
+        if bases.is_empty() && mode == Mode::ReadOnly {
+            return Err(OpenError::Corrupt {
+                file: dir.clone(),
+                position: 0,
+                reason: "partition has no segment files".into(),
+            });
+        }
         if bases.is_empty() {
             let path = dir.join(segment_file_name(Offset(0)));
             storage
@@ -198,6 +223,7 @@ impl Partition {
             dir: &dir,
             storage: storage.as_ref(),
             config: &config,
+            mode,
         };
         let Some((active_base, sealed_bases)) = bases.split_last() else {
             return Err(OpenError::BadConfig("no segments".into()));
@@ -217,8 +243,10 @@ impl Partition {
             visible_end: Offset(0),
         };
         state.visible_end = state.next_offset();
-        state.producers =
-            opener.rebuild_producers(&names, &state, active_headers, clock.now_ms())?;
+        if mode == Mode::ReadWrite {
+            state.producers =
+                opener.rebuild_producers(&names, &state, active_headers, clock.now_ms())?;
+        }
         let durable = Mutex::new(state.write_mark());
         Ok(Self {
             dir,
@@ -230,6 +258,7 @@ impl Partition {
             visible_changed: Condvar::new(),
             durable,
             recovery: recovery.into_iter().collect(),
+            mode,
         })
     }
 
@@ -246,6 +275,9 @@ impl Partition {
 
     /// Appends an encoded batch, de-duplicating idempotent retries.
     pub fn append(&self, batch: &mut EncodedBatch) -> Result<AppendOutcome, AppendError> {
+        if self.mode == Mode::ReadOnly {
+            return Err(AppendError::ReadOnly);
+        }
         let mut state = lock(&self.state);
         self.fail
             .check()
@@ -358,6 +390,9 @@ impl Partition {
 
     /// Syncs everything written so far.
     pub fn flush(&self) -> Result<(), AppendError> {
+        if self.mode == Mode::ReadOnly {
+            return Ok(());
+        }
         let mark = lock(&self.state).write_mark();
         self.make_durable(mark)
     }
@@ -463,12 +498,18 @@ impl Partition {
 
     /// Applies retention now; returns the number of segments deleted.
     pub fn enforce_retention(&self) -> usize {
+        if self.mode == Mode::ReadOnly {
+            return 0;
+        }
         let mut state = lock(&self.state);
         self.apply_retention(&mut state)
     }
 
     /// Writes a producer snapshot at the current end (clean shutdown: faster restart).
     pub fn checkpoint_producers(&self) -> Result<(), AppendError> {
+        if self.mode == Mode::ReadOnly {
+            return Ok(());
+        }
         self.flush()?;
         let mut state = lock(&self.state);
         let next = state.next_offset();
@@ -478,6 +519,7 @@ impl Partition {
 
     /// Offsets and sizes.
     pub fn info(&self) -> PartitionInfo {
+        self.refresh();
         let state = lock(&self.state);
         PartitionInfo {
             start_offset: state.start_offset(),
@@ -501,11 +543,20 @@ impl Partition {
     /// Waits until a record at `offset` is visible or `timeout` passes; returns whether it is.
     pub fn wait_visible(&self, offset: Offset, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
+        self.refresh();
         let mut state = lock(&self.state);
         while state.visible_end <= offset {
             let now = Instant::now();
             if now >= deadline || self.fail.check().is_err() {
                 return false;
+            }
+            if self.mode == Mode::ReadOnly {
+                // Another process appends: nothing here will notify us, so poll its files.
+                drop(state);
+                std::thread::sleep(FOLLOW_POLL.min(deadline - now));
+                self.refresh();
+                state = lock(&self.state);
+                continue;
             }
             state = match self.visible_changed.wait_timeout(state, deadline - now) {
                 Ok((guard, _)) => guard,
@@ -517,6 +568,7 @@ impl Partition {
 
     /// Reads up to `max_records` visible records starting at `from`.
     pub fn read(&self, from: Offset, max_records: usize) -> Result<Vec<StoredRecord>, ReadError> {
+        self.refresh();
         let mut out = Vec::new();
         let mut next = from;
         while out.len() < max_records {
@@ -583,6 +635,7 @@ impl Partition {
 
     /// The first offset whose record has a timestamp ≥ `target`, if any is visible.
     pub fn offset_for_time(&self, target: Timestamp) -> Result<Option<Offset>, ReadError> {
+        self.refresh();
         let state = lock(&self.state);
         let visible_end = state.visible_end;
         for segment in state.segments() {
@@ -602,6 +655,68 @@ impl Partition {
             }
         }
         Ok(None)
+    }
+}
+
+impl Partition {
+    /// Read-only followers: picks up batches and segments the owning process added since the
+    /// last look, and forgets sealed segments it deleted. Problems (a batch being written
+    /// right now) just end the look; the next one continues from the same place.
+    fn refresh(&self) {
+        if self.mode == Mode::ReadWrite {
+            return;
+        }
+        let mut state = lock(&self.state);
+        self.scan_active_tail(&mut state);
+        let Ok(names) = self.storage.list_dir(&self.dir) else {
+            return;
+        };
+        let mut bases: Vec<Offset> = names
+            .iter()
+            .filter_map(|n| parse_file_name(n, "log"))
+            .collect();
+        bases.sort();
+        state.sealed.retain(|s| bases.contains(&s.base_offset()));
+        let active_base = state.active.base_offset();
+        for base in bases.into_iter().filter(|b| *b > active_base) {
+            if base != state.next_offset() {
+                break; // The active segment is not complete yet in our view; look again later.
+            }
+            let path = self.dir.join(segment_file_name(base));
+            let Ok(file) = self.storage.open(&path, OpenMode::Existing) else {
+                break;
+            };
+            let new = Segment {
+                path,
+                file,
+                index: SegmentIndex::new(base, self.config.index_interval_bytes),
+            };
+            let sealed = std::mem::replace(&mut state.active, new);
+            state.sealed.push(sealed);
+            self.scan_active_tail(&mut state);
+        }
+        if state.next_offset() > state.visible_end {
+            state.visible_end = state.next_offset();
+            self.visible_changed.notify_all();
+        }
+    }
+
+    fn scan_active_tail(&self, state: &mut PartitionState) {
+        let Ok(len) = state.active.file.len_bytes() else {
+            return;
+        };
+        if len <= state.active.len_bytes() {
+            return;
+        }
+        let index = state.active.index.clone();
+        let scan = segment::scan_from(
+            state.active.file.as_ref(),
+            index,
+            len,
+            self.config.batch_bytes_max,
+            ScanDepth::Checksums,
+        );
+        state.active.index = scan.index;
     }
 }
 
@@ -726,6 +841,7 @@ struct Opener<'a> {
     dir: &'a Path,
     storage: &'a dyn Storage,
     config: &'a LogConfig,
+    mode: Mode,
 }
 
 impl Opener<'_> {
@@ -769,8 +885,10 @@ impl Opener<'_> {
                         reason: format!("sealed segment: {}", stop.reason),
                     });
                 }
-                write_file_atomically(self.storage, &index_path, &scan.index.encode())
-                    .map_err(io_open(&index_path))?;
+                if self.mode == Mode::ReadWrite {
+                    write_file_atomically(self.storage, &index_path, &scan.index.encode())
+                        .map_err(io_open(&index_path))?;
+                }
                 scan.index
             }
         };
@@ -833,6 +951,18 @@ impl Opener<'_> {
                     ),
                 });
             }
+            if self.mode == Mode::ReadOnly {
+                // The owner may be writing this batch right now: just stop before it.
+                return Ok((
+                    Segment {
+                        path,
+                        file,
+                        index: scan.index,
+                    },
+                    Vec::new(),
+                    None,
+                ));
+            }
             file.set_len(stop.position).map_err(io_open(&path))?;
             event = Some(RecoveryEvent {
                 file: path.clone(),
@@ -843,7 +973,9 @@ impl Opener<'_> {
         }
         // What survived a crash is on disk, but what a clean exit left may be only in the
         // page cache: make it durable before anybody reads it.
-        file.sync_data().map_err(io_open(&path))?;
+        if self.mode == Mode::ReadWrite {
+            file.sync_data().map_err(io_open(&path))?;
+        }
         let segment = Segment {
             path,
             file,

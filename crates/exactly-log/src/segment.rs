@@ -166,14 +166,28 @@ pub(crate) fn scan_segment(
     index_interval_bytes: u32,
     depth: ScanDepth,
 ) -> ScanOutcome {
+    let index = SegmentIndex::new(base_offset, index_interval_bytes);
+    scan_from(file, index, len_bytes, batch_bytes_max, depth)
+}
+
+/// Continues a scan where `index` ends (`index.segment_bytes`) up to `len_bytes`: how a
+/// read-only follower picks up batches appended by another process.
+pub(crate) fn scan_from(
+    file: &dyn StorageFile,
+    index: SegmentIndex,
+    len_bytes: u64,
+    batch_bytes_max: u32,
+    depth: ScanDepth,
+) -> ScanOutcome {
+    let start = index.segment_bytes;
     let mut outcome = ScanOutcome {
-        index: SegmentIndex::new(base_offset, index_interval_bytes),
+        index,
         producer_headers: Vec::new(),
         batches: 0,
         records: 0,
         stop: None,
     };
-    let mut reader = ChunkReader::new(file, 0, len_bytes);
+    let mut reader = ChunkReader::new(file, start, len_bytes);
     while reader.position() < len_bytes {
         let position = reader.position();
         let header = match peek_batch(&mut reader, batch_bytes_max, depth) {

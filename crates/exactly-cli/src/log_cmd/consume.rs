@@ -1,11 +1,11 @@
 //! `exactly log consume`: records as JSON lines, by offset or by time, optionally following
 //! the tail.
 
-use super::open_existing;
+use super::open_follower;
 use anyhow::{bail, Context};
 use clap::Args;
 use exactly_core::{Offset, Timestamp};
-use exactly_log::{Durability, Log, StoredRecord};
+use exactly_log::{Log, StoredRecord};
 use serde_json::{json, Value};
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
@@ -32,7 +32,7 @@ pub struct ConsumeArgs {
     /// Stop after this many records.
     #[arg(long)]
     max: Option<u64>,
-    /// Keep waiting for new records.
+    /// Keep waiting for new records (also those another process appends).
     #[arg(long)]
     follow: bool,
 }
@@ -66,7 +66,7 @@ fn start_offset(log: &Log, args: &ConsumeArgs, partition: u32) -> anyhow::Result
 
 /// Runs `exactly log consume`.
 pub fn run(args: ConsumeArgs) -> anyhow::Result<()> {
-    let log = open_existing(&args.dir, Durability::Immediate)?;
+    let log = open_follower(&args.dir)?;
     let count = log
         .partition_count(&args.topic)
         .with_context(|| format!("unknown topic '{}'", args.topic))?;

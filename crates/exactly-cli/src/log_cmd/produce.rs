@@ -5,12 +5,13 @@
 //! the same command again after a crash therefore re-sends byte-identical batches: the log
 //! answers `Duplicate` for those it already has and appends the rest — exactly once.
 
-use super::open_existing;
+use super::open_writer;
 use anyhow::{bail, Context};
 use clap::Args;
 use exactly_core::{Clock, ProducerEpoch, ProducerId, Sequence, SystemClock, Timestamp};
 use exactly_log::{
-    partition_for_key, AppendError, AppendOutcome, Durability, Log, ProducerStamp, Record,
+    partition_for_key, AppendError, AppendOutcome, Durability, Log, LogConfig, ProducerStamp,
+    Record,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Deserialize;
@@ -43,6 +44,9 @@ pub struct ProduceArgs {
     /// Records per batch (per partition). Keep it the same across re-runs of one input.
     #[arg(long, default_value_t = 1000)]
     batch_records: usize,
+    /// Roll segments at this size (bytes).
+    #[arg(long, default_value_t = LogConfig::default().segment_bytes_max)]
+    segment_bytes: u64,
 }
 
 #[derive(Deserialize)]
@@ -191,7 +195,16 @@ impl<'a> Batcher<'a> {
 /// Runs `exactly log produce`.
 pub fn run(args: ProduceArgs) -> anyhow::Result<()> {
     let started = Instant::now();
-    let log = open_existing(&args.dir, args.durability)?;
+    let config = LogConfig {
+        durability: args.durability,
+        segment_bytes_max: args.segment_bytes,
+        // A batch must fit in a segment.
+        batch_bytes_max: LogConfig::default()
+            .batch_bytes_max
+            .min(u32::try_from(args.segment_bytes).unwrap_or(u32::MAX)),
+        ..LogConfig::default()
+    };
+    let log = open_writer(&args.dir, config)?;
     let producer = args
         .producer_id
         .map(|id| (ProducerId(id), ProducerEpoch(args.epoch)));
