@@ -776,13 +776,29 @@ fn read_segment(
         let head = reader.peek(batch::HEADER_BYTES).map_err(io)?;
         let header =
             batch::decode_header(head, batch_bytes_max).map_err(|e| corrupt(path, at, e))?;
+        let len = header.batch_len as usize;
+        // Checksum every batch before trusting its header: a flipped bit in the base offset
+        // or record count used to make a damaged batch look skippable (or look past the
+        // visible end), so reads silently returned nothing or skipped its records.
+        let bytes = reader.peek(len).map_err(io)?;
+        batch::check_batch(bytes, batch_bytes_max).map_err(|e| corrupt(path, at, e))?;
+        // Offsets are dense: the first batch holds `from` or starts before it, every later
+        // one continues the previous one. Anything else is damage, never a gap to skip.
+        let continues = match reached == from && at == position {
+            true => header.base_offset <= from,
+            false => header.base_offset == reached,
+        };
+        if !continues {
+            let reason = format!(
+                "batch base offset {} breaks the offset sequence",
+                header.base_offset
+            );
+            return Err(corrupt(path, at, reason));
+        }
         if header.base_offset >= visible_end {
             break;
         }
-        let len = header.batch_len as usize;
         if header.next_offset() > from {
-            let bytes = reader.peek(len).map_err(io)?;
-            batch::check_batch(bytes, batch_bytes_max).map_err(|e| corrupt(path, at, e))?;
             records.clear();
             batch::decode_records(&header, bytes, &mut records)
                 .map_err(|e| corrupt(path, at, e))?;
