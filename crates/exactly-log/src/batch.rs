@@ -455,9 +455,17 @@ impl EncodedBatch {
     /// Stamps the base offset and the CRC; returns the bytes to write.
     pub fn seal(&mut self, base_offset: Offset) -> &[u8] {
         put_at(&mut self.bytes, 0, &base_offset.0.to_le_bytes());
-        let head = crc32c::crc32c(self.bytes.get(..12).unwrap_or_default());
-        let body_len = (self.bytes.len() - 16) as u64;
-        let crc = crc32c::crc32c_combine(head, self.body_crc, body_len as usize);
+        let body_len = self.bytes.len() - 16;
+        // `crc32c_combine` costs tens of microseconds whatever the length (it squares GF(2)
+        // matrices); measured at ~27 µs per append, two thirds of a small append's CPU time.
+        // Below this size recomputing the CRC directly is far cheaper.
+        const COMBINE_FROM_BYTES: usize = 256 << 10;
+        let crc = if body_len < COMBINE_FROM_BYTES {
+            batch_crc(&self.bytes)
+        } else {
+            let head = crc32c::crc32c(self.bytes.get(..12).unwrap_or_default());
+            crc32c::crc32c_combine(head, self.body_crc, body_len)
+        };
         put_at(&mut self.bytes, 12, &crc.to_le_bytes());
         debug_assert_eq!(
             batch_crc(&self.bytes),
