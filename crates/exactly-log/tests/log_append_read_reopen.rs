@@ -515,3 +515,35 @@ fn bad_input_gets_typed_errors() {
         Err(exactly_log::OpenError::BadConfig(_))
     ));
 }
+
+#[test]
+fn large_batches_round_trip() {
+    // Batches above and below the size where sealing switches from recomputing the CRC to
+    // combining it with the precomputed body CRC.
+    let storage = SimStorage::new(6);
+    let clock = ManualClock::new(0);
+    let config = LogConfig {
+        segment_bytes_max: 4 << 20,
+        batch_bytes_max: 1 << 20,
+        ..LogConfig::default()
+    };
+    let log = open_sim(&storage, &clock, config.clone()).unwrap();
+    log.create_topic(TOPIC, 1).unwrap();
+    let mut expected = Vec::new();
+    for (i, len) in [10usize, 200_000, 262_100, 262_200, 700_000, 5]
+        .into_iter()
+        .enumerate()
+    {
+        let value: Vec<u8> = (0..len).map(|j| (j * 31 + i) as u8).collect();
+        let record = rec(i as i64, Some(b"big"), &value);
+        log.append(TOPIC, 0, std::slice::from_ref(&record), None)
+            .unwrap();
+        expected.push(stored(i as u64, &record));
+    }
+    assert_eq!(read_all(&log, TOPIC, 0), expected);
+    drop(log);
+    let report = verify_log(&storage, Path::new(LOG_DIR), &config);
+    assert!(report.findings.is_empty(), "{:?}", report.findings);
+    let log = open_sim(&storage, &clock, config).unwrap();
+    assert_eq!(read_all(&log, TOPIC, 0), expected);
+}
