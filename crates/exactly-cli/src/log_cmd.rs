@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use exactly_core::StdStorage;
 use exactly_log::verify::verify_log;
-use exactly_log::{Durability, Log, LogConfig};
+use exactly_log::{Log, LogConfig};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
@@ -72,15 +72,6 @@ pub fn run(args: LogArgs) -> anyhow::Result<()> {
         LogCommand::Describe(args) => describe(args),
         LogCommand::Verify(args) => verify(args),
     }
-}
-
-/// Opens an existing log directory (it must exist: a typo should not create a new log).
-pub(crate) fn open_existing(dir: &Path, durability: Durability) -> anyhow::Result<Log> {
-    let config = LogConfig {
-        durability,
-        ..LogConfig::default()
-    };
-    open_writer(dir, config)
 }
 
 /// Opens an existing log directory for writing with `config`.

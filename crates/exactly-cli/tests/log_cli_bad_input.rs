@@ -170,15 +170,25 @@ fn a_second_process_is_refused_while_the_log_is_open() {
         .unwrap();
     let mut held_stdin = holder.stdin.take().unwrap();
     writeln!(held_stdin, "{{\"value\":\"held\"}}").unwrap();
-    let mut refused = None;
-    for _ in 0..100 {
-        let output = run(&["log", "create", "--topic", "other"], &dir, "");
-        if !output.status.success() {
-            refused = Some(stderr(&output));
+    // Wait until the producer holds the lock (probing with a second writer could itself
+    // take the lock first and make the producer fail).
+    let lock_path = dir.join("LOCK");
+    let mut held = false;
+    for _ in 0..500 {
+        let probe = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&lock_path)
+            .unwrap();
+        if matches!(probe.try_lock(), Err(std::fs::TryLockError::WouldBlock)) {
+            held = true;
             break;
         }
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        drop(probe);
+        std::thread::sleep(std::time::Duration::from_millis(10));
     }
+    assert!(held, "the producer never took the lock");
+    let output = run(&["log", "create", "--topic", "other"], &dir, "");
+    let refused = (!output.status.success()).then(|| stderr(&output));
     drop(held_stdin);
     assert!(holder.wait().unwrap().success());
     let message =

@@ -18,6 +18,10 @@ use serde::Deserialize;
 use serde_json::json;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::Instant;
 
 /// Arguments of `exactly log produce`.
@@ -79,25 +83,44 @@ pub(crate) fn parse_line(line: &str, now_ms: i64) -> anyhow::Result<Record> {
     })
 }
 
-/// Routes records to partitions and appends them in deterministic batches.
-pub(crate) struct Batcher<'a> {
-    log: &'a Log,
-    topic: &'a str,
-    producer: Option<(ProducerId, ProducerEpoch)>,
+/// Most appender threads one produce command runs (partitions share them round-robin).
+const APPENDERS_MAX: usize = 8;
+
+/// One batch for one partition, with the sequence of its first record.
+struct Job {
+    partition: u32,
+    records: Vec<Record>,
+    first_sequence: u64,
+}
+
+/// What the appenders did.
+#[derive(Default)]
+struct Counters {
+    appended: AtomicU64,
+    deduplicated: AtomicU64,
+}
+
+struct Appender {
+    jobs: Option<SyncSender<Job>>,
+    thread: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+/// Routes records to partitions, cuts them into deterministic batches and hands each batch
+/// to the appender thread that owns its partition. Partitions are appended to in
+/// parallel, so their fsyncs overlap; within a partition, batches stay in input order.
+pub(crate) struct Batcher {
     batch_records: usize,
     pending: Vec<Vec<Record>>,
     next_sequence: Vec<u64>,
     routed: u64,
-    /// Records appended by this run.
-    pub appended: u64,
-    /// Records the log already had (idempotent re-sends).
-    pub deduplicated: u64,
+    appenders: Vec<Appender>,
+    counters: Arc<Counters>,
 }
 
-impl<'a> Batcher<'a> {
+impl Batcher {
     pub fn new(
-        log: &'a Log,
-        topic: &'a str,
+        log: &Arc<Log>,
+        topic: &str,
         producer: Option<(ProducerId, ProducerEpoch)>,
         batch_records: usize,
     ) -> anyhow::Result<Self> {
@@ -107,20 +130,21 @@ impl<'a> Batcher<'a> {
         if batch_records == 0 {
             bail!("--batch-records must be at least 1");
         }
+        let counters = Arc::new(Counters::default());
+        let appenders = (0..APPENDERS_MAX.min(partitions as usize))
+            .map(|_| spawn_appender(log, topic, producer, &counters))
+            .collect();
         Ok(Self {
-            log,
-            topic,
-            producer,
             batch_records,
             pending: vec![Vec::new(); partitions as usize],
             next_sequence: vec![0; partitions as usize],
             routed: 0,
-            appended: 0,
-            deduplicated: 0,
+            appenders,
+            counters,
         })
     }
 
-    /// Queues a record; appends its partition's batch when full.
+    /// Queues a record; hands its partition's batch to an appender when full.
     pub fn push(&mut self, record: Record) -> anyhow::Result<()> {
         let partitions = self.pending.len() as u32;
         let partition = match &record.key {
@@ -138,12 +162,14 @@ impl<'a> Batcher<'a> {
         Ok(())
     }
 
-    /// Appends every queued record.
-    pub fn finish(&mut self) -> anyhow::Result<()> {
-        for partition in 0..self.pending.len() as u32 {
-            self.flush_partition(partition)?;
-        }
-        Ok(())
+    /// Appends every queued record, waits for the appenders, and returns
+    /// `(appended, deduplicated)`.
+    pub fn finish(mut self) -> anyhow::Result<(u64, u64)> {
+        let flushed = (0..self.pending.len() as u32).try_for_each(|p| self.flush_partition(p));
+        let joined = self.join_appenders();
+        flushed.and(joined)?;
+        let appended = self.counters.appended.load(Ordering::SeqCst);
+        Ok((appended, self.counters.deduplicated.load(Ordering::SeqCst)))
     }
 
     fn flush_partition(&mut self, partition: u32) -> anyhow::Result<()> {
@@ -155,41 +181,108 @@ impl<'a> Batcher<'a> {
         let sequence = self.next_sequence.get_mut(index).context("partition")?;
         let first_sequence = *sequence;
         *sequence += records.len() as u64;
-        self.append(partition, &records, first_sequence)
-    }
-
-    fn append(
-        &mut self,
-        partition: u32,
-        records: &[Record],
-        first_sequence: u64,
-    ) -> anyhow::Result<()> {
-        let stamp = self.producer.map(|(producer_id, epoch)| ProducerStamp {
-            producer_id,
-            epoch,
-            base_sequence: Sequence(first_sequence),
-        });
-        let count = records.len() as u64;
-        match self.log.append(self.topic, partition, records, stamp) {
-            Ok(AppendOutcome::Appended { .. }) => self.appended += count,
-            Ok(AppendOutcome::Duplicate { .. }) => self.deduplicated += count,
-            // A re-run with different batch boundaries overlaps a stored batch: the log
-            // says where it stands; the part before that is already there.
-            Err(AppendError::OutOfOrderSequence { expected, .. })
-                if stamp.is_some() && expected.0 > first_sequence =>
-            {
-                let already = (expected.0 - first_sequence).min(count);
-                self.deduplicated += already;
-                if let Some(rest) = records.get(already as usize..).filter(|r| !r.is_empty()) {
-                    self.append(partition, rest, expected.0)?;
-                }
-            }
-            Err(e) => {
-                return Err(e).with_context(|| format!("appending to {}/{partition}", self.topic))
-            }
+        let job = Job {
+            partition,
+            records,
+            first_sequence,
+        };
+        let count = self.appenders.len();
+        let appender = self.appenders.get(index % count).context("appender")?;
+        let sent = appender.jobs.as_ref().map(|jobs| jobs.send(job));
+        if !matches!(sent, Some(Ok(()))) {
+            // The appender stopped: its error says why.
+            self.join_appenders()?;
+            bail!("an appender stopped unexpectedly");
         }
         Ok(())
     }
+
+    /// Closes every appender's queue and waits; returns the first error.
+    fn join_appenders(&mut self) -> anyhow::Result<()> {
+        for appender in &mut self.appenders {
+            appender.jobs = None;
+        }
+        let mut first_error = None;
+        for appender in &mut self.appenders {
+            let Some(thread) = appender.thread.take() else {
+                continue;
+            };
+            let result = thread
+                .join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("appender thread panicked")));
+            if let Err(e) = result {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+fn spawn_appender(
+    log: &Arc<Log>,
+    topic: &str,
+    producer: Option<(ProducerId, ProducerEpoch)>,
+    counters: &Arc<Counters>,
+) -> Appender {
+    // Two batches in flight per appender: the next one is encoded while one is fsynced.
+    let (jobs, queue) = sync_channel::<Job>(2);
+    let (log, topic, counters) = (Arc::clone(log), topic.to_string(), Arc::clone(counters));
+    let thread = std::thread::spawn(move || -> anyhow::Result<()> {
+        for job in queue {
+            append_job(
+                &log,
+                &topic,
+                producer,
+                &job.records,
+                job.partition,
+                job.first_sequence,
+                &counters,
+            )?;
+        }
+        Ok(())
+    });
+    Appender {
+        jobs: Some(jobs),
+        thread: Some(thread),
+    }
+}
+
+fn append_job(
+    log: &Log,
+    topic: &str,
+    producer: Option<(ProducerId, ProducerEpoch)>,
+    records: &[Record],
+    partition: u32,
+    first_sequence: u64,
+    counters: &Counters,
+) -> anyhow::Result<()> {
+    let stamp = producer.map(|(producer_id, epoch)| ProducerStamp {
+        producer_id,
+        epoch,
+        base_sequence: Sequence(first_sequence),
+    });
+    let count = records.len() as u64;
+    match log.append(topic, partition, records, stamp) {
+        Ok(AppendOutcome::Appended { .. }) => {
+            counters.appended.fetch_add(count, Ordering::SeqCst);
+        }
+        Ok(AppendOutcome::Duplicate { .. }) => {
+            counters.deduplicated.fetch_add(count, Ordering::SeqCst);
+        }
+        // A re-run with different batch boundaries overlaps a stored batch: the log says
+        // where it stands; the part before that is already there.
+        Err(AppendError::OutOfOrderSequence { expected, .. })
+            if stamp.is_some() && expected.0 > first_sequence =>
+        {
+            let already = (expected.0 - first_sequence).min(count);
+            counters.deduplicated.fetch_add(already, Ordering::SeqCst);
+            if let Some(rest) = records.get(already as usize..).filter(|r| !r.is_empty()) {
+                append_job(log, topic, producer, rest, partition, expected.0, counters)?;
+            }
+        }
+        Err(e) => return Err(e).with_context(|| format!("appending to {topic}/{partition}")),
+    }
+    Ok(())
 }
 
 /// Runs `exactly log produce`.
@@ -204,7 +297,7 @@ pub fn run(args: ProduceArgs) -> anyhow::Result<()> {
             .min(u32::try_from(args.segment_bytes).unwrap_or(u32::MAX)),
         ..LogConfig::default()
     };
-    let log = open_writer(&args.dir, config)?;
+    let log = Arc::new(open_writer(&args.dir, config)?);
     let producer = args
         .producer_id
         .map(|id| (ProducerId(id), ProducerEpoch(args.epoch)));
@@ -243,9 +336,9 @@ pub fn run(args: ProduceArgs) -> anyhow::Result<()> {
             progress.set_position(records);
         }
     }
-    batcher.finish()?;
-    let (appended, deduplicated) = (batcher.appended, batcher.deduplicated);
+    let (appended, deduplicated) = batcher.finish()?;
     progress.finish_and_clear();
+    let log = Arc::try_unwrap(log).map_err(|_| anyhow::anyhow!("appenders still hold the log"))?;
     log.close()?;
     let elapsed = started.elapsed();
     println!(
