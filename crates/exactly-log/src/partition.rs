@@ -393,6 +393,11 @@ impl Partition {
         if self.mode == Mode::ReadOnly {
             return Ok(());
         }
+        // A fail-stopped log must not report a successful flush, even when this partition
+        // has nothing unsynced (`make_durable` returns early before checking).
+        self.fail
+            .check()
+            .map_err(|reason| AppendError::FailStopped { reason })?;
         let mark = lock(&self.state).write_mark();
         self.make_durable(mark)
     }
@@ -637,6 +642,10 @@ impl Partition {
     pub fn offset_for_time(&self, target: Timestamp) -> Result<Option<Offset>, ReadError> {
         self.refresh();
         let state = lock(&self.state);
+        // Like `read`: a fail-stopped log answers nothing (it used to keep answering).
+        self.fail
+            .check()
+            .map_err(|reason| ReadError::FailStopped { reason })?;
         let visible_end = state.visible_end;
         for segment in state.segments() {
             if segment.index.max_timestamp < target {
