@@ -1,6 +1,6 @@
 //! Crash-point sweep: a workload of idempotent appends (3 producers × 2 partitions, 1-3
 //! records per batch, 4 KiB segments so rolls, index writes and producer snapshots happen,
-//! `Durability::Immediate`) is run once without faults to count its storage mutations N and
+//! `Durability::Immediate`, a clean close and reopen half-way) is run once without faults to count its storage mutations N and
 //! learn the offsets of every batch. Then for every crash point `i` in `0..N`: fresh
 //! `SimStorage`, `crash_after_mutations(i)`, run until something fails, `crash(tear)` with
 //! the tear mode cycling through all four, reopen, and check
@@ -32,6 +32,8 @@ const TOPIC: &str = "sweep";
 const PARTITIONS: u32 = 2;
 const PRODUCERS: u64 = 3;
 const OPS: usize = 1_000;
+/// Before this op the workload closes the log cleanly and reopens it.
+const CLOSE_AT: usize = OPS / 2;
 const TEARS: [TearMode; 4] = [
     TearMode::DropUnsynced,
     TearMode::KeepPrefix,
@@ -105,20 +107,22 @@ fn open_and_create(storage: &SimStorage, clock: &ManualClock) -> Option<Log> {
 fn reference(seed: u64, ops: &[Op]) -> Reference {
     let storage = SimStorage::new(seed);
     let clock = ManualClock::new(0);
-    let log = open_and_create(&storage, &clock).unwrap();
-    let offsets = ops
-        .iter()
-        .map(|op| {
-            let stamp = stamp(op.producer, 0, op.seq);
-            match log.append(TOPIC, op.partition, &op.records, Some(stamp)) {
-                Ok(AppendOutcome::Appended {
-                    base_offset,
-                    last_offset,
-                }) => (base_offset.0, last_offset.0),
-                other => panic!("reference run: {other:?}"),
-            }
-        })
-        .collect();
+    let mut log = open_and_create(&storage, &clock).unwrap();
+    let mut offsets = Vec::new();
+    for (k, op) in ops.iter().enumerate() {
+        if k == CLOSE_AT {
+            log.close().unwrap();
+            log = open_sim(&storage, &clock, config()).unwrap();
+        }
+        let stamp = stamp(op.producer, 0, op.seq);
+        match log.append(TOPIC, op.partition, &op.records, Some(stamp)) {
+            Ok(AppendOutcome::Appended {
+                base_offset,
+                last_offset,
+            }) => offsets.push((base_offset.0, last_offset.0)),
+            other => panic!("reference run: {other:?}"),
+        }
+    }
     let mutations = storage.mutation_count();
     let info = log.partition_info(TOPIC, 0).unwrap();
     assert!(info.segments > 5, "the workload rolls segments: {info:?}");
@@ -184,8 +188,18 @@ fn crash_point(seed: u64, i: u64, ops: &[Op], reference: &Reference) {
     storage.crash_after_mutations(i);
     // Phase 1: run until the machine stops.
     let mut acked = 0;
-    if let Some(log) = open_and_create(&storage, &clock) {
+    if let Some(mut log) = open_and_create(&storage, &clock) {
         for (k, op) in ops.iter().enumerate() {
+            if k == CLOSE_AT {
+                // A clean close (producer snapshot at the end) and reopen mid-workload.
+                if log.close().is_err() {
+                    break;
+                }
+                match open_sim(&storage, &clock, config()) {
+                    Ok(reopened) => log = reopened,
+                    Err(_) => break,
+                }
+            }
             let stamp = stamp(op.producer, 0, op.seq);
             match log.append(TOPIC, op.partition, &op.records, Some(stamp)) {
                 Ok(AppendOutcome::Appended {
