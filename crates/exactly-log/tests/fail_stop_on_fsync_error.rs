@@ -180,9 +180,9 @@ fn run_point(k: u64, tear: TearMode) {
     };
     assert_eq!(retry, want, "{ctx}");
     acked[part].extend(unacked);
-    for p in 0..2 {
+    for (p, want) in acked.iter().enumerate() {
         assert!(
-            read_all(&log, TOPIC, p as u32) == acked[p],
+            read_all(&log, TOPIC, p as u32) == *want,
             "{ctx}: partition {p}"
         );
     }
