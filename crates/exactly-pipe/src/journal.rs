@@ -43,8 +43,8 @@ pub enum JournalError {
         /// Where the damaged record starts.
         offset: u64,
     },
-    /// A record body above [`RECORD_BYTES_MAX`].
-    #[error("journal record of {len} bytes exceeds {RECORD_BYTES_MAX}")]
+    /// A record body that is empty or above [`RECORD_BYTES_MAX`].
+    #[error("journal record of {len} bytes is empty or exceeds {RECORD_BYTES_MAX}")]
     RecordTooLarge {
         /// The body length.
         len: usize,
@@ -66,7 +66,9 @@ fn parse_record(bytes: &[u8], at: usize) -> Option<(&[u8], usize)> {
     let head = bytes.get(at..at.checked_add(RECORD_HEADER_BYTES)?)?;
     let len = u32::from_le_bytes(head.get(..4)?.try_into().ok()?) as usize;
     let crc = u32::from_le_bytes(head.get(4..8)?.try_into().ok()?);
-    if len > RECORD_BYTES_MAX {
+    // Empty bodies are never written, so a run of zeros (a file extended before its data
+    // was written) cannot pass for records with an empty body and a zero CRC.
+    if len == 0 || len > RECORD_BYTES_MAX {
         return None;
     }
     let start = at + RECORD_HEADER_BYTES;
@@ -84,7 +86,7 @@ fn valid_record_follows(bytes: &[u8], at: usize) -> bool {
     };
     let len = u32::from_le_bytes(len) as usize;
     let next = at + RECORD_HEADER_BYTES + len;
-    len <= RECORD_BYTES_MAX && next < bytes.len() && parse_record(bytes, next).is_some()
+    len > 0 && len <= RECORD_BYTES_MAX && next < bytes.len() && parse_record(bytes, next).is_some()
 }
 
 impl Journal {
@@ -138,7 +140,7 @@ impl Journal {
 
     /// Buffers a record; it is written and made durable by [`Journal::commit`].
     pub fn append(&mut self, body: &[u8]) -> Result<(), JournalError> {
-        if body.len() > RECORD_BYTES_MAX {
+        if body.is_empty() || body.len() > RECORD_BYTES_MAX {
             return Err(JournalError::RecordTooLarge { len: body.len() });
         }
         let len = u32::try_from(body.len()).unwrap_or(u32::MAX);

@@ -204,6 +204,7 @@ impl Receiver {
             self.stats.dropped_over_bound += 1;
             return;
         }
+        let already_buffered = is_buffered(&peer.dedup, seq);
         let verdict = judge(&mut peer.dedup, seq, payload, gap_ids_max, buffer_max, live);
         let pending = peer.pending.contains(&seq);
         match verdict {
@@ -219,7 +220,7 @@ impl Receiver {
                     self.queue_ack(sender_id, seq);
                 }
             }
-            Verdict::Buffered => {}
+            Verdict::Buffered => self.stats.duplicates_suppressed += u64::from(already_buffered),
             Verdict::OverBound => self.stats.dropped_over_bound += 1,
         }
         if live && self.config.dedup == Dedup::Ordered {
@@ -323,6 +324,10 @@ impl Receiver {
     }
 }
 
+fn is_buffered(state: &DedupState, seq: u64) -> bool {
+    matches!(state, DedupState::Ordered { buffer, .. } if buffer.contains_key(&seq))
+}
+
 /// Every seq below the returned one is delivered *and* confirmed.
 fn confirmed_floor(peer: &Peer) -> u64 {
     let seen_floor = match &peer.dedup {
@@ -356,8 +361,12 @@ fn judge(
             Verdict::Deliver
         }
         DedupState::Ordered { next, buffer } => {
-            if seq < *next || buffer.contains_key(&seq) {
+            if seq < *next {
                 return Verdict::Duplicate;
+            }
+            if buffer.contains_key(&seq) {
+                // Held, not delivered: confirming it now could lose it in a crash.
+                return Verdict::Buffered;
             }
             if seq == *next {
                 *next += 1;
