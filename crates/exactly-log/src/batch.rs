@@ -189,8 +189,19 @@ pub fn decode_header(bytes: &[u8], batch_bytes_max: u32) -> Result<BatchHeader, 
     if record_count == 0 {
         return Err(DecodeError::BadRecords("record count is zero"));
     }
+    // Offsets and sequences of every record must be representable: later arithmetic on a
+    // decoded header (`next_offset`, `last_sequence`) relies on it.
+    if u64_at(bytes, 0)
+        .checked_add(u64::from(record_count))
+        .is_none()
+    {
+        return Err(DecodeError::BadRecords("offsets overflow u64"));
+    }
     let producer_id = u64_at(bytes, 40);
     let base_sequence = u64_at(bytes, 48);
+    if producer_id != NO_PRODUCER && base_sequence.checked_add(u64::from(record_count)).is_none() {
+        return Err(DecodeError::BadRecords("sequences overflow u64"));
+    }
     let producer = (producer_id != NO_PRODUCER).then_some(ProducerStamp {
         producer_id: ProducerId(producer_id),
         epoch: ProducerEpoch(u16_at(bytes, 18)),
@@ -535,6 +546,33 @@ mod tests {
                 "flip of bit {bit} undetected"
             );
         }
+    }
+
+    #[test]
+    fn headers_whose_offsets_or_sequences_overflow_are_refused() {
+        let stamp = ProducerStamp {
+            producer_id: ProducerId(1),
+            epoch: ProducerEpoch(0),
+            base_sequence: Sequence(u64::MAX - 1),
+        };
+        let mut batch = EncodedBatch::encode(
+            &[record(1, None, "a"), record(2, None, "b")],
+            Some(stamp),
+            0,
+            1 << 20,
+        )
+        .unwrap();
+        let bytes = batch.seal(Offset(0)).to_vec();
+        assert_eq!(
+            check_batch(&bytes, 1 << 20).unwrap_err(),
+            DecodeError::BadRecords("sequences overflow u64")
+        );
+        let mut batch = EncodedBatch::encode(&[record(1, None, "a")], None, 0, 1 << 20).unwrap();
+        let bytes = batch.seal(Offset(u64::MAX)).to_vec();
+        assert_eq!(
+            check_batch(&bytes, 1 << 20).unwrap_err(),
+            DecodeError::BadRecords("offsets overflow u64")
+        );
     }
 
     #[test]

@@ -129,6 +129,14 @@ pub enum AppendError {
         /// The first sequence of the refused batch.
         got: Sequence,
     },
+    /// The batch's sequence numbers would overflow u64.
+    #[error("producer {producer_id}: sequences from {base_sequence} overflow u64")]
+    SequenceOverflow {
+        /// Producer id.
+        producer_id: ProducerId,
+        /// The first sequence of the refused batch.
+        base_sequence: Sequence,
+    },
     /// The partition already remembers the maximum number of producer ids.
     #[error("partition remembers {max} producers already; new producer {producer_id} refused")]
     TooManyProducers {

@@ -745,6 +745,10 @@ fn violation_error(
             expected,
             got: stamp.base_sequence,
         },
+        SequenceViolation::Overflow => AppendError::SequenceOverflow {
+            producer_id,
+            base_sequence: stamp.base_sequence,
+        },
         SequenceViolation::TooManyProducers { max } => {
             AppendError::TooManyProducers { producer_id, max }
         }

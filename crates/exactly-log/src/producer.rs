@@ -84,6 +84,8 @@ pub enum SequenceViolation {
         /// The sequence expected next.
         expected: Sequence,
     },
+    /// The batch's sequences do not fit in a u64.
+    Overflow,
     /// No room for another producer id.
     TooManyProducers {
         /// The limit.
@@ -121,7 +123,10 @@ impl ProducerTable {
         producers_max: usize,
     ) -> Result<SequenceCheck, SequenceViolation> {
         let first = stamp.base_sequence.0;
-        let last = first + u64::from(record_count.saturating_sub(1));
+        let last = first
+            .checked_add(u64::from(record_count.max(1)))
+            .ok_or(SequenceViolation::Overflow)?
+            - 1;
         let Some(entry) = self.entries.get(&stamp.producer_id.0) else {
             if self.entries.len() >= producers_max {
                 return Err(SequenceViolation::TooManyProducers { max: producers_max });
@@ -303,6 +308,15 @@ mod tests {
         assert_eq!(
             table.check(stamp(2, 0, 0), 1, 1),
             Err(SequenceViolation::TooManyProducers { max: 1 })
+        );
+    }
+
+    #[test]
+    fn sequences_that_overflow_are_refused() {
+        let table = ProducerTable::default();
+        assert_eq!(
+            table.check(stamp(1, 0, u64::MAX - 1), 3, 10),
+            Err(SequenceViolation::Overflow)
         );
     }
 
