@@ -244,6 +244,7 @@ impl Partition {
         };
         state.visible_end = state.next_offset();
         if mode == Mode::ReadWrite {
+            opener.remove_snapshots_after(&names, state.next_offset())?;
             state.producers =
                 opener.rebuild_producers(&names, &state, active_headers, clock.now_ms())?;
         }
@@ -1011,6 +1012,30 @@ impl Opener<'_> {
             index: scan.index,
         };
         Ok((segment, scan.producer_headers, event))
+    }
+
+    /// Deletes producer snapshots past `next_offset`. They describe batches that recovery
+    /// just truncated (a damaged tail after a clean close); left on disk, they were picked up
+    /// again once new appends carried the log past them — remembering the truncated batches
+    /// and missing the new ones. Durable before any new append can reach them.
+    fn remove_snapshots_after(
+        &self,
+        names: &[String],
+        next_offset: Offset,
+    ) -> Result<(), OpenError> {
+        let stale: Vec<Offset> = names
+            .iter()
+            .filter_map(|n| parse_file_name(n, "snapshot"))
+            .filter(|o| *o > next_offset)
+            .collect();
+        if stale.is_empty() {
+            return Ok(());
+        }
+        for offset in stale {
+            let path = self.dir.join(snapshot_file_name(offset));
+            self.storage.remove_file(&path).map_err(io_open(&path))?;
+        }
+        self.storage.sync_dir(self.dir).map_err(io_open(self.dir))
     }
 
     /// Producer table: the newest usable snapshot plus every idempotent batch after it.
