@@ -34,8 +34,43 @@ pub const NO_PRODUCER: u64 = u64::MAX;
 pub const NO_SEQUENCE: u64 = u64::MAX;
 /// Attribute bit: the batch belongs to a transaction.
 pub const ATTR_TRANSACTIONAL: u8 = 1;
-/// Attribute bit: the batch is a control marker (commit/abort).
+/// Attribute bit: the batch is a control marker (commit/abort) ending a transaction.
 pub const ATTR_CONTROL: u8 = 2;
+/// Attribute bit of a control batch: the marker commits (set) or aborts (clear). Kept in the
+/// header so that header-only scans can rebuild transaction state.
+pub const ATTR_COMMIT: u8 = 4;
+
+/// How a control marker ends a transaction in a partition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ControlKind {
+    /// The transaction's batches become visible to `read_committed` readers.
+    Commit,
+    /// The transaction's batches are skipped by `read_committed` readers.
+    Abort,
+}
+
+impl ControlKind {
+    /// Header attributes of a marker of this kind.
+    pub fn attributes(self) -> u8 {
+        match self {
+            ControlKind::Commit => ATTR_TRANSACTIONAL | ATTR_CONTROL | ATTR_COMMIT,
+            ControlKind::Abort => ATTR_TRANSACTIONAL | ATTR_CONTROL,
+        }
+    }
+
+    /// The single record a marker batch carries (key `[version, kind]`, empty value).
+    pub fn record(self, timestamp: Timestamp) -> Record {
+        let kind = match self {
+            ControlKind::Commit => 1,
+            ControlKind::Abort => 0,
+        };
+        Record {
+            timestamp,
+            key: Some(vec![0, kind]),
+            value: Vec::new(),
+        }
+    }
+}
 
 /// A record as appended: key, value and event time.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -102,10 +137,34 @@ impl BatchHeader {
     pub fn next_offset(&self) -> Offset {
         Offset(self.base_offset.0 + u64::from(self.record_count))
     }
-    /// Sequence of the last record, for idempotent batches.
+    /// Sequence of the last record, for idempotent data batches (control markers carry no
+    /// sequence).
     pub fn last_sequence(&self) -> Option<Sequence> {
+        if self.is_control() {
+            return None;
+        }
+        let count = u64::from(self.record_count.saturating_sub(1));
         self.producer
-            .map(|p| Sequence(p.base_sequence.0 + u64::from(self.record_count.saturating_sub(1))))
+            .and_then(|p| p.base_sequence.0.checked_add(count).map(Sequence))
+    }
+
+    /// Whether the batch belongs to a transaction.
+    pub fn is_transactional(&self) -> bool {
+        self.attributes & ATTR_TRANSACTIONAL != 0
+    }
+
+    /// Whether the batch is a commit/abort marker.
+    pub fn is_control(&self) -> bool {
+        self.attributes & ATTR_CONTROL != 0
+    }
+
+    /// The marker kind of a control batch.
+    pub fn control_kind(&self) -> Option<ControlKind> {
+        match (self.is_control(), self.attributes & ATTR_COMMIT != 0) {
+            (false, _) => None,
+            (true, true) => Some(ControlKind::Commit),
+            (true, false) => Some(ControlKind::Abort),
+        }
     }
 }
 
@@ -199,7 +258,17 @@ pub fn decode_header(bytes: &[u8], batch_bytes_max: u32) -> Result<BatchHeader, 
     }
     let producer_id = u64_at(bytes, 40);
     let base_sequence = u64_at(bytes, 48);
-    if producer_id != NO_PRODUCER && base_sequence.checked_add(u64::from(record_count)).is_none() {
+    let attributes = bytes.get(17).copied().unwrap_or(0);
+    let is_control = attributes & ATTR_CONTROL != 0;
+    if is_control && (producer_id == NO_PRODUCER || attributes & ATTR_TRANSACTIONAL == 0) {
+        return Err(DecodeError::BadRecords(
+            "control batch without a transactional producer",
+        ));
+    }
+    if producer_id != NO_PRODUCER
+        && !is_control
+        && base_sequence.checked_add(u64::from(record_count)).is_none()
+    {
         return Err(DecodeError::BadRecords("sequences overflow u64"));
     }
     let producer = (producer_id != NO_PRODUCER).then_some(ProducerStamp {
@@ -211,7 +280,7 @@ pub fn decode_header(bytes: &[u8], batch_bytes_max: u32) -> Result<BatchHeader, 
         base_offset: Offset(u64_at(bytes, 0)),
         batch_len,
         crc: u32_at(bytes, 12),
-        attributes: bytes.get(17).copied().unwrap_or(0),
+        attributes,
         record_count,
         first_timestamp: Timestamp(u64_at(bytes, 24) as i64),
         max_timestamp: Timestamp(u64_at(bytes, 32) as i64),

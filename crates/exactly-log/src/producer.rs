@@ -16,7 +16,7 @@
 //! producer expired is appended again — the window is 7 days by default. The table never
 //! evicts to make room: beyond `producers_per_partition_max` a new id is refused.
 
-use crate::batch::{BatchHeader, ProducerStamp};
+use crate::batch::{BatchHeader, ControlKind, ProducerStamp};
 use exactly_core::{Offset, ProducerEpoch, ProducerId, Sequence};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
@@ -93,10 +93,47 @@ pub enum SequenceViolation {
     },
 }
 
-/// The producer table of one partition.
+/// A transaction with batches in this partition and no marker yet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OngoingTxn {
+    /// Producer id.
+    pub producer_id: u64,
+    /// Epoch of the transaction.
+    pub epoch: u16,
+    /// Offset of its first batch here: the last stable offset cannot pass it.
+    pub first_offset: u64,
+}
+
+/// An aborted transaction's span in this partition, for `read_committed` readers to skip.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AbortedTxn {
+    /// Producer id.
+    pub producer_id: u64,
+    /// Offset of its first batch.
+    pub first_offset: u64,
+    /// Offset of its abort marker.
+    pub last_offset: u64,
+}
+
+/// What to do with a commit/abort marker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MarkerCheck {
+    /// The transaction is open here: write the marker.
+    Write,
+    /// Nothing of this producer is open here (never written, or already ended): a marker
+    /// would change nothing, so none is written — this makes re-sent markers idempotent.
+    NothingOpen,
+}
+
+/// The producer table of one partition: idempotence state plus transaction state (open
+/// transactions, and the aborted ones `read_committed` readers must skip).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProducerTable {
     entries: BTreeMap<u64, ProducerEntry>,
+    #[serde(default)]
+    ongoing: BTreeMap<u64, OngoingTxn>,
+    #[serde(default)]
+    aborted: VecDeque<AbortedTxn>,
 }
 
 impl ProducerTable {
@@ -168,11 +205,114 @@ impl ProducerTable {
         }
     }
 
-    /// Remembers an appended (or replayed) idempotent batch.
+    /// Decides whether a commit/abort marker of `producer_id` at `epoch` may be written.
+    /// A marker older than the producer's epoch here is late (its transaction was fenced or
+    /// superseded) and is refused, so it can never end a newer transaction.
+    pub fn check_marker(
+        &self,
+        producer_id: ProducerId,
+        epoch: ProducerEpoch,
+    ) -> Result<MarkerCheck, SequenceViolation> {
+        if let Some(entry) = self.entries.get(&producer_id.0) {
+            if epoch.0 < entry.epoch {
+                return Err(SequenceViolation::Fenced {
+                    current: ProducerEpoch(entry.epoch),
+                });
+            }
+        }
+        match self.ongoing.get(&producer_id.0) {
+            None => Ok(MarkerCheck::NothingOpen),
+            Some(txn) if txn.epoch > epoch.0 => Err(SequenceViolation::Fenced {
+                current: ProducerEpoch(txn.epoch),
+            }),
+            Some(_) => Ok(MarkerCheck::Write),
+        }
+    }
+
+    /// Open transactions in this partition.
+    pub fn ongoing(&self) -> impl Iterator<Item = &OngoingTxn> {
+        self.ongoing.values()
+    }
+
+    /// The first offset of the oldest open transaction: `read_committed` readers stop there.
+    pub fn first_unstable_offset(&self) -> Option<Offset> {
+        self.ongoing.values().map(|t| Offset(t.first_offset)).min()
+    }
+
+    /// Aborted transactions whose span meets `[from, to)`.
+    pub fn aborted_between(&self, from: Offset, to: Offset) -> Vec<AbortedTxn> {
+        self.aborted
+            .iter()
+            .filter(|a| a.last_offset >= from.0 && a.first_offset < to.0)
+            .copied()
+            .collect()
+    }
+
+    /// Forgets aborted transactions that end before `start` (deleted by retention).
+    pub fn prune_aborted(&mut self, start: Offset) {
+        while self
+            .aborted
+            .front()
+            .is_some_and(|a| a.last_offset < start.0)
+        {
+            self.aborted.pop_front();
+        }
+    }
+
+    /// Number of aborted transactions remembered (their memory is explicit: 24 bytes each,
+    /// kept until retention deletes the segments they span).
+    pub fn aborted_len(&self) -> usize {
+        self.aborted.len()
+    }
+
+    fn record_marker(&mut self, header: &BatchHeader, now_ms: i64) {
+        let (Some(stamp), Some(kind)) = (header.producer, header.control_kind()) else {
+            return;
+        };
+        let entry = self
+            .entries
+            .entry(stamp.producer_id.0)
+            .or_insert_with(|| ProducerEntry {
+                epoch: stamp.epoch.0,
+                batches: VecDeque::new(),
+                last_append_ms: now_ms,
+            });
+        if stamp.epoch.0 > entry.epoch {
+            entry.epoch = stamp.epoch.0;
+            entry.batches.clear();
+        }
+        entry.last_append_ms = entry.last_append_ms.max(now_ms);
+        let open = self.ongoing.get(&stamp.producer_id.0).copied();
+        if let Some(txn) = open.filter(|t| t.epoch <= stamp.epoch.0) {
+            self.ongoing.remove(&stamp.producer_id.0);
+            if kind == ControlKind::Abort {
+                self.aborted.push_back(AbortedTxn {
+                    producer_id: txn.producer_id,
+                    first_offset: txn.first_offset,
+                    last_offset: header.base_offset.0,
+                });
+            }
+        }
+    }
+
+    /// Remembers an appended (or replayed) batch: sequences of idempotent data batches,
+    /// open transactions, and the effect of commit/abort markers.
     pub fn record(&mut self, header: &BatchHeader, now_ms: i64) {
+        if header.is_control() {
+            return self.record_marker(header, now_ms);
+        }
         let (Some(stamp), Some(last_sequence)) = (header.producer, header.last_sequence()) else {
             return;
         };
+        if header.is_transactional() {
+            self.ongoing
+                .entry(stamp.producer_id.0)
+                .or_insert(OngoingTxn {
+                    producer_id: stamp.producer_id.0,
+                    epoch: stamp.epoch.0,
+                    first_offset: header.base_offset.0,
+                });
+        }
         let entry = self
             .entries
             .entry(stamp.producer_id.0)
@@ -201,8 +341,11 @@ impl ProducerTable {
     /// returns how many were forgotten.
     pub fn expire(&mut self, now_ms: i64, expiry_ms: i64) -> usize {
         let before = self.entries.len();
-        self.entries
-            .retain(|_, e| e.last_append_ms >= now_ms.saturating_sub(expiry_ms));
+        let ongoing = &self.ongoing;
+        // A producer with an open transaction is never forgotten: its marker still comes.
+        self.entries.retain(|id, e| {
+            e.last_append_ms >= now_ms.saturating_sub(expiry_ms) || ongoing.contains_key(id)
+        });
         before - self.entries.len()
     }
 
@@ -308,6 +451,85 @@ mod tests {
         assert_eq!(
             table.check(stamp(2, 0, 0), 1, 1),
             Err(SequenceViolation::TooManyProducers { max: 1 })
+        );
+    }
+
+    fn marker(pid: u64, epoch: u16, kind: ControlKind, offset: u64) -> BatchHeader {
+        BatchHeader {
+            base_offset: Offset(offset),
+            batch_len: 100,
+            crc: 0,
+            attributes: kind.attributes(),
+            record_count: 1,
+            first_timestamp: Timestamp(0),
+            max_timestamp: Timestamp(0),
+            producer: Some(ProducerStamp {
+                producer_id: ProducerId(pid),
+                epoch: ProducerEpoch(epoch),
+                base_sequence: Sequence(crate::batch::NO_SEQUENCE),
+            }),
+        }
+    }
+
+    fn txn_batch(pid: u64, epoch: u16, seq: u64, count: u32, offset: u64) -> BatchHeader {
+        let mut header = header(stamp(pid, epoch, seq), count, offset);
+        header.attributes = crate::batch::ATTR_TRANSACTIONAL;
+        header
+    }
+
+    #[test]
+    fn transactions_open_end_and_abort_spans() {
+        let mut table = ProducerTable::default();
+        table.record(&txn_batch(1, 1, 0, 2, 10), 0);
+        table.record(&txn_batch(2, 0, 0, 1, 12), 0);
+        assert_eq!(table.first_unstable_offset(), Some(Offset(10)));
+        assert_eq!(
+            table.check_marker(ProducerId(1), ProducerEpoch(1)),
+            Ok(MarkerCheck::Write)
+        );
+        table.record(&marker(1, 1, ControlKind::Abort, 13), 0);
+        assert_eq!(table.first_unstable_offset(), Some(Offset(12)));
+        assert_eq!(
+            table.aborted_between(Offset(0), Offset(100)),
+            vec![AbortedTxn {
+                producer_id: 1,
+                first_offset: 10,
+                last_offset: 13
+            }]
+        );
+        // A re-sent marker finds nothing open; an older epoch's marker is late and fenced.
+        assert_eq!(
+            table.check_marker(ProducerId(1), ProducerEpoch(1)),
+            Ok(MarkerCheck::NothingOpen)
+        );
+        assert_eq!(
+            table.check_marker(ProducerId(1), ProducerEpoch(0)),
+            Err(SequenceViolation::Fenced {
+                current: ProducerEpoch(1)
+            })
+        );
+        table.record(&marker(2, 0, ControlKind::Commit, 14), 0);
+        assert_eq!(table.first_unstable_offset(), None);
+        assert_eq!(table.aborted_len(), 1);
+        table.prune_aborted(Offset(14));
+        assert_eq!(table.aborted_len(), 0);
+    }
+
+    #[test]
+    fn a_bumped_epoch_marker_ends_the_older_transaction_and_fences_it() {
+        let mut table = ProducerTable::default();
+        table.record(&txn_batch(1, 3, 0, 1, 0), 0);
+        assert_eq!(
+            table.check_marker(ProducerId(1), ProducerEpoch(4)),
+            Ok(MarkerCheck::Write)
+        );
+        table.record(&marker(1, 4, ControlKind::Abort, 1), 0);
+        assert_eq!(table.first_unstable_offset(), None);
+        assert_eq!(
+            table.check(stamp(1, 3, 1), 1, 10),
+            Err(SequenceViolation::Fenced {
+                current: ProducerEpoch(4)
+            })
         );
     }
 
