@@ -1057,8 +1057,17 @@ impl Opener<'_> {
                 segment.len_bytes(),
                 self.config.batch_bytes_max,
                 self.config.index_interval_bytes,
-                ScanDepth::Headers,
+                // Checksummed, and a stop is an error: a headers-only scan whose stop was
+                // ignored silently dropped (or invented) producer sequences from damage.
+                ScanDepth::Checksums,
             );
+            if let Some(stop) = scan.stop {
+                return Err(OpenError::Corrupt {
+                    file: segment.path.clone(),
+                    position: stop.position,
+                    reason: format!("sealed segment needed for producer state: {}", stop.reason),
+                });
+            }
             for header in scan
                 .producer_headers
                 .iter()
