@@ -225,6 +225,10 @@ pub(crate) fn scan_from(
 /// Whether a whole, checksummed batch with an offset ≥ `next_offset` starts anywhere in
 /// `(position, len_bytes)`. A torn write can only damage the end of a file, so valid data
 /// after damaged data means corruption, not a torn tail.
+///
+/// The batch *at* `position` counts too if it is whole and checksummed but only longer
+/// than `batch_bytes_max`: the log was reopened with a smaller limit, and recovery used to
+/// truncate that acknowledged batch (and everything after it) as a torn tail.
 pub(crate) fn valid_batch_after(
     file: &dyn StorageFile,
     position: u64,
@@ -232,16 +236,22 @@ pub(crate) fn valid_batch_after(
     next_offset: Offset,
     batch_bytes_max: u32,
 ) -> io::Result<Option<u64>> {
-    let start = position + 1;
-    let mut rest = vec![0u8; len_bytes.saturating_sub(start) as usize];
-    file.read_exact_at(start, &mut rest)?;
-    for at in 0..rest.len().saturating_sub(HEADER_BYTES - 1) {
+    let mut rest = vec![0u8; len_bytes.saturating_sub(position) as usize];
+    file.read_exact_at(position, &mut rest)?;
+    let format_max = u32::try_from(crate::config::SEGMENT_BYTES_LIMIT).unwrap_or(u32::MAX);
+    match batch::check_batch(&rest, format_max) {
+        Ok(header) if header.base_offset >= next_offset => return Ok(Some(position)),
+        _ => {}
+    }
+    for at in 1..rest.len().saturating_sub(HEADER_BYTES - 1) {
         let candidate = rest.get(at..).unwrap_or_default();
         if candidate.get(16) != Some(&batch::BATCH_MAGIC) {
             continue;
         }
         match batch::check_batch(candidate, batch_bytes_max) {
-            Ok(header) if header.base_offset >= next_offset => return Ok(Some(start + at as u64)),
+            Ok(header) if header.base_offset >= next_offset => {
+                return Ok(Some(position + at as u64))
+            }
             _ => continue,
         }
     }
