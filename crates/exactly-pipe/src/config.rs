@@ -153,6 +153,11 @@ pub struct ReceiverConfig {
     pub payload_bytes_max: usize,
     /// Maximum individually listed seqs per ack frame.
     pub ack_ids_max: usize,
+    /// After an ack, repeat it this long later if the sender sent nothing new meanwhile (a
+    /// lost last ack would otherwise make the sender resend its whole window).
+    pub ack_repeat_ms: u64,
+    /// How many times an ack is repeated (0: never).
+    pub ack_repeats: u8,
 }
 
 impl ReceiverConfig {
@@ -167,6 +172,8 @@ impl ReceiverConfig {
             senders_max: 1024,
             payload_bytes_max: 64 * 1024,
             ack_ids_max: 256,
+            ack_repeat_ms: 5,
+            ack_repeats: 2,
         }
     }
 }

@@ -353,6 +353,16 @@ impl DurableReceiver {
         Ok(delivered)
     }
 
+    /// When [`DurableReceiver::handle_timeout`] should be called next.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        self.receiver.poll_timeout()
+    }
+
+    /// Repeats acks that are due.
+    pub fn handle_timeout(&mut self, now_ms: u64) {
+        self.receiver.handle_timeout(now_ms);
+    }
+
     /// The next ack frame and the sender id it goes to.
     pub fn poll_transmit(&mut self) -> Option<(u64, Vec<u8>)> {
         self.receiver.poll_transmit()

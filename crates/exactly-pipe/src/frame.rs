@@ -4,14 +4,23 @@
 //! offset size field
 //!  0     2    magic        0x5850 ("PX"), little-endian like every integer here
 //!  2     1    version      1
-//!  3     1    kind         1 = data, 2 = ack
+//!  3     1    kind         1 = data, 2 = ack (list), 3 = ack (range)
 //!  4     4    payload_len  bytes after the header
 //!  8     8    sender_id    the sending end's id (acks echo the id they confirm for)
 //! 16     8    seq          data: the message's sequence number;
 //!                          ack: cumulative — every seq below it is confirmed
 //! 24     4    crc32c       over bytes 0..24 followed by the payload
-//! 28     …    payload      data: the message; ack: payload_len / 8 confirmed seqs (u64)
+//! 28     …    payload      data: the message
+//!                          ack (list): payload_len / 8 confirmed seqs (u64)
+//!                          ack (range): end u64 | gap_count u64 | gap_count gap seqs |
+//!                          pending seqs — every seq in [seq, end) is confirmed except the
+//!                          gaps (never received) and the pending (received, not yet
+//!                          confirmed by the application)
 //! ```
+//!
+//! A range ack describes the receiver's whole window, so losing one costs nothing: the next
+//! one says it again. Receivers without de-dup state (the plain resend pipe) can only list
+//! what they confirmed.
 //!
 //! Decoding never allocates: it checks the declared length against a caller-given maximum
 //! *before* looking at the payload, and returns a [`FrameRef`] borrowing the input.
@@ -32,8 +41,10 @@ const CRC_OFFSET: usize = 24;
 pub enum FrameKind {
     /// A message from a sender.
     Data,
-    /// Confirmations from a receiver.
+    /// Confirmations from a receiver, listed one by one.
     Ack,
+    /// Confirmations from a receiver as a range with exceptions.
+    AckRange,
 }
 
 impl FrameKind {
@@ -41,6 +52,7 @@ impl FrameKind {
         match self {
             FrameKind::Data => 1,
             FrameKind::Ack => 2,
+            FrameKind::AckRange => 3,
         }
     }
 
@@ -48,6 +60,7 @@ impl FrameKind {
         match code {
             1 => Some(FrameKind::Data),
             2 => Some(FrameKind::Ack),
+            3 => Some(FrameKind::AckRange),
             _ => None,
         }
     }
@@ -77,6 +90,46 @@ impl<'a> FrameRef<'a> {
         payload
             .chunks_exact(8)
             .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+    }
+
+    /// A range ack's `(end, gaps, pending)`; `None` for other frames. Validated by
+    /// [`decode`], so the slices are whole seqs.
+    pub fn ack_range(&self) -> Option<AckRange<'a>> {
+        if self.kind != FrameKind::AckRange {
+            return None;
+        }
+        let end = le_u64(self.payload, 0);
+        let gap_count = usize::try_from(le_u64(self.payload, 8)).ok()?;
+        let rest = self.payload.get(16..)?;
+        let (gaps, pending) = rest.split_at_checked(gap_count.checked_mul(8)?)?;
+        Some(AckRange { end, gaps, pending })
+    }
+}
+
+/// The body of a range ack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AckRange<'a> {
+    /// Seqs in `[cumulative, end)` are described; at and above `end` nothing is said.
+    pub end: u64,
+    gaps: &'a [u8],
+    pending: &'a [u8],
+}
+
+fn seqs(bytes: &[u8]) -> impl Iterator<Item = u64> + '_ {
+    bytes
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+}
+
+impl<'a> AckRange<'a> {
+    /// Seqs the receiver never got (sorted).
+    pub fn gaps(&self) -> impl Iterator<Item = u64> + 'a {
+        seqs(self.gaps)
+    }
+
+    /// Seqs received but not yet confirmed by the application (sorted).
+    pub fn pending(&self) -> impl Iterator<Item = u64> + 'a {
+        seqs(self.pending)
     }
 }
 
@@ -124,8 +177,9 @@ pub enum FrameError {
         /// Bytes after the header.
         actual: usize,
     },
-    /// An ack payload that is not a whole number of seqs.
-    #[error("ack payload of {payload_len} bytes is not a multiple of 8")]
+    /// An ack payload that is not a whole number of seqs, or a range ack whose gap count
+    /// exceeds what it lists.
+    #[error("malformed ack payload of {payload_len} bytes")]
     BadAckPayload {
         /// Payload length.
         payload_len: usize,
@@ -174,6 +228,25 @@ pub fn encode_ack(sender_id: u64, cumulative: u64, seqs: &[u64], out: &mut Vec<u
     encode(FrameKind::Ack, sender_id, cumulative, &payload, out);
 }
 
+/// Encodes a range ack: every seq in `[cumulative, end)` is confirmed except `gaps` and
+/// `pending` (each sorted).
+pub fn encode_ack_range(
+    sender_id: u64,
+    cumulative: u64,
+    end: u64,
+    gaps: &[u64],
+    pending: &[u64],
+    out: &mut Vec<u8>,
+) {
+    let mut payload = Vec::with_capacity(16 + 8 * (gaps.len() + pending.len()));
+    payload.extend_from_slice(&end.to_le_bytes());
+    payload.extend_from_slice(&(gaps.len() as u64).to_le_bytes());
+    for seq in gaps.iter().chain(pending) {
+        payload.extend_from_slice(&seq.to_le_bytes());
+    }
+    encode(FrameKind::AckRange, sender_id, cumulative, &payload, out);
+}
+
 fn le_u16(bytes: &[u8], at: usize) -> u16 {
     let mut b = [0; 2];
     b.copy_from_slice(bytes.get(at..at + 2).unwrap_or(&[0; 2]));
@@ -190,6 +263,17 @@ fn le_u64(bytes: &[u8], at: usize) -> u64 {
     let mut b = [0; 8];
     b.copy_from_slice(bytes.get(at..at + 8).unwrap_or(&[0; 8]));
     u64::from_le_bytes(b)
+}
+
+fn ack_payload_ok(kind: FrameKind, payload: &[u8]) -> bool {
+    if payload.len() % 8 != 0 {
+        return false;
+    }
+    if kind != FrameKind::AckRange {
+        return true;
+    }
+    let listed = (payload.len() as u64 / 8).checked_sub(2);
+    listed.is_some_and(|listed| le_u64(payload, 8) <= listed)
 }
 
 /// Decodes one frame. Checks, in order: header length, magic, version, kind, declared
@@ -231,7 +315,7 @@ pub fn decode(bytes: &[u8], payload_bytes_max: usize) -> Result<FrameRef<'_>, Fr
     if stored != computed {
         return Err(FrameError::Checksum { stored, computed });
     }
-    if kind == FrameKind::Ack && payload.len() % 8 != 0 {
+    if kind != FrameKind::Data && !ack_payload_ok(kind, payload) {
         return Err(FrameError::BadAckPayload {
             payload_len: payload.len(),
         });
@@ -269,6 +353,25 @@ mod tests {
         assert_eq!(frame.kind, FrameKind::Ack);
         assert_eq!(frame.seq, 10);
         assert_eq!(frame.acked_seqs().collect::<Vec<_>>(), vec![12, 15]);
+    }
+
+    #[test]
+    fn range_ack_round_trips_and_bad_counts_are_rejected() {
+        let mut buf = Vec::new();
+        encode_ack_range(3, 10, 20, &[12, 15], &[17], &mut buf);
+        let frame = decode(&buf, 1024).unwrap();
+        let range = frame.ack_range().unwrap();
+        assert_eq!(range.end, 20);
+        assert_eq!(range.gaps().collect::<Vec<_>>(), vec![12, 15]);
+        assert_eq!(range.pending().collect::<Vec<_>>(), vec![17]);
+        let mut bad = Vec::new();
+        let mut payload = 20u64.to_le_bytes().to_vec();
+        payload.extend_from_slice(&5u64.to_le_bytes()); // claims 5 gaps, lists none
+        encode(FrameKind::AckRange, 3, 10, &payload, &mut bad);
+        assert!(matches!(
+            decode(&bad, 1024),
+            Err(FrameError::BadAckPayload { .. })
+        ));
     }
 
     #[test]

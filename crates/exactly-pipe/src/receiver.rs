@@ -83,6 +83,11 @@ struct Peer {
     /// Confirmed seqs not yet listed in an ack frame.
     acks: Vec<u64>,
     ack_due: bool,
+    /// The next ack to send is a repeat (it must not re-arm the repeats).
+    ack_is_repeat: bool,
+    /// When to repeat the last ack, and how many repeats remain.
+    repeat_at_ms: u64,
+    repeats_left: u8,
 }
 
 /// The receiving end of a pipe. See the module docs.
@@ -93,6 +98,8 @@ pub struct Receiver {
     due: Vec<u64>,
     deliveries: VecDeque<Delivery>,
     stats: ReceiverStats,
+    /// The latest time seen by `handle_frame` / `handle_timeout`.
+    now_ms: u64,
 }
 
 impl Receiver {
@@ -104,6 +111,7 @@ impl Receiver {
             due: Vec::new(),
             deliveries: VecDeque::new(),
             stats: ReceiverStats::default(),
+            now_ms: 0,
         }
     }
 
@@ -168,12 +176,16 @@ impl Receiver {
             pending: BTreeSet::new(),
             acks: Vec::new(),
             ack_due: false,
+            ack_is_repeat: false,
+            repeat_at_ms: 0,
+            repeats_left: 0,
         }))
     }
 
     /// Handles bytes from the network: data frames are de-duplicated and delivered, anything
     /// undecodable is counted and dropped.
-    pub fn handle_frame(&mut self, _now_ms: u64, bytes: &[u8]) {
+    pub fn handle_frame(&mut self, now_ms: u64, bytes: &[u8]) {
+        self.now_ms = self.now_ms.max(now_ms);
         let frame = match frame::decode(bytes, self.config.payload_bytes_max) {
             Ok(f) => f,
             Err(e) if e.is_oversize() => return self.stats.frames_oversize += 1,
@@ -289,6 +301,33 @@ impl Receiver {
         }
     }
 
+    /// When [`Receiver::handle_timeout`] should be called next (an ack repeat is due).
+    pub fn poll_timeout(&self) -> Option<u64> {
+        self.peers
+            .values()
+            .filter(|p| p.repeats_left > 0 && !p.ack_due)
+            .map(|p| p.repeat_at_ms)
+            .min()
+    }
+
+    /// Repeats acks whose repeat time has come (range acks only: a listed ack repeated
+    /// would confirm nothing new).
+    pub fn handle_timeout(&mut self, now_ms: u64) {
+        self.now_ms = self.now_ms.max(now_ms);
+        if self.config.dedup == Dedup::None {
+            return;
+        }
+        for (sender_id, peer) in &mut self.peers {
+            if peer.repeats_left == 0 || peer.ack_due || peer.repeat_at_ms > now_ms {
+                continue;
+            }
+            peer.repeats_left -= 1;
+            peer.ack_is_repeat = true;
+            peer.ack_due = true;
+            self.due.push(*sender_id);
+        }
+    }
+
     /// The next message for the application.
     pub fn poll_delivery(&mut self) -> Option<Delivery> {
         self.deliveries.pop_front()
@@ -317,8 +356,18 @@ impl Receiver {
         if peer.ack_due {
             self.due.push(sender_id);
         }
+        // A fresh ack arms its repeats; a repeat only counts one down.
+        if !std::mem::take(&mut peer.ack_is_repeat) && self.config.dedup != Dedup::None {
+            peer.repeats_left = self.config.ack_repeats;
+        }
+        peer.repeat_at_ms = self.now_ms.saturating_add(self.config.ack_repeat_ms);
         let mut out = Vec::with_capacity(frame::HEADER_BYTES + 8 * listed.len());
-        frame::encode_ack(sender_id, cumulative, &listed, &mut out);
+        match range_of(peer, cumulative, ack_ids_max) {
+            Some((end, gaps, pending)) => {
+                frame::encode_ack_range(sender_id, cumulative, end, &gaps, &pending, &mut out);
+            }
+            None => frame::encode_ack(sender_id, cumulative, &listed, &mut out),
+        }
         self.stats.acks_sent += 1;
         Some((sender_id, out))
     }
@@ -326,6 +375,28 @@ impl Receiver {
 
 fn is_buffered(state: &DedupState, seq: u64) -> bool {
     matches!(state, DedupState::Ordered { buffer, .. } if buffer.contains_key(&seq))
+}
+
+/// The range a range ack can describe for `peer` — `(end, gaps, pending)` with at most
+/// `ids_max` seqs listed — or `None` for a receiver without de-dup state (it must list).
+fn range_of(peer: &Peer, cumulative: u64, ids_max: usize) -> Option<(u64, Vec<u64>, Vec<u64>)> {
+    let (end, gaps): (u64, Vec<u64>) = match &peer.dedup {
+        DedupState::None => return None,
+        DedupState::Id { next, gaps } => (*next, gaps.range(cumulative..).copied().collect()),
+        // Buffered (ordered) seqs are not confirmed; index de-dup confirms below `next`.
+        DedupState::Index { next } | DedupState::Ordered { next, .. } => (*next, Vec::new()),
+    };
+    let pending: Vec<u64> = peer.pending.range(cumulative..end).copied().collect();
+    if gaps.len() + pending.len() <= ids_max {
+        return Some((end, gaps, pending));
+    }
+    // Too many exceptions for one frame: describe only up to the ids_max-th of them.
+    let mut all: Vec<u64> = gaps.iter().chain(&pending).copied().collect();
+    all.sort_unstable();
+    let cut = all.get(ids_max).copied().unwrap_or(end);
+    let gaps = gaps.into_iter().filter(|s| *s < cut).collect();
+    let pending = pending.into_iter().filter(|s| *s < cut).collect();
+    Some((cut, gaps, pending))
 }
 
 /// Every seq below the returned one is delivered *and* confirmed.

@@ -77,7 +77,7 @@ pub struct SenderStats {
 struct InFlight {
     payload: Vec<u8>,
     attempts: u32,
-    /// This attempt was already resent early because an ack showed it missing.
+    /// Already resent early once because an ack showed it missing.
     fast_resent: bool,
 }
 
@@ -257,7 +257,7 @@ impl Sender {
             Err(e) if e.is_oversize() => return self.stats.frames_oversize += 1,
             Err(_) => return self.stats.frames_corrupt += 1,
         };
-        if frame.kind != FrameKind::Ack || frame.sender_id != self.config.sender_id {
+        if frame.kind == FrameKind::Data || frame.sender_id != self.config.sender_id {
             return;
         }
         self.stats.acks_received += 1;
@@ -265,20 +265,42 @@ impl Sender {
         for seq in self.base_seq..upto.max(self.base_seq) {
             self.confirm(seq);
         }
-        let mut highest_listed = None;
-        for seq in frame.acked_seqs() {
-            self.confirm(seq);
-            highest_listed = highest_listed.max(Some(seq));
-        }
-        if highest_listed.is_some_and(|h| h > frame.seq) {
-            self.fast_resend(now_ms, frame.seq);
+        if let Some(range) = frame.ack_range() {
+            self.handle_range(now_ms, frame.seq, range);
+        } else {
+            let mut highest_listed = None;
+            for seq in frame.acked_seqs() {
+                self.confirm(seq);
+                highest_listed = highest_listed.max(Some(seq));
+            }
+            if highest_listed.is_some_and(|h| h > frame.seq) {
+                self.fast_resend(now_ms, frame.seq);
+            }
         }
         self.advance_base();
     }
 
+    /// Confirms `[cumulative, end)` minus the listed gaps and pending seqs; fast-resends the
+    /// gaps (the receiver saw later seqs, so these were most likely lost).
+    fn handle_range(&mut self, now_ms: u64, cumulative: u64, range: frame::AckRange<'_>) {
+        let end = range.end.min(self.next_seq);
+        let mut unconfirmed = range.gaps().chain(range.pending()).collect::<Vec<_>>();
+        unconfirmed.sort_unstable();
+        let mut skip = unconfirmed.iter().peekable();
+        for seq in cumulative.max(self.base_seq)..end.max(self.base_seq) {
+            while skip.next_if(|s| **s < seq).is_some() {}
+            if skip.next_if_eq(&&seq).is_none() {
+                self.confirm(seq);
+            }
+        }
+        for gap in range.gaps().filter(|g| *g < end) {
+            self.fast_resend(now_ms, gap);
+        }
+    }
+
     /// Fast retransmit: an ack whose cumulative seq is below seqs it lists says the receiver
     /// is missing exactly that seq, so resend it now instead of waiting for its timer (once
-    /// per attempt; it counts as an attempt for `retries_max`).
+    /// per message; it counts as an attempt for `retries_max`).
     fn fast_resend(&mut self, now_ms: u64, seq: u64) {
         let retries_max = self.config.retries_max;
         let Some(Some(entry)) = self.slot_mut(seq) else {
@@ -361,7 +383,9 @@ impl Sender {
             self.events.push_back(SenderEvent::GaveUp { seq });
             return;
         }
-        entry.fast_resent = false;
+        // `fast_resent` stays set: an ack that still lists the gap right after a timed resend
+        // most likely predates that resend's arrival, and resending again would only double
+        // the traffic. Later losses of the same message are left to the timer.
         self.resend(now_ms, seq);
     }
 

@@ -281,6 +281,7 @@ impl Run {
             }
         }
         hop.sender.handle_timeout(now_ms);
+        hop.receiver.handle_timeout(now_ms);
         self.route_deliveries(i);
         self.route_sender_events(i);
         self.fill_sender(i, now_ms);
@@ -402,7 +403,13 @@ impl Run {
     fn next_event_ms(&mut self) -> Option<u64> {
         self.hops
             .iter_mut()
-            .flat_map(|h| [h.net.next_arrival_ms(), h.sender.poll_timeout()])
+            .flat_map(|h| {
+                [
+                    h.net.next_arrival_ms(),
+                    h.sender.poll_timeout(),
+                    h.receiver.poll_timeout(),
+                ]
+            })
             .flatten()
             .min()
     }

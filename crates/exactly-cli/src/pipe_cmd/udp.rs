@@ -178,6 +178,7 @@ pub fn run_receiver(args: &RecvArgs) -> anyhow::Result<()> {
             }
             socket.set_nonblocking(true)?;
         }
+        dr.handle_timeout(elapsed_ms(start));
         // Durable first, then printed, then confirmed: cascade confirmation onto storage.
         for d in dr.commit()? {
             if !args.quiet {
