@@ -71,10 +71,10 @@ fn run(seed: u64) {
         std::thread::spawn(move || {
             let mut seen: Vec<Vec<StoredRecord>> = vec![Vec::new(), Vec::new()];
             'follow: while !stop.load(Ordering::Relaxed) {
-                for p in 0..2 {
-                    let next = Offset(seen[p].len() as u64);
+                for (p, seen) in seen.iter_mut().enumerate() {
+                    let next = Offset(seen.len() as u64);
                     match log.read(TOPIC, p as u32, next, 100) {
-                        Ok(got) => seen[p].extend(got),
+                        Ok(got) => seen.extend(got),
                         Err(_) => break 'follow,
                     }
                 }
