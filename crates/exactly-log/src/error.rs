@@ -20,6 +20,12 @@ pub enum OpenError {
         /// The cause.
         source: io::Error,
     },
+    /// Completing interrupted transactions failed.
+    #[error("recovering transactions failed: {reason}")]
+    Transactions {
+        /// Why.
+        reason: String,
+    },
     /// Another process has the log directory open.
     #[error("log directory is locked by another process ({path})")]
     Locked {
@@ -148,6 +154,12 @@ pub enum AppendError {
     /// The log was opened read-only (a follower of another process).
     #[error("the log is open read-only")]
     ReadOnly,
+    /// Topics starting with `__` are written by the log itself.
+    #[error("topic '{topic}' is internal")]
+    InternalTopic {
+        /// The topic.
+        topic: String,
+    },
     /// A write or sync failed; the log stopped accepting work (fail-stop).
     #[error("log is fail-stopped after an I/O error: {reason}")]
     FailStopped {

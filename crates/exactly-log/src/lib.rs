@@ -16,6 +16,8 @@
 //! - [`error`]: one error enum per operation.
 //! - `segment`, `partition`: segment files, scanning, group commit, recovery, retention.
 //! - `log`: [`Log`], topics and the public API.
+//! - [`txn`]: transactions — the coordinator over `__transactions`, the
+//!   [`TransactionalProducer`], consumer-group positions in `__consumer_offsets`.
 //! - [`verify`]: read-only integrity check of a whole log directory.
 //!
 //! The byte layouts and recovery rules are in `docs/design.md`; the hazards and what
@@ -29,11 +31,15 @@ mod log;
 mod partition;
 pub mod producer;
 mod segment;
+pub mod txn;
 pub mod verify;
 
 pub use batch::{ProducerStamp, Record, StoredRecord};
 pub use config::{Durability, LogConfig};
 pub use error::{AppendError, MaintenanceError, OpenError, ReadError, TopicError};
 pub use log::{partition_for_key, validate_topic_name, Log, PARTITIONS_MAX};
-pub use partition::{AppendOutcome, PartitionInfo, ProducerSummary, RecoveryEvent};
+pub use partition::{
+    AppendOutcome, Isolation, PartitionInfo, ProducerSummary, ReadBatch, RecoveryEvent,
+};
 pub use segment::{index_file_name, segment_file_name};
+pub use txn::{TransactionalProducer, TxnError, TxnMetadata, TxnState};

@@ -1,13 +1,17 @@
 //! [`Log`]: topics of partitions in one directory, the public face of the embedded log.
 
-use crate::batch::{EncodedBatch, ProducerStamp, Record, StoredRecord};
+use crate::batch::{ControlKind, EncodedBatch, ProducerStamp, Record, StoredRecord};
 use crate::config::{Durability, LogConfig};
 use crate::error::{AppendError, MaintenanceError, OpenError, ReadError, TopicError};
 use crate::partition::{
-    lock, AppendOutcome, FailStop, Mode, Partition, PartitionInfo, ProducerSummary, RecoveryEvent,
+    lock, AppendOutcome, FailStop, Isolation, Mode, Partition, PartitionInfo, ProducerSummary,
+    ReadBatch, RecoveryEvent,
 };
+use crate::txn::TxnTable;
 use exactly_core::storage::{read_file, write_file_atomically};
-use exactly_core::{Clock, Offset, ProducerId, StdStorage, Storage, SystemClock, Timestamp};
+use exactly_core::{
+    Clock, Offset, ProducerEpoch, ProducerId, StdStorage, Storage, SystemClock, Timestamp,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -37,6 +41,7 @@ struct LogInner {
     fail: Arc<FailStop>,
     topics: RwLock<BTreeMap<String, Arc<Topic>>>,
     mode: Mode,
+    txns: Mutex<TxnTable>,
 }
 
 struct Flusher {
@@ -151,17 +156,25 @@ impl Log {
             fail: Arc::new(FailStop::default()),
             topics: RwLock::new(BTreeMap::new()),
             mode,
+            txns: Mutex::new(TxnTable::default()),
         });
         inner.load_topics()?;
         let flusher = match (inner.config.durability, mode) {
             (Durability::Interval(ms), Mode::ReadWrite) => Some(spawn_flusher(&inner, ms)),
             _ => None,
         };
-        Ok(Self {
+        let log = Self {
             inner,
             flusher,
             _dir_lock: None,
-        })
+        };
+        if mode == Mode::ReadWrite {
+            log.recover_transactions()
+                .map_err(|e| OpenError::Transactions {
+                    reason: e.to_string(),
+                })?;
+        }
+        Ok(log)
     }
 
     /// The log's directory.
@@ -271,10 +284,51 @@ impl Log {
         records: &[Record],
         producer: Option<ProducerStamp>,
     ) -> Result<AppendOutcome, AppendError> {
+        reject_internal(topic)?;
+        self.append_internal(topic, partition, records, producer, 0)
+    }
+
+    /// Appends with explicit attributes, to any topic (transactions, internal topics).
+    pub(crate) fn append_internal(
+        &self,
+        topic: &str,
+        partition: u32,
+        records: &[Record],
+        producer: Option<ProducerStamp>,
+        attributes: u8,
+    ) -> Result<AppendOutcome, AppendError> {
         let target = self.append_target(topic, partition)?;
-        let mut batch =
-            EncodedBatch::encode(records, producer, 0, self.inner.config.batch_bytes_max)?;
+        let max = self.inner.config.batch_bytes_max;
+        let mut batch = EncodedBatch::encode(records, producer, attributes, max)?;
         target.append(&mut batch)
+    }
+
+    /// Makes one partition's writes durable.
+    pub(crate) fn flush_partition(&self, topic: &str, partition: u32) -> Result<(), AppendError> {
+        self.append_target(topic, partition)?.flush()
+    }
+
+    /// Writes a transaction marker (see `Partition::append_marker`).
+    pub(crate) fn append_marker(
+        &self,
+        topic: &str,
+        partition: u32,
+        producer_id: ProducerId,
+        epoch: ProducerEpoch,
+        kind: ControlKind,
+    ) -> Result<Option<Offset>, AppendError> {
+        self.append_target(topic, partition)?
+            .append_marker(producer_id, epoch, kind)
+    }
+
+    /// The log's wall clock.
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.inner.clock.now_ms()
+    }
+
+    /// The transaction coordinator's table.
+    pub(crate) fn txn_table(&self) -> &Mutex<TxnTable> {
+        &self.inner.txns
     }
 
     /// Appends an already encoded batch (encoding can then happen off the caller's path).
@@ -284,10 +338,12 @@ impl Log {
         partition: u32,
         batch: &mut EncodedBatch,
     ) -> Result<AppendOutcome, AppendError> {
+        reject_internal(topic)?;
         self.append_target(topic, partition)?.append(batch)
     }
 
-    /// Reads up to `max_records` records from `from` on. Empty at the end of the partition.
+    /// Reads up to `max_records` committed records from `from` on (`read_committed`).
+    /// Empty at the end of what is readable.
     pub fn read(
         &self,
         topic: &str,
@@ -295,7 +351,28 @@ impl Log {
         from: Offset,
         max_records: usize,
     ) -> Result<Vec<StoredRecord>, ReadError> {
-        self.read_target(topic, partition)?.read(from, max_records)
+        let batch = self.read_with(
+            topic,
+            partition,
+            from,
+            max_records,
+            Isolation::ReadCommitted,
+        )?;
+        Ok(batch.records)
+    }
+
+    /// Reads with an explicit isolation; `next_offset` tells where to continue (markers and
+    /// aborted batches occupy offsets but are never returned).
+    pub fn read_with(
+        &self,
+        topic: &str,
+        partition: u32,
+        from: Offset,
+        max_records: usize,
+        isolation: Isolation,
+    ) -> Result<ReadBatch, ReadError> {
+        self.read_target(topic, partition)?
+            .read_batch(from, max_records, isolation)
     }
 
     /// The first offset whose record has a timestamp ≥ `timestamp` (`None`: none yet).
@@ -396,6 +473,16 @@ impl Drop for Log {
             // Best effort: an interval log should not lose its last interval to a clean drop.
             let _ = self.flush();
         }
+    }
+}
+
+/// Topics whose names start with `__` belong to the log (transactions, offsets).
+fn reject_internal(topic: &str) -> Result<(), AppendError> {
+    match topic.starts_with("__") {
+        true => Err(AppendError::InternalTopic {
+            topic: topic.to_string(),
+        }),
+        false => Ok(()),
     }
 }
 

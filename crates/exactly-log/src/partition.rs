@@ -6,11 +6,13 @@
 //! `sync`: while one appender syncs, the others queue behind it and find their bytes
 //! already durable when they get the lock — one sync per group.
 
-use crate::batch::{self, BatchHeader, EncodedBatch, StoredRecord};
+use crate::batch::{self, BatchHeader, ControlKind, EncodedBatch, StoredRecord};
 use crate::config::{Durability, LogConfig};
 use crate::error::{AppendError, OpenError, ReadError};
 use crate::index::SegmentIndex;
-use crate::producer::{ProducerTable, SequenceCheck, SequenceViolation};
+use crate::producer::{
+    AbortedTxn, MarkerCheck, OngoingTxn, ProducerTable, SequenceCheck, SequenceViolation,
+};
 use crate::segment::{
     self, index_file_name, parse_file_name, segment_file_name, snapshot_file_name, ChunkReader,
     ScanDepth, Segment,
@@ -78,6 +80,38 @@ pub enum AppendOutcome {
     },
 }
 
+/// Which records a reader sees.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Isolation {
+    /// Only committed data: stops at the last stable offset (the first offset of the oldest
+    /// open transaction) and skips aborted transactions. The default.
+    #[default]
+    ReadCommitted,
+    /// Everything visible, including open and aborted transactions' batches.
+    ReadUncommitted,
+}
+
+/// Records from one read and where the next read continues.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReadBatch {
+    /// The records, in offset order (commit/abort markers are never returned).
+    pub records: Vec<StoredRecord>,
+    /// The offset to read from next.
+    pub next_offset: Offset,
+}
+
+/// One segment as a reader may see it.
+struct SegmentView {
+    file: Arc<dyn StorageFile>,
+    path: PathBuf,
+    position: u64,
+    len_bytes: u64,
+    /// Records at or past this offset are not visible to the reader.
+    limit: Offset,
+    /// Aborted transactions the reader must skip.
+    aborted: Vec<AbortedTxn>,
+}
+
 /// What recovery did to a partition when it was opened.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RecoveryEvent {
@@ -106,6 +140,12 @@ pub struct PartitionInfo {
     pub bytes: u64,
     /// Producer ids remembered.
     pub producers: usize,
+    /// Where `read_committed` readers stop.
+    pub last_stable_offset: Offset,
+    /// Open transactions here; the oldest holds the last stable offset back.
+    pub open_transactions: Vec<OngoingTxn>,
+    /// Aborted transactions remembered for `read_committed` readers.
+    pub aborted_transactions: usize,
 }
 
 /// What a producer id has appended to a partition.
@@ -140,6 +180,14 @@ impl PartitionState {
 
     fn next_offset(&self) -> Offset {
         self.active.index.next_offset
+    }
+
+    /// The offset `read_committed` readers stop at: the first offset of the oldest open
+    /// transaction, or the visible end.
+    fn last_stable_offset(&self) -> Offset {
+        self.producers
+            .first_unstable_offset()
+            .map_or(self.visible_end, |first| first.min(self.visible_end))
     }
 
     fn segments(&self) -> impl Iterator<Item = &Segment> {
@@ -307,9 +355,27 @@ impl Partition {
                 return Ok(AppendOutcome::Duplicate { original });
             }
         }
+        let base_offset = self.write_batch(&mut state, batch)?;
+        let last_offset = batch.header(base_offset).last_offset();
+        let mark = state.write_mark();
+        drop(state);
+        self.await_durability(mark)?;
+        Ok(AppendOutcome::Appended {
+            base_offset,
+            last_offset,
+        })
+    }
+
+    /// Rolls if needed, stamps the next offset, writes the batch and indexes it (under the
+    /// state lock). Any failure trips the fail-stop.
+    fn write_batch(
+        &self,
+        state: &mut PartitionState,
+        batch: &mut EncodedBatch,
+    ) -> Result<Offset, AppendError> {
         let needed = state.active.len_bytes() + batch.len_bytes() as u64;
         if needed > self.config.segment_bytes_max && state.active.len_bytes() > 0 {
-            self.roll(&mut state).map_err(|r| self.fail_stopped(r))?;
+            self.roll(state).map_err(|r| self.fail_stopped(r))?;
         }
         let base_offset = state.next_offset();
         let position = state.active.len_bytes();
@@ -319,14 +385,8 @@ impl Partition {
             let reason = format!("write to {} failed: {e}", state.active.path.display());
             return Err(self.fail_stopped(reason));
         }
-        self.index_appended(&mut state, position, &header);
-        let mark = state.write_mark();
-        drop(state);
-        self.await_durability(mark)?;
-        Ok(AppendOutcome::Appended {
-            base_offset,
-            last_offset: header.last_offset(),
-        })
+        self.index_appended(state, position, &header);
+        Ok(base_offset)
     }
 
     fn index_appended(&self, state: &mut PartitionState, position: u64, header: &BatchHeader) {
@@ -496,6 +556,8 @@ impl Partition {
             removed += 1;
         }
         if removed > 0 {
+            let start = state.start_offset();
+            state.producers.prune_aborted(start);
             let _ = self.storage.sync_dir(&self.dir);
             self.prune_snapshots(state.start_offset());
         }
@@ -534,6 +596,9 @@ impl Partition {
             segments: state.sealed.len() + 1,
             bytes: state.segments().map(Segment::len_bytes).sum(),
             producers: state.producers.len(),
+            last_stable_offset: state.last_stable_offset(),
+            open_transactions: state.producers.ongoing().copied().collect(),
+            aborted_transactions: state.producers.aborted_len(),
         }
     }
 
@@ -572,44 +637,57 @@ impl Partition {
         true
     }
 
-    /// Reads up to `max_records` visible records starting at `from`.
-    pub fn read(&self, from: Offset, max_records: usize) -> Result<Vec<StoredRecord>, ReadError> {
+    /// Reads up to `max_records` records from `from` on, as `isolation` allows; the
+    /// returned `next_offset` is where the next read continues (past skipped markers and
+    /// aborted batches, which may leave `records` empty before the end).
+    pub fn read_batch(
+        &self,
+        from: Offset,
+        max_records: usize,
+        isolation: Isolation,
+    ) -> Result<ReadBatch, ReadError> {
         self.refresh();
         let mut out = Vec::new();
         let mut next = from;
         while out.len() < max_records {
-            let Some((file, path, position, limit, visible_end)) =
-                self.locate(next, out.is_empty())?
-            else {
+            let Some(view) = self.locate(next, out.is_empty() && next == from, isolation)? else {
                 break;
             };
             let reached = read_segment(
-                file.as_ref(),
-                &path,
-                position,
-                limit,
+                &view,
                 next,
-                visible_end,
                 self.config.batch_bytes_max,
                 max_records,
                 &mut out,
             )?;
-            if reached <= next || reached >= visible_end {
+            if reached <= next {
                 break;
             }
             next = reached;
+            if next >= view.limit {
+                break;
+            }
         }
-        Ok(out)
+        // Records were taken up to `max_records`; continue after the last one returned.
+        if let Some(last) = out.last() {
+            if out.len() >= max_records {
+                next = last.offset.next();
+            }
+        }
+        Ok(ReadBatch {
+            records: out,
+            next_offset: next,
+        })
     }
 
-    /// Finds the segment holding `offset`: file, path, start position, byte limit, and the
-    /// visible end. `None` when `offset` is the visible end.
-    #[allow(clippy::type_complexity)]
+    /// Finds the segment holding `offset` and what a reader at `isolation` may see of it.
+    /// `None` when `offset` is at the reader's limit.
     fn locate(
         &self,
         offset: Offset,
         check_range: bool,
-    ) -> Result<Option<(Arc<dyn StorageFile>, PathBuf, u64, u64, Offset)>, ReadError> {
+        isolation: Isolation,
+    ) -> Result<Option<SegmentView>, ReadError> {
         let state = lock(&self.state);
         self.fail
             .check()
@@ -622,7 +700,11 @@ impl Partition {
                 end,
             });
         }
-        if offset >= end {
+        let limit = match isolation {
+            Isolation::ReadUncommitted => end,
+            Isolation::ReadCommitted => state.last_stable_offset(),
+        };
+        if offset >= limit {
             return Ok(None);
         }
         let segment = state
@@ -630,13 +712,62 @@ impl Partition {
             .take_while(|s| s.base_offset() <= offset)
             .last()
             .unwrap_or(&state.active);
-        Ok(Some((
-            Arc::clone(&segment.file),
-            segment.path.clone(),
-            segment.index.position_for_offset(offset),
-            segment.len_bytes(),
-            end,
-        )))
+        let aborted = match isolation {
+            Isolation::ReadUncommitted => Vec::new(),
+            Isolation::ReadCommitted => state.producers.aborted_between(offset, limit),
+        };
+        Ok(Some(SegmentView {
+            file: Arc::clone(&segment.file),
+            path: segment.path.clone(),
+            position: segment.index.position_for_offset(offset),
+            len_bytes: segment.len_bytes(),
+            limit,
+            aborted,
+        }))
+    }
+
+    /// Writes a commit/abort marker for `producer_id`'s transaction at `epoch`. Returns the
+    /// marker's offset, or `None` when nothing of the producer is open here (a repeated
+    /// marker). A marker older than the producer's epoch here is `ProducerFenced`.
+    pub fn append_marker(
+        &self,
+        producer_id: ProducerId,
+        epoch: exactly_core::ProducerEpoch,
+        kind: ControlKind,
+    ) -> Result<Option<Offset>, AppendError> {
+        if self.mode == Mode::ReadOnly {
+            return Err(AppendError::ReadOnly);
+        }
+        let now_ms = self.clock.now_ms();
+        let stamp = batch::ProducerStamp {
+            producer_id,
+            epoch,
+            base_sequence: exactly_core::Sequence(batch::NO_SEQUENCE),
+        };
+        let records = [kind.record(Timestamp(now_ms))];
+        let mut marker = EncodedBatch::encode(
+            &records,
+            Some(stamp),
+            kind.attributes(),
+            self.config.batch_bytes_max,
+        )?;
+        let mut state = lock(&self.state);
+        self.fail
+            .check()
+            .map_err(|reason| AppendError::FailStopped { reason })?;
+        match state.producers.check_marker(producer_id, epoch) {
+            Err(violation) => return Err(violation_error(producer_id, stamp, violation)),
+            Ok(MarkerCheck::NothingOpen) => return Ok(None),
+            Ok(MarkerCheck::Write) => {}
+        }
+        let offset = self.write_batch(&mut state, &mut marker)?;
+        let mark = state.write_mark();
+        drop(state);
+        if self.config.durability != Durability::None {
+            // The coordinator records completion only after every marker is durable.
+            self.make_durable(mark)?;
+        }
+        Ok(Some(offset))
     }
 
     /// The first offset whose record has a timestamp ≥ `target`, if any is visible.
@@ -764,24 +895,20 @@ fn corrupt(path: &Path, position: u64, reason: impl ToString) -> ReadError {
     }
 }
 
-/// Decodes records `≥ from` and `< visible_end` from one segment into `out`; returns the
-/// offset after the last batch looked at.
-#[allow(clippy::too_many_arguments)]
+/// Decodes the records `≥ from` a reader may see from one segment into `out`; returns
+/// the offset after the last batch looked at.
 fn read_segment(
-    file: &dyn StorageFile,
-    path: &Path,
-    position: u64,
-    limit: u64,
+    view: &SegmentView,
     from: Offset,
-    visible_end: Offset,
     batch_bytes_max: u32,
     max_records: usize,
     out: &mut Vec<StoredRecord>,
 ) -> Result<Offset, ReadError> {
-    let mut reader = ChunkReader::new(file, position, limit);
+    let path = view.path.as_path();
+    let mut reader = ChunkReader::new(view.file.as_ref(), view.position, view.len_bytes);
     let mut reached = from;
     let mut records = Vec::new();
-    while reader.position() < limit && out.len() < max_records {
+    while reader.position() < view.len_bytes && out.len() < max_records {
         let at = reader.position();
         let io = |source| ReadError::Io {
             path: path.to_path_buf(),
@@ -798,7 +925,7 @@ fn read_segment(
         batch::check_batch(bytes, batch_bytes_max).map_err(|e| corrupt(path, at, e))?;
         // Offsets are dense: the first batch holds `from` or starts before it, every later
         // one continues the previous one. Anything else is damage, never a gap to skip.
-        let continues = match reached == from && at == position {
+        let continues = match reached == from && at == view.position {
             true => header.base_offset <= from,
             false => header.base_offset == reached,
         };
@@ -809,22 +936,38 @@ fn read_segment(
             );
             return Err(corrupt(path, at, reason));
         }
-        if header.base_offset >= visible_end {
+        if header.base_offset >= view.limit {
             break;
         }
-        if header.next_offset() > from {
+        if header.next_offset() > from && is_readable(&header, &view.aborted) {
             records.clear();
             batch::decode_records(&header, bytes, &mut records)
                 .map_err(|e| corrupt(path, at, e))?;
             let wanted = records
                 .drain(..)
-                .filter(|r| r.offset >= from && r.offset < visible_end);
+                .filter(|r| r.offset >= from && r.offset < view.limit);
             out.extend(wanted.take(max_records - out.len()));
         }
-        reached = header.next_offset();
+        reached = header.next_offset().min(view.limit);
         reader.advance(len);
     }
     Ok(reached)
+}
+
+/// Markers are never records; a batch of an aborted transaction is invisible to
+/// `read_committed` readers (whose `aborted` list is non-empty only for them).
+fn is_readable(header: &BatchHeader, aborted: &[AbortedTxn]) -> bool {
+    if header.is_control() {
+        return false;
+    }
+    let Some(stamp) = header.producer.filter(|_| header.is_transactional()) else {
+        return true;
+    };
+    !aborted.iter().any(|a| {
+        a.producer_id == stamp.producer_id.0
+            && a.first_offset <= header.base_offset.0
+            && header.base_offset.0 < a.last_offset
+    })
 }
 
 fn find_time_in_segment(
