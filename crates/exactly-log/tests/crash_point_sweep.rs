@@ -11,7 +11,9 @@
 //!   `Duplicate` (original offsets) for that batch if it survived the crash, `Appended` at
 //!   the reference offsets otherwise, and the final log equals the workload exactly once.
 //!
-//! Failures print the seed and crash point; rerun one with `EXACTLY_SEED` (and the seeds
+//! Every other crash point crashes a second time while the reopened log recovers and
+//! resumes (a crash point in the first 40 mutations after the restart), so recovery itself
+//! is crash-safe. Failures print the seed and crash point; rerun one with `EXACTLY_SEED` (and the seeds
 //! loop with `EXACTLY_SEEDS=n`).
 #![allow(
     clippy::unwrap_used,
@@ -224,28 +226,61 @@ fn crash_point(seed: u64, i: u64, ops: &[Op], reference: &Reference) {
     );
     storage.crash(tear);
 
-    // Phase 2: reopen and check what survived.
-    let log = open_sim(&storage, &clock, config())
-        .unwrap_or_else(|e| panic!("{ctx}: reopen failed: {e}"));
+    // Every other crash point also crashes a second time, during recovery or soon after
+    // it (within the first 40 mutations after the restart), with another tear mode.
+    if i % 2 == 1 {
+        let j = i.wrapping_mul(7919) % 40;
+        storage.crash_after_mutations(j);
+        let ctx2 = format!("{ctx}, second crash after {j} mutations");
+        if !resume(&storage, &clock, ops, reference, &mut acked, &ctx2) {
+            storage.crash(TEARS[((i / 4) % 4) as usize]);
+        }
+    }
+    assert!(
+        resume(&storage, &clock, ops, reference, &mut acked, &ctx),
+        "{ctx}: the resumed workload failed without a crash"
+    );
+}
+
+/// Reopens, checks what survived, and resumes the workload from the first unacknowledged
+/// op with the same sequences. Returns whether the workload completed (false: the storage
+/// stopped on the way).
+fn resume(
+    storage: &SimStorage,
+    clock: &ManualClock,
+    ops: &[Op],
+    reference: &Reference,
+    acked: &mut usize,
+    ctx: &str,
+) -> bool {
+    let log = match open_sim(storage, clock, config()) {
+        Ok(log) => log,
+        Err(_) if storage.is_crashed() => return false,
+        Err(e) => panic!("{ctx}: reopen failed: {e}"),
+    };
     if log.partition_count(TOPIC).is_none() {
-        assert_eq!(acked, 0, "{ctx}: topic lost after acknowledged appends");
-        log.create_topic(TOPIC, PARTITIONS).unwrap();
+        assert_eq!(*acked, 0, "{ctx}: topic lost after acknowledged appends");
+        if log.create_topic(TOPIC, PARTITIONS).is_err() {
+            assert!(storage.is_crashed(), "{ctx}: create_topic failed");
+            return false;
+        }
     }
     // At most the one unacknowledged op may have survived, whole.
-    let survived = acked < ops.len() && {
-        let op = &ops[acked];
+    let survived = *acked < ops.len() && {
+        let op = &ops[*acked];
         let end = log.partition_info(TOPIC, op.partition).unwrap().end_offset;
-        end.0 > expected(ops, reference, acked, op.partition).len() as u64
+        end.0 > expected(ops, reference, *acked, op.partition).len() as u64
     };
-    let present = acked + usize::from(survived);
-    check_log(&log, ops, reference, present, &ctx);
+    let present = *acked + usize::from(survived);
+    check_log(&log, ops, reference, present, ctx);
 
-    // Phase 3: resume from the first unacknowledged op with the same sequences.
-    for (k, op) in ops.iter().enumerate().skip(acked) {
+    for (k, op) in ops.iter().enumerate().skip(*acked) {
         let stamp = stamp(op.producer, 0, op.seq);
-        let outcome = log
-            .append(TOPIC, op.partition, &op.records, Some(stamp))
-            .unwrap_or_else(|e| panic!("{ctx}: resumed op {k}: {e}"));
+        let outcome = match log.append(TOPIC, op.partition, &op.records, Some(stamp)) {
+            Ok(outcome) => outcome,
+            Err(_) if storage.is_crashed() => return false,
+            Err(e) => panic!("{ctx}: resumed op {k}: {e}"),
+        };
         let (base, last) = reference.offsets[k];
         let want = match k < present {
             true => AppendOutcome::Duplicate {
@@ -257,8 +292,10 @@ fn crash_point(seed: u64, i: u64, ops: &[Op], reference: &Reference) {
             },
         };
         assert_eq!(outcome, want, "{ctx}: resumed op {k}");
+        *acked = k + 1;
     }
-    check_log(&log, ops, reference, ops.len(), &ctx);
+    check_log(&log, ops, reference, ops.len(), ctx);
+    true
 }
 
 #[test]
