@@ -2,13 +2,15 @@
 //! JSON lines in and out.
 
 mod consume;
+mod copy;
 mod produce;
+mod txn;
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use exactly_core::StdStorage;
 use exactly_log::verify::verify_log;
-use exactly_log::{Log, LogConfig};
+use exactly_log::{Log, LogConfig, TxnState};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
@@ -27,6 +29,10 @@ enum LogCommand {
     Produce(produce::ProduceArgs),
     /// Print records as JSON lines.
     Consume(consume::ConsumeArgs),
+    /// Write a JSON-lines file (each line names its topic) to several topics atomically.
+    Txn(txn::TxnArgs),
+    /// Consume-transform-produce from one topic to another, exactly once (or at least once).
+    Copy(copy::CopyArgs),
     /// Print topics and partitions (offsets, sizes, producers) as JSON lines.
     Describe(DescribeArgs),
     /// Checksum every batch; exit non-zero on damage.
@@ -69,6 +75,8 @@ pub fn run(args: LogArgs) -> anyhow::Result<()> {
         LogCommand::Create(args) => create(args),
         LogCommand::Produce(args) => produce::run(args),
         LogCommand::Consume(args) => consume::run(args),
+        LogCommand::Txn(args) => txn::run(args),
+        LogCommand::Copy(args) => copy::run(args),
         LogCommand::Describe(args) => describe(args),
         LogCommand::Verify(args) => verify(args),
     }
@@ -131,11 +139,44 @@ fn describe(args: DescribeArgs) -> anyhow::Result<()> {
         }
         for partition in 0..partitions {
             let info = log.partition_info(&topic, partition)?;
+            let open: Vec<serde_json::Value> = info
+                .open_transactions
+                .iter()
+                .map(|t| json!({"producer_id": t.producer_id, "epoch": t.epoch, "first_offset": t.first_offset}))
+                .collect();
+            // The oldest open transaction is the one holding the last stable offset back.
+            let holding = info
+                .open_transactions
+                .iter()
+                .min_by_key(|t| t.first_offset)
+                .map(|t| t.producer_id);
             println!(
                 "{}",
                 json!({"topic": topic, "partition": partition,
                        "start_offset": info.start_offset.0, "end_offset": info.end_offset.0,
+                       "last_stable_offset": info.last_stable_offset.0,
+                       "lso_held_by_producer": holding, "open_transactions": open,
+                       "aborted_transactions": info.aborted_transactions,
                        "segments": info.segments, "bytes": info.bytes, "producers": info.producers})
+            );
+        }
+    }
+    for txn in log.transactions()? {
+        let live = !matches!(
+            txn.state,
+            TxnState::Empty | TxnState::CompleteCommit | TxnState::CompleteAbort
+        );
+        if live || args.topic.is_none() {
+            let partitions: Vec<String> = txn
+                .partitions
+                .iter()
+                .map(|(t, p)| format!("{t}/{p}"))
+                .collect();
+            println!(
+                "{}",
+                json!({"transactional_id": txn.transactional_id, "producer_id": txn.producer_id,
+                       "epoch": txn.epoch, "state": format!("{:?}", txn.state),
+                       "partitions": partitions, "timeout_ms": txn.timeout_ms})
             );
         }
     }

@@ -293,9 +293,10 @@ impl Partition {
         state.visible_end = state.next_offset();
         if mode == Mode::ReadWrite {
             opener.remove_snapshots_after(&names, state.next_offset())?;
-            state.producers =
-                opener.rebuild_producers(&names, &state, active_headers, clock.now_ms())?;
         }
+        // Followers need the transaction state too: `read_committed` depends on it.
+        state.producers =
+            opener.rebuild_producers(&names, &state, active_headers, clock.now_ms())?;
         let durable = Mutex::new(state.write_mark());
         Ok(Self {
             dir,
@@ -858,6 +859,10 @@ impl Partition {
             ScanDepth::Checksums,
         );
         state.active.index = scan.index;
+        let now_ms = self.clock.now_ms();
+        for header in &scan.producer_headers {
+            state.producers.record(header, now_ms);
+        }
     }
 }
 
@@ -1132,7 +1137,7 @@ impl Opener<'_> {
                         file,
                         index: scan.index,
                     },
-                    Vec::new(),
+                    scan.producer_headers,
                     None,
                 ));
             }

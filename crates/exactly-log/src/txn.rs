@@ -215,9 +215,9 @@ impl Log {
             ControlKind::Commit => TxnState::CompleteCommit,
             ControlKind::Abort => TxnState::CompleteAbort,
         };
-        self.write_txn(meta)?;
+        // Every marker is durable: recovery no longer needs the partition list.
         meta.partitions.clear();
-        Ok(())
+        self.write_txn(meta)
     }
 
     /// Aborts an open transaction with a bumped epoch (fencing its producer).

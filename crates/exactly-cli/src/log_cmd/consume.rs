@@ -5,7 +5,7 @@ use super::open_follower;
 use anyhow::{bail, Context};
 use clap::Args;
 use exactly_core::{Offset, Timestamp};
-use exactly_log::{Log, StoredRecord};
+use exactly_log::{Isolation, Log, StoredRecord};
 use serde_json::{json, Value};
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
@@ -32,9 +32,22 @@ pub struct ConsumeArgs {
     /// Stop after this many records.
     #[arg(long)]
     max: Option<u64>,
+    /// read-committed (default: committed transactions only) or read-uncommitted.
+    #[arg(long, default_value = "read-committed", value_parser = parse_isolation)]
+    isolation: Isolation,
     /// Keep waiting for new records (also those another process appends).
     #[arg(long)]
     follow: bool,
+}
+
+fn parse_isolation(text: &str) -> Result<Isolation, String> {
+    match text {
+        "read-committed" => Ok(Isolation::ReadCommitted),
+        "read-uncommitted" => Ok(Isolation::ReadUncommitted),
+        other => Err(format!(
+            "unknown isolation '{other}': want read-committed or read-uncommitted"
+        )),
+    }
 }
 
 /// Renders bytes as a JSON string when they are UTF-8, else as `{"hex": …}`.
@@ -84,6 +97,7 @@ pub fn run(args: ConsumeArgs) -> anyhow::Result<()> {
     }
     let mut out = BufWriter::new(std::io::stdout().lock());
     let mut printed = 0u64;
+    let isolation = args.isolation;
     let limit = args.max.unwrap_or(u64::MAX);
     loop {
         let mut progressed = false;
@@ -93,9 +107,16 @@ pub fn run(args: ConsumeArgs) -> anyhow::Result<()> {
                 if want == 0 {
                     return finish(out);
                 }
-                let records = log.read(&args.topic, *partition, *position, want)?;
-                let Some(last) = records.last() else { break };
-                *position = last.offset.next();
+                let batch = log.read_with(&args.topic, *partition, *position, want, isolation)?;
+                let moved = batch.next_offset > *position;
+                *position = batch.next_offset;
+                if batch.records.is_empty() {
+                    if moved {
+                        continue; // Only markers or aborted batches: keep going.
+                    }
+                    break;
+                }
+                let records = batch.records;
                 for record in &records {
                     if writeln!(out, "{}", record_json(&args.topic, *partition, record)).is_err() {
                         return Ok(()); // The reader went away (a closed pipe): stop quietly.
