@@ -105,8 +105,11 @@ pub struct SenderConfig {
     pub sender_id: u64,
     /// Resend until confirmed (`false`: at-most-once, send once and forget).
     pub resend: bool,
-    /// Time to wait for a confirmation before the first resend.
+    /// Time to wait for a confirmation before the first resend, until round trips have been
+    /// measured (then the timeout adapts: smoothed RTT + 4 × RTT variance, as TCP does).
     pub resend_timeout_ms: u64,
+    /// Floor of the adaptive timeout.
+    pub resend_timeout_min_ms: u64,
     /// Cap of the exponential backoff (the timeout doubles per attempt up to this).
     pub resend_timeout_max_ms: u64,
     /// Maximum span of unconfirmed seqs (`next_seq - oldest unconfirmed seq`).
@@ -124,6 +127,7 @@ impl SenderConfig {
             sender_id,
             resend: mode.resends(),
             resend_timeout_ms: 20,
+            resend_timeout_min_ms: 2,
             resend_timeout_max_ms: 1_000,
             in_flight_max: 256,
             retries_max: None,

@@ -79,6 +79,8 @@ struct InFlight {
     attempts: u32,
     /// Already resent early once because an ack showed it missing.
     fast_resent: bool,
+    /// When the first attempt went out (RTT samples come only from unresent messages).
+    sent_ms: u64,
 }
 
 /// The sending end of a pipe. See the module docs.
@@ -95,6 +97,10 @@ pub struct Sender {
     transmits: VecDeque<Vec<u8>>,
     events: VecDeque<SenderEvent>,
     stats: SenderStats,
+    /// Smoothed RTT and its variance in ms, once measured.
+    rtt: Option<(f64, f64)>,
+    /// The time of the latest input (for RTT samples on confirmation).
+    now_ms: u64,
 }
 
 impl Sender {
@@ -115,6 +121,8 @@ impl Sender {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: SenderStats::default(),
+            rtt: None,
+            now_ms: 0,
         }
     }
 
@@ -184,6 +192,7 @@ impl Sender {
                 payload: payload.to_vec(),
                 attempts: 0,
                 fast_resent: false,
+                sent_ms: now_ms,
             }));
             self.in_flight_len += 1;
             self.arm(now_ms, seq, 0);
@@ -213,6 +222,7 @@ impl Sender {
                 payload,
                 attempts: 0,
                 fast_resent: false,
+                sent_ms: now_ms,
             });
             self.in_flight_len += 1;
             self.stats.messages_sent += 1;
@@ -233,13 +243,45 @@ impl Sender {
         self.stats.frames_sent += 1;
     }
 
+    /// The timeout of attempt `attempts`: the current base timeout doubled per attempt,
+    /// capped.
     fn timeout_for_ms(&self, attempts: u32) -> u64 {
         let shifted = self
-            .config
-            .resend_timeout_ms
+            .base_timeout_ms()
             .checked_shl(attempts.min(32))
             .unwrap_or(u64::MAX);
         shifted.min(self.config.resend_timeout_max_ms).max(1)
+    }
+
+    /// `resend_timeout_ms` until a round trip was measured, then `srtt + 4·rttvar` (at least
+    /// one ms above srtt), within `[resend_timeout_min_ms, resend_timeout_max_ms]`.
+    fn base_timeout_ms(&self) -> u64 {
+        let Some((srtt, rttvar)) = self.rtt else {
+            return self.config.resend_timeout_ms;
+        };
+        let rto = (srtt + (4.0 * rttvar).max(1.0)).ceil() as u64;
+        rto.clamp(
+            self.config.resend_timeout_min_ms,
+            self.config
+                .resend_timeout_max_ms
+                .max(self.config.resend_timeout_min_ms),
+        )
+    }
+
+    /// Folds in a round-trip sample (RFC 6298 gains).
+    fn sample_rtt(&mut self, rtt_ms: f64) {
+        self.rtt = Some(match self.rtt {
+            None => (rtt_ms, rtt_ms / 2.0),
+            Some((srtt, rttvar)) => {
+                let rttvar = 0.75 * rttvar + 0.25 * (srtt - rtt_ms).abs();
+                (0.875 * srtt + 0.125 * rtt_ms, rttvar)
+            }
+        });
+    }
+
+    /// The current base resend timeout (adaptive once round trips were measured).
+    pub fn resend_timeout_ms(&self) -> u64 {
+        self.base_timeout_ms()
     }
 
     fn arm(&mut self, now_ms: u64, seq: u64, attempts: u32) {
@@ -250,6 +292,7 @@ impl Sender {
     /// Handles bytes from the network. Acks confirm messages; anything else is counted and
     /// dropped.
     pub fn handle_frame(&mut self, now_ms: u64, bytes: &[u8]) {
+        self.now_ms = self.now_ms.max(now_ms);
         // An ack carries at most one seq per in-flight slot worth listing; bound its size.
         let ack_bytes_max = 8 * 4096;
         let frame = match frame::decode(bytes, ack_bytes_max) {
@@ -320,12 +363,16 @@ impl Sender {
     }
 
     fn confirm(&mut self, seq: u64) {
-        if let Some(slot) = self.slot_mut(seq) {
-            if slot.take().is_some() {
-                self.in_flight_len -= 1;
-                self.stats.confirmed += 1;
-                self.events.push_back(SenderEvent::Confirmed { seq });
-            }
+        let now_ms = self.now_ms;
+        let Some(entry) = self.slot_mut(seq).and_then(Option::take) else {
+            return;
+        };
+        self.in_flight_len -= 1;
+        self.stats.confirmed += 1;
+        self.events.push_back(SenderEvent::Confirmed { seq });
+        // Karn's rule: a resent message's ack is ambiguous, so only first attempts count.
+        if entry.attempts == 0 {
+            self.sample_rtt(now_ms.saturating_sub(entry.sent_ms) as f64);
         }
     }
 

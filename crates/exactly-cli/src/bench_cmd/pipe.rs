@@ -31,6 +31,10 @@ pub struct PipeBenchArgs {
     /// Pipe sender window.
     #[arg(long, default_value_t = 128)]
     window: u64,
+    /// Pipe first resend timeout (fast retransmit and ack repeats recover most losses
+    /// sooner; the timer is the last resort).
+    #[arg(long, default_value_t = 20)]
+    resend_timeout_ms: u64,
     /// Messages per simulator measurement.
     #[arg(long, default_value_t = 1_000_000)]
     sim_messages: u64,
@@ -202,8 +206,8 @@ fn elapsed_ms(start: Instant) -> u64 {
 fn send_loop(socket: &UdpSocket, args: &PipeBenchArgs, loss: f64) -> anyhow::Result<(u64, u64)> {
     let mut config = SenderConfig::for_mode(PipeMode::ResendIdDedup, 1);
     config.in_flight_max = args.window;
-    config.resend_timeout_ms = 4;
-    config.resend_timeout_max_ms = 32;
+    config.resend_timeout_ms = args.resend_timeout_ms;
+    config.resend_timeout_max_ms = args.resend_timeout_ms * 8;
     let mut sender = Sender::new(config);
     let mut rng = SmallRng::seed_from_u64(1);
     let mut payload = vec![0u8; args.message_bytes];
@@ -212,9 +216,9 @@ fn send_loop(socket: &UdpSocket, args: &PipeBenchArgs, loss: f64) -> anyhow::Res
     while done < args.messages {
         let now = elapsed_ms(start);
         while next < args.messages && sender.can_send() {
-            payload
-                .get_mut(..8)
-                .map(|h| h.copy_from_slice(&next.to_le_bytes()));
+            if let Some(head) = payload.get_mut(..8) {
+                head.copy_from_slice(&next.to_le_bytes());
+            }
             sender.send(now, &payload)?;
             next += 1;
         }
@@ -241,7 +245,8 @@ fn send_loop(socket: &UdpSocket, args: &PipeBenchArgs, loss: f64) -> anyhow::Res
             done += 1;
         }
         if idle && !sender.can_send() {
-            std::thread::yield_now();
+            // Window full and nothing to read: leave the core to the receiving thread.
+            std::thread::sleep(Duration::from_micros(50));
         }
     }
     let stats = sender.stats();
