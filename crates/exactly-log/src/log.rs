@@ -592,13 +592,23 @@ impl LogInner {
 
     fn open_topic(&self, name: &str, partitions: u32) -> Result<Topic, OpenError> {
         let mut opened = Vec::with_capacity(partitions as usize);
+        // Internal topics hold transaction state and group positions: retention must never
+        // delete them (they would need compaction, which is not built).
+        let config = match name.starts_with("__") {
+            true => Arc::new(LogConfig {
+                retention_bytes: None,
+                retention_ms: None,
+                ..(*self.config).clone()
+            }),
+            false => Arc::clone(&self.config),
+        };
         for p in 0..partitions {
             let dir = self.dir.join(name).join(p.to_string());
             opened.push(Arc::new(Partition::open(
                 dir,
                 Arc::clone(&self.storage),
                 Arc::clone(&self.clock),
-                Arc::clone(&self.config),
+                Arc::clone(&config),
                 Arc::clone(&self.fail),
                 self.mode,
             )?));
