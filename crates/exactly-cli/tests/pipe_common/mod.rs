@@ -3,7 +3,12 @@
 //! restarted from its state directory several times.
 
 // Test helpers, not library code: a panic is the failure report.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
