@@ -37,6 +37,16 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// A child process killed (SIGKILL) when dropped, so a failing test leaves no orphans.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 struct Ends {
     pipe: &'static str,
     addr: String,
@@ -45,7 +55,7 @@ struct Ends {
 }
 
 impl Ends {
-    fn spawn_receiver(&self) -> Child {
+    fn spawn_receiver(&self) -> Proc {
         Command::new(exe())
             .args([
                 "pipe", "recv", "--listen", &self.addr, "--pipe", self.pipe, "--quiet",
@@ -55,10 +65,11 @@ impl Ends {
             .arg(self.dir.join("recv"))
             .stdout(Stdio::null())
             .spawn()
+            .map(Proc)
             .unwrap()
     }
 
-    fn spawn_sender(&self) -> Child {
+    fn spawn_sender(&self) -> Proc {
         Command::new(exe())
             .args(["pipe", "send", "--to", &self.addr, "--pipe", self.pipe])
             .args([
@@ -77,6 +88,7 @@ impl Ends {
             .arg(&self.input)
             .stderr(Stdio::piped())
             .spawn()
+            .map(Proc)
             .unwrap()
     }
 }
@@ -109,22 +121,19 @@ pub fn run_with_kills(pipe: &'static str) -> Vec<u64> {
         std::thread::sleep(Duration::from_millis(pause_ms));
         let sender_alive = sender
             .as_mut()
-            .is_some_and(|s| s.try_wait().unwrap().is_none());
+            .is_some_and(|s| s.0.try_wait().unwrap().is_none());
         if k % 2 == 0 && sender_alive {
-            let mut s = sender.take().unwrap();
-            s.kill().unwrap(); // SIGKILL
-            s.wait().unwrap();
+            drop(sender.take()); // SIGKILL
             sender = Some(ends.spawn_sender());
         } else {
-            receiver.kill().unwrap();
-            receiver.wait().unwrap();
+            drop(receiver); // SIGKILL
             receiver = ends.spawn_receiver();
         }
     }
     let mut sender = sender.unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
     let status = loop {
-        if let Some(status) = sender.try_wait().unwrap() {
+        if let Some(status) = sender.0.try_wait().unwrap() {
             break status;
         }
         assert!(
@@ -136,14 +145,14 @@ pub fn run_with_kills(pipe: &'static str) -> Vec<u64> {
     let mut err = String::new();
     use std::io::Read;
     sender
+        .0
         .stderr
         .take()
         .unwrap()
         .read_to_string(&mut err)
         .unwrap();
     assert!(status.success(), "sender failed: {err}; seed {seed}");
-    receiver.kill().unwrap();
-    receiver.wait().unwrap();
+    drop(receiver);
     let dump = Command::new(exe())
         .args(["pipe", "dump", "--state"])
         .arg(dir.path().join("recv"))
