@@ -2,6 +2,9 @@
 //! over the hostile link is exactly-once and in order; at-most-once over a lossy link is
 //! at-most-once; a failing run would name its seed for replay.
 
+// Test helpers, not library code: a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
 use std::process::Command;
 
 fn sim(args: &[&str]) -> serde_json::Value {
