@@ -299,13 +299,16 @@ fn appends(
     })
 }
 
+/// Records per read call: what a consumer processing in batches asks for.
+const READ_BATCH_RECORDS: usize = 2_000;
+
 fn sequential_read(dir: &Path) -> anyhow::Result<Measurement> {
     let log = Log::open(dir, LogConfig::default())?;
     let started = Instant::now();
     let mut next = exactly_core::Offset(0);
     let (mut records, mut bytes) = (0u64, 0u64);
     loop {
-        let batch = log.read("bench", 0, next, 100_000)?;
+        let batch = log.read("bench", 0, next, READ_BATCH_RECORDS)?;
         let Some(last) = batch.last() else { break };
         next = last.offset.next();
         records += batch.len() as u64;
