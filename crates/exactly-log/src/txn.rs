@@ -7,7 +7,7 @@
 //!
 //! - `init`: a transactional id gets a producer id (allocated from 2^62 up, so they never
 //!   meet ids chosen by hand) and its epoch is bumped, fencing any older instance. An open
-//!   transaction of the previous instance is aborted; a *prepared* one is handed over.
+//!   transaction of the previous instance is aborted; a *prepared* one is handed over (with a new epoch, so the old instance can no longer decide it).
 //! - `begin`: the epoch is bumped again — **one epoch per transaction** (KIP-890's rule) —
 //!   so a late commit/abort marker or append of transaction *n* carries an older epoch than
 //!   transaction *n + 1* and every partition refuses it (`ProducerFenced`).
@@ -311,7 +311,14 @@ impl Log {
         meta.timeout_ms = timeout_ms;
         let prepared = meta.state == TxnState::Prepared;
         match meta.state {
-            TxnState::Prepared => {}
+            TxnState::Prepared => {
+                // Bump the epoch on hand-over too: without it the old instance kept the
+                // same epoch and could still commit or abort the transaction the new one
+                // now holds (both "deciding" it, both told Ok). Markers at a newer epoch
+                // still end the prepared transaction in every partition.
+                meta.epoch = meta.epoch.saturating_add(1);
+                self.write_txn(meta)?;
+            }
             TxnState::Ongoing => self.abort_open(meta)?,
             TxnState::PrepareCommit => self.finish_txn(meta, ControlKind::Commit)?,
             TxnState::PrepareAbort => self.finish_txn(meta, ControlKind::Abort)?,
