@@ -1,9 +1,13 @@
 //! Small newtypes that keep offsets, timestamps and producer identities from being mixed up.
 
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Event time of a message in milliseconds since the Unix epoch.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+#[serde(transparent)]
 pub struct Timestamp(pub i64);
 
 impl Timestamp {
@@ -25,7 +29,10 @@ impl fmt::Display for Timestamp {
 }
 
 /// Position of a record in a partition: dense, starting at 0, strictly increasing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+#[serde(transparent)]
 pub struct Offset(pub u64);
 
 impl Offset {
@@ -42,7 +49,8 @@ impl fmt::Display for Offset {
 }
 
 /// Identity of an idempotent producer. Chosen by the application or allocated by the log.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct ProducerId(pub u64);
 
 impl fmt::Display for ProducerId {
@@ -52,7 +60,10 @@ impl fmt::Display for ProducerId {
 }
 
 /// Incarnation of a producer id. A newer epoch fences every older one (zombie fencing).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+#[serde(transparent)]
 pub struct ProducerEpoch(pub u16);
 
 impl fmt::Display for ProducerEpoch {
@@ -62,7 +73,10 @@ impl fmt::Display for ProducerEpoch {
 }
 
 /// Per (producer, partition) sequence number of a record; a batch carries its first one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+#[serde(transparent)]
 pub struct Sequence(pub u64);
 
 impl fmt::Display for Sequence {

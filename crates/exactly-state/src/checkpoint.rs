@@ -1,0 +1,210 @@
+//! [`CheckpointStore`]: consistent cuts on disk. A checkpoint is one file written atomically
+//! (temp → fsync → rename → fsync dir) — its rename is the commit point. The newest K are
+//! kept; restore takes the newest one that checks out, reporting any it had to skip.
+//!
+//! File layout: `checkpoint-<id:020>.ckpt` =
+//! `magic "EXCK" | u32 version 1 | u32 crc32c(body) | body (postcard of Checkpoint)`.
+
+use exactly_core::storage::{read_file, write_file_atomically};
+use exactly_core::{Storage, Timestamp};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+const MAGIC: &[u8; 4] = b"EXCK";
+const VERSION: u32 = 1;
+
+/// A consistent cut: where every source stood, every task's state, and the checkpoint clock.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// Strictly increasing id.
+    pub id: u64,
+    /// The least timestamp any message after the cut may carry.
+    pub clock: Timestamp,
+    /// Source positions, by source name (e.g. `topic/partition` → next offset).
+    pub positions: BTreeMap<String, u64>,
+    /// Task state snapshots, by task name.
+    pub states: BTreeMap<String, Vec<u8>>,
+    /// Free-form metadata (job name, parallelism, …).
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// Why a checkpoint could not be written or read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CheckpointError {
+    /// Storage failed.
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        /// File or directory.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Ids must increase.
+    #[error("checkpoint id {id} is not newer than {latest}")]
+    NotNewer {
+        /// The refused id.
+        id: u64,
+        /// The newest stored id.
+        latest: u64,
+    },
+    /// A checkpoint file is damaged.
+    #[error("checkpoint {path} is damaged: {reason}")]
+    Damaged {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// Checkpoints of one job in one directory.
+#[derive(Debug)]
+pub struct CheckpointStore {
+    storage: Arc<dyn Storage>,
+    dir: PathBuf,
+    keep: usize,
+}
+
+fn file_name(id: u64) -> String {
+    format!("checkpoint-{id:020}.ckpt")
+}
+
+fn parse_id(name: &str) -> Option<u64> {
+    let digits = name.strip_prefix("checkpoint-")?.strip_suffix(".ckpt")?;
+    (digits.len() == 20).then(|| digits.parse().ok()).flatten()
+}
+
+/// What [`CheckpointStore::latest`] found.
+#[derive(Debug)]
+pub struct Restored {
+    /// The newest checkpoint that checks out, if any.
+    pub checkpoint: Option<Checkpoint>,
+    /// Newer files that were damaged and skipped.
+    pub skipped: Vec<CheckpointError>,
+}
+
+impl CheckpointStore {
+    /// A store in `dir` keeping the newest `keep` (≥ 1) checkpoints.
+    pub fn open(
+        storage: Arc<dyn Storage>,
+        dir: impl AsRef<Path>,
+        keep: usize,
+    ) -> Result<Self, CheckpointError> {
+        let dir = dir.as_ref().to_path_buf();
+        storage
+            .create_dir_all(&dir)
+            .map_err(|source| CheckpointError::Io {
+                path: dir.clone(),
+                source,
+            })?;
+        Ok(Self {
+            storage,
+            dir,
+            keep: keep.max(1),
+        })
+    }
+
+    fn ids(&self) -> Result<Vec<u64>, CheckpointError> {
+        let names = self
+            .storage
+            .list_dir(&self.dir)
+            .map_err(|source| CheckpointError::Io {
+                path: self.dir.clone(),
+                source,
+            })?;
+        let mut ids: Vec<u64> = names.iter().filter_map(|n| parse_id(n)).collect();
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
+    /// Writes `checkpoint` durably; when this returns `Ok`, a crash restores it.
+    pub fn write(&self, checkpoint: &Checkpoint) -> Result<(), CheckpointError> {
+        if let Some(latest) = self.ids()?.last().copied().filter(|l| *l >= checkpoint.id) {
+            return Err(CheckpointError::NotNewer {
+                id: checkpoint.id,
+                latest,
+            });
+        }
+        let body = postcard::to_allocvec(checkpoint).unwrap_or_default();
+        let mut bytes = Vec::with_capacity(body.len() + 12);
+        bytes.extend_from_slice(MAGIC);
+        bytes.extend_from_slice(&VERSION.to_le_bytes());
+        bytes.extend_from_slice(&crc32c::crc32c(&body).to_le_bytes());
+        bytes.extend_from_slice(&body);
+        let path = self.dir.join(file_name(checkpoint.id));
+        write_file_atomically(self.storage.as_ref(), &path, &bytes)
+            .map_err(|source| CheckpointError::Io { path, source })?;
+        self.prune();
+        Ok(())
+    }
+
+    /// Deletes all but the newest `keep` checkpoints. Failures leave extra files only.
+    fn prune(&self) {
+        let Ok(ids) = self.ids() else { return };
+        let excess = ids.len().saturating_sub(self.keep);
+        for id in ids.into_iter().take(excess) {
+            let _ = self.storage.remove_file(&self.dir.join(file_name(id)));
+        }
+        let _ = self.storage.sync_dir(&self.dir);
+    }
+
+    /// Reads checkpoint `id`.
+    pub fn load(&self, id: u64) -> Result<Checkpoint, CheckpointError> {
+        let path = self.dir.join(file_name(id));
+        let bytes =
+            read_file(self.storage.as_ref(), &path).map_err(|source| CheckpointError::Io {
+                path: path.clone(),
+                source,
+            })?;
+        let damaged = |reason: &str| CheckpointError::Damaged {
+            path: path.clone(),
+            reason: reason.to_string(),
+        };
+        let (magic, rest) = bytes
+            .split_at_checked(4)
+            .ok_or_else(|| damaged("too short"))?;
+        let (version, rest) = rest
+            .split_at_checked(4)
+            .ok_or_else(|| damaged("too short"))?;
+        let (crc, body) = rest
+            .split_at_checked(4)
+            .ok_or_else(|| damaged("too short"))?;
+        if magic != MAGIC || version != VERSION.to_le_bytes() {
+            return Err(damaged("bad magic or version"));
+        }
+        if crc != crc32c::crc32c(body).to_le_bytes() {
+            return Err(damaged("checksum mismatch"));
+        }
+        let checkpoint: Checkpoint =
+            postcard::from_bytes(body).map_err(|e| damaged(&e.to_string()))?;
+        if checkpoint.id != id {
+            return Err(damaged("id does not match the file name"));
+        }
+        Ok(checkpoint)
+    }
+
+    /// The newest checkpoint that checks out. Damaged newer files are skipped and reported,
+    /// never silently: the caller decides whether restoring an older cut is acceptable.
+    pub fn latest(&self) -> Result<Restored, CheckpointError> {
+        let mut skipped = Vec::new();
+        for id in self.ids()?.into_iter().rev() {
+            match self.load(id) {
+                Ok(checkpoint) => {
+                    return Ok(Restored {
+                        checkpoint: Some(checkpoint),
+                        skipped,
+                    })
+                }
+                Err(error @ CheckpointError::Damaged { .. }) => skipped.push(error),
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(Restored {
+            checkpoint: None,
+            skipped,
+        })
+    }
+}

@@ -1,0 +1,34 @@
+//! `exactly-state`: the Persistent API of seed 000 — state that a stream engine checkpoints
+//! with its checkpoint clock and restores after a crash, so that every message updates it
+//! exactly once.
+//!
+//! State is built from [`Monoid`]s (an identity `zero` and an associative `combine`), which is
+//! what makes it safe to split by key group, merge partial results and snapshot at any point.
+//!
+//! # Layout
+//! - [`monoid`]: the [`Monoid`] trait and [`Sum`], [`Count`], [`Min`], [`Max`].
+//! - [`non_window`]: [`NonWindowState`] — one value per key, no time boundary.
+//! - [`window`]: [`WindowState`] — values per event-time window (tumbling or sliding),
+//!   emitted and dropped once the clock passes the window's end; late messages follow an
+//!   explicit [`LatePolicy`].
+//! - [`checkpoint`]: [`CheckpointStore`] — checkpoints written atomically (temp → fsync →
+//!   rename → fsync dir), the last K kept, the newest complete one found on restore.
+
+pub mod checkpoint;
+pub mod monoid;
+pub mod non_window;
+pub mod window;
+
+pub use checkpoint::{Checkpoint, CheckpointError, CheckpointStore, Restored};
+pub use monoid::{Count, Max, Min, Monoid, Sum};
+pub use non_window::NonWindowState;
+pub use window::{LatePolicy, WindowAssigner, WindowState, WindowedValue};
+
+/// Why a state snapshot could not be restored.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SnapshotError {
+    /// The bytes do not decode as this state.
+    #[error("state snapshot does not decode: {0}")]
+    Decode(String),
+}

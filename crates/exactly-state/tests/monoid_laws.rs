@@ -1,0 +1,68 @@
+//! The monoid laws — identity and associativity — for every built-in monoid and for a
+//! user-defined one (an average as count + sum), checked with random values.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use exactly_state::{Count, Max, Min, Monoid, Sum};
+use proptest::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// A user-defined monoid: (count, sum) whose ratio is an average.
+struct Average;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct CountSum {
+    count: u64,
+    sum: i64,
+}
+
+impl Monoid for Average {
+    type Value = CountSum;
+    fn zero(&self) -> CountSum {
+        CountSum { count: 0, sum: 0 }
+    }
+    fn combine(&self, l: &CountSum, r: &CountSum) -> CountSum {
+        CountSum {
+            count: l.count + r.count,
+            sum: l.sum + r.sum,
+        }
+    }
+}
+
+fn laws<M: Monoid>(m: &M, a: &M::Value, b: &M::Value, c: &M::Value) {
+    assert_eq!(m.combine(&m.zero(), a), *a, "left identity");
+    assert_eq!(m.combine(a, &m.zero()), *a, "right identity");
+    assert_eq!(
+        m.combine(&m.combine(a, b), c),
+        m.combine(a, &m.combine(b, c)),
+        "associativity"
+    );
+}
+
+proptest! {
+    #[test]
+    fn built_in_monoids_obey_the_laws(a in -1_000_000i64..1_000_000, b in -1_000_000i64..1_000_000, c in -1_000_000i64..1_000_000) {
+        laws(&Sum, &a, &b, &c);
+        laws(&Count, &a.unsigned_abs(), &b.unsigned_abs(), &c.unsigned_abs());
+        laws(&Min::<i64>::new(), &Some(a), &None, &Some(c));
+        laws(&Min::<i64>::new(), &Some(a), &Some(b), &Some(c));
+        laws(&Max::<i64>::new(), &Some(a), &Some(b), &None);
+        laws(&Max::<i64>::new(), &Some(a), &Some(b), &Some(c));
+    }
+
+    #[test]
+    fn a_user_defined_monoid_obeys_the_laws(v in proptest::collection::vec((0u64..100, -1000i64..1000), 3)) {
+        let [a, b, c] = [0, 1, 2].map(|i| CountSum { count: v[i].0, sum: v[i].1 });
+        laws(&Average, &a, &b, &c);
+    }
+}
+
+#[test]
+fn sums_saturate_instead_of_wrapping() {
+    assert_eq!(Sum.combine(&i64::MAX, &1), i64::MAX);
+    assert_eq!(Count.combine(&u64::MAX, &1), u64::MAX);
+}
