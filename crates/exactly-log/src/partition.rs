@@ -764,10 +764,11 @@ impl Partition {
         let offset = self.write_batch(&mut state, &mut marker)?;
         let mark = state.write_mark();
         drop(state);
-        if self.config.durability != Durability::None {
-            // The coordinator records completion only after every marker is durable.
-            self.make_durable(mark)?;
-        }
+        // The coordinator records completion only after every marker is durable — under
+        // `Durability::None` too: the transaction's data and the completion record are
+        // synced, so a lost marker left the transaction open in this partition forever
+        // (a committed transaction invisible, and the LSO stuck behind it).
+        self.make_durable(mark)?;
         Ok(Some(offset))
     }
 
