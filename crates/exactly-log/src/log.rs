@@ -78,6 +78,9 @@ pub fn validate_topic_name(name: &str) -> Result<(), TopicError> {
     if name.starts_with('.') {
         return Err(invalid("must not start with '.'"));
     }
+    if name == "LOCK" {
+        return Err(invalid("'LOCK' is the log directory's lock file"));
+    }
     if !name
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
