@@ -114,6 +114,9 @@ pub struct SenderConfig {
     pub resend_timeout_max_ms: u64,
     /// Maximum span of unconfirmed seqs (`next_seq - oldest unconfirmed seq`).
     pub in_flight_max: u64,
+    /// Timer-driven resends per [`crate::Sender::handle_timeout`] call; further expired
+    /// messages wait one more timeout (see there).
+    pub resends_per_timeout_max: usize,
     /// Give a message up after this many resends (`None`: never give up).
     pub retries_max: Option<u32>,
     /// Largest payload accepted.
@@ -130,6 +133,7 @@ impl SenderConfig {
             resend_timeout_min_ms: 2,
             resend_timeout_max_ms: 1_000,
             in_flight_max: 256,
+            resends_per_timeout_max: 32,
             retries_max: None,
             payload_bytes_max: 64 * 1024,
         }

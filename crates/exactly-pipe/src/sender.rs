@@ -77,8 +77,8 @@ pub struct SenderStats {
 struct InFlight {
     payload: Vec<u8>,
     attempts: u32,
-    /// Already resent early once because an ack showed it missing.
-    fast_resent: bool,
+    /// When the latest attempt went out (early resends wait at least a round trip).
+    last_sent_ms: u64,
     /// When the first attempt went out (RTT samples come only from unresent messages).
     sent_ms: u64,
 }
@@ -191,7 +191,7 @@ impl Sender {
             self.slots.push_back(Some(InFlight {
                 payload: payload.to_vec(),
                 attempts: 0,
-                fast_resent: false,
+                last_sent_ms: now_ms,
                 sent_ms: now_ms,
             }));
             self.in_flight_len += 1;
@@ -221,7 +221,7 @@ impl Sender {
             *slot = Some(InFlight {
                 payload,
                 attempts: 0,
-                fast_resent: false,
+                last_sent_ms: now_ms,
                 sent_ms: now_ms,
             });
             self.in_flight_len += 1;
@@ -317,14 +317,15 @@ impl Sender {
                 highest_listed = highest_listed.max(Some(seq));
             }
             if highest_listed.is_some_and(|h| h > frame.seq) {
-                self.fast_resend(now_ms, frame.seq);
+                self.fast_resend(now_ms, frame.seq, true);
             }
         }
         self.advance_base();
     }
 
-    /// Confirms `[cumulative, end)` minus the listed gaps and pending seqs; fast-resends the
-    /// gaps (the receiver saw later seqs, so these were most likely lost).
+    /// Confirms `[cumulative, end)` minus the listed gaps and pending seqs, then resends
+    /// early what the ack shows lost: the gaps (the receiver saw later seqs) and, past `end`,
+    /// seqs sent long enough ago that they should have arrived before this ack was made.
     fn handle_range(&mut self, now_ms: u64, cumulative: u64, range: frame::AckRange<'_>) {
         let end = range.end.min(self.next_seq);
         let mut unconfirmed = range.gaps().chain(range.pending()).collect::<Vec<_>>();
@@ -337,22 +338,39 @@ impl Sender {
             }
         }
         for gap in range.gaps().filter(|g| *g < end) {
-            self.fast_resend(now_ms, gap);
+            self.fast_resend(now_ms, gap, true);
+        }
+        for seq in end.max(self.base_seq)..self.next_seq {
+            self.fast_resend(now_ms, seq, false);
         }
     }
 
-    /// Fast retransmit: an ack whose cumulative seq is below seqs it lists says the receiver
-    /// is missing exactly that seq, so resend it now instead of waiting for its timer (once
-    /// per message; it counts as an attempt for `retries_max`).
-    fn fast_resend(&mut self, now_ms: u64, seq: u64) {
+    /// How long after its latest attempt an unconfirmed seq that an ack leaves out counts
+    /// as lost: a smoothed round trip plus a millisecond of slack for reordering and clock
+    /// granularity (half the initial timeout until a round trip was measured).
+    fn loss_detect_ms(&self) -> u64 {
+        match self.rtt {
+            Some((srtt, rttvar)) => (srtt + rttvar.max(1.0)).ceil() as u64,
+            None => (self.config.resend_timeout_ms / 2).max(1),
+        }
+    }
+
+    /// Fast retransmit: resends `seq` now instead of waiting for its timer. A `gap` (the
+    /// receiver got later seqs) on its first attempt is resent at once; otherwise only if
+    /// its latest attempt is older than [`Sender::loss_detect_ms`], so an ack made before
+    /// that attempt arrived cannot trigger it again. It counts as an attempt for
+    /// `retries_max`.
+    fn fast_resend(&mut self, now_ms: u64, seq: u64, gap: bool) {
         let retries_max = self.config.retries_max;
+        let detect_ms = self.loss_detect_ms();
         let Some(Some(entry)) = self.slot_mut(seq) else {
             return;
         };
-        if entry.fast_resent || retries_max.is_some_and(|max| entry.attempts >= max) {
+        let first_gap = gap && entry.attempts == 0;
+        let recent = !first_gap && now_ms < entry.last_sent_ms.saturating_add(detect_ms);
+        if recent || retries_max.is_some_and(|max| entry.attempts >= max) {
             return;
         }
-        entry.fast_resent = true;
         self.stats.fast_resends += 1;
         self.resend(now_ms, seq);
     }
@@ -402,15 +420,33 @@ impl Sender {
     }
 
     /// Resends every message whose timeout expired at `now_ms` (or gives it up).
+    ///
+    /// At most `resends_per_timeout_max` messages are resent per call; other expired ones
+    /// are re-armed for one more base timeout (not counted as attempts). A mass expiry
+    /// usually means the acks, not the data, were late or lost — resending the whole window
+    /// at once would only flood the receiver — and the acks of the first resends (range acks
+    /// describe the whole window) confirm or reveal the rest.
     pub fn handle_timeout(&mut self, now_ms: u64) {
+        let mut budget = self.config.resends_per_timeout_max.max(1);
+        let mut deferred = Vec::new();
         while let Some(Reverse((deadline, seq, attempts))) = self.timers.peek().copied() {
             if deadline > now_ms {
                 break;
             }
             self.timers.pop();
-            if self.is_live_timer(seq, attempts) {
-                self.expire(now_ms, seq);
+            if !self.is_live_timer(seq, attempts) {
+                continue;
             }
+            if budget == 0 {
+                deferred.push((seq, attempts));
+                continue;
+            }
+            budget -= 1;
+            self.expire(now_ms, seq);
+        }
+        let later = now_ms.saturating_add(self.base_timeout_ms());
+        for (seq, attempts) in deferred {
+            self.timers.push(Reverse((later, seq, attempts)));
         }
         self.advance_base();
     }
@@ -430,9 +466,6 @@ impl Sender {
             self.events.push_back(SenderEvent::GaveUp { seq });
             return;
         }
-        // `fast_resent` stays set: an ack that still lists the gap right after a timed resend
-        // most likely predates that resend's arrival, and resending again would only double
-        // the traffic. Later losses of the same message are left to the timer.
         self.resend(now_ms, seq);
     }
 
@@ -442,6 +475,7 @@ impl Sender {
             return;
         };
         entry.attempts += 1;
+        entry.last_sent_ms = now_ms;
         let attempts = entry.attempts;
         let payload = std::mem::take(&mut entry.payload);
         self.transmit(seq, &payload);

@@ -268,7 +268,13 @@ fn receive_loop(
     let mut buf = vec![0u8; 65_536];
     let start = Instant::now();
     while !stop.load(Ordering::Relaxed) {
-        for _ in 0..64 {
+        // Wait (up to the read timeout) for the first frame only, then take what is queued:
+        // acks must not wait for a full batch.
+        socket.set_nonblocking(false)?;
+        for i in 0..64 {
+            if i == 1 {
+                socket.set_nonblocking(true)?;
+            }
             match socket.recv(&mut buf) {
                 Ok(len) => {
                     receiver.handle_frame(elapsed_ms(start), buf.get(..len).unwrap_or_default())
