@@ -758,7 +758,12 @@ impl Partition {
             .map_err(|reason| AppendError::FailStopped { reason })?;
         match state.producers.check_marker(producer_id, epoch) {
             Err(violation) => return Err(violation_error(producer_id, stamp, violation)),
-            Ok(MarkerCheck::NothingOpen) => return Ok(None),
+            Ok(MarkerCheck::NothingOpen) => {
+                // Fence a batch of the ended transaction still on its way here (see
+                // `ProducerTable::fence`).
+                state.producers.fence(producer_id, epoch, now_ms);
+                return Ok(None);
+            }
             Ok(MarkerCheck::Write) => {}
         }
         let offset = self.write_batch(&mut state, &mut marker)?;

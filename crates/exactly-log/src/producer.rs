@@ -229,6 +229,26 @@ impl ProducerTable {
         }
     }
 
+    /// Raises `producer_id`'s epoch here to `epoch` when a marker found nothing open. A
+    /// batch of the ended transaction may still be on its way (its producer passed the
+    /// coordinator's epoch check just before a newer instance aborted the transaction):
+    /// without the raised epoch it was accepted and stayed open forever, holding the last
+    /// stable offset back. In memory only: after a restart no such producer exists.
+    pub fn fence(&mut self, producer_id: ProducerId, epoch: ProducerEpoch, now_ms: i64) {
+        let entry = self
+            .entries
+            .entry(producer_id.0)
+            .or_insert_with(|| ProducerEntry {
+                epoch: epoch.0,
+                batches: VecDeque::new(),
+                last_append_ms: now_ms,
+            });
+        if epoch.0 > entry.epoch {
+            entry.epoch = epoch.0;
+            entry.batches.clear();
+        }
+    }
+
     /// Open transactions in this partition.
     pub fn ongoing(&self) -> impl Iterator<Item = &OngoingTxn> {
         self.ongoing.values()
