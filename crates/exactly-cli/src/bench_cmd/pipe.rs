@@ -9,7 +9,11 @@
 
 use crate::pipe_cmd::udp::is_transient;
 use anyhow::{ensure, Context};
-use exactly_pipe::{PipeMode, Receiver, ReceiverConfig, SeenSet, Sender, SenderConfig};
+use exactly_core::StdStorage;
+use exactly_pipe::{
+    Delivery, DurableReceiver, DurableSender, PipeMode, Receiver, ReceiverConfig, SeenSet, Sender,
+    SenderConfig, SenderStats,
+};
 use exactly_sim::{run as run_sim, NetConfig, SimConfig};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -28,7 +32,8 @@ pub struct PipeBenchArgs {
     /// Message payload size.
     #[arg(long, default_value_t = 1024)]
     message_bytes: usize,
-    /// Pipe sender window.
+    /// Pipe sender window (1 KiB frames: larger windows overflow the default loopback
+    /// socket buffer and turn into loss).
     #[arg(long, default_value_t = 128)]
     window: u64,
     /// Pipe first resend timeout (fast retransmit and ack repeats recover most losses
@@ -62,8 +67,14 @@ pub fn run(args: PipeBenchArgs) -> anyhow::Result<()> {
     let raw = raw_udp(&args)?;
     let raw_rate = raw.messages_per_s;
     rows.push(raw);
-    for loss in [0.0, 0.01, 0.1] {
-        let mut row = pipe_udp(&args, loss)?;
+    for (loss, durable) in [
+        (0.0, false),
+        (0.01, false),
+        (0.1, false),
+        (0.0, true),
+        (0.1, true),
+    ] {
+        let mut row = pipe_udp(&args, loss, durable)?;
         row.ratio_to_raw = Some(row.messages_per_s / raw_rate);
         rows.push(row);
     }
@@ -84,7 +95,7 @@ pub fn run(args: PipeBenchArgs) -> anyhow::Result<()> {
 fn print_rows(rows: &[Row], json: bool) {
     if !json {
         println!(
-            "{:<44} {:>12} {:>9} {:>8}  note",
+            "{:<52} {:>12} {:>9} {:>8}  note",
             "measurement", "msg/s", "MiB/s", "vs raw"
         );
     }
@@ -98,7 +109,7 @@ fn print_rows(rows: &[Row], json: bool) {
                 .ratio_to_raw
                 .map_or("-".to_owned(), |x| format!("{:.0}%", x * 100.0));
             println!(
-                "{:<44} {:>12.0} {:>9.1} {:>8}  {}",
+                "{:<52} {:>12.0} {:>9.1} {:>8}  {}",
                 r.name, r.messages_per_s, r.mib_per_s, ratio, r.note
             );
         }
@@ -167,18 +178,40 @@ fn keep(rng: &mut SmallRng, loss: f64) -> bool {
 }
 
 /// The exactly-once pipe over loopback with `loss` injected on data and acks.
-fn pipe_udp(args: &PipeBenchArgs, loss: f64) -> anyhow::Result<Row> {
+fn pipe_udp(args: &PipeBenchArgs, loss: f64, durable: bool) -> anyhow::Result<Row> {
     let (tx, rx) = socket_pair()?;
+    let dir = tempfile::tempdir().context("temp dir for durable state")?;
+    let (send_dir, recv_dir) = (dir.path().join("send"), dir.path().join("recv"));
     tx.set_nonblocking(true)?;
     rx.set_read_timeout(Some(Duration::from_millis(1)))?;
     let stop = Arc::new(AtomicBool::new(false));
     let n = args.messages;
     let receiver = {
         let stop = stop.clone();
-        std::thread::spawn(move || receive_loop(&rx, &stop, loss, n))
+        std::thread::spawn(move || -> anyhow::Result<(u64, u64)> {
+            let mut config = ReceiverConfig::for_mode(PipeMode::ResendIdDedup);
+            config.gap_ids_max = 4096;
+            if durable {
+                let storage = Arc::new(StdStorage);
+                let mut end = DurableReceiver::open(storage, &recv_dir, config)?;
+                receive_loop(&rx, &mut end, &stop, loss, n)
+            } else {
+                receive_loop(&rx, &mut Receiver::new(config), &stop, loss, n)
+            }
+        })
     };
     let started = Instant::now();
-    let sent = send_loop(&tx, args, loss);
+    let mut config = SenderConfig::for_mode(PipeMode::ResendIdDedup, 1);
+    config.in_flight_max = args.window;
+    config.resend_timeout_ms = args.resend_timeout_ms;
+    config.resend_timeout_max_ms = args.resend_timeout_ms * 8;
+    let sent = if durable {
+        let storage = Arc::new(StdStorage);
+        let mut end = DurableSender::open(storage, &send_dir, config, 0)?;
+        send_loop(&tx, &mut end, args, loss)
+    } else {
+        send_loop(&tx, &mut Sender::new(config), args, loss)
+    };
     let elapsed = started.elapsed().as_secs_f64().max(1e-9);
     stop.store(true, Ordering::Relaxed);
     let (delivered, unique) = receiver
@@ -191,7 +224,11 @@ fn pipe_udp(args: &PipeBenchArgs, loss: f64) -> anyhow::Result<Row> {
     );
     let rate = n as f64 / elapsed;
     Ok(Row {
-        name: format!("exactly-once pipe, {:.0}% loss each way", loss * 100.0),
+        name: format!(
+            "exactly-once pipe{}, {:.0}% loss each way",
+            if durable { " (durable, fsync)" } else { "" },
+            loss * 100.0
+        ),
         messages_per_s: rate,
         mib_per_s: mib(rate, args.message_bytes),
         ratio_to_raw: None,
@@ -199,16 +236,125 @@ fn pipe_udp(args: &PipeBenchArgs, loss: f64) -> anyhow::Result<Row> {
     })
 }
 
+/// A sending end as the bench drives it: in memory, or durable (journal + fsync per batch).
+trait SendEnd {
+    fn can_send(&self) -> bool;
+    fn send(&mut self, now_ms: u64, payload: &[u8]) -> anyhow::Result<()>;
+    /// Makes accepted messages durable (durable end) before they go on the wire.
+    fn flush(&mut self, now_ms: u64) -> anyhow::Result<()>;
+    fn poll_transmit(&mut self) -> Option<Vec<u8>>;
+    fn handle_frame(&mut self, now_ms: u64, bytes: &[u8]);
+    fn handle_timeout(&mut self, now_ms: u64);
+    fn poll_confirmed(&mut self) -> anyhow::Result<bool>;
+    fn stats(&self) -> SenderStats;
+}
+
+impl SendEnd for Sender {
+    fn can_send(&self) -> bool {
+        Sender::can_send(self)
+    }
+    fn send(&mut self, now_ms: u64, payload: &[u8]) -> anyhow::Result<()> {
+        Sender::send(self, now_ms, payload)?;
+        Ok(())
+    }
+    fn flush(&mut self, _now_ms: u64) -> anyhow::Result<()> {
+        Ok(())
+    }
+    fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        Sender::poll_transmit(self)
+    }
+    fn handle_frame(&mut self, now_ms: u64, bytes: &[u8]) {
+        Sender::handle_frame(self, now_ms, bytes);
+    }
+    fn handle_timeout(&mut self, now_ms: u64) {
+        Sender::handle_timeout(self, now_ms);
+    }
+    fn poll_confirmed(&mut self) -> anyhow::Result<bool> {
+        Ok(self.poll_event().is_some())
+    }
+    fn stats(&self) -> SenderStats {
+        Sender::stats(self)
+    }
+}
+
+impl SendEnd for DurableSender {
+    fn can_send(&self) -> bool {
+        DurableSender::can_send(self)
+    }
+    fn send(&mut self, _now_ms: u64, payload: &[u8]) -> anyhow::Result<()> {
+        DurableSender::send(self, payload)?;
+        Ok(())
+    }
+    fn flush(&mut self, now_ms: u64) -> anyhow::Result<()> {
+        Ok(self.commit(now_ms)?)
+    }
+    fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        DurableSender::poll_transmit(self)
+    }
+    fn handle_frame(&mut self, now_ms: u64, bytes: &[u8]) {
+        DurableSender::handle_frame(self, now_ms, bytes);
+    }
+    fn handle_timeout(&mut self, now_ms: u64) {
+        DurableSender::handle_timeout(self, now_ms);
+    }
+    fn poll_confirmed(&mut self) -> anyhow::Result<bool> {
+        Ok(self.poll_event()?.is_some())
+    }
+    fn stats(&self) -> SenderStats {
+        self.sender().stats()
+    }
+}
+
+/// A receiving end as the bench drives it.
+trait RecvEnd {
+    fn handle_frame(&mut self, now_ms: u64, bytes: &[u8]) -> anyhow::Result<()>;
+    fn handle_timeout(&mut self, now_ms: u64);
+    /// Deliveries made durable (durable end: one fsync) and confirmed.
+    fn take_deliveries(&mut self) -> anyhow::Result<Vec<Delivery>>;
+    fn poll_transmit(&mut self) -> Option<(u64, Vec<u8>)>;
+}
+
+impl RecvEnd for Receiver {
+    fn handle_frame(&mut self, now_ms: u64, bytes: &[u8]) -> anyhow::Result<()> {
+        Receiver::handle_frame(self, now_ms, bytes);
+        Ok(())
+    }
+    fn handle_timeout(&mut self, now_ms: u64) {
+        Receiver::handle_timeout(self, now_ms);
+    }
+    fn take_deliveries(&mut self) -> anyhow::Result<Vec<Delivery>> {
+        Ok(std::iter::from_fn(|| self.poll_delivery()).collect())
+    }
+    fn poll_transmit(&mut self) -> Option<(u64, Vec<u8>)> {
+        Receiver::poll_transmit(self)
+    }
+}
+
+impl RecvEnd for DurableReceiver {
+    fn handle_frame(&mut self, now_ms: u64, bytes: &[u8]) -> anyhow::Result<()> {
+        Ok(DurableReceiver::handle_frame(self, now_ms, bytes)?)
+    }
+    fn handle_timeout(&mut self, now_ms: u64) {
+        DurableReceiver::handle_timeout(self, now_ms);
+    }
+    fn take_deliveries(&mut self) -> anyhow::Result<Vec<Delivery>> {
+        Ok(self.commit()?)
+    }
+    fn poll_transmit(&mut self) -> Option<(u64, Vec<u8>)> {
+        DurableReceiver::poll_transmit(self)
+    }
+}
+
 fn elapsed_ms(start: Instant) -> u64 {
     u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
-fn send_loop(socket: &UdpSocket, args: &PipeBenchArgs, loss: f64) -> anyhow::Result<(u64, u64)> {
-    let mut config = SenderConfig::for_mode(PipeMode::ResendIdDedup, 1);
-    config.in_flight_max = args.window;
-    config.resend_timeout_ms = args.resend_timeout_ms;
-    config.resend_timeout_max_ms = args.resend_timeout_ms * 8;
-    let mut sender = Sender::new(config);
+fn send_loop(
+    socket: &UdpSocket,
+    sender: &mut impl SendEnd,
+    args: &PipeBenchArgs,
+    loss: f64,
+) -> anyhow::Result<(u64, u64)> {
     let mut rng = SmallRng::seed_from_u64(1);
     let mut payload = vec![0u8; args.message_bytes];
     let mut buf = vec![0u8; 65_536];
@@ -222,6 +368,7 @@ fn send_loop(socket: &UdpSocket, args: &PipeBenchArgs, loss: f64) -> anyhow::Res
             sender.send(now, &payload)?;
             next += 1;
         }
+        sender.flush(now)?;
         while let Some(f) = sender.poll_transmit() {
             if keep(&mut rng, loss) {
                 if let Err(e) = socket.send(&f) {
@@ -241,7 +388,7 @@ fn send_loop(socket: &UdpSocket, args: &PipeBenchArgs, loss: f64) -> anyhow::Res
             }
         }
         sender.handle_timeout(elapsed_ms(start));
-        while sender.poll_event().is_some() {
+        while sender.poll_confirmed()? {
             done += 1;
         }
         if idle && !sender.can_send() {
@@ -255,13 +402,11 @@ fn send_loop(socket: &UdpSocket, args: &PipeBenchArgs, loss: f64) -> anyhow::Res
 
 fn receive_loop(
     socket: &UdpSocket,
+    receiver: &mut impl RecvEnd,
     stop: &AtomicBool,
     loss: f64,
     n: u64,
 ) -> anyhow::Result<(u64, u64)> {
-    let mut config = ReceiverConfig::for_mode(PipeMode::ResendIdDedup);
-    config.gap_ids_max = 4096;
-    let mut receiver = Receiver::new(config);
     let mut rng = SmallRng::seed_from_u64(2);
     let mut seen = SeenSet::with_capacity(n);
     let (mut delivered, mut unique) = (0u64, 0u64);
@@ -277,14 +422,15 @@ fn receive_loop(
             }
             match socket.recv(&mut buf) {
                 Ok(len) => {
-                    receiver.handle_frame(elapsed_ms(start), buf.get(..len).unwrap_or_default())
+                    let now = elapsed_ms(start);
+                    receiver.handle_frame(now, buf.get(..len).unwrap_or_default())?;
                 }
                 Err(e) if is_transient(&e) => break,
                 Err(e) => return Err(e).context("pipe receiver recv"),
             }
         }
         receiver.handle_timeout(elapsed_ms(start));
-        while let Some(d) = receiver.poll_delivery() {
+        for d in receiver.take_deliveries()? {
             delivered += 1;
             let id = d
                 .payload
