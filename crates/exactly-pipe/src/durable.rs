@@ -143,6 +143,12 @@ impl DurableSender {
         })
     }
 
+    /// Compacts the journal (to its live messages) once it exceeds `bytes` (default 8 MiB).
+    pub fn with_compact_bytes_min(mut self, bytes: u64) -> Self {
+        self.compact_bytes_min = bytes;
+        self
+    }
+
     /// The wrapped sender (read-only: counters, window).
     pub fn sender(&self) -> &Sender {
         &self.sender

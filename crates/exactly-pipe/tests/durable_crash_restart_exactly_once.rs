@@ -49,7 +49,9 @@ fn open_sender(
     config.in_flight_max = 32;
     config.resend_timeout_ms = 5;
     config.resend_timeout_max_ms = 40;
+    // A tiny compaction threshold, so crashes also hit journal rewrites.
     DurableSender::open(Arc::new(disk.clone()), Path::new("/s"), config, now_ms)
+        .map(|s| s.with_compact_bytes_min(2048))
 }
 
 fn open_receiver(
