@@ -306,6 +306,19 @@ impl Log {
         target.append(&mut batch)
     }
 
+    /// Appends without waiting for durability (records whose loss a crash can repair).
+    pub(crate) fn append_internal_lazily(
+        &self,
+        topic: &str,
+        partition: u32,
+        records: &[Record],
+    ) -> Result<AppendOutcome, AppendError> {
+        let target = self.append_target(topic, partition)?;
+        let max = self.inner.config.batch_bytes_max;
+        let mut batch = EncodedBatch::encode(records, None, 0, max)?;
+        target.append_waiting(&mut batch, false)
+    }
+
     /// Makes one partition's writes durable.
     pub(crate) fn flush_partition(&self, topic: &str, partition: u32) -> Result<(), AppendError> {
         self.append_target(topic, partition)?.flush()

@@ -325,6 +325,16 @@ impl Partition {
 
     /// Appends an encoded batch, de-duplicating idempotent retries.
     pub fn append(&self, batch: &mut EncodedBatch) -> Result<AppendOutcome, AppendError> {
+        self.append_waiting(batch, true)
+    }
+
+    /// Appends, waiting for durability (per the log's `Durability`) only if `wait`. Only
+    /// records whose loss recovery repairs may skip the wait (a transaction's completion).
+    pub fn append_waiting(
+        &self,
+        batch: &mut EncodedBatch,
+        wait: bool,
+    ) -> Result<AppendOutcome, AppendError> {
         if self.mode == Mode::ReadOnly {
             return Err(AppendError::ReadOnly);
         }
@@ -360,7 +370,9 @@ impl Partition {
         let last_offset = batch.header(base_offset).last_offset();
         let mark = state.write_mark();
         drop(state);
-        self.await_durability(mark)?;
+        if wait {
+            self.await_durability(mark)?;
+        }
         Ok(AppendOutcome::Appended {
             base_offset,
             last_offset,

@@ -192,14 +192,20 @@ impl Log {
 
     /// Durably records a state change.
     fn write_txn(&self, meta: &TxnMetadata) -> Result<(), TxnError> {
+        self.write_txn_lazily(meta)?;
+        self.flush_partition(TRANSACTIONS_TOPIC, 0)?;
+        Ok(())
+    }
+
+    /// Records a state change whose loss recovery repairs (no fsync wait).
+    fn write_txn_lazily(&self, meta: &TxnMetadata) -> Result<(), TxnError> {
         self.internal_topic(TRANSACTIONS_TOPIC)?;
         let record = Record {
             timestamp: Timestamp(self.now_ms()),
             key: Some(meta.transactional_id.as_bytes().to_vec()),
             value: serde_json::to_vec(meta).unwrap_or_default(),
         };
-        self.append_internal(TRANSACTIONS_TOPIC, 0, &[record], None, 0)?;
-        self.flush_partition(TRANSACTIONS_TOPIC, 0)?;
+        self.append_internal_lazily(TRANSACTIONS_TOPIC, 0, &[record])?;
         Ok(())
     }
 
@@ -215,9 +221,11 @@ impl Log {
             ControlKind::Commit => TxnState::CompleteCommit,
             ControlKind::Abort => TxnState::CompleteAbort,
         };
-        // Every marker is durable: recovery no longer needs the partition list.
+        // Every marker is durable: recovery no longer needs the partition list. The
+        // completion record is not waited for: if a crash loses it, recovery finds the
+        // decision, re-sends the markers (each partition ignores a repeat) and completes.
         meta.partitions.clear();
-        self.write_txn(meta)
+        self.write_txn_lazily(meta)
     }
 
     /// Aborts an open transaction with a bumped epoch (fencing its producer).
