@@ -2,6 +2,7 @@
 
 mod log;
 mod pipe;
+mod txn;
 
 use clap::{Args, Subcommand};
 
@@ -18,6 +19,8 @@ enum BenchTarget {
     Log(log::LogBenchArgs),
     /// Pipes: raw UDP vs the exactly-once pipe under loss; simulator speed.
     Pipe(pipe::PipeBenchArgs),
+    /// Transactions: transactional vs idempotent appends, commit latency, copy EO vs ALO.
+    Txn(txn::TxnBenchArgs),
 }
 
 /// Runs the chosen benchmark.
@@ -25,5 +28,6 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.target {
         BenchTarget::Log(args) => log::run(args),
         BenchTarget::Pipe(args) => pipe::run(args),
+        BenchTarget::Txn(args) => txn::run(args),
     }
 }
