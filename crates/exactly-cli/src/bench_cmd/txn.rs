@@ -9,7 +9,8 @@
 //!    vs at-least-once, each run as a child process of this binary and timed by itself.
 //!
 //! Ratios: each transactional rate against the idempotent rate, idempotent against raw
-//! fdatasync, exactly-once copy against at-least-once copy.
+//! fdatasync, exactly-once copy against at-least-once copy. Everything runs in `--rounds`
+//! interleaved rounds; the medians are reported.
 
 use anyhow::{bail, Context};
 use clap::Args;
@@ -37,6 +38,9 @@ pub struct TxnBenchArgs {
     /// Records in the input topic of the copy comparison.
     #[arg(long, default_value_t = 200_000)]
     copy_records: usize,
+    /// Interleaved rounds; medians are reported.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
     /// Print JSON lines instead of a table.
     #[arg(long)]
     json: bool,
@@ -72,34 +76,68 @@ impl Measurement {
     }
 }
 
-/// Runs the benchmark.
+/// Runs the benchmark: `rounds` interleaved rounds (order reversed every other round, so
+/// a noisy virtual disk hits numerator and denominator alike); medians are reported, commit
+/// latency percentiles over the commits of all rounds.
 pub fn run(args: TxnBenchArgs) -> anyhow::Result<()> {
     let temp = tempfile::tempdir_in(args.dir.clone().unwrap_or_else(std::env::temp_dir))
         .context("creating the benchmark directory")?;
     let budget = Duration::from_secs_f64(args.seconds);
     let records = make_records(args.batch_records.max(1));
+    let rounds = args.rounds.max(1);
 
-    let raw = raw_fdatasync(temp.path(), records.len() * RECORD_BYTES, budget)?;
+    // Slot 0: raw, 1: idempotent, 2..: transactional per interval.
+    let slots = 2 + COMMIT_INTERVALS_MS.len();
+    let mut results: Vec<Vec<Measurement>> = (0..slots).map(|_| Vec::new()).collect();
+    for round in 0..rounds {
+        let mut order: Vec<usize> = (0..slots).collect();
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        for slot in order {
+            let dir = temp.path().join(format!("r{round}-s{slot}"));
+            let m = match slot.checked_sub(2).and_then(|i| COMMIT_INTERVALS_MS.get(i)) {
+                Some(interval_ms) => transactional_appends(&dir, &records, *interval_ms, budget)?,
+                None if slot == 0 => {
+                    raw_fdatasync(temp.path(), records.len() * RECORD_BYTES, budget)?
+                }
+                None => idempotent_appends(&dir, &records, budget)?,
+            };
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir)?;
+            }
+            if let Some(list) = results.get_mut(slot) {
+                list.push(m);
+            }
+        }
+    }
+    let mut medians = results.into_iter().map(median);
+    let raw = medians.next().flatten().context("no rounds")?;
+    let idempotent = medians.next().flatten().context("no rounds")?;
     report(&args, &raw, None);
-    let idempotent = idempotent_appends(&temp.path().join("idempotent"), &records, budget)?;
-    report(
-        &args,
-        &idempotent,
-        Some(("raw fdatasync", idempotent.mb_per_sec() / raw.mb_per_sec())),
-    );
-    for interval_ms in COMMIT_INTERVALS_MS {
-        let dir = temp.path().join(format!("txn-{interval_ms}"));
-        let m = transactional_appends(&dir, &records, interval_ms, budget)?;
+    let versus_raw = idempotent.mb_per_sec() / raw.mb_per_sec();
+    report(&args, &idempotent, Some(("raw fdatasync", versus_raw)));
+    for m in medians.flatten() {
         let ratio = m.records_per_sec() / idempotent.records_per_sec();
         report(&args, &m, Some(("idempotent", ratio)));
-        std::fs::remove_dir_all(&dir)?;
     }
 
-    let (eo, alo) = copies(&temp.path().join("copy"), args.copy_records)?;
+    let (eo, alo) = copies(&temp.path().join("copy"), args.copy_records, rounds)?;
     report(&args, &alo, None);
     let ratio = eo.records_per_sec() / alo.records_per_sec();
     report(&args, &eo, Some(("at-least-once copy", ratio)));
     Ok(())
+}
+
+/// The measurement with the median rate, carrying the commit latencies of all of them.
+fn median(mut results: Vec<Measurement>) -> Option<Measurement> {
+    let mut commits: Vec<Duration> = results.iter().flat_map(|m| m.commits.clone()).collect();
+    commits.sort();
+    results.sort_by(|a, b| a.records_per_sec().total_cmp(&b.records_per_sec()));
+    let middle = results.len() / 2;
+    let mut m = results.into_iter().nth(middle)?;
+    m.commits = commits;
+    Some(m)
 }
 
 fn report(args: &TxnBenchArgs, m: &Measurement, versus: Option<(&str, f64)>) {
@@ -245,7 +283,7 @@ fn transactional_appends(
 
 /// Prepares an input topic and copies it with both guarantees through `exactly log copy`
 /// (child processes of this binary); returns (exactly-once, at-least-once).
-fn copies(dir: &Path, count: usize) -> anyhow::Result<(Measurement, Measurement)> {
+fn copies(dir: &Path, count: usize, rounds: usize) -> anyhow::Result<(Measurement, Measurement)> {
     {
         let log = Log::open(
             dir,
@@ -255,8 +293,10 @@ fn copies(dir: &Path, count: usize) -> anyhow::Result<(Measurement, Measurement)
             },
         )?;
         log.create_topic("in", 1)?;
-        log.create_topic("out-eo", 1)?;
-        log.create_topic("out-alo", 1)?;
+        for round in 0..rounds {
+            log.create_topic(&format!("out-eo-{round}"), 1)?;
+            log.create_topic(&format!("out-alo-{round}"), 1)?;
+        }
         let chunk = make_records(1000);
         let mut written = 0;
         while written < count {
@@ -297,7 +337,18 @@ fn copies(dir: &Path, count: usize) -> anyhow::Result<(Measurement, Measurement)
             commits: Vec::new(),
         })
     };
-    let alo = run("at-least-once", "out-alo")?;
-    let eo = run("exactly-once", "out-eo")?;
+    let (mut eo, mut alo) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        // Alternate which guarantee goes first.
+        if round % 2 == 0 {
+            alo.push(run("at-least-once", &format!("out-alo-{round}"))?);
+            eo.push(run("exactly-once", &format!("out-eo-{round}"))?);
+        } else {
+            eo.push(run("exactly-once", &format!("out-eo-{round}"))?);
+            alo.push(run("at-least-once", &format!("out-alo-{round}"))?);
+        }
+    }
+    let eo = median(eo).context("no rounds")?;
+    let alo = median(alo).context("no rounds")?;
     Ok((eo, alo))
 }
