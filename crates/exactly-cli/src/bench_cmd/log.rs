@@ -136,22 +136,16 @@ pub fn run(args: LogBenchArgs) -> anyhow::Result<()> {
 /// Idempotence costs CPU, not I/O: measured without fsync, with small batches (100 records
 /// of 100 B, where per-batch work weighs most), plain and idempotent interleaved.
 fn idempotence_cpu_cost(args: &LogBenchArgs, dir: &Path, budget: Duration) -> anyhow::Result<()> {
-    let mut results = [Vec::new(), Vec::new()];
+    let (mut plain, mut idempotent) = (Vec::new(), Vec::new());
     for round in 0..args.rounds.max(1) * 2 {
-        for (slot, idempotent) in [(0, false), (1, true)] {
-            let path = dir.join(format!("cpu-{round}-{slot}"));
-            let config = c(100, 1, idempotent);
-            results[slot].push(appends(
-                &path,
-                config,
-                100 * 100,
-                budget / 2,
-                Durability::None,
-            )?);
+        for (results, is_idempotent) in [(&mut plain, false), (&mut idempotent, true)] {
+            let path = dir.join(format!("cpu-{round}-{is_idempotent}"));
+            let config = c(100, 1, is_idempotent);
+            let m = appends(&path, config, 100 * 100, budget / 2, Durability::None)?;
+            results.push(m);
             std::fs::remove_dir_all(&path)?;
         }
     }
-    let [plain, idempotent] = results;
     let plain = median(plain).context("no rounds")?;
     let idempotent = median(idempotent).context("no rounds")?;
     report(args, &plain, None);
