@@ -42,6 +42,10 @@ pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 pub const FIRST_ALLOCATED_PRODUCER_ID: u64 = 1 << 62;
 /// Default transaction timeout.
 pub const DEFAULT_TXN_TIMEOUT_MS: i64 = 60_000;
+/// A transaction never begins within this many epochs of `u16::MAX` (it takes a fresh
+/// producer id instead): aborting it and handing it over bump the epoch again, and those
+/// bumps must still fence. Saturating at `u16::MAX` left old instances unfenced.
+const EPOCH_HEADROOM: u16 = 16;
 
 /// Where a transactional id stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -292,8 +296,9 @@ impl Log {
         timeout_ms: i64,
     ) -> Result<TransactionalProducer<'_>, TxnError> {
         self.expire_transactions()?;
-        let mut table = crate::partition::lock(self.txn_table());
-        self.load_txns(&mut table)?;
+        let mut guard = crate::partition::lock(self.txn_table());
+        self.load_txns(&mut guard)?;
+        let table = &mut *guard;
         let next_id = table.next_producer_id;
         let meta = table
             .txns
@@ -331,7 +336,15 @@ impl Log {
             TxnState::PrepareCommit => self.finish_txn(meta, ControlKind::Commit)?,
             TxnState::PrepareAbort => self.finish_txn(meta, ControlKind::Abort)?,
             TxnState::Empty | TxnState::CompleteCommit | TxnState::CompleteAbort => {
-                meta.epoch = meta.epoch.saturating_add(1);
+                if meta.epoch >= u16::MAX - EPOCH_HEADROOM {
+                    // Nothing is open: move to a fresh producer id rather than saturate
+                    // (an unchanged epoch did not fence the old instance).
+                    meta.producer_id = table.next_producer_id;
+                    table.next_producer_id += 1;
+                    meta.epoch = 0;
+                } else {
+                    meta.epoch += 1;
+                }
                 meta.state = TxnState::Empty;
                 self.write_txn(meta)?;
             }
@@ -503,9 +516,10 @@ impl TransactionalProducer<'_> {
             return Err(self.invalid("begin", self.state));
         }
         let epoch = self.with_meta(|log, meta, next_producer_id| {
-            if meta.epoch == u16::MAX {
+            if meta.epoch >= u16::MAX - EPOCH_HEADROOM {
                 // Out of epochs for this producer id: take a fresh one (recorded with the
-                // first partition, like the epoch).
+                // first partition, like the epoch). Headroom is left for the bumps of an
+                // abort or hand-over of this transaction (see `EPOCH_HEADROOM`).
                 meta.producer_id = *next_producer_id;
                 *next_producer_id += 1;
                 meta.epoch = 0;
