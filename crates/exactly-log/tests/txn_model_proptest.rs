@@ -4,7 +4,8 @@
 //! with plain appends. Operations: begin, send (k records to a partition), commit, abort,
 //! prepare (then commit/abort later), re-init of an id (a new `TransactionalProducer`,
 //! fencing the old one: its later operations must fail with `Fenced`), operations of such
-//! fenced zombies, timeouts (`ManualClock` + `expire_transactions`), a clean close and
+//! fenced zombies, timeouts (`ManualClock`; noticed by `expire_transactions`, by the
+//! producer's next call — `TimedOut` — or by creating a producer), a clean close and
 //! reopen, and a crash (`SimStorage::crash`, tear mode chosen) and reopen. After a restart
 //! recovery has aborted every open transaction; prepared ones are resumed through
 //! `transactional_producer` (which must report `is_prepared()`) and committed or aborted as
@@ -53,17 +54,47 @@ const TEARS: [TearMode; 4] = [
 
 #[derive(Clone, Debug)]
 enum Op {
-    Begin { id: usize },
-    Send { id: usize, part: usize, count: u8 },
-    Commit { id: usize },
-    Abort { id: usize },
-    Prepare { id: usize },
-    Plain { part: usize, count: u8 },
-    Init { id: usize },
-    Zombie { id: usize, pick: usize },
-    Timeout,
-    Reopen { commit: [bool; 2] },
-    Crash { tear: usize, commit: [bool; 2] },
+    Begin {
+        id: usize,
+    },
+    Send {
+        id: usize,
+        part: usize,
+        count: u8,
+    },
+    Commit {
+        id: usize,
+    },
+    Abort {
+        id: usize,
+    },
+    Prepare {
+        id: usize,
+    },
+    Plain {
+        part: usize,
+        count: u8,
+    },
+    Init {
+        id: usize,
+    },
+    Zombie {
+        id: usize,
+        pick: usize,
+    },
+    /// The clock passes every open transaction's timeout; `now`: `expire_transactions`
+    /// at once, else each is noticed when its producer next calls (`TimedOut`) or when
+    /// any producer is created.
+    Timeout {
+        now: bool,
+    },
+    Reopen {
+        commit: [bool; 2],
+    },
+    Crash {
+        tear: usize,
+        commit: [bool; 2],
+    },
 }
 
 fn op_strategy() -> impl Strategy<Value = Op> {
@@ -78,7 +109,7 @@ fn op_strategy() -> impl Strategy<Value = Op> {
         4 => (part, 1..=3u8).prop_map(|(part, count)| Op::Plain { part, count }),
         1 => id.clone().prop_map(|id| Op::Init { id }),
         2 => (id, any::<usize>()).prop_map(|(id, pick)| Op::Zombie { id, pick }),
-        1 => Just(Op::Timeout),
+        2 => any::<bool>().prop_map(|now| Op::Timeout { now }),
         1 => any::<[bool; 2]>().prop_map(|commit| Op::Reopen { commit }),
         1 => (0..TEARS.len(), any::<[bool; 2]>()).prop_map(|(tear, commit)| Op::Crash { tear, commit }),
     ]
@@ -135,6 +166,8 @@ struct Model {
     live: [Option<Local>; 2],
     /// Local states of fenced producers, parallel to the harness's zombies.
     zombies: [Vec<Local>; 2],
+    /// Ids whose open transaction has timed out but not been aborted yet.
+    pending: [bool; 2],
     values: u64,
 }
 
@@ -211,8 +244,41 @@ fn fenced<T: std::fmt::Debug>(result: Result<T, TxnError>, what: &str) {
 
 /// A new producer for `id`: the previous one becomes a zombie; an open transaction is
 /// aborted, a prepared one handed over.
+/// A timed-out transaction is aborted; its producer is fenced.
+fn expire(h: &mut Handles<'_>, m: &mut Model, id: usize) {
+    m.abort_open(id);
+    m.pending[id] = false;
+    h.zombies[id].push(h.live[id].take().unwrap());
+    m.zombies[id].push(m.live[id].take().unwrap());
+}
+
+/// Whether `id`'s next call finds its transaction timed out.
+fn timed_out(m: &Model, id: usize) -> bool {
+    m.pending[id] && m.live[id] == Some(Local::Ongoing)
+}
+
+fn expect_timed_out<T: std::fmt::Debug>(
+    h: &mut Handles<'_>,
+    m: &mut Model,
+    id: usize,
+    result: Result<T, TxnError>,
+) {
+    assert!(
+        matches!(result, Err(TxnError::TimedOut { .. })),
+        "{}: expected TimedOut, got {result:?}",
+        IDS[id]
+    );
+    expire(h, m, id);
+}
+
 fn init<'a>(log: &'a Log, h: &mut Handles<'a>, m: &mut Model, id: usize) {
     let producer = log.transactional_producer(IDS[id], TIMEOUT_MS).unwrap();
+    // Creating a producer first expires every timed-out transaction (in id order).
+    for other in 0..IDS.len() {
+        if m.pending[other] {
+            expire(h, m, other);
+        }
+    }
     m.abort_open(id);
     let prepared = m.prepared(id).is_some();
     assert_eq!(producer.is_prepared(), prepared, "init of {}", IDS[id]);
@@ -296,6 +362,10 @@ fn apply<'a>(log: &'a Log, clock: &ManualClock, h: &mut Handles<'a>, m: &mut Mod
             if m.live[id] == Some(Local::Prepared) {
                 return invalid(producer.send(topic, partition, &records), "send");
             }
+            if timed_out(m, id) {
+                let result = producer.send(topic, partition, &records);
+                return expect_timed_out(h, m, id, result);
+            }
             producer.send(topic, partition, &records).unwrap();
             let txn = m.current[id].unwrap();
             m.txns[txn].parts.insert(part);
@@ -308,11 +378,25 @@ fn apply<'a>(log: &'a Log, clock: &ManualClock, h: &mut Handles<'a>, m: &mut Mod
         }
         Op::Commit { id } | Op::Abort { id } => {
             ensure_live(log, h, m, id);
-            end(h, m, id, matches!(op, Op::Commit { .. }));
+            let commit = matches!(op, Op::Commit { .. });
+            if timed_out(m, id) {
+                let producer = h.live[id].as_mut().unwrap();
+                let result = if commit {
+                    producer.commit()
+                } else {
+                    producer.abort()
+                };
+                return expect_timed_out(h, m, id, result);
+            }
+            end(h, m, id, commit);
         }
         Op::Prepare { id } => {
             ensure_live(log, h, m, id);
             let producer = h.live[id].as_mut().unwrap();
+            if timed_out(m, id) {
+                let result = producer.prepare();
+                return expect_timed_out(h, m, id, result);
+            }
             if m.live[id] == Some(Local::Ongoing) {
                 producer.prepare().unwrap();
                 let txn = m.current[id].unwrap();
@@ -347,19 +431,22 @@ fn apply<'a>(log: &'a Log, clock: &ManualClock, h: &mut Handles<'a>, m: &mut Mod
                 _ => fenced(zombie.commit(), &what),
             }
         }
-        Op::Timeout => {
+        Op::Timeout { now } => {
             clock.advance_ms(TIMEOUT_MS * 2);
-            let mut expected = 0;
             for id in 0..IDS.len() {
                 if m.live[id] == Some(Local::Ongoing) {
-                    expected += 1;
-                    m.abort_open(id);
-                    // Its producer was fenced by the abort.
-                    h.zombies[id].push(h.live[id].take().unwrap());
-                    m.zombies[id].push(m.live[id].take().unwrap());
+                    m.pending[id] = true;
                 }
             }
-            assert_eq!(log.expire_transactions().unwrap(), expected, "expired");
+            if now {
+                let expected = m.pending.iter().filter(|p| **p).count();
+                for id in 0..IDS.len() {
+                    if m.pending[id] {
+                        expire(h, m, id);
+                    }
+                }
+                assert_eq!(log.expire_transactions().unwrap(), expected, "expired");
+            }
         }
         Op::Reopen { .. } | Op::Crash { .. } => unreachable!("handled by run"),
     }
@@ -464,6 +551,7 @@ fn restarted(m: &mut Model) {
         m.abort_open(id);
         m.live[id] = None;
         m.zombies[id].clear();
+        m.pending[id] = false;
     }
 }
 
