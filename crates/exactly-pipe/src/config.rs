@@ -164,7 +164,8 @@ pub struct ReceiverConfig {
     /// After an ack, repeat it this long later if the sender sent nothing new meanwhile (a
     /// lost last ack would otherwise make the sender resend its whole window).
     pub ack_repeat_ms: u64,
-    /// How many times an ack is repeated (0: never).
+    /// How many times an ack is repeated (0: never); the interval doubles per repeat (capped
+    /// at 1 s). While the receiver has holes (gaps, or buffered seqs), 8 × as many.
     pub ack_repeats: u8,
 }
 

@@ -87,6 +87,7 @@ struct Peer {
     ack_is_repeat: bool,
     /// When to repeat the last ack, and how many repeats remain.
     repeat_at_ms: u64,
+    repeat_interval_ms: u64,
     repeats_left: u8,
 }
 
@@ -178,6 +179,7 @@ impl Receiver {
             ack_due: false,
             ack_is_repeat: false,
             repeat_at_ms: 0,
+            repeat_interval_ms: 0,
             repeats_left: 0,
         }))
     }
@@ -358,9 +360,19 @@ impl Receiver {
         }
         // A fresh ack arms its repeats; a repeat only counts one down.
         if !std::mem::take(&mut peer.ack_is_repeat) && self.config.dedup != Dedup::None {
-            peer.repeats_left = self.config.ack_repeats;
+            // While holes remain the sender may have nothing else to send (its window is
+            // blocked on them), so keep reminding it, backing off, a bounded number of times.
+            let holes = has_holes(peer);
+            peer.repeats_left = if holes {
+                self.config.ack_repeats.saturating_mul(8)
+            } else {
+                self.config.ack_repeats
+            };
+            peer.repeat_interval_ms = self.config.ack_repeat_ms.max(1);
+        } else {
+            peer.repeat_interval_ms = peer.repeat_interval_ms.saturating_mul(2).min(1_000);
         }
-        peer.repeat_at_ms = self.now_ms.saturating_add(self.config.ack_repeat_ms);
+        peer.repeat_at_ms = self.now_ms.saturating_add(peer.repeat_interval_ms);
         let mut out = Vec::with_capacity(frame::HEADER_BYTES + 8 * listed.len());
         match range_of(peer, cumulative, ack_ids_max) {
             Some((end, gaps, pending)) => {
@@ -373,6 +385,16 @@ impl Receiver {
     }
 }
 
+/// Whether the receiver is missing seqs below ones it has (a gap, or a buffered seq
+/// waiting for its predecessors).
+fn has_holes(peer: &Peer) -> bool {
+    match &peer.dedup {
+        DedupState::Id { gaps, .. } => !gaps.is_empty(),
+        DedupState::Ordered { buffer, .. } => !buffer.is_empty(),
+        DedupState::None | DedupState::Index { .. } => false,
+    }
+}
+
 fn is_buffered(state: &DedupState, seq: u64) -> bool {
     matches!(state, DedupState::Ordered { buffer, .. } if buffer.contains_key(&seq))
 }
@@ -380,13 +402,23 @@ fn is_buffered(state: &DedupState, seq: u64) -> bool {
 /// The range a range ack can describe for `peer` — `(end, gaps, pending)` with at most
 /// `ids_max` seqs listed — or `None` for a receiver without de-dup state (it must list).
 fn range_of(peer: &Peer, cumulative: u64, ids_max: usize) -> Option<(u64, Vec<u64>, Vec<u64>)> {
+    let mut held = Vec::new();
     let (end, gaps): (u64, Vec<u64>) = match &peer.dedup {
         DedupState::None => return None,
         DedupState::Id { next, gaps } => (*next, gaps.range(cumulative..).copied().collect()),
-        // Buffered (ordered) seqs are not confirmed; index de-dup confirms below `next`.
-        DedupState::Index { next } | DedupState::Ordered { next, .. } => (*next, Vec::new()),
+        DedupState::Index { next } => (*next, Vec::new()),
+        // Buffered seqs are received but not confirmed: reported as pending (so the sender
+        // neither confirms nor resends them early) and the holes between them as gaps.
+        DedupState::Ordered { next, buffer } => {
+            let end = buffer.last_key_value().map_or(*next, |(s, _)| s + 1);
+            held.extend(buffer.keys().copied());
+            let gaps = (*next..end).filter(|s| !buffer.contains_key(s)).collect();
+            (end, gaps)
+        }
     };
-    let pending: Vec<u64> = peer.pending.range(cumulative..end).copied().collect();
+    let mut pending: Vec<u64> = peer.pending.range(cumulative..end).copied().collect();
+    pending.extend(held);
+    pending.sort_unstable();
     if gaps.len() + pending.len() <= ids_max {
         return Some((end, gaps, pending));
     }

@@ -79,6 +79,11 @@ struct InFlight {
     attempts: u32,
     /// When the latest attempt went out (early resends wait at least a round trip).
     last_sent_ms: u64,
+    /// The deadline of the live timer; heap entries with another deadline are stale.
+    deadline_ms: u64,
+    /// The receiver reported it held (received, not yet confirmed): its confirmation time
+    /// says nothing about the round trip.
+    held: bool,
     /// When the first attempt went out (RTT samples come only from unresent messages).
     sent_ms: u64,
 }
@@ -192,6 +197,8 @@ impl Sender {
                 payload: payload.to_vec(),
                 attempts: 0,
                 last_sent_ms: now_ms,
+                deadline_ms: 0,
+                held: false,
                 sent_ms: now_ms,
             }));
             self.in_flight_len += 1;
@@ -222,6 +229,8 @@ impl Sender {
                 payload,
                 attempts: 0,
                 last_sent_ms: now_ms,
+                deadline_ms: 0,
+                held: false,
                 sent_ms: now_ms,
             });
             self.in_flight_len += 1;
@@ -286,7 +295,17 @@ impl Sender {
 
     fn arm(&mut self, now_ms: u64, seq: u64, attempts: u32) {
         let deadline = now_ms.saturating_add(self.timeout_for_ms(attempts));
-        self.timers.push(Reverse((deadline, seq, attempts)));
+        self.set_deadline(seq, deadline);
+    }
+
+    /// Moves `seq`'s timer to `deadline_ms` (older heap entries become stale).
+    fn set_deadline(&mut self, seq: u64, deadline_ms: u64) {
+        let Some(Some(entry)) = self.slot_mut(seq) else {
+            return;
+        };
+        entry.deadline_ms = deadline_ms;
+        let attempts = entry.attempts;
+        self.timers.push(Reverse((deadline_ms, seq, attempts)));
     }
 
     /// Handles bytes from the network. Acks confirm messages; anything else is counted and
@@ -340,8 +359,26 @@ impl Sender {
         for gap in range.gaps().filter(|g| *g < end) {
             self.fast_resend(now_ms, gap, true);
         }
+        // Held by the receiver (ordered buffer, or awaiting the application): not lost, so
+        // push their timers back rather than resend them while the holes are repaired.
+        for seq in range.pending().filter(|s| *s < end) {
+            self.hold(now_ms, seq);
+        }
         for seq in end.max(self.base_seq)..self.next_seq {
             self.fast_resend(now_ms, seq, false);
+        }
+    }
+
+    /// Pushes `seq`'s timer to a full timeout from now (never earlier than it was).
+    fn hold(&mut self, now_ms: u64, seq: u64) {
+        let Some(Some(entry)) = self.slot_mut(seq) else {
+            return;
+        };
+        entry.held = true;
+        let (attempts, current) = (entry.attempts, entry.deadline_ms);
+        let deadline = now_ms.saturating_add(self.timeout_for_ms(attempts));
+        if deadline > current {
+            self.set_deadline(seq, deadline);
         }
     }
 
@@ -388,8 +425,9 @@ impl Sender {
         self.in_flight_len -= 1;
         self.stats.confirmed += 1;
         self.events.push_back(SenderEvent::Confirmed { seq });
-        // Karn's rule: a resent message's ack is ambiguous, so only first attempts count.
-        if entry.attempts == 0 {
+        // Karn's rule: a resent message's ack is ambiguous, so only first attempts count;
+        // nor do messages the receiver held (their wait is not the network's).
+        if entry.attempts == 0 && !entry.held {
             self.sample_rtt(now_ms.saturating_sub(entry.sent_ms) as f64);
         }
     }
@@ -407,7 +445,7 @@ impl Sender {
     /// When [`Sender::handle_timeout`] should be called next, if anything is in flight.
     pub fn poll_timeout(&mut self) -> Option<u64> {
         while let Some(Reverse((deadline, seq, attempts))) = self.timers.peek().copied() {
-            if self.is_live_timer(seq, attempts) {
+            if self.is_live_timer(deadline, seq, attempts) {
                 return Some(deadline);
             }
             self.timers.pop();
@@ -415,8 +453,9 @@ impl Sender {
         None
     }
 
-    fn is_live_timer(&mut self, seq: u64, attempts: u32) -> bool {
-        matches!(self.slot_mut(seq), Some(Some(f)) if f.attempts == attempts)
+    fn is_live_timer(&mut self, deadline_ms: u64, seq: u64, attempts: u32) -> bool {
+        matches!(self.slot_mut(seq),
+            Some(Some(f)) if f.attempts == attempts && f.deadline_ms == deadline_ms)
     }
 
     /// Resends every message whose timeout expired at `now_ms` (or gives it up).
@@ -434,19 +473,19 @@ impl Sender {
                 break;
             }
             self.timers.pop();
-            if !self.is_live_timer(seq, attempts) {
+            if !self.is_live_timer(deadline, seq, attempts) {
                 continue;
             }
             if budget == 0 {
-                deferred.push((seq, attempts));
+                deferred.push(seq);
                 continue;
             }
             budget -= 1;
             self.expire(now_ms, seq);
         }
         let later = now_ms.saturating_add(self.base_timeout_ms());
-        for (seq, attempts) in deferred {
-            self.timers.push(Reverse((later, seq, attempts)));
+        for seq in deferred {
+            self.set_deadline(seq, later);
         }
         self.advance_base();
     }
