@@ -325,7 +325,12 @@ impl Partition {
 
     /// Appends an encoded batch, de-duplicating idempotent retries.
     pub fn append(&self, batch: &mut EncodedBatch) -> Result<AppendOutcome, AppendError> {
-        self.append_waiting(batch, true)
+        // A transaction's data need not be durable before its commit or prepare, which
+        // flushes every partition of the transaction before recording the decision; until
+        // then `read_committed` readers cannot see it, and a crash aborts the transaction
+        // anyway. Waiting here would cost one fsync per send.
+        let wait = batch.attributes & batch::ATTR_TRANSACTIONAL == 0;
+        self.append_waiting(batch, wait)
     }
 
     /// Appends, waiting for durability (per the log's `Durability`) only if `wait`. Only

@@ -505,17 +505,28 @@ fn check(log: &Log, m: &Model) {
                  unexpected (aborted/open/beyond LSO?): {hidden:?}\n got: {committed:?}\n want: {expected:?}"
             );
         }
+        // Readers see only durable records, and an open transaction's sends are synced at
+        // its commit or prepare, not one by one: so the visible end may stop short of an
+        // open transaction's unsynced tail — never short of the LSO.
+        let info = log.partition_info(topic, *partition).unwrap();
+        let end = info.end_offset.0 as usize;
+        assert!(
+            lso <= end && end <= slots.len(),
+            "{topic}/{partition}: visible end {end} outside [LSO {lso}, written {}]",
+            slots.len()
+        );
+        if lso == slots.len() {
+            assert_eq!(
+                end,
+                slots.len(),
+                "{topic}/{partition}: nothing open, all visible"
+            );
+        }
         let uncommitted = read_all_with(log, topic, *partition, Isolation::ReadUncommitted);
         assert_eq!(
             uncommitted,
-            data(slots.len(), false),
+            data(end, false),
             "{topic}/{partition}: read_uncommitted"
-        );
-        let info = log.partition_info(topic, *partition).unwrap();
-        assert_eq!(
-            info.end_offset,
-            Offset(slots.len() as u64),
-            "{topic}/{partition}: end"
         );
         assert_eq!(
             info.last_stable_offset,
@@ -603,6 +614,12 @@ fn run(seed: u64, ops: &[Op]) {
                 decisions = Some(commit);
             }
             Some(Op::Crash { tear, commit }) => {
+                // An open transaction's sends are not synced one by one (commit and prepare
+                // flush them), so a crash may cut its unsynced tail; this model does not
+                // predict where. Such crashes are `txn_crash_point_sweep*.rs`'s business:
+                // here everything written is made durable first, and the crash still loses
+                // all in-memory state and tears nothing durable.
+                log.flush().unwrap();
                 drop(log);
                 storage.crash(TEARS[tear]);
                 decisions = Some(commit);
