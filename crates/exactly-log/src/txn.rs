@@ -451,6 +451,17 @@ pub struct TransactionalProducer<'a> {
     sequences: HashMap<(String, u32), u64>,
 }
 
+/// Dropping a producer in the middle of a transaction aborts it (best effort), so its open
+/// transaction does not hold the last stable offset until its timeout. A *prepared*
+/// transaction is left alone: it waits for a decision, as two-phase commit requires.
+impl Drop for TransactionalProducer<'_> {
+    fn drop(&mut self) {
+        if self.state == TxnState::Ongoing {
+            let _ = self.abort();
+        }
+    }
+}
+
 impl TransactionalProducer<'_> {
     /// The producer id the transactional id owns.
     pub fn producer_id(&self) -> ProducerId {
