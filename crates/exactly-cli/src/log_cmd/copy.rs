@@ -172,14 +172,64 @@ pub fn run(args: CopyArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Where outputs and positions go: a transaction, or plain appends then positions.
+trait CopySink {
+    /// Starts a commit interval.
+    fn begin(&mut self) -> anyhow::Result<()>;
+    /// Writes outputs for one output partition.
+    fn write(&mut self, partition: u32, records: &[Record]) -> anyhow::Result<()>;
+    /// Commits the interval's outputs and the positions reached.
+    fn commit(&mut self, positions: &[(String, u32, Offset)]) -> anyhow::Result<()>;
+}
+
+/// Exactly-once: outputs and positions in one transaction per interval.
+struct TransactionSink<'a> {
+    producer: exactly_log::TransactionalProducer<'a>,
+    to: &'a str,
+    group: &'a str,
+}
+
+impl CopySink for TransactionSink<'_> {
+    fn begin(&mut self) -> anyhow::Result<()> {
+        Ok(self.producer.begin()?)
+    }
+    fn write(&mut self, partition: u32, records: &[Record]) -> anyhow::Result<()> {
+        self.producer.send(self.to, partition, records)?;
+        Ok(())
+    }
+    fn commit(&mut self, positions: &[(String, u32, Offset)]) -> anyhow::Result<()> {
+        self.producer.add_offsets(self.group, positions)?;
+        Ok(self.producer.commit()?)
+    }
+}
+
+/// At-least-once: plain appends, positions committed after them.
+struct AppendSink<'a> {
+    log: &'a Log,
+    to: &'a str,
+    group: &'a str,
+}
+
+impl CopySink for AppendSink<'_> {
+    fn begin(&mut self) -> anyhow::Result<()> {
+        Ok(())
+    }
+    fn write(&mut self, partition: u32, records: &[Record]) -> anyhow::Result<()> {
+        self.log.append(self.to, partition, records, None)?;
+        Ok(())
+    }
+    fn commit(&mut self, positions: &[(String, u32, Offset)]) -> anyhow::Result<()> {
+        Ok(self.log.commit_offsets(self.group, positions)?)
+    }
+}
+
 fn copy_exactly_once(
     log: &Log,
     args: &CopyArgs,
     progress: &mut Progress,
     outputs: u32,
 ) -> anyhow::Result<()> {
-    let interval = Duration::from_millis(args.commit_interval_ms);
-    let mut producer = log.transactional_producer(&args.transactional_id, 60_000)?;
+    let producer = log.transactional_producer(&args.transactional_id, 60_000)?;
     if producer.is_prepared() {
         // `copy` never prepares; a prepared transaction under this id belongs to a
         // two-phase-commit user, so refuse rather than guess its outcome.
@@ -188,31 +238,12 @@ fn copy_exactly_once(
             args.transactional_id
         );
     }
-    loop {
-        producer.begin()?;
-        let since = Instant::now();
-        let mut drained = false;
-        while since.elapsed() < interval {
-            let batch = poll(log, args, progress, outputs)?;
-            if batch.is_empty() {
-                drained = true;
-                break;
-            }
-            for (partition, records) in &batch {
-                producer.send(&args.to, *partition, records)?;
-                progress.copied += records.len() as u64;
-            }
-        }
-        producer.add_offsets(&args.group, &progress.offsets(&args.from))?;
-        producer.commit()?;
-        progress.commits += 1;
-        if drained && !args.follow {
-            return Ok(());
-        }
-        if drained {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
+    let mut sink = TransactionSink {
+        producer,
+        to: &args.to,
+        group: &args.group,
+    };
+    copy_loop(log, args, progress, outputs, &mut sink)
 }
 
 fn copy_at_least_once(
@@ -221,8 +252,26 @@ fn copy_at_least_once(
     progress: &mut Progress,
     outputs: u32,
 ) -> anyhow::Result<()> {
+    let mut sink = AppendSink {
+        log,
+        to: &args.to,
+        group: &args.group,
+    };
+    copy_loop(log, args, progress, outputs, &mut sink)
+}
+
+/// Polls, transforms and writes for one commit interval at a time, until the input is
+/// drained (or forever with `--follow`).
+fn copy_loop(
+    log: &Log,
+    args: &CopyArgs,
+    progress: &mut Progress,
+    outputs: u32,
+    sink: &mut dyn CopySink,
+) -> anyhow::Result<()> {
     let interval = Duration::from_millis(args.commit_interval_ms);
     loop {
+        sink.begin()?;
         let since = Instant::now();
         let mut drained = false;
         while since.elapsed() < interval {
@@ -232,11 +281,11 @@ fn copy_at_least_once(
                 break;
             }
             for (partition, records) in &batch {
-                log.append(&args.to, *partition, records, None)?;
+                sink.write(*partition, records)?;
                 progress.copied += records.len() as u64;
             }
         }
-        log.commit_offsets(&args.group, &progress.offsets(&args.from))?;
+        sink.commit(&progress.offsets(&args.from))?;
         progress.commits += 1;
         if drained && !args.follow {
             return Ok(());
