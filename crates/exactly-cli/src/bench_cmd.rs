@@ -31,3 +31,35 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         BenchTarget::Txn(args) => txn::run(args),
     }
 }
+
+/// Writes `block_bytes` blocks sequentially to a scratch file in `dir`, each followed by
+/// fdatasync, for `budget`: the disk's own limit for durable writes. Returns the bytes
+/// written and the time taken.
+pub(crate) fn raw_fdatasync_bytes(
+    dir: &std::path::Path,
+    block_bytes: usize,
+    budget: std::time::Duration,
+) -> anyhow::Result<(u64, std::time::Duration)> {
+    use std::os::unix::fs::FileExt;
+    let path = dir.join("raw.bin");
+    let file = std::fs::File::create(&path)?;
+    let block = vec![0xa5u8; block_bytes];
+    let started = std::time::Instant::now();
+    let mut written = 0u64;
+    while started.elapsed() < budget {
+        file.write_all_at(&block, written)?;
+        file.sync_data()?;
+        written += block.len() as u64;
+    }
+    let elapsed = started.elapsed();
+    drop(file);
+    std::fs::remove_file(&path)?;
+    Ok((written, elapsed))
+}
+
+/// The element whose `rate` is the median (noisy disks: report the middle round).
+pub(crate) fn median_by<T>(mut results: Vec<T>, rate: impl Fn(&T) -> f64) -> Option<T> {
+    results.sort_by(|a, b| rate(a).total_cmp(&rate(b)));
+    let middle = results.len() / 2;
+    results.into_iter().nth(middle)
+}

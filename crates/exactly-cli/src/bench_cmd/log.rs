@@ -14,7 +14,6 @@ use exactly_log::batch::EncodedBatch;
 use exactly_log::{Durability, Log, LogConfig, ProducerStamp, Record};
 use serde_json::json;
 use std::io::Write;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -155,10 +154,8 @@ fn idempotence_cpu_cost(args: &LogBenchArgs, dir: &Path, budget: Duration) -> an
 }
 
 /// The measurement with the median throughput.
-fn median(mut results: Vec<Measurement>) -> Option<Measurement> {
-    results.sort_by(|a, b| a.mb_per_sec().total_cmp(&b.mb_per_sec()));
-    let middle = results.len() / 2;
-    results.into_iter().nth(middle)
+fn median(results: Vec<Measurement>) -> Option<Measurement> {
+    super::median_by(results, Measurement::mb_per_sec)
 }
 
 fn report(args: &LogBenchArgs, m: &Measurement, versus: Option<(&str, f64)>) {
@@ -186,19 +183,7 @@ fn report(args: &LogBenchArgs, m: &Measurement, versus: Option<(&str, f64)>) {
 
 /// Sequential 1 MiB writes, each followed by fdatasync: what the disk can make durable.
 fn raw_fdatasync(dir: &Path, budget: Duration) -> anyhow::Result<Measurement> {
-    let path = dir.join("raw.bin");
-    let file = std::fs::File::create(&path)?;
-    let block = vec![0xa5u8; 1 << 20];
-    let started = Instant::now();
-    let mut written = 0u64;
-    while started.elapsed() < budget {
-        file.write_all_at(&block, written)?;
-        file.sync_data()?;
-        written += block.len() as u64;
-    }
-    let elapsed = started.elapsed();
-    drop(file);
-    std::fs::remove_file(&path)?;
+    let (written, elapsed) = super::raw_fdatasync_bytes(dir, 1 << 20, budget)?;
     Ok(Measurement {
         name: "raw write+fdatasync, 1 MiB blocks".into(),
         records: written >> 20,

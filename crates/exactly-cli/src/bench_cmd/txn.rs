@@ -18,7 +18,6 @@ use exactly_core::{ProducerEpoch, ProducerId, Sequence, Timestamp};
 use exactly_log::{Durability, Log, LogConfig, ProducerStamp, Record};
 use serde_json::json;
 use std::io::Write;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -130,12 +129,10 @@ pub fn run(args: TxnBenchArgs) -> anyhow::Result<()> {
 }
 
 /// The measurement with the median rate, carrying the commit latencies of all of them.
-fn median(mut results: Vec<Measurement>) -> Option<Measurement> {
+fn median(results: Vec<Measurement>) -> Option<Measurement> {
     let mut commits: Vec<Duration> = results.iter().flat_map(|m| m.commits.clone()).collect();
     commits.sort();
-    results.sort_by(|a, b| a.records_per_sec().total_cmp(&b.records_per_sec()));
-    let middle = results.len() / 2;
-    let mut m = results.into_iter().nth(middle)?;
+    let mut m = super::median_by(results, Measurement::records_per_sec)?;
     m.commits = commits;
     Some(m)
 }
@@ -195,19 +192,7 @@ fn open_log(dir: &Path, durability: Durability) -> anyhow::Result<Log> {
 
 /// Sequential writes of one batch's bytes, each followed by fdatasync.
 fn raw_fdatasync(dir: &Path, block_bytes: usize, budget: Duration) -> anyhow::Result<Measurement> {
-    let path = dir.join("raw.bin");
-    let file = std::fs::File::create(&path)?;
-    let block = vec![0xa5u8; block_bytes];
-    let started = Instant::now();
-    let mut written = 0u64;
-    while started.elapsed() < budget {
-        file.write_all_at(&block, written)?;
-        file.sync_data()?;
-        written += block.len() as u64;
-    }
-    let elapsed = started.elapsed();
-    drop(file);
-    std::fs::remove_file(&path)?;
+    let (written, elapsed) = super::raw_fdatasync_bytes(dir, block_bytes, budget)?;
     Ok(Measurement {
         name: format!("raw write+fdatasync, {} KiB blocks", block_bytes / 1024),
         records: written / RECORD_BYTES as u64,
