@@ -23,6 +23,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+/// Bytes a reader fetches at a time: reads usually stop long before a scan would.
+const READ_CHUNK_BYTES_FOR_READS: usize = 256 << 10;
+
 /// How often a read-only follower looks for new batches while waiting.
 const FOLLOW_POLL: Duration = Duration::from_millis(20);
 
@@ -933,9 +936,13 @@ fn read_segment(
     out: &mut Vec<StoredRecord>,
 ) -> Result<Offset, ReadError> {
     let path = view.path.as_path();
-    let mut reader = ChunkReader::new(view.file.as_ref(), view.position, view.len_bytes);
+    let mut reader = ChunkReader::with_chunk(
+        view.file.as_ref(),
+        view.position,
+        view.len_bytes,
+        READ_CHUNK_BYTES_FOR_READS,
+    );
     let mut reached = from;
-    let mut records = Vec::new();
     while reader.position() < view.len_bytes && out.len() < max_records {
         let at = reader.position();
         let io = |source| ReadError::Io {
@@ -968,13 +975,16 @@ fn read_segment(
             break;
         }
         if header.next_offset() > from && is_readable(&header, &view.aborted) {
-            records.clear();
-            batch::decode_records(&header, bytes, &mut records)
-                .map_err(|e| corrupt(path, at, e))?;
-            let wanted = records
-                .drain(..)
-                .filter(|r| r.offset >= from && r.offset < view.limit);
-            out.extend(wanted.take(max_records - out.len()));
+            // Decode straight into `out`, then cut what the reader must not get: records
+            // before `from` (first batch only), at or past the limit, beyond `max_records`.
+            let start = out.len();
+            batch::decode_records(&header, bytes, out).map_err(|e| corrupt(path, at, e))?;
+            let decoded = out.get(start..).unwrap_or_default();
+            let before = decoded.partition_point(|r| r.offset < from);
+            let visible = decoded.partition_point(|r| r.offset < view.limit);
+            out.truncate(start + visible);
+            out.drain(start..start + before.min(visible));
+            out.truncate(max_records);
         }
         reached = header.next_offset().min(view.limit);
         reader.advance(len);

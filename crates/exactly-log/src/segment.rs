@@ -54,20 +54,36 @@ impl Segment {
 /// Sequential reader over `[position, limit)` of a file, one large `pread` at a time.
 pub(crate) struct ChunkReader<'a> {
     file: &'a dyn StorageFile,
+    /// Zeroed once when it grows; bytes `[consumed, filled)` are valid.
     buf: Vec<u8>,
+    filled: usize,
     buf_position: u64,
     consumed: usize,
     limit: u64,
+    chunk_bytes: usize,
 }
 
 impl<'a> ChunkReader<'a> {
+    /// A reader for scans: reads in [`READ_CHUNK_BYTES`] chunks.
     pub fn new(file: &'a dyn StorageFile, position: u64, limit: u64) -> Self {
+        Self::with_chunk(file, position, limit, READ_CHUNK_BYTES)
+    }
+
+    /// A reader that reads `chunk_bytes` at a time (smaller for reads that stop early).
+    pub fn with_chunk(
+        file: &'a dyn StorageFile,
+        position: u64,
+        limit: u64,
+        chunk_bytes: usize,
+    ) -> Self {
         Self {
             file,
             buf: Vec::new(),
+            filled: 0,
             buf_position: position,
             consumed: 0,
             limit,
+            chunk_bytes: chunk_bytes.max(batch::HEADER_BYTES),
         }
     }
 
@@ -78,25 +94,36 @@ impl<'a> ChunkReader<'a> {
 
     /// Up to `n` bytes from the current position (fewer only at `limit`).
     pub fn peek(&mut self, n: usize) -> io::Result<&[u8]> {
-        let available = self.buf.len() - self.consumed;
-        if available < n {
-            self.buf.drain(..self.consumed);
-            self.buf_position += self.consumed as u64;
-            self.consumed = 0;
-            let end = self.buf_position + self.buf.len() as u64;
-            let want = n.max(READ_CHUNK_BYTES) - self.buf.len();
-            let extra = (self.limit.saturating_sub(end)).min(want as u64) as usize;
-            let old_len = self.buf.len();
-            self.buf.resize(old_len + extra, 0);
-            let target = self.buf.get_mut(old_len..).unwrap_or_default();
-            self.file.read_exact_at(end, target)?;
+        if self.filled - self.consumed < n {
+            self.refill(n)?;
         }
-        let end = (self.consumed + n).min(self.buf.len());
+        let end = (self.consumed + n).min(self.filled);
         Ok(self.buf.get(self.consumed..end).unwrap_or_default())
     }
 
+    /// Moves the unread bytes to the front and reads at least `n` more (or up to `limit`).
+    fn refill(&mut self, n: usize) -> io::Result<()> {
+        self.buf.copy_within(self.consumed..self.filled, 0);
+        self.filled -= self.consumed;
+        self.buf_position += self.consumed as u64;
+        self.consumed = 0;
+        let end = self.buf_position + self.filled as u64;
+        let want = n.max(self.chunk_bytes).saturating_sub(self.filled);
+        let extra = self.limit.saturating_sub(end).min(want as u64) as usize;
+        if self.buf.len() < self.filled + extra {
+            self.buf.resize(self.filled + extra, 0);
+        }
+        let target = self
+            .buf
+            .get_mut(self.filled..self.filled + extra)
+            .unwrap_or_default();
+        self.file.read_exact_at(end, target)?;
+        self.filled += extra;
+        Ok(())
+    }
+
     pub fn advance(&mut self, n: usize) {
-        self.consumed = (self.consumed + n).min(self.buf.len());
+        self.consumed = (self.consumed + n).min(self.filled);
     }
 }
 
