@@ -9,26 +9,17 @@
     clippy::panic
 )]
 
-use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
+mod kill_common;
+
+use kill_common::{exactly, kill_loop, kills_and_seed};
+use rand::Rng;
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-const EXE: &str = env!("CARGO_BIN_EXE_exactly");
 const INPUT_PARTITIONS: usize = 3;
 const RECORDS: usize = 60_000;
-
-fn exactly(args: &[&str], dir: &Path) -> Command {
-    let mut command = Command::new(EXE);
-    command
-        .args(args)
-        .arg("--dir")
-        .arg(dir)
-        .stdin(Stdio::null());
-    command
-}
 
 fn copy_command(dir: &Path) -> Command {
     let mut command = exactly(
@@ -55,16 +46,7 @@ fn copy_command(dir: &Path) -> Command {
 
 #[test]
 fn copy_killed_with_sigkill_ends_exactly_once() {
-    let kills: u32 = std::env::var("EXACTLY_KILLS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(50);
-    let seed: u64 = std::env::var("EXACTLY_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| rand::rng().random());
-    println!("seed {seed}, kills {kills}");
-    let mut rng = SmallRng::seed_from_u64(seed);
+    let (kills, seed) = kills_and_seed();
     let temp = tempfile::tempdir().unwrap();
     let dir = temp.path().join("log");
     for (topic, partitions) in [("in", "3"), ("out", "2")] {
@@ -99,26 +81,18 @@ fn copy_killed_with_sigkill_ends_exactly_once() {
         .unwrap();
     assert!(produced.success());
 
-    let (mut killed_mid_run, mut runs) = (0, 0);
-    while killed_mid_run < kills && runs < kills * 10 {
-        runs += 1;
-        let mut child = copy_command(&dir).spawn().unwrap();
-        // Once the input is copied a run only opens, recovers and commits positions: a few
-        // milliseconds. Half the kills aim there (start-up and recovery), half anywhere.
-        let delay_ms = match rng.random_bool(0.5) {
-            true => rng.random_range(1..6),
-            false => rng.random_range(3..80),
-        };
-        let deadline = Instant::now() + Duration::from_millis(delay_ms);
-        while Instant::now() < deadline && child.try_wait().unwrap().is_none() {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        if child.try_wait().unwrap().is_none() {
-            child.kill().unwrap(); // SIGKILL
-            killed_mid_run += 1;
-        }
-        child.wait().unwrap();
-    }
+    // Once the input is copied a run only opens, recovers and commits positions: a few
+    // milliseconds. Half the kills aim there (start-up and recovery), half anywhere.
+    let (killed_mid_run, runs) = kill_loop(
+        kills,
+        seed,
+        10,
+        || copy_command(&dir),
+        |rng| match rng.random_bool(0.5) {
+            true => Duration::from_millis(rng.random_range(1..6)),
+            false => Duration::from_millis(rng.random_range(3..80)),
+        },
+    );
     let last = copy_command(&dir).stdout(Stdio::piped()).output().unwrap();
     assert!(last.status.success(), "final copy run (seed {seed})");
     let summary: serde_json::Value = serde_json::from_slice(&last.stdout).unwrap();

@@ -9,26 +9,17 @@
     clippy::panic
 )]
 
+mod kill_common;
+
 use exactly_log::partition_for_key;
-use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
+use kill_common::{exactly, kill_loop, kills_and_seed};
+use rand::Rng;
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-const EXE: &str = env!("CARGO_BIN_EXE_exactly");
 const PARTITIONS: u32 = 3;
-
-fn exactly(args: &[&str], dir: &Path) -> Command {
-    let mut command = Command::new(EXE);
-    command
-        .args(args)
-        .arg("--dir")
-        .arg(dir)
-        .stdin(Stdio::null());
-    command
-}
 
 /// Input: keyed and keyless records; returns the expected values per partition.
 fn write_input(path: &Path, records: usize) -> Vec<Vec<String>> {
@@ -78,16 +69,7 @@ fn produce_command(dir: &Path, input: &Path) -> Command {
 
 #[test]
 fn produce_killed_with_sigkill_ends_exactly_once() {
-    let kills: u32 = std::env::var("EXACTLY_KILLS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(50);
-    let seed: u64 = std::env::var("EXACTLY_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| rand::rng().random());
-    println!("seed {seed}, kills {kills}");
-    let mut rng = SmallRng::seed_from_u64(seed);
+    let (kills, seed) = kills_and_seed();
     let temp = tempfile::tempdir().unwrap();
     let dir = temp.path().join("log");
     let input = temp.path().join("input.jsonl");
@@ -103,22 +85,13 @@ fn produce_killed_with_sigkill_ends_exactly_once() {
 
     // Keep going until `kills` SIGKILLs have landed while the producer was still running
     // (runs that finish before their kill do not count), within a bounded number of runs.
-    let mut killed_mid_run = 0;
-    let mut runs = 0;
-    while killed_mid_run < kills && runs < kills * 6 {
-        runs += 1;
-        let mut child = produce_command(&dir, &input).spawn().unwrap();
-        let delay = Duration::from_millis(rng.random_range(2..60));
-        let deadline = Instant::now() + delay;
-        while Instant::now() < deadline && child.try_wait().unwrap().is_none() {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        if child.try_wait().unwrap().is_none() {
-            child.kill().unwrap(); // SIGKILL
-            killed_mid_run += 1;
-        }
-        child.wait().unwrap();
-    }
+    let (killed_mid_run, runs) = kill_loop(
+        kills,
+        seed,
+        6,
+        || produce_command(&dir, &input),
+        |rng| Duration::from_millis(rng.random_range(2..60)),
+    );
     let finished = produce_command(&dir, &input).status().unwrap();
     assert!(finished.success(), "final produce run failed (seed {seed})");
     assert_eq!(
