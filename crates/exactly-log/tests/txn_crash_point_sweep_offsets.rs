@@ -211,31 +211,6 @@ fn workload(log: &Log, progress: &mut Progress) -> Step {
     Ok(())
 }
 
-fn read_all_with(
-    log: &Log,
-    topic: &str,
-    partition: u32,
-    isolation: Isolation,
-) -> Vec<(u64, String)> {
-    let mut out = Vec::new();
-    let mut next = Offset(0);
-    loop {
-        let batch = log
-            .read_with(topic, partition, next, 1_000, isolation)
-            .unwrap();
-        out.extend(
-            batch
-                .records
-                .iter()
-                .map(|r| (r.offset.0, String::from_utf8(r.value.clone()).unwrap())),
-        );
-        if batch.next_offset <= next {
-            return out;
-        }
-        next = batch.next_offset;
-    }
-}
-
 fn txn_of(value: &str) -> Option<&str> {
     value.split('-').next().filter(|name| *name != "P")
 }

@@ -20,7 +20,7 @@
 mod common;
 
 use common::*;
-use exactly_core::{ManualClock, Offset, ProducerEpoch, ProducerId, SimStorage};
+use exactly_core::{ManualClock, ProducerEpoch, ProducerId, SimStorage};
 use exactly_log::{Isolation, Log, LogConfig, TransactionalProducer, TxnError};
 use rand::rngs::SmallRng;
 use rand::seq::SliceRandom;
@@ -32,27 +32,10 @@ const TIMEOUT_MS: i64 = 10_000;
 
 /// Values `read_committed` returns for a partition.
 fn committed(log: &Log, topic: &str, partition: u32) -> Vec<String> {
-    read_values(log, topic, partition, Isolation::ReadCommitted)
-}
-
-fn read_values(log: &Log, topic: &str, partition: u32, isolation: Isolation) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut next = Offset(0);
-    loop {
-        let batch = log
-            .read_with(topic, partition, next, 1_000, isolation)
-            .unwrap();
-        out.extend(
-            batch
-                .records
-                .iter()
-                .map(|r| String::from_utf8(r.value.clone()).unwrap()),
-        );
-        if batch.next_offset <= next {
-            return out;
-        }
-        next = batch.next_offset;
-    }
+    read_all_with(log, topic, partition, Isolation::ReadCommitted)
+        .into_iter()
+        .map(|(_, value)| value)
+        .collect()
 }
 
 /// Writes a random transaction body; returns the values per partition.

@@ -452,29 +452,6 @@ fn apply<'a>(log: &'a Log, clock: &ManualClock, h: &mut Handles<'a>, m: &mut Mod
     }
 }
 
-fn read_all_with(
-    log: &Log,
-    topic: &str,
-    partition: u32,
-    isolation: Isolation,
-) -> Vec<(u64, String)> {
-    let mut out = Vec::new();
-    let mut next = Offset(0);
-    loop {
-        let batch = log
-            .read_with(topic, partition, next, 50, isolation)
-            .unwrap();
-        for r in &batch.records {
-            assert!(r.offset >= next, "offsets increase");
-            out.push((r.offset.0, String::from_utf8(r.value.clone()).unwrap()));
-        }
-        if batch.next_offset <= next {
-            return out;
-        }
-        next = batch.next_offset;
-    }
-}
-
 fn check(log: &Log, m: &Model) {
     for (part, (topic, partition)) in PARTS.iter().enumerate() {
         let slots = &m.parts[part];

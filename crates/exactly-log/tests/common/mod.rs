@@ -10,7 +10,7 @@
 use exactly_core::{
     ManualClock, Offset, ProducerEpoch, ProducerId, Sequence, SimStorage, Storage, Timestamp,
 };
-use exactly_log::{Log, LogConfig, ProducerStamp, Record, StoredRecord};
+use exactly_log::{Isolation, Log, LogConfig, ProducerStamp, Record, StoredRecord};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -126,5 +126,30 @@ pub fn with_seed(seed: u64, body: impl FnOnce(u64)) {
     if let Err(panic) = result {
         eprintln!("FAILED with seed {seed} (rerun with EXACTLY_SEED={seed})");
         std::panic::resume_unwind(panic);
+    }
+}
+
+/// Every record of a partition as (offset, UTF-8 value), read in small chunks so that
+/// continuation past markers and aborted batches is exercised.
+pub fn read_all_with(
+    log: &Log,
+    topic: &str,
+    partition: u32,
+    isolation: Isolation,
+) -> Vec<(u64, String)> {
+    let mut out = Vec::new();
+    let mut next = Offset(0);
+    loop {
+        let batch = log
+            .read_with(topic, partition, next, 50, isolation)
+            .unwrap();
+        for r in &batch.records {
+            assert!(r.offset >= next, "offsets increase");
+            out.push((r.offset.0, String::from_utf8(r.value.clone()).unwrap()));
+        }
+        if batch.next_offset <= next {
+            return out;
+        }
+        next = batch.next_offset;
     }
 }
