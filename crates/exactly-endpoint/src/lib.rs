@@ -15,10 +15,14 @@
 //! - [`runtime`]: [`Endpoint`] (batches, dispatcher) and the [`Publisher`] trait.
 //! - [`embedded`]: [`EmbeddedStore`], journal + snapshot on `exactly_core::Storage`.
 //! - [`transport`]: [`LogSource`] and [`LogPublisher`] on the embedded log.
+//! - [`bank`]: the two-endpoint bank example (debit at `accounts-a`, credit at `accounts-b`).
+//! - [`testkit`]: the seeded bank workload, the crash-point driver and the model checker
+//!   shared by the tests of every store and by the CLI.
 //!
 //! The protocol, the file layout and the retention figures are in `docs/design.md`; the
 //! hazards and their tests in `docs/SAFETY.md`.
 
+pub mod bank;
 pub mod embedded;
 pub mod handler;
 pub mod id;
@@ -26,6 +30,7 @@ pub mod message;
 pub mod plan;
 pub mod runtime;
 pub mod store;
+pub mod testkit;
 pub mod transport;
 
 pub use embedded::{EmbeddedOptions, EmbeddedStore};
@@ -35,6 +40,7 @@ pub use message::{Delivery, Message, OutboxEntry, Position};
 pub use plan::{BatchReport, PlanError};
 pub use runtime::{Endpoint, EndpointConfig, EndpointError, PublishError, Publisher};
 pub use store::{
-    Commit, InboxStats, NewOutgoing, Outcome, Prefetched, RetentionPolicy, Store, StoreError,
+    Commit, InboxStats, NewOutgoing, Outcome, Prefetched, RetentionPolicy, StateEntry, Store,
+    StoreError,
 };
 pub use transport::{LogPublisher, LogSource, SourceError};
