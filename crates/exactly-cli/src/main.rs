@@ -3,6 +3,7 @@
 
 mod bench_cmd;
 mod demo_cmd;
+mod endpoint_cmd;
 mod log_cmd;
 mod pipe_cmd;
 mod sim_cmd;
@@ -31,6 +32,8 @@ enum Command {
     Sim(sim_cmd::SimArgs),
     /// Reliable delivery pipes over UDP.
     Pipe(pipe_cmd::PipeArgs),
+    /// Consistent endpoints: inbox, state and outbox in one transaction (the bank).
+    Endpoint(endpoint_cmd::EndpointArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -52,5 +55,6 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(args) => bench_cmd::run(args),
         Command::Sim(args) => sim_cmd::run(args),
         Command::Pipe(args) => pipe_cmd::run(args),
+        Command::Endpoint(args) => endpoint_cmd::run(args),
     }
 }

@@ -195,3 +195,36 @@ pub trait Store {
     /// Size of the inbox.
     fn inbox_stats(&mut self) -> Result<InboxStats, StoreError>;
 }
+
+/// A boxed store is a store (the CLI picks the backend at run time).
+impl<S: Store + ?Sized> Store for Box<S> {
+    fn transact(
+        &mut self,
+        ids: &[MessageId],
+        keys: &[Vec<u8>],
+        plan: &mut dyn FnMut(Prefetched) -> Option<Commit>,
+    ) -> Result<bool, StoreError> {
+        (**self).transact(ids, keys, plan)
+    }
+    fn pending_outbox(&mut self, max: usize) -> Result<Vec<OutboxEntry>, StoreError> {
+        (**self).pending_outbox(max)
+    }
+    fn mark_dispatched(&mut self, upto_seq: u64) -> Result<(), StoreError> {
+        (**self).mark_dispatched(upto_seq)
+    }
+    fn positions(&mut self) -> Result<Vec<Position>, StoreError> {
+        (**self).positions()
+    }
+    fn state_entries(&mut self) -> Result<Vec<StateEntry>, StoreError> {
+        (**self).state_entries()
+    }
+    fn inbox_lookup(
+        &mut self,
+        ids: &[MessageId],
+    ) -> Result<HashMap<MessageId, Outcome>, StoreError> {
+        (**self).inbox_lookup(ids)
+    }
+    fn inbox_stats(&mut self) -> Result<InboxStats, StoreError> {
+        (**self).inbox_stats()
+    }
+}

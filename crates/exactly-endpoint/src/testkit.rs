@@ -439,7 +439,7 @@ pub fn check_bank<A: Store, B: Store>(
 
 /// First copies of the credits must be exactly the model's credits, in order; dead letters
 /// exactly the bad messages.
-fn check_downstream(workload: &Workload, downstream: &[OutboxEntry]) -> Result<u64, String> {
+pub fn check_downstream(workload: &Workload, downstream: &[OutboxEntry]) -> Result<u64, String> {
     let mut seen = HashSet::new();
     let mut credits = Vec::new();
     let mut dead = HashSet::new();
@@ -474,7 +474,8 @@ fn check_downstream(workload: &Workload, downstream: &[OutboxEntry]) -> Result<u
     Ok(credits.len() as u64)
 }
 
-fn check_inbox<S: Store>(workload: &Workload, store: &mut S) -> Result<(), String> {
+/// Every delivered id must be in the inbox (processed or dead-lettered).
+pub fn check_inbox<S: Store>(workload: &Workload, store: &mut S) -> Result<(), String> {
     let ids: Vec<MessageId> = workload.deliveries.iter().map(|d| d.message.id).collect();
     let found = store.inbox_lookup(&ids).map_err(|e| e.to_string())?;
     match ids.iter().find(|id| !found.contains_key(id)) {
@@ -517,7 +518,8 @@ pub fn balances<S: Store>(store: &mut S) -> Result<BTreeMap<String, i64>, String
     Ok(out)
 }
 
-fn check_balances(workload: &Workload, balances: &BTreeMap<String, i64>) -> Result<(), String> {
+/// Balances must equal the model's (each valid transfer once) and money is conserved.
+pub fn check_balances(workload: &Workload, balances: &BTreeMap<String, i64>) -> Result<(), String> {
     let expected = workload.expected_balances();
     if let Some((account, want)) = expected
         .iter()
