@@ -44,6 +44,7 @@ struct Statements {
     counters_put: Statement,
     retain_by_seq: Statement,
     retain_by_age: Statement,
+    outbox_pending: Statement,
 }
 
 /// Called right before `COMMIT` (fault-injection tests cut the connection there).
@@ -302,6 +303,9 @@ fn prepare(client: &mut Client, s: &str) -> Result<Statements, postgres::Error> 
         ))?,
         retain_by_seq: p(format!("DELETE FROM {s}.inbox WHERE seq <= $1"))?,
         retain_by_age: p(format!("DELETE FROM {s}.inbox WHERE at_ms < $1"))?,
+        outbox_pending: p(format!(
+            "SELECT seq, id, topic, key, payload FROM {s}.outbox ORDER BY seq LIMIT $1"
+        ))?,
     })
 }
 
@@ -363,13 +367,9 @@ impl Store for PgStore {
     }
 
     fn pending_outbox(&mut self, max: usize) -> Result<Vec<OutboxEntry>, StoreError> {
-        let sql = format!(
-            "SELECT seq, id, topic, key, payload FROM {}.outbox ORDER BY seq LIMIT $1",
-            self.schema
-        );
         let rows = self
             .client
-            .query(&sql, &[&(max as i64)])
+            .query(&self.statements.outbox_pending, &[&(max as i64)])
             .map_err(store_error)?;
         rows.iter()
             .map(|row| {
@@ -386,11 +386,15 @@ impl Store for PgStore {
     }
 
     fn mark_dispatched(&mut self, upto_seq: u64) -> Result<(), StoreError> {
-        let sql = format!("DELETE FROM {}.outbox WHERE seq <= $1", self.schema);
-        self.client
-            .execute(&sql, &[&(upto_seq as i64)])
-            .map_err(store_error)?;
-        Ok(())
+        // A mark need not be durable (a lost mark only republishes, and the receiving inbox
+        // drops the copy), so its commit does not wait for the WAL flush. One round trip:
+        // the simple-query protocol runs the four statements (`upto_seq` is an integer).
+        let sql = format!(
+            "BEGIN; SET LOCAL synchronous_commit TO OFF;
+             DELETE FROM {}.outbox WHERE seq <= {}; COMMIT;",
+            self.schema, upto_seq as i64
+        );
+        self.client.batch_execute(&sql).map_err(store_error)
     }
 
     fn positions(&mut self) -> Result<Vec<Position>, StoreError> {
