@@ -40,8 +40,22 @@ impl LogSource {
         })?;
         let mut next = vec![0u64; partitions as usize];
         for p in committed.iter().filter(|p| p.topic == topic) {
+            let info = log
+                .partition_info(topic, p.partition)
+                .map_err(|e| SourceError {
+                    topic: topic.to_string(),
+                    reason: e.to_string(),
+                })?;
+            // A committed position past the end means the source lost a tail we had read
+            // (a machine crash of its writer before its fsync); the writer republishes
+            // those messages at lower offsets, so re-read the partition from its start and
+            // let the inbox drop what was already processed.
+            let resume = match p.next_offset > info.written_offset.0 {
+                true => info.start_offset.0,
+                false => p.next_offset,
+            };
             if let Some(slot) = next.get_mut(p.partition as usize) {
-                *slot = p.next_offset;
+                *slot = resume;
             }
         }
         Ok(Self {
