@@ -559,20 +559,18 @@ fn next_valid_frame(bytes: &[u8], from: usize) -> Option<usize> {
 }
 
 fn lock_dir(dir: &Path) -> Result<std::fs::File, StoreError> {
-    std::fs::create_dir_all(dir).map_err(io_error(dir))?;
-    let path = dir.join("LOCK");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(io_error(&path))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked {
-            what: path.display().to_string(),
+    match exactly_core::storage::lock_directory(dir) {
+        Ok(Some(file)) => Ok(file),
+        Ok(None) => Err(StoreError::Locked {
+            what: dir
+                .join(exactly_core::storage::LOCK_FILE)
+                .display()
+                .to_string(),
         }),
-        Err(std::fs::TryLockError::Error(source)) => Err(StoreError::Io { path, source }),
+        Err(source) => Err(StoreError::Io {
+            path: dir.to_path_buf(),
+            source,
+        }),
     }
 }
 

@@ -22,6 +22,17 @@ pub struct BatchReport {
     pub outgoing: u64,
 }
 
+impl BatchReport {
+    /// Adds the counts of `other`.
+    pub fn add(&mut self, other: &BatchReport) {
+        self.deliveries += other.deliveries;
+        self.processed += other.processed;
+        self.duplicates += other.duplicates;
+        self.dead_lettered += other.dead_lettered;
+        self.outgoing += other.outgoing;
+    }
+}
+
 /// Why a batch could not be planned; nothing is committed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -99,19 +99,34 @@ impl<H: Handler, S: Store> Endpoint<H, S> {
     /// [`Handler::batch_max`] messages. On error, the batches before the failing one are
     /// committed and the rest are not.
     pub fn process(&mut self, deliveries: &[Delivery]) -> Result<BatchReport, EndpointError> {
+        self.run_batches(deliveries, true)
+    }
+
+    /// Runs the handler over `deliveries` inside store transactions that are rolled back:
+    /// what the batch would do, without doing it (also what a crash right before the
+    /// commit leaves behind). Each transaction of at most [`Handler::batch_max`] messages
+    /// sees the committed state only, not the rolled-back effects of the previous ones.
+    pub fn dry_run(&mut self, deliveries: &[Delivery]) -> Result<BatchReport, EndpointError> {
+        self.run_batches(deliveries, false)
+    }
+
+    fn run_batches(
+        &mut self,
+        deliveries: &[Delivery],
+        commit: bool,
+    ) -> Result<BatchReport, EndpointError> {
         let mut total = BatchReport::default();
         for chunk in deliveries.chunks(self.handler.batch_max().max(1)) {
-            let report = self.process_batch(chunk)?;
-            total.deliveries += report.deliveries;
-            total.processed += report.processed;
-            total.duplicates += report.duplicates;
-            total.dead_lettered += report.dead_lettered;
-            total.outgoing += report.outgoing;
+            total.add(&self.process_batch(chunk, commit)?);
         }
         Ok(total)
     }
 
-    fn process_batch(&mut self, batch: &[Delivery]) -> Result<BatchReport, EndpointError> {
+    fn process_batch(
+        &mut self,
+        batch: &[Delivery],
+        commit: bool,
+    ) -> Result<BatchReport, EndpointError> {
         let ids: Vec<_> = batch
             .iter()
             .map(|d| d.message.id)
@@ -124,9 +139,9 @@ impl<H: Handler, S: Store> Endpoint<H, S> {
         let mut result = Ok(BatchReport::default());
         let mut plan =
             |prefetched| match plan_batch(handler, batch, &keys, prefetched, topic, now_ms) {
-                Ok((commit, report)) => {
+                Ok((planned, report)) => {
                     result = Ok(report);
-                    Some(commit)
+                    commit.then_some(planned)
                 }
                 Err(error) => {
                     result = Err(error);

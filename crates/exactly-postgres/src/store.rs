@@ -317,6 +317,18 @@ fn corrupt(what: String) -> StoreError {
     StoreError::Backend { reason: what }
 }
 
+/// Inbox rows `(id, outcome)` as a map; a malformed row is an error, never skipped.
+fn inbox_rows(rows: &[postgres::Row]) -> Result<HashMap<MessageId, Outcome>, StoreError> {
+    let mut found = HashMap::with_capacity(rows.len());
+    for row in rows {
+        let id = id_of(row.get(0)).ok_or_else(|| corrupt("inbox id is not 16 bytes".into()))?;
+        let outcome =
+            Outcome::from_code(row.get(1)).ok_or_else(|| corrupt("bad inbox outcome".into()))?;
+        found.insert(id, outcome);
+    }
+    Ok(found)
+}
+
 impl Store for PgStore {
     fn transact(
         &mut self,
@@ -327,15 +339,10 @@ impl Store for PgStore {
         let mut tx = self.client.transaction().map_err(store_error)?;
         let id_bytes: Vec<&[u8]> = ids.iter().map(|id| &id.0[..]).collect();
         let mut prefetched = Prefetched::default();
-        for row in tx
+        let rows = tx
             .query(&self.statements.inbox_get, &[&id_bytes])
-            .map_err(store_error)?
-        {
-            let id = id_of(row.get(0)).ok_or_else(|| corrupt("inbox id is not 16 bytes".into()))?;
-            let outcome = Outcome::from_code(row.get(1))
-                .ok_or_else(|| corrupt("bad inbox outcome".into()))?;
-            prefetched.inbox.insert(id, outcome);
-        }
+            .map_err(store_error)?;
+        prefetched.inbox = inbox_rows(&rows)?;
         for row in tx
             .query(&self.statements.state_get, &[&keys])
             .map_err(store_error)?
@@ -428,14 +435,7 @@ impl Store for PgStore {
             .client
             .query(&self.statements.inbox_get, &[&id_bytes])
             .map_err(store_error)?;
-        let mut found = HashMap::new();
-        for row in rows {
-            let id = id_of(row.get(0)).ok_or_else(|| corrupt("inbox id is not 16 bytes".into()))?;
-            let outcome = Outcome::from_code(row.get(1))
-                .ok_or_else(|| corrupt("bad inbox outcome".into()))?;
-            found.insert(id, outcome);
-        }
-        Ok(found)
+        inbox_rows(&rows)
     }
 
     fn inbox_stats(&mut self) -> Result<InboxStats, StoreError> {
