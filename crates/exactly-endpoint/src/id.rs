@@ -42,7 +42,14 @@ impl MessageId {
 
     /// Lower-case hex, 32 characters.
     pub fn to_hex(&self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
+        // Hot path (credits carry their transfer's id): no `format!` per byte.
+        let digit = |nibble: u8| char::from_digit(u32::from(nibble), 16).unwrap_or('0');
+        let mut out = String::with_capacity(32);
+        for byte in self.0 {
+            out.push(digit(byte >> 4));
+            out.push(digit(byte & 0x0f));
+        }
+        out
     }
 }
 

@@ -47,7 +47,7 @@ pub struct EndpointBenchArgs {
     #[arg(long, default_value_t = 500_000)]
     embedded_messages: u64,
     /// Messages per transaction of the batched runs.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 4096)]
     batch: usize,
     /// Interleaved rounds; medians are reported.
     #[arg(long, default_value_t = 3)]
