@@ -120,6 +120,18 @@ pub(crate) fn schema_of(prefix: &str, role: Role) -> String {
     format!("{prefix}_{}", role.letter())
 }
 
+/// Checks `--store` before any process is started: `embedded` or a PostgreSQL URL.
+pub(crate) fn check_store_choice(choice: &str) -> anyhow::Result<()> {
+    match choice == "embedded" || is_postgres(choice) {
+        true => Ok(()),
+        false => bail!("--store must be `embedded` or a PostgreSQL URL, not {choice:?}"),
+    }
+}
+
+fn is_postgres(choice: &str) -> bool {
+    choice.starts_with("postgres") || choice.contains("host=")
+}
+
 /// Opens an endpoint's store: `embedded`, or a PostgreSQL URL (`postgres://…` or
 /// `host=… user=…`). Inbox retention keeps every id (the audit reads the whole inbox).
 pub(crate) fn open_store(
@@ -139,7 +151,7 @@ pub(crate) fn open_store(
         })?;
         return Ok(Box::new(store));
     }
-    if choice.starts_with("postgres") || choice.contains("host=") {
+    if is_postgres(choice) {
         let options = PgOptions {
             retention: RetentionPolicy::KeepAll,
             ..PgOptions::default()

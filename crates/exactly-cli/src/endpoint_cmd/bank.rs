@@ -5,6 +5,9 @@
 
 use super::audit::{audit, Audit};
 use super::{schema_of, Layout, Role};
+
+/// An endpoint that exits by itself this many times is broken, not unlucky: stop.
+const CHILD_FAILURES_MAX: usize = 5;
 use anyhow::{bail, Context};
 use clap::Args;
 use exactly_core::Timestamp;
@@ -108,13 +111,29 @@ impl<'a> Children<'a> {
                 child.wait()?;
                 runs.kills += 1;
             }
-            Some(status) => runs
-                .child_failures
-                .push(format!("{} exited by itself: {status}", role.name())),
+            Some(status) => {
+                let failure = format!("{} exited by itself: {status}", role.name());
+                runs.child_failures.push(failure);
+                self.give_up_if_broken(role, runs)?;
+            }
         }
         *self.child(role) = spawn(self.layout, self.args, &self.schema_prefix, role)?;
         runs.restarts += 1;
         Ok(())
+    }
+
+    /// Fails with the endpoint's last error output once it failed too often.
+    fn give_up_if_broken(&self, role: Role, runs: &Runs) -> anyhow::Result<()> {
+        if runs.child_failures.len() < CHILD_FAILURES_MAX {
+            return Ok(());
+        }
+        let stderr = std::fs::read_to_string(self.layout.stderr_file(role)).unwrap_or_default();
+        let last = stderr.lines().last().unwrap_or("(no output)");
+        bail!(
+            "{} keeps failing ({} failures); its last error: {last}",
+            role.name(),
+            runs.child_failures.len()
+        )
     }
 
     /// Creates the stop file of `role` and waits for it to exit cleanly.
@@ -125,8 +144,9 @@ impl<'a> Children<'a> {
                 if status.success() {
                     return Ok(());
                 }
-                runs.child_failures
-                    .push(format!("{} failed while draining: {status}", role.name()));
+                let failure = format!("{} failed while draining: {status}", role.name());
+                runs.child_failures.push(failure);
+                self.give_up_if_broken(role, runs)?;
                 *self.child(role) = spawn(self.layout, self.args, &self.schema_prefix, role)?;
                 runs.restarts += 1;
             }
@@ -191,6 +211,7 @@ pub fn run(args: BankArgs) -> anyhow::Result<()> {
     if !(0.0..=1.0).contains(&args.dup) {
         bail!("--dup must be within 0..=1");
     }
+    super::check_store_choice(&args.store)?;
     let seed = args.seed.unwrap_or_else(|| rand::rng().random());
     let temp = tempfile::tempdir()?;
     let root = args
@@ -203,13 +224,17 @@ pub fn run(args: BankArgs) -> anyhow::Result<()> {
     let workload = bank_workload(seed, args.transfers, args.accounts, args.dup, bad);
     let schema_prefix = format!("exactly_bank_{}_{}", std::process::id(), seed % 1_000_000);
     let started = Instant::now();
-    let runs = drive(&layout, &args, &workload, seed, &schema_prefix)?;
+    let outcome = drive(&layout, &args, &workload, seed, &schema_prefix).and_then(|runs| {
+        let report = audit(&layout, &args.store, &schema_prefix, &workload)?;
+        Ok((runs, report))
+    });
+    // The schemas go whatever happened: a failed run must not leave tables behind.
+    cleanup(&args.store, &schema_prefix);
+    let (runs, report) = outcome?;
     let runs = Runs {
         wall: started.elapsed(),
         ..runs
     };
-    let report = audit(&layout, &args.store, &schema_prefix, &workload)?;
-    cleanup(&args.store, &schema_prefix);
     print_report(&args, seed, &workload, &runs, &report);
     if !report.errors.is_empty() || !runs.child_failures.is_empty() {
         bail!("the bank invariant does not hold (seed {seed})");
