@@ -90,6 +90,11 @@ impl<H: Handler, S: Store> Endpoint<H, S> {
         &mut self.store
     }
 
+    /// Gives the store back (closing the endpoint).
+    pub fn into_store(self) -> S {
+        self.store
+    }
+
     /// The handler.
     pub fn handler(&self) -> &H {
         &self.handler
