@@ -14,7 +14,8 @@
 //! - [`plan`]: the sans-IO core of a batch (prefetched rows + deliveries → commit).
 //! - [`runtime`]: [`Endpoint`] (batches, dispatcher) and the [`Publisher`] trait.
 //! - [`embedded`]: [`EmbeddedStore`], journal + snapshot on `exactly_core::Storage`.
-//! - [`transport`]: [`LogSource`] and [`LogPublisher`] on the embedded log.
+//! - [`transport`]: the [`Source`] trait, [`LogSource`] and [`LogPublisher`] on the
+//!   embedded log.
 //! - [`bank`]: the two-endpoint bank example (debit at `accounts-a`, credit at `accounts-b`).
 //! - [`testkit`]: the seeded bank workload, the crash-point driver and the model checker
 //!   shared by the tests of every store and by the CLI.
@@ -43,4 +44,4 @@ pub use store::{
     Commit, InboxStats, NewOutgoing, Outcome, Prefetched, RetentionPolicy, StateEntry, Store,
     StoreError,
 };
-pub use transport::{LogPublisher, LogSource, SourceError};
+pub use transport::{LogPublisher, LogSource, Source, SourceError};

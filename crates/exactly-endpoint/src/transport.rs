@@ -21,6 +21,25 @@ pub struct SourceError {
     pub reason: String,
 }
 
+/// Where an endpoint's deliveries come from: the embedded log today ([`LogSource`]); a
+/// NATS JetStream consumer would implement the same two methods, resuming from the
+/// positions the store committed.
+pub trait Source {
+    /// Up to `max` deliveries, waiting up to `timeout` for the first one.
+    fn poll(&mut self, max: usize, timeout: Duration) -> Result<Vec<Delivery>, SourceError>;
+    /// Whether everything published so far has been delivered.
+    fn caught_up(&self) -> Result<bool, SourceError>;
+}
+
+impl Source for LogSource {
+    fn poll(&mut self, max: usize, timeout: Duration) -> Result<Vec<Delivery>, SourceError> {
+        LogSource::poll(self, max, timeout)
+    }
+    fn caught_up(&self) -> Result<bool, SourceError> {
+        LogSource::caught_up(self)
+    }
+}
+
 /// Reads one topic of a log from the positions the store committed.
 #[derive(Debug)]
 pub struct LogSource {

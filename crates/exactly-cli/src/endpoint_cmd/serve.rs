@@ -9,7 +9,7 @@ use clap::Args;
 use exactly_core::SystemClock;
 use exactly_endpoint::bank::{Accounts, CreditHandler, DebitHandler, CREDITS_TOPIC};
 use exactly_endpoint::testkit::DEAD_LETTERS_TOPIC;
-use exactly_endpoint::{Endpoint, EndpointConfig, Handler, LogPublisher, LogSource, Store};
+use exactly_endpoint::{Endpoint, EndpointConfig, Handler, LogPublisher, LogSource, Source, Store};
 use exactly_log::{Log, LogConfig};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -115,7 +115,19 @@ struct Loop {
 }
 
 impl Loop {
-    fn run<H: Handler>(self, handler: H, store: Box<dyn Store>) -> anyhow::Result<()> {
+    fn run<H: Handler>(self, handler: H, mut store: Box<dyn Store>) -> anyhow::Result<()> {
+        let positions = store.positions()?;
+        let source = LogSource::new(Arc::clone(&self.input), self.topic, &positions)?;
+        self.serve(handler, store, source)
+    }
+
+    /// The endpoint loop over any [`Source`] (the log here; NATS would plug in the same way).
+    fn serve<H: Handler>(
+        self,
+        handler: H,
+        store: Box<dyn Store>,
+        mut source: impl Source,
+    ) -> anyhow::Result<()> {
         let config = EndpointConfig {
             dead_letter_topic: DEAD_LETTERS_TOPIC.to_string(),
             ..EndpointConfig::default()
@@ -124,8 +136,6 @@ impl Loop {
         let mut publisher = LogPublisher::new(self.own);
         // Whatever a previous incarnation committed but did not dispatch goes out first.
         endpoint.dispatch(&mut publisher)?;
-        let positions = endpoint.store().positions()?;
-        let mut source = LogSource::new(self.input, self.topic, &positions)?;
         loop {
             let batch = source.poll(self.fetch_max, Duration::from_millis(50))?;
             if batch.is_empty() {
