@@ -13,10 +13,12 @@ use exactly_log::{partition_for_key, Record, TransactionalProducer};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, Sender};
 
-/// Bytes of records per append or send (well under the log's batch limit).
+/// Bytes of records per append or send, at most (and at most half the log's batch limit).
 const SEND_BYTES_MAX: usize = 1 << 20;
-/// Lineages per audit record.
+/// Lineages per audit record, at most.
 const AUDIT_RECORD_ENTRIES: usize = 4096;
+/// Encoded bytes of one lineage, at most (three varints).
+const LINEAGE_BYTES_MAX: usize = 20;
 
 pub(crate) struct Sink<'a, 'c, O> {
     pub ctx: &'c RunContext<'a>,
@@ -40,7 +42,7 @@ impl<'a, O: OutputRecord> Sink<'a, '_, O> {
             let batch = self.encode(epoch.outputs, &epoch.audit);
             let producer = producers.get_mut((id % 2) as usize);
             match producer {
-                Some(producer) => write_transaction(producer, &batch)?,
+                Some(producer) => write_transaction(producer, &batch, self.send_bytes_max())?,
                 None => self.append(&batch)?,
             }
             self.ctx
@@ -113,8 +115,10 @@ impl<'a, O: OutputRecord> Sink<'a, '_, O> {
             .map(|(p, list)| (sink.clone(), p as u32, list))
             .collect();
         if let Some(topic) = &self.ctx.job.audit {
+            let entries =
+                (self.send_bytes_max() / 2 / LINEAGE_BYTES_MAX).clamp(1, AUDIT_RECORD_ENTRIES);
             let audit_records = audit
-                .chunks(AUDIT_RECORD_ENTRIES)
+                .chunks(entries)
                 .map(|chunk| Record {
                     timestamp,
                     key: None,
@@ -129,9 +133,16 @@ impl<'a, O: OutputRecord> Sink<'a, '_, O> {
         Batch { parts, records }
     }
 
+    /// Bytes per append: well under the log's batch limit (headers and framing included).
+    fn send_bytes_max(&self) -> usize {
+        let log_max = self.ctx.log.config().batch_bytes_max as usize;
+        SEND_BYTES_MAX.min(log_max / 2)
+    }
+
     fn append(&self, batch: &Batch) -> Result<(), RunError> {
+        let max = self.send_bytes_max();
         for (topic, partition, records) in &batch.parts {
-            for chunk in chunks(records) {
+            for chunk in chunks(records, max) {
                 self.ctx.log.append(topic, *partition, chunk, None)?;
             }
         }
@@ -142,10 +153,11 @@ impl<'a, O: OutputRecord> Sink<'a, '_, O> {
 fn write_transaction(
     producer: &mut TransactionalProducer<'_>,
     batch: &Batch,
+    bytes_max: usize,
 ) -> Result<(), RunError> {
     producer.begin()?;
     for (topic, partition, records) in &batch.parts {
-        for chunk in chunks(records) {
+        for chunk in chunks(records, bytes_max) {
             producer.send(topic, *partition, chunk)?;
         }
     }
@@ -153,13 +165,13 @@ fn write_transaction(
     Ok(())
 }
 
-/// Splits records into runs of at most [`SEND_BYTES_MAX`] bytes (at least one record each).
-fn chunks(records: &[Record]) -> Vec<&[Record]> {
+/// Splits records into runs of at most `bytes_max` bytes (at least one record each).
+fn chunks(records: &[Record], bytes_max: usize) -> Vec<&[Record]> {
     let mut out = Vec::new();
     let (mut start, mut bytes) = (0, 0usize);
     for (i, record) in records.iter().enumerate() {
         let size = record.value.len() + record.key.as_ref().map_or(0, Vec::len) + 32;
-        if bytes + size > SEND_BYTES_MAX && i > start {
+        if bytes + size > bytes_max && i > start {
             out.extend(records.get(start..i));
             start = i;
             bytes = 0;

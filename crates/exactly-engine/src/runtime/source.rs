@@ -47,6 +47,7 @@ impl<K: GroupKey, T: Send + 'static, O> Source<'_, '_, K, T, O> {
             .collect();
         let mut injected = self.restored_id;
         let mut sent_clock = Timestamp::MIN;
+        let mut since_barrier: u64 = 0;
         let mut buffers: Vec<Vec<Routed<K, T>>> = self.outputs.iter().map(|_| Vec::new()).collect();
         loop {
             if self.ctx.failed() {
@@ -55,6 +56,7 @@ impl<K: GroupKey, T: Send + 'static, O> Source<'_, '_, K, T, O> {
             let requested = self.ctx.control.requested.load(Ordering::SeqCst);
             if requested > injected {
                 injected = requested;
+                since_barrier = 0;
                 if self.barrier(requested, &cursors).is_err() {
                     return Ok(());
                 }
@@ -63,7 +65,13 @@ impl<K: GroupKey, T: Send + 'static, O> Source<'_, '_, K, T, O> {
                     return Ok(());
                 }
             }
+            if self.at_record_bound(since_barrier) {
+                // Checkpoints by record count are a bound: wait for the barrier.
+                std::thread::sleep(Duration::from_micros(100));
+                continue;
+            }
             let read = self.poll(&mut cursors, &mut buffers)?;
+            since_barrier += read as u64;
             if self.flush(&mut buffers).is_err() {
                 return Ok(());
             }
@@ -81,6 +89,13 @@ impl<K: GroupKey, T: Send + 'static, O> Source<'_, '_, K, T, O> {
                 self.idle(&cursors)?;
             }
         }
+    }
+
+    fn at_record_bound(&self, since_barrier: u64) -> bool {
+        self.ctx
+            .options
+            .checkpoint_every_records
+            .is_some_and(|every| since_barrier >= every.max(1))
     }
 
     /// Reads one batch from every partition; returns the records read.
