@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 /// What a job promises about the effect of each input message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Guarantee {
     /// Source positions are committed ahead of processing: a crash may lose messages,
     /// never double them.

@@ -192,3 +192,194 @@ pub fn generate_lines(seed: u64, count: u64, vocabulary: u64) -> Vec<String> {
         })
         .collect()
 }
+
+/// What [`check_balances`] found: the job's output against the reference computed from
+/// its input, and R/UR of the applied transfers from the audit.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct BalanceCheck {
+    /// Transfers in the input.
+    pub transfers: u64,
+    /// Input records that do not parse as transfers.
+    pub unparseable: u64,
+    /// Accounts in the reference.
+    pub accounts: u64,
+    /// Accounts whose last committed output differs from the reference (or is missing).
+    pub accounts_wrong: u64,
+    /// Sum over all last balances (0 when money is conserved).
+    pub money_total: i64,
+    /// Debit and credit events expected (two per transfer).
+    pub events_expected: u64,
+    /// Audit entries (applications, duplicates included).
+    pub events_applied: u64,
+    /// Distinct expected events applied at least once.
+    pub events_unique: u64,
+    /// Reliability: unique applied / expected.
+    pub r: f64,
+    /// Uniqueness: unique applied / applied.
+    pub ur: f64,
+    /// Whether an audit topic was read (R and UR are meaningful only then).
+    pub audited: bool,
+}
+
+impl BalanceCheck {
+    /// Every balance right, money conserved, and (if audited) R = UR = 1.
+    pub fn exactly_once(&self) -> bool {
+        let audit_ok = !self.audited
+            || (self.events_unique == self.events_expected
+                && self.events_applied == self.events_expected);
+        self.accounts_wrong == 0 && self.money_total == 0 && audit_ok
+    }
+}
+
+/// Why a check could not read what it checks.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CheckError {
+    /// Reading a topic failed.
+    #[error("reading {topic}: {source}")]
+    Read {
+        /// The topic.
+        topic: String,
+        /// The cause.
+        source: exactly_log::ReadError,
+    },
+    /// A topic does not exist.
+    #[error("topic {0:?} does not exist")]
+    UnknownTopic(String),
+    /// An output or audit record does not decode.
+    #[error("{topic} holds a record that does not decode: {reason}")]
+    Decode {
+        /// The topic.
+        topic: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// Calls `each(partition, record)` for every committed record of `topic`.
+pub fn for_each_committed(
+    log: &exactly_log::Log,
+    topic: &str,
+    mut each: impl FnMut(u32, exactly_log::StoredRecord) -> Result<(), CheckError>,
+) -> Result<(), CheckError> {
+    let partitions = log
+        .partition_count(topic)
+        .ok_or_else(|| CheckError::UnknownTopic(topic.to_string()))?;
+    let read_error = |source| CheckError::Read {
+        topic: topic.to_string(),
+        source,
+    };
+    for partition in 0..partitions {
+        let mut from = log
+            .partition_info(topic, partition)
+            .map_err(read_error)?
+            .start_offset;
+        loop {
+            let batch = log
+                .read_with(
+                    topic,
+                    partition,
+                    from,
+                    65_536,
+                    exactly_log::Isolation::ReadCommitted,
+                )
+                .map_err(read_error)?;
+            if batch.records.is_empty() {
+                break;
+            }
+            from = batch.next_offset;
+            for record in batch.records {
+                each(partition, record)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks the `balances` job: reference balances from `input`, last committed values from
+/// `output`, and (with `audit`) R and UR of the applied debit/credit events.
+pub fn check_balances(
+    log: &exactly_log::Log,
+    input: &str,
+    output: &str,
+    audit: Option<&str>,
+) -> Result<BalanceCheck, CheckError> {
+    let mut check = BalanceCheck::default();
+    let mut reference = std::collections::BTreeMap::<String, i64>::new();
+    let mut expected = std::collections::HashSet::<crate::Lineage>::new();
+    for_each_committed(log, input, |partition, record| {
+        let Ok(t) = serde_json::from_slice::<Transfer>(&record.value) else {
+            check.unparseable += 1;
+            return Ok(());
+        };
+        check.transfers += 1;
+        *reference.entry(t.from).or_insert(0) -= t.amount;
+        *reference.entry(t.to).or_insert(0) += t.amount;
+        for index in 0..2 {
+            expected.insert(crate::Lineage {
+                partition,
+                offset: record.offset.0,
+                index,
+            });
+        }
+        Ok(())
+    })?;
+    let last = last_values(log, output)?;
+    check.accounts = reference.len() as u64;
+    check.accounts_wrong = reference
+        .iter()
+        .filter(|(account, balance)| last.get(*account) != Some(balance))
+        .count() as u64;
+    check.money_total = last.values().fold(0i64, |sum, v| sum.saturating_add(*v));
+    check.events_expected = expected.len() as u64;
+    if let Some(audit) = audit {
+        check.audited = true;
+        let mut seen = std::collections::HashSet::new();
+        for_each_committed(log, audit, |_, record| {
+            let lineages = crate::decode_audit(&record.value).map_err(|e| CheckError::Decode {
+                topic: audit.to_string(),
+                reason: e.to_string(),
+            })?;
+            for lineage in lineages {
+                check.events_applied += 1;
+                if expected.contains(&lineage) {
+                    seen.insert(lineage);
+                }
+            }
+            Ok(())
+        })?;
+        check.events_unique = seen.len() as u64;
+    }
+    let ratio = |a: u64, b: u64| if b == 0 { 1.0 } else { a as f64 / b as f64 };
+    check.r = ratio(check.events_unique, check.events_expected);
+    check.ur = ratio(check.events_unique, check.events_applied);
+    Ok(check)
+}
+
+#[derive(Deserialize)]
+struct KeyValue {
+    key: String,
+    value: i64,
+}
+
+/// The last committed value per key of a `{"key":…,"value":…}` output topic (a key's
+/// records all live in one partition, in commit order).
+pub fn last_values(
+    log: &exactly_log::Log,
+    topic: &str,
+) -> Result<std::collections::BTreeMap<String, i64>, CheckError> {
+    let mut values = std::collections::BTreeMap::new();
+    if log.partition_count(topic).is_none() {
+        return Ok(values);
+    }
+    for_each_committed(log, topic, |_, record| {
+        let kv: KeyValue =
+            serde_json::from_slice(&record.value).map_err(|e| CheckError::Decode {
+                topic: topic.to_string(),
+                reason: e.to_string(),
+            })?;
+        values.insert(kv.key, kv.value);
+        Ok(())
+    })?;
+    Ok(values)
+}
