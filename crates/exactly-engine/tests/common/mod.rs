@@ -27,7 +27,7 @@ pub fn write_transfers(
         by_partition.entry(p).or_default().push(record);
     }
     for (p, records) in by_partition {
-        for chunk in records.chunks(500) {
+        for chunk in records.chunks(100) {
             log.append(topic, p, chunk, None).unwrap();
         }
     }
