@@ -265,8 +265,11 @@ impl<K, T> ToTask<K, T> {
     }
 }
 
-/// Task → sink: one checkpoint's outputs and state.
+/// Task → sink: one checkpoint's outputs and state, or (at-least-once) outputs and audit
+/// handed over early, before their checkpoint.
 pub(crate) struct EpochOutput<O> {
+    /// Outputs written as they come (no state, no acknowledgement).
+    pub partial: bool,
     pub checkpoint_id: u64,
     pub outputs: Vec<O>,
     pub audit: Vec<Lineage>,

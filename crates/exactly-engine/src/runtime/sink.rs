@@ -37,19 +37,25 @@ struct Batch {
 impl<'a, O: OutputRecord> Sink<'a, '_, O> {
     pub fn run(self) -> Result<(), RunError> {
         let mut producers = self.producers()?;
+        let guarantee = self.ctx.options.guarantee;
         while let Ok(epoch) = self.epochs.recv() {
             let id = epoch.checkpoint_id;
             let batch = self.encode(epoch.outputs, &epoch.audit);
-            let producer = producers.get_mut((id % 2) as usize);
-            match producer {
-                Some(producer) => write_transaction(producer, &batch, self.send_bytes_max())?,
-                None => self.append(&batch)?,
+            if epoch.partial {
+                self.append(&batch)?;
+                continue;
             }
-            self.ctx
-                .options
-                .status
-                .records_out
-                .fetch_add(batch.records, Ordering::Relaxed);
+            let producer = producers.get_mut((id % 2) as usize);
+            match (producer, guarantee) {
+                (Some(producer), _) => {
+                    let status = &self.ctx.options.status.records_out;
+                    write_transaction(producer, &batch, self.send_bytes_max(), status)?
+                }
+                // At-most-once writes only after the manifest moved the positions past
+                // everything these outputs came from (below).
+                (None, Guarantee::AtMostOnce) => {}
+                (None, _) => self.append(&batch)?,
+            }
             let ack = Ack::Task {
                 checkpoint_id: id,
                 states: epoch.states,
@@ -66,6 +72,8 @@ impl<'a, O: OutputRecord> Sink<'a, '_, O> {
             }
             if let Some(producer) = producers.get_mut((id % 2) as usize) {
                 producer.commit()?;
+            } else if guarantee == Guarantee::AtMostOnce {
+                self.append(&batch)?;
             }
         }
         Ok(())
@@ -140,6 +148,11 @@ impl<'a, O: OutputRecord> Sink<'a, '_, O> {
     }
 
     fn append(&self, batch: &Batch) -> Result<(), RunError> {
+        self.ctx
+            .options
+            .status
+            .records_out
+            .fetch_add(batch.records, Ordering::Relaxed);
         let max = self.send_bytes_max();
         for (topic, partition, records) in &batch.parts {
             for chunk in chunks(records, max) {
@@ -154,8 +167,10 @@ fn write_transaction(
     producer: &mut TransactionalProducer<'_>,
     batch: &Batch,
     bytes_max: usize,
+    status: &std::sync::atomic::AtomicU64,
 ) -> Result<(), RunError> {
     producer.begin()?;
+    status.fetch_add(batch.records, Ordering::Relaxed);
     for (topic, partition, records) in &batch.parts {
         for chunk in chunks(records, bytes_max) {
             producer.send(topic, *partition, chunk)?;

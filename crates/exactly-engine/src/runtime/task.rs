@@ -5,8 +5,12 @@
 use super::{EpochOutput, Lineage, RunContext, RunError, ToTask};
 use crate::barrier::{BarrierAligner, BarrierEvent};
 use crate::clock::ClockTracker;
+use crate::job::Guarantee;
 use crate::operator::KeyedOperator;
 use std::collections::VecDeque;
+
+/// Outputs and audit entries an at-least-once task hands over before its checkpoint.
+const EAGER_FLUSH_ITEMS: usize = 8192;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, Sender};
 
@@ -38,6 +42,9 @@ impl<K, T, O> Task<'_, '_, K, T, O> {
         let mut outputs: Vec<O> = Vec::new();
         let mut audit: Vec<Lineage> = Vec::new();
         let auditing = self.ctx.job.audit.is_some();
+        // At-least-once writes effects as they happen, before the checkpoint that covers
+        // them: what a crash then replays is written again (duplicates, never loss).
+        let eager = self.ctx.options.guarantee == Guarantee::AtLeastOnce;
         let mut ended = 0;
         while ended < inputs {
             let message = match alignment.released.pop_front() {
@@ -62,6 +69,19 @@ impl<K, T, O> Task<'_, '_, K, T, O> {
                         }
                         self.operator.process(item.event, &mut outputs);
                     }
+                    if eager && outputs.len() + audit.len() >= EAGER_FLUSH_ITEMS {
+                        let early = EpochOutput {
+                            partial: true,
+                            checkpoint_id: 0,
+                            outputs: std::mem::take(&mut outputs),
+                            audit: std::mem::take(&mut audit),
+                            states: Vec::new(),
+                            clock: clock.clock(),
+                        };
+                        if self.sink.send(early).is_err() {
+                            return Ok(());
+                        }
+                    }
                 }
                 ToTask::Clock(_, timestamp) => {
                     let now = clock.advance_input(input, timestamp);
@@ -72,6 +92,7 @@ impl<K, T, O> Task<'_, '_, K, T, O> {
                     if let BarrierEvent::Aligned(id) = alignment.aligner.on_barrier(input, id) {
                         self.operator.on_checkpoint(&mut outputs);
                         let epoch = EpochOutput {
+                            partial: false,
                             checkpoint_id: id,
                             outputs: std::mem::take(&mut outputs),
                             audit: std::mem::take(&mut audit),
