@@ -23,60 +23,13 @@
 
 mod common;
 
-use exactly_core::{ManualClock, SimStorage, Storage, TearMode};
+use common::sim;
+use exactly_core::SimStorage;
 use exactly_engine::jobs::{balances, reference_balances, Rejected};
-use exactly_engine::{log_topic, Guarantee, Job, RunOptions, RunReport};
-use exactly_log::{Durability, Log, LogConfig};
-use std::sync::Arc;
-
-const LOG_DIR: &str = "/log";
-const TEARS: [TearMode; 4] = [
-    TearMode::DropUnsynced,
-    TearMode::KeepPrefix,
-    TearMode::PrefixThenGarbage,
-    TearMode::PrefixThenZeros,
-];
-
-fn config() -> LogConfig {
-    LogConfig {
-        durability: Durability::Immediate,
-        segment_bytes_max: 64 * 1024,
-        batch_bytes_max: 16 * 1024,
-        ..LogConfig::default()
-    }
-}
-
-fn open(storage: &SimStorage) -> Result<Log, exactly_log::OpenError> {
-    Log::open_with(
-        Arc::new(storage.clone()),
-        Arc::new(ManualClock::new(1_000_000)),
-        LOG_DIR,
-        config(),
-    )
-}
+use exactly_engine::{log_topic, Job};
 
 fn job() -> Job {
     balances("transfers", "balances", Rejected::default()).audit(log_topic("applied"))
-}
-
-fn options(log: &Log, storage: &SimStorage, seed: u64) -> RunOptions {
-    let job = job();
-    let mut options = RunOptions::new(log, &job, Guarantee::ExactlyOnce);
-    options.state_storage = Arc::new(storage.clone()) as Arc<dyn Storage>;
-    options.state_dir = "/state/balances".into();
-    options.parallelism = 1 + (seed % 2) as u32;
-    options.checkpoint_interval_ms = 3_600_000;
-    options.checkpoint_every_records = Some(40 + seed % 50);
-    options.read_batch_records = 16;
-    options.checkpoints_kept = 2;
-    options
-}
-
-fn run(storage: &SimStorage, seed: u64) -> Result<RunReport, String> {
-    let log = open(storage).map_err(|e| e.to_string())?;
-    let job = job();
-    job.run(&log, &options(&log, storage, seed))
-        .map_err(|e| e.to_string())
 }
 
 #[derive(Default)]
@@ -90,37 +43,13 @@ struct Seen {
 fn sweep_one(seed: u64, seen: &mut Seen) {
     let storage = SimStorage::new(seed);
     let transfers = {
-        let log = open(&storage).unwrap();
+        let log = sim::open(&storage).unwrap();
         common::write_transfers(&log, "transfers", 2, seed, 300, 12)
     };
-    // Measure this seed's fault-free mutation count on a copy of the machine.
-    let probe = storage.fork();
-    let before = probe.mutation_count();
-    run(&probe, seed).unwrap_or_else(|e| panic!("seed {seed}: fault-free run failed: {e}"));
-    let mutations = probe.mutation_count() - before;
-
-    let crash_at = storage.mutation_count() + (seed.wrapping_mul(0x9E37_79B9) % mutations.max(1));
-    storage.crash_after_mutations(crash_at);
-    let first = run(&storage, seed);
-    storage.crash(TEARS[(seed % 4) as usize]);
-    if first.is_ok() {
+    let Some(report) = sim::crash_and_recover(&storage, &job(), seed) else {
         return; // the crash point fell after the run: nothing to recover
-    }
-    if seed % 2 == 1 {
-        storage.crash_after_mutations(seed % 40);
-        let _ = run(&storage, seed);
-        if storage.is_crashed() {
-            storage.crash(TEARS[((seed / 4) % 4) as usize]);
-        } else {
-            storage.crash_after_mutations(u64::MAX);
-        }
-    }
-    let report =
-        run(&storage, seed).unwrap_or_else(|e| panic!("seed {seed}: recovery run failed: {e}"));
+    };
     let recovery = &report.recovery;
-    if std::env::var("EXACTLY_VERBOSE").is_ok() {
-        eprintln!("seed {seed}: crash after {crash_at} of {mutations}: {recovery:?} {first:?}");
-    }
     if recovery.committed_transactions > 0 {
         seen.committed_prepared += 1;
     }
@@ -133,7 +62,7 @@ fn sweep_one(seed: u64, seen: &mut Seen) {
         seen.nothing_to_settle += 1;
     }
 
-    let log = open(&storage).unwrap();
+    let log = sim::open(&storage).unwrap();
     let balances = common::last_values(&log, "balances");
     assert_eq!(
         balances,
@@ -153,16 +82,7 @@ fn sweep_one(seed: u64, seen: &mut Seen) {
 
 #[test]
 fn checkpoint_crash_point_sweep() {
-    let seeds: Vec<u64> = match std::env::var("EXACTLY_SEED") {
-        Ok(seed) => vec![seed.parse().unwrap()],
-        Err(_) => {
-            let n = std::env::var("EXACTLY_SEEDS")
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(500);
-            (0..n).collect()
-        }
-    };
+    let seeds = sim::seeds(500);
     let mut seen = Seen::default();
     for &seed in &seeds {
         sweep_one(seed, &mut seen);

@@ -97,7 +97,16 @@ pub(crate) fn execute<K: GroupKey, T: Send + 'static, O: OutputRecord>(
         for handle in handles {
             let _ = handle.join();
         }
-        result
+        // A sink can still fail committing the last checkpoint after the coordinator is
+        // done: the run is not over until every thread is, and then only without errors.
+        let late_failure = ack_rx.try_iter().find_map(|ack| match ack {
+            Ack::Failed(error) => Some(error),
+            _ => None,
+        });
+        match (result, late_failure) {
+            (Ok(_), Some(error)) => Err(error),
+            (result, _) => result,
+        }
     })
 }
 
