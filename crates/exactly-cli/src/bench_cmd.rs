@@ -1,5 +1,6 @@
 //! `exactly bench …`: benchmarks whose every figure is a ratio measured in the same run.
 
+mod engine;
 mod log;
 mod pipe;
 mod txn;
@@ -21,6 +22,8 @@ enum BenchTarget {
     Pipe(pipe::PipeBenchArgs),
     /// Transactions: transactional vs idempotent appends, commit latency, copy EO vs ALO.
     Txn(txn::TxnBenchArgs),
+    /// The stream engine: balances exactly-once vs at-least-once vs pass-through; recovery.
+    Engine(engine::EngineBenchArgs),
 }
 
 /// Runs the chosen benchmark.
@@ -29,6 +32,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         BenchTarget::Log(args) => log::run(args),
         BenchTarget::Pipe(args) => pipe::run(args),
         BenchTarget::Txn(args) => txn::run(args),
+        BenchTarget::Engine(args) => engine::run(args),
     }
 }
 

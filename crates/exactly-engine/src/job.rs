@@ -167,8 +167,6 @@ impl<K: GroupKey, V: Serialize + Send + 'static> OutputRecord for Windowed<K, V>
 
 /// The fused stateless part of a job: one source record in, any number of items out.
 pub(crate) type Chain<T> = Arc<dyn Fn(SourceRecord, &mut dyn FnMut(T)) + Send + Sync>;
-/// Extracts the routing key of an item.
-pub(crate) type KeyFn<K, T> = Arc<dyn Fn(&T) -> K + Send + Sync>;
 /// Makes one operator instance per task.
 pub(crate) type OperatorFactory<K, T, O> =
     Arc<dyn Fn() -> Box<dyn KeyedOperator<K, T, O>> + Send + Sync>;
@@ -298,9 +296,28 @@ impl<T: Send + 'static> Stream<T> {
         self,
         f: impl Fn(&T) -> K + Send + Sync + 'static,
     ) -> KeyedStream<K, T> {
+        let previous = self.chain;
         KeyedStream {
-            stream: self,
-            key_fn: Arc::new(f),
+            job: self.job,
+            source: self.source,
+            chain: Arc::new(move |record, emit| {
+                previous(record, &mut |item| emit((f(&item), item)))
+            }),
+        }
+    }
+}
+
+impl<K: GroupKey, V: Send + 'static> Stream<(K, V)> {
+    /// Keys a stream of `(key, value)` pairs by their first element, without copying the
+    /// key: the keyed items are `((), value)`, ready for [`KeyedStream::aggregate`].
+    pub fn into_keyed(self) -> KeyedStream<K, ((), V)> {
+        let previous = self.chain;
+        KeyedStream {
+            job: self.job,
+            source: self.source,
+            chain: Arc::new(move |record, emit| {
+                previous(record, &mut |(key, value)| emit((key, ((), value))))
+            }),
         }
     }
 }
@@ -308,12 +325,9 @@ impl<T: Send + 'static> Stream<T> {
 impl<T: OutputRecord> Stream<T> {
     /// A stateless job: items go straight to `topic`.
     pub fn sink(self, topic: LogTopic) -> Job {
+        // Stateless: spread by input partition (keeping each partition's order), not by key.
         let stage = Stage::<u64, T, T> {
-            keyed: KeyedStream {
-                stream: self,
-                // Stateless: spread by input partition, keeping each partition's order.
-                key_fn: Arc::new(|_| 0),
-            },
+            keyed: self.key_by(|_| 0u64),
             operator: Arc::new(|| Box::new(PassThrough)),
             route_by_partition: true,
         };
@@ -323,8 +337,9 @@ impl<T: OutputRecord> Stream<T> {
 
 /// A keyed stream of `T` with keys `K`.
 pub struct KeyedStream<K, T> {
-    stream: Stream<T>,
-    key_fn: KeyFn<K, T>,
+    job: String,
+    source: String,
+    chain: Chain<(K, T)>,
 }
 
 impl<K: GroupKey, T: Send + 'static> KeyedStream<K, T> {
@@ -386,16 +401,15 @@ pub struct Stage<K, T, O> {
 impl<K: GroupKey, T: Send + 'static, O: OutputRecord> Stage<K, T, O> {
     /// Writes the operator's outputs to `topic`; the job is complete.
     pub fn sink(self, topic: LogTopic) -> Job {
-        let stream = self.keyed.stream;
+        let keyed = self.keyed;
         let plan = crate::runtime::TypedPlan {
-            chain: stream.chain,
-            key_fn: self.keyed.key_fn,
+            chain: keyed.chain,
             operator: self.operator,
             route_by_partition: self.route_by_partition,
         };
         Job {
-            name: stream.job,
-            source: stream.source,
+            name: keyed.job,
+            source: keyed.source,
             sink: topic.name,
             audit: None,
             key_groups: KEY_GROUPS_DEFAULT,

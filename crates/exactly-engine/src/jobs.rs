@@ -112,7 +112,7 @@ pub fn balances(input: &str, output: &str, rejected: Rejected) -> Job {
                 }
             }
         })
-        .key_by(|(account, _)| account.clone())
+        .into_keyed()
         .aggregate(Sum)
         .sink(log_topic(output))
 }

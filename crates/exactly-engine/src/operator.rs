@@ -15,6 +15,7 @@ use exactly_state::{LatePolicy, Monoid, SnapshotError, WindowAssigner, WindowSta
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
+use xxhash_rust::xxh3::Xxh3Builder;
 
 /// A custom stateful operator: the engine keeps one `State` per key, checkpoints it with
 /// the job and restores it after a crash, so `process` sees every message exactly once.
@@ -131,7 +132,7 @@ struct AggregateSlot<V> {
 /// A monoid total per key; changed totals are emitted at each checkpoint.
 pub(crate) struct AggregateOperator<K, M: Monoid> {
     monoid: M,
-    totals: HashMap<K, AggregateSlot<M::Value>>,
+    totals: HashMap<K, AggregateSlot<M::Value>, Xxh3Builder>,
     dirty: Vec<K>,
 }
 
@@ -139,7 +140,7 @@ impl<K, M: Monoid> AggregateOperator<K, M> {
     pub fn new(monoid: M) -> Self {
         Self {
             monoid,
-            totals: HashMap::new(),
+            totals: HashMap::default(),
             dirty: Vec::new(),
         }
     }
@@ -288,14 +289,14 @@ impl<K: GroupKey, X, M: Monoid + Clone> KeyedOperator<K, (X, M::Value), Windowed
 /// Runs a [`PersistentTask`] with one state per key.
 pub(crate) struct TaskOperator<P: PersistentTask> {
     task: P,
-    states: HashMap<P::Key, (u32, P::State)>,
+    states: HashMap<P::Key, (u32, P::State), Xxh3Builder>,
 }
 
 impl<P: PersistentTask> TaskOperator<P> {
     pub fn new(task: P) -> Self {
         Self {
             task,
-            states: HashMap::new(),
+            states: HashMap::default(),
         }
     }
 }

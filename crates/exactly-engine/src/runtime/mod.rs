@@ -28,7 +28,7 @@ mod sink;
 mod source;
 mod task;
 
-use crate::job::{Chain, GroupKey, Guarantee, Job, KeyFn, OperatorFactory, OutputRecord};
+use crate::job::{Chain, GroupKey, Guarantee, Job, OperatorFactory, OutputRecord};
 use crate::operator::Event;
 use exactly_core::{Storage, Timestamp};
 use exactly_log::Log;
@@ -370,8 +370,7 @@ pub(crate) trait Plan: Send + Sync {
 
 /// A job with its types.
 pub(crate) struct TypedPlan<K, T, O> {
-    pub chain: Chain<T>,
-    pub key_fn: KeyFn<K, T>,
+    pub chain: Chain<(K, T)>,
     pub operator: OperatorFactory<K, T, O>,
     pub route_by_partition: bool,
 }

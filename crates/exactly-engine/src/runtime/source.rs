@@ -152,8 +152,7 @@ impl<K: GroupKey, T: Send + 'static, O> Source<'_, '_, K, T, O> {
         };
         let (key_groups, parallelism) = (self.ctx.job.key_groups, self.ctx.parallelism());
         let mut index = 0u32;
-        (self.plan.chain)(source_record, &mut |item| {
-            let key = (self.plan.key_fn)(&item);
+        (self.plan.chain)(source_record, &mut |(key, item)| {
             let group = key_group(&key.group_bytes(), key_groups);
             let task = if self.plan.route_by_partition {
                 partition % parallelism
