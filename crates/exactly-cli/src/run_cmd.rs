@@ -36,6 +36,7 @@ enum RunCommand {
 }
 
 /// The CLI spelling of [`Guarantee`].
+#[allow(clippy::enum_variant_names)]
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum GuaranteeArg {
     /// Positions committed before processing: may lose, never doubles.
