@@ -1,5 +1,6 @@
 //! `exactly bench …`: benchmarks whose every figure is a ratio measured in the same run.
 
+mod endpoint;
 mod engine;
 mod log;
 mod pipe;
@@ -24,6 +25,8 @@ enum BenchTarget {
     Txn(txn::TxnBenchArgs),
     /// The stream engine: balances exactly-once vs at-least-once vs pass-through; recovery.
     Engine(engine::EngineBenchArgs),
+    /// Endpoints: naive PostgreSQL outbox vs batched endpoint (PostgreSQL, embedded).
+    Endpoint(endpoint::EndpointBenchArgs),
 }
 
 /// Runs the chosen benchmark.
@@ -33,6 +36,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         BenchTarget::Pipe(args) => pipe::run(args),
         BenchTarget::Txn(args) => txn::run(args),
         BenchTarget::Engine(args) => engine::run(args),
+        BenchTarget::Endpoint(args) => endpoint::run(args),
     }
 }
 

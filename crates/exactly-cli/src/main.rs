@@ -3,6 +3,7 @@
 
 mod bench_cmd;
 mod demo_cmd;
+mod endpoint_cmd;
 mod gen_cmd;
 mod log_cmd;
 mod pipe_cmd;
@@ -37,6 +38,8 @@ enum Command {
     Gen(gen_cmd::GenArgs),
     /// Run a built-in stream job (balances, wordcount, window-count), its status or check.
     Run(run_cmd::RunArgs),
+    /// Consistent endpoints: inbox, state and outbox in one transaction (the bank).
+    Endpoint(endpoint_cmd::EndpointArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -60,5 +63,6 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Pipe(args) => pipe_cmd::run(args),
         Command::Gen(args) => gen_cmd::run(args),
         Command::Run(args) => run_cmd::run(args),
+        Command::Endpoint(args) => endpoint_cmd::run(args),
     }
 }

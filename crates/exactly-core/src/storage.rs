@@ -109,3 +109,24 @@ pub fn read_file(storage: &dyn Storage, path: &Path) -> io::Result<Vec<u8>> {
     file.read_exact_at(0, &mut bytes)?;
     Ok(bytes)
 }
+
+/// Name of the lock file [`lock_directory`] holds inside a directory.
+pub const LOCK_FILE: &str = "LOCK";
+
+/// Takes an exclusive `flock` on `dir/LOCK` (creating both if needed) on the real file
+/// system: one writer process per directory. `Ok(None)` when another process holds it. The
+/// lock lasts as long as the returned file is open, and ends with the process, however it
+/// dies.
+pub fn lock_directory(dir: &Path) -> io::Result<Option<std::fs::File>> {
+    std::fs::create_dir_all(dir)?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(LOCK_FILE))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(source)) => Err(source),
+    }
+}

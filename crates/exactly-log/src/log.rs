@@ -503,22 +503,15 @@ fn reject_internal(topic: &str) -> Result<(), AppendError> {
 }
 
 fn lock_dir(dir: &Path) -> Result<std::fs::File, OpenError> {
-    let io = |source| OpenError::Io {
-        path: dir.to_path_buf(),
-        source,
-    };
-    std::fs::create_dir_all(dir).map_err(io)?;
-    let path = dir.join("LOCK");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(io)?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(OpenError::Locked { path }),
-        Err(std::fs::TryLockError::Error(source)) => Err(OpenError::Io { path, source }),
+    match exactly_core::storage::lock_directory(dir) {
+        Ok(Some(file)) => Ok(file),
+        Ok(None) => Err(OpenError::Locked {
+            path: dir.join(exactly_core::storage::LOCK_FILE),
+        }),
+        Err(source) => Err(OpenError::Io {
+            path: dir.to_path_buf(),
+            source,
+        }),
     }
 }
 

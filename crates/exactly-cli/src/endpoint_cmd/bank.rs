@@ -1,0 +1,393 @@
+//! `exactly endpoint bank`: feeds transfers (with duplicates and bad messages) to
+//! `accounts-a`, runs both endpoints as child processes, SIGKILLs and restarts them at
+//! random moments, lets them drain, then audits: every transfer applied exactly once on
+//! both sides, money conserved, no credit without its debit, bad messages dead-lettered.
+
+use super::audit::{audit, Audit};
+use super::{schema_of, Layout, Role};
+use anyhow::{bail, Context};
+use clap::Args;
+use exactly_core::Timestamp;
+use exactly_endpoint::testkit::{bank_workload, record_value, Workload, TRANSFERS_TOPIC};
+use exactly_log::{Log, LogConfig, Record};
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Arguments of `exactly endpoint bank`.
+#[derive(Args, Debug)]
+pub struct BankArgs {
+    /// `embedded`, or a PostgreSQL URL such as `postgres://postgres@127.0.0.1:5432/test`.
+    #[arg(long, default_value = "embedded")]
+    store: String,
+    /// Distinct transfers.
+    #[arg(long, default_value_t = 20_000)]
+    transfers: u64,
+    /// Probability that a transfer is delivered a second time, later.
+    #[arg(long, default_value_t = 0.1)]
+    dup: f64,
+    /// Mean time between SIGKILLs of an endpoint process, in ms (0: no kills).
+    #[arg(long, default_value_t = 200)]
+    kill_every: u64,
+    /// Go on killing until this many kills landed (default: stop when all is fed).
+    #[arg(long)]
+    kills: Option<u32>,
+    /// Bad messages mixed in (unparseable, unknown account, no envelope).
+    #[arg(long)]
+    bad: Option<u64>,
+    /// Accounts per endpoint.
+    #[arg(long, default_value_t = 100)]
+    accounts: u32,
+    /// Messages per store transaction.
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    /// Seed of the workload and the kill timing (default: from the clock; printed).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Keep everything in this directory instead of a temporary one.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    json: bool,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 600)]
+    timeout_s: u64,
+}
+
+/// What the process management did.
+#[derive(Debug, Default)]
+pub(crate) struct Runs {
+    pub(crate) kills: u32,
+    pub(crate) restarts: u32,
+    pub(crate) child_failures: Vec<String>,
+    pub(crate) wall: Duration,
+}
+
+struct Children<'a> {
+    layout: &'a Layout,
+    args: &'a BankArgs,
+    schema_prefix: String,
+    a: Child,
+    b: Child,
+}
+
+impl<'a> Children<'a> {
+    fn spawn_both(
+        layout: &'a Layout,
+        args: &'a BankArgs,
+        schema_prefix: String,
+    ) -> anyhow::Result<Self> {
+        let a = spawn(layout, args, &schema_prefix, Role::A)?;
+        let b = spawn(layout, args, &schema_prefix, Role::B)?;
+        Ok(Self {
+            layout,
+            args,
+            schema_prefix,
+            a,
+            b,
+        })
+    }
+
+    fn child(&mut self, role: Role) -> &mut Child {
+        match role {
+            Role::A => &mut self.a,
+            Role::B => &mut self.b,
+        }
+    }
+
+    /// SIGKILLs `role` if it is running, then starts it again.
+    fn kill_and_restart(&mut self, role: Role, runs: &mut Runs) -> anyhow::Result<()> {
+        let child = self.child(role);
+        match child.try_wait()? {
+            None => {
+                child.kill()?; // SIGKILL on Unix
+                child.wait()?;
+                runs.kills += 1;
+            }
+            Some(status) => runs
+                .child_failures
+                .push(format!("{} exited by itself: {status}", role.name())),
+        }
+        *self.child(role) = spawn(self.layout, self.args, &self.schema_prefix, role)?;
+        runs.restarts += 1;
+        Ok(())
+    }
+
+    /// Creates the stop file of `role` and waits for it to exit cleanly.
+    fn drain(&mut self, role: Role, deadline: Instant, runs: &mut Runs) -> anyhow::Result<()> {
+        std::fs::write(self.layout.stop_file(role), b"stop")?;
+        loop {
+            if let Some(status) = self.child(role).try_wait()? {
+                if status.success() {
+                    return Ok(());
+                }
+                runs.child_failures
+                    .push(format!("{} failed while draining: {status}", role.name()));
+                *self.child(role) = spawn(self.layout, self.args, &self.schema_prefix, role)?;
+                runs.restarts += 1;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child(role).kill();
+                bail!("{} did not drain before the timeout", role.name());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Children<'_> {
+    fn drop(&mut self) {
+        for child in [&mut self.a, &mut self.b] {
+            if let Ok(None) = child.try_wait() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+fn spawn(
+    layout: &Layout,
+    args: &BankArgs,
+    schema_prefix: &str,
+    role: Role,
+) -> anyhow::Result<Child> {
+    let stderr = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(layout.stderr_file(role))?;
+    Command::new(std::env::current_exe()?)
+        .args([
+            "endpoint",
+            "serve",
+            "--role",
+            role.name(),
+            "--store",
+            &args.store,
+            "--schema-prefix",
+            schema_prefix,
+        ])
+        .arg("--dir")
+        .arg(layout.root())
+        .args([
+            "--accounts",
+            &args.accounts.to_string(),
+            "--batch",
+            &args.batch.to_string(),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .with_context(|| format!("starting {}", role.name()))
+}
+
+/// Runs the bank and prints the audit; fails if the invariant does not hold.
+pub fn run(args: BankArgs) -> anyhow::Result<()> {
+    if !(0.0..=1.0).contains(&args.dup) {
+        bail!("--dup must be within 0..=1");
+    }
+    let seed = args.seed.unwrap_or_else(|| rand::rng().random());
+    let temp = tempfile::tempdir()?;
+    let root = args
+        .dir
+        .clone()
+        .unwrap_or_else(|| temp.path().to_path_buf());
+    std::fs::create_dir_all(&root)?;
+    let layout = Layout::new(&root.canonicalize()?);
+    let bad = args.bad.unwrap_or((args.transfers / 500).max(3));
+    let workload = bank_workload(seed, args.transfers, args.accounts, args.dup, bad);
+    let schema_prefix = format!("exactly_bank_{}_{}", std::process::id(), seed % 1_000_000);
+    let started = Instant::now();
+    let runs = drive(&layout, &args, &workload, seed, &schema_prefix)?;
+    let runs = Runs {
+        wall: started.elapsed(),
+        ..runs
+    };
+    let report = audit(&layout, &args.store, &schema_prefix, &workload)?;
+    cleanup(&args.store, &schema_prefix);
+    print_report(&args, seed, &workload, &runs, &report);
+    if !report.errors.is_empty() || !runs.child_failures.is_empty() {
+        bail!("the bank invariant does not hold (seed {seed})");
+    }
+    Ok(())
+}
+
+fn drive(
+    layout: &Layout,
+    args: &BankArgs,
+    workload: &Workload,
+    seed: u64,
+    schema_prefix: &str,
+) -> anyhow::Result<Runs> {
+    let feed = Log::open(layout.feed_log(), LogConfig::default())?;
+    feed.create_topic(TRANSFERS_TOPIC, 1)?;
+    let deadline = Instant::now() + Duration::from_secs(args.timeout_s);
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let mut runs = Runs::default();
+    let mut children = Children::spawn_both(layout, args, schema_prefix.to_string())?;
+    let chunk_count = u64::from(args.kills.unwrap_or(20).max(1));
+    let chunk_len = (workload.deliveries.len() as u64)
+        .div_ceil(chunk_count)
+        .max(1) as usize;
+    let mut chunks = workload.deliveries.chunks(chunk_len);
+    let bar = progress(workload.deliveries.len() as u64);
+    let mut fed = 0u64;
+    loop {
+        let more = match chunks.next() {
+            Some(chunk) => {
+                append(&feed, chunk)?;
+                fed += chunk.len() as u64;
+                true
+            }
+            None => false,
+        };
+        let kills_wanted = args.kill_every > 0 && args.kills.is_some_and(|k| runs.kills < k);
+        if (!more && !kills_wanted) || Instant::now() > deadline {
+            break;
+        }
+        let pause = match args.kill_every {
+            0 => 10,
+            ms => rng.random_range(ms / 2..=ms + ms / 2),
+        };
+        std::thread::sleep(Duration::from_millis(pause));
+        if args.kill_every > 0 {
+            let victims: &[Role] = match rng.random_range(0..3) {
+                0 => &[Role::A],
+                1 => &[Role::B],
+                _ => &[Role::A, Role::B],
+            };
+            for &role in victims {
+                children.kill_and_restart(role, &mut runs)?;
+            }
+        }
+        bar.set_position(fed);
+        bar.set_message(format!("kills {}", runs.kills));
+    }
+    bar.set_message("draining".to_string());
+    children.drain(Role::A, deadline, &mut runs)?;
+    children.drain(Role::B, deadline, &mut runs)?;
+    bar.finish_and_clear();
+    Ok(runs)
+}
+
+fn append(feed: &Log, chunk: &[exactly_endpoint::Delivery]) -> anyhow::Result<()> {
+    let now = Timestamp(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0),
+    );
+    for piece in chunk.chunks(1000) {
+        let records: Vec<Record> = piece
+            .iter()
+            .map(|d| Record {
+                timestamp: now,
+                key: None,
+                value: record_value(d),
+            })
+            .collect();
+        feed.append(TRANSFERS_TOPIC, 0, &records, None)?;
+    }
+    Ok(())
+}
+
+fn progress(total: u64) -> ProgressBar {
+    let bar = ProgressBar::new(total);
+    if let Ok(style) =
+        ProgressStyle::with_template("{spinner} fed {pos}/{len} deliveries, {msg} {elapsed}")
+    {
+        bar.set_style(style);
+    }
+    bar.enable_steady_tick(Duration::from_millis(100));
+    bar
+}
+
+fn cleanup(store: &str, schema_prefix: &str) {
+    if store == "embedded" {
+        return;
+    }
+    for role in [Role::A, Role::B] {
+        if let Err(error) = exactly_postgres::drop_schema(store, &schema_of(schema_prefix, role)) {
+            eprintln!("warning: could not drop schema of {}: {error}", role.name());
+        }
+    }
+}
+
+fn print_report(args: &BankArgs, seed: u64, workload: &Workload, runs: &Runs, report: &Audit) {
+    let ok = report.errors.is_empty() && runs.child_failures.is_empty();
+    if args.json {
+        let value = serde_json::json!({
+            "ok": ok, "seed": seed, "store": if args.store == "embedded" { "embedded" } else { "postgres" },
+            "transfers": workload.transfers.len(), "deliveries": workload.deliveries.len(),
+            "kills": runs.kills, "restarts": runs.restarts, "wall_s": runs.wall.as_secs_f64(),
+            "debited_once": report.debited, "credited_once": report.credited,
+            "credits_without_debit": report.credits_without_debit,
+            "money_before": report.money_before, "money_after": report.money_after,
+            "dead_letters": report.dead_letters, "dead_letters_expected": report.dead_letters_expected,
+            "duplicates_dropped_a": report.duplicates_dropped_a, "copies_dropped_b": report.copies_dropped_b,
+            "child_failures": runs.child_failures, "errors": report.errors,
+        });
+        println!("{value}");
+        return;
+    }
+    let n = workload.transfers.len();
+    let rows = [
+        ("seed", seed.to_string()),
+        ("store", args.store.clone()),
+        ("transfers (distinct, valid)", n.to_string()),
+        (
+            "deliveries to accounts-a (with duplicates and bad)",
+            workload.deliveries.len().to_string(),
+        ),
+        ("SIGKILLs of endpoint processes", runs.kills.to_string()),
+        ("restarts", runs.restarts.to_string()),
+        (
+            "debited exactly once at accounts-a",
+            format!("{}/{n}", report.debited),
+        ),
+        (
+            "credited exactly once at accounts-b",
+            format!("{}/{n}", report.credited),
+        ),
+        (
+            "credits without their debit",
+            report.credits_without_debit.to_string(),
+        ),
+        (
+            "money before → after",
+            format!("{} → {}", report.money_before, report.money_after),
+        ),
+        (
+            "dead letters (distinct / expected)",
+            format!("{} / {}", report.dead_letters, report.dead_letters_expected),
+        ),
+        (
+            "duplicate deliveries dropped by accounts-a's inbox",
+            report.duplicates_dropped_a.to_string(),
+        ),
+        (
+            "republished credits dropped by accounts-b's inbox",
+            report.copies_dropped_b.to_string(),
+        ),
+        ("wall time", format!("{:.1} s", runs.wall.as_secs_f64())),
+    ];
+    for (name, value) in rows {
+        println!("{name:<52} {value}");
+    }
+    for failure in runs.child_failures.iter().chain(&report.errors) {
+        println!("VIOLATION: {failure}");
+    }
+    println!(
+        "{}",
+        if ok {
+            "exactly once: OK"
+        } else {
+            "exactly once: FAILED"
+        }
+    );
+}

@@ -1,0 +1,55 @@
+//! Shared by the bank's kill -9 tests: run `exactly endpoint bank` and assert its audit.
+#![allow(dead_code)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use crate::kill_common::exactly;
+
+/// Runs the bank on `store` with `transfers` transfers (10% duplicated), SIGKILLs every
+/// ~80 ms until `kills` landed, and asserts every invariant of the audit.
+pub fn run_bank_and_assert(store: &str, transfers: u64, kills: u32, seed: u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let (transfers_arg, kills_arg, seed_arg) =
+        (transfers.to_string(), kills.to_string(), seed.to_string());
+    let args = [
+        "endpoint",
+        "bank",
+        "--store",
+        store,
+        "--transfers",
+        &transfers_arg,
+        "--dup",
+        "0.1",
+        "--kill-every",
+        "80",
+        "--kills",
+        &kills_arg,
+        "--seed",
+        &seed_arg,
+        "--json",
+    ];
+    let output = exactly(&args, dir.path()).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "seed {seed}: {stdout}\n{stderr}");
+    let report: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    let context = format!("seed {seed} (replay with EXACTLY_SEED={seed}): {report}");
+    assert_eq!(report["ok"], true, "{context}");
+    assert!(
+        report["kills"].as_u64().unwrap() >= u64::from(kills),
+        "{context}"
+    );
+    assert_eq!(report["debited_once"], transfers, "{context}");
+    assert_eq!(report["credited_once"], transfers, "{context}");
+    assert_eq!(report["credits_without_debit"], 0, "{context}");
+    assert_eq!(report["money_before"], report["money_after"], "{context}");
+    assert_eq!(
+        report["dead_letters"], report["dead_letters_expected"],
+        "{context}"
+    );
+    println!("{report}");
+}

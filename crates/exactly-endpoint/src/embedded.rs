@@ -1,0 +1,607 @@
+//! [`EmbeddedStore`]: the endpoint store without a server — an in-memory image of inbox,
+//! state, outbox and positions, made durable by a journal of CRC-framed commits and a
+//! periodic snapshot, all through [`Storage`] so every crash point can be simulated.
+//!
+//! Files in the store directory:
+//! - `LOCK`: exclusive flock held by the writer (real file system only).
+//! - `snapshot`: `crc32c u32 | postcard(SnapshotBody)`, replaced atomically; names the
+//!   journal generation that continues it.
+//! - `journal-<generation:020>`: frames `magic u32 | body_len u32 | crc32c u32 | body`,
+//!   body = postcard(`Frame`). A commit frame is written and fdatasynced before the
+//!   commit is acknowledged; dispatch marks are written without a sync (a lost mark only
+//!   republishes).
+
+use crate::id::MessageId;
+use crate::message::{OutboxEntry, Position};
+use crate::store::{Commit, InboxStats, Outcome, Prefetched, RetentionPolicy, Store, StoreError};
+use exactly_core::storage::{read_file, write_file_atomically};
+use exactly_core::{OpenMode, StdStorage, Storage, StorageFile};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+const FRAME_MAGIC: u32 = 0x4550_4A31;
+const FRAME_HEADER_BYTES: usize = 12;
+/// Largest frame body accepted on recovery (rejects a garbage length before allocating).
+pub const FRAME_BODY_BYTES_MAX: u32 = 256 << 20;
+const SNAPSHOT_FILE: &str = "snapshot";
+const SNAPSHOT_VERSION: u32 = 1;
+
+/// Settings of an [`EmbeddedStore`].
+#[derive(Clone, Copy, Debug)]
+pub struct EmbeddedOptions {
+    /// How long processed ids are remembered.
+    pub retention: RetentionPolicy,
+    /// Journal size that triggers a snapshot and a fresh journal.
+    pub journal_bytes_max: u64,
+}
+
+impl Default for EmbeddedOptions {
+    fn default() -> Self {
+        Self {
+            retention: RetentionPolicy::Count { ids_max: 1_000_000 },
+            journal_bytes_max: 64 << 20,
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+enum Frame {
+    Commit(Commit),
+    Dispatched(u64),
+}
+
+#[derive(Serialize, Deserialize)]
+struct SnapshotBody {
+    version: u32,
+    generation: u64,
+    inbox: Vec<(i64, MessageId, Outcome)>,
+    state: Vec<(Vec<u8>, Vec<u8>)>,
+    outbox: Vec<OutboxEntry>,
+    positions: Vec<Position>,
+    next_outbox_seq: u64,
+}
+
+/// The in-memory image; `apply` is deterministic so that replay rebuilds it exactly.
+#[derive(Default)]
+struct Memory {
+    inbox: HashMap<MessageId, Outcome>,
+    order: VecDeque<(i64, MessageId)>,
+    state: HashMap<Vec<u8>, Vec<u8>>,
+    outbox: BTreeMap<u64, OutboxEntry>,
+    positions: BTreeMap<(String, u32), u64>,
+    next_outbox_seq: u64,
+}
+
+impl Memory {
+    fn apply(&mut self, frame: Frame, retention: RetentionPolicy) {
+        match frame {
+            Frame::Commit(commit) => self.apply_commit(commit, retention),
+            Frame::Dispatched(upto) => {
+                let rest = self.outbox.split_off(&upto.saturating_add(1));
+                self.outbox = rest;
+            }
+        }
+    }
+
+    fn apply_commit(&mut self, commit: Commit, retention: RetentionPolicy) {
+        for (id, outcome) in commit.inbox {
+            if self.inbox.insert(id, outcome).is_none() {
+                self.order.push_back((commit.now_ms, id));
+            }
+        }
+        for (key, value) in commit.state {
+            match value {
+                Some(value) => self.state.insert(key, value),
+                None => self.state.remove(&key),
+            };
+        }
+        for out in commit.outbox {
+            self.next_outbox_seq += 1;
+            let seq = self.next_outbox_seq;
+            let entry = OutboxEntry {
+                seq,
+                id: out.id,
+                topic: out.topic,
+                key: out.key,
+                payload: out.payload,
+            };
+            self.outbox.insert(seq, entry);
+        }
+        for p in commit.positions {
+            self.positions.insert((p.topic, p.partition), p.next_offset);
+        }
+        self.retain(retention, commit.now_ms);
+    }
+
+    fn retain(&mut self, retention: RetentionPolicy, now_ms: i64) {
+        let expired = |len: usize, at_ms: i64| match retention {
+            RetentionPolicy::KeepAll => false,
+            RetentionPolicy::Count { ids_max } => len as u64 > ids_max,
+            RetentionPolicy::Age { age_ms } => at_ms < now_ms.saturating_sub(age_ms),
+        };
+        while let Some(&(at_ms, id)) = self.order.front() {
+            if !expired(self.order.len(), at_ms) {
+                break;
+            }
+            self.order.pop_front();
+            self.inbox.remove(&id);
+        }
+    }
+
+    fn to_snapshot(&self, generation: u64) -> SnapshotBody {
+        let inbox = self
+            .order
+            .iter()
+            .map(|&(at, id)| {
+                (
+                    at,
+                    id,
+                    self.inbox.get(&id).copied().unwrap_or(Outcome::Processed),
+                )
+            })
+            .collect();
+        let mut state: Vec<_> = self
+            .state
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        state.sort();
+        SnapshotBody {
+            version: SNAPSHOT_VERSION,
+            generation,
+            inbox,
+            state,
+            outbox: self.outbox.values().cloned().collect(),
+            positions: self.positions(),
+            next_outbox_seq: self.next_outbox_seq,
+        }
+    }
+
+    fn from_snapshot(body: SnapshotBody) -> Self {
+        let mut memory = Self {
+            next_outbox_seq: body.next_outbox_seq,
+            ..Self::default()
+        };
+        for (at_ms, id, outcome) in body.inbox {
+            memory.inbox.insert(id, outcome);
+            memory.order.push_back((at_ms, id));
+        }
+        memory.state = body.state.into_iter().collect();
+        memory.outbox = body.outbox.into_iter().map(|e| (e.seq, e)).collect();
+        memory.positions = body
+            .positions
+            .into_iter()
+            .map(|p| ((p.topic, p.partition), p.next_offset))
+            .collect();
+        memory
+    }
+
+    fn positions(&self) -> Vec<Position> {
+        self.positions
+            .iter()
+            .map(|((topic, partition), next)| Position {
+                topic: topic.clone(),
+                partition: *partition,
+                next_offset: *next,
+            })
+            .collect()
+    }
+}
+
+/// The embedded endpoint store. One writer per directory (a flock on the real file system).
+pub struct EmbeddedStore {
+    storage: Arc<dyn Storage>,
+    dir: PathBuf,
+    options: EmbeddedOptions,
+    generation: u64,
+    journal: Arc<dyn StorageFile>,
+    journal_path: PathBuf,
+    journal_len_bytes: u64,
+    memory: Memory,
+    failed: Option<String>,
+    _lock: Option<std::fs::File>,
+}
+
+impl std::fmt::Debug for EmbeddedStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedStore")
+            .field("dir", &self.dir)
+            .finish()
+    }
+}
+
+fn journal_name(generation: u64) -> String {
+    format!("journal-{generation:020}")
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+impl EmbeddedStore {
+    /// Opens (creating if needed) the store in `dir` on the real file system, holding an
+    /// exclusive lock on `dir/LOCK` so that a zombie writer cannot interleave.
+    pub fn open(dir: impl AsRef<Path>, options: EmbeddedOptions) -> Result<Self, StoreError> {
+        let dir = dir.as_ref();
+        let lock = lock_dir(dir)?;
+        let mut store = Self::open_with(Arc::new(StdStorage), dir, options)?;
+        store._lock = Some(lock);
+        Ok(store)
+    }
+
+    /// Opens the store on any storage (simulation). No lock is taken.
+    pub fn open_with(
+        storage: Arc<dyn Storage>,
+        dir: impl AsRef<Path>,
+        options: EmbeddedOptions,
+    ) -> Result<Self, StoreError> {
+        let dir = dir.as_ref().to_path_buf();
+        storage.create_dir_all(&dir).map_err(io_error(&dir))?;
+        let (generation, memory) = load_snapshot(storage.as_ref(), &dir)?;
+        let journal_path = dir.join(journal_name(generation));
+        let existed = storage
+            .exists(&journal_path)
+            .map_err(io_error(&journal_path))?;
+        let journal = storage
+            .open(&journal_path, OpenMode::CreateOrOpen)
+            .map_err(io_error(&journal_path))?;
+        if !existed {
+            storage.sync_dir(&dir).map_err(io_error(&dir))?;
+        }
+        let mut store = Self {
+            storage,
+            dir,
+            options,
+            generation,
+            journal,
+            journal_path,
+            journal_len_bytes: 0,
+            memory,
+            failed: None,
+            _lock: None,
+        };
+        store.replay_journal()?;
+        store.remove_stray_files()?;
+        Ok(store)
+    }
+
+    fn replay_journal(&mut self) -> Result<(), StoreError> {
+        let path = self.journal_path.clone();
+        let bytes = read_file(self.storage.as_ref(), &path).map_err(io_error(&path))?;
+        let mut position = 0usize;
+        while let Some((frame, next)) = decode_frame(&bytes, position) {
+            self.memory.apply(frame, self.options.retention);
+            position = next;
+        }
+        if position < bytes.len() {
+            if let Some(later) = next_valid_frame(&bytes, position + 1) {
+                return Err(StoreError::Corrupt {
+                    path,
+                    position: position as u64,
+                    reason: format!("bad frame followed by a valid frame at byte {later}"),
+                });
+            }
+            // A torn tail: bytes of a commit that was never acknowledged.
+            self.journal
+                .set_len(position as u64)
+                .map_err(io_error(&path))?;
+            self.journal.sync_data().map_err(io_error(&path))?;
+        }
+        self.journal_len_bytes = position as u64;
+        Ok(())
+    }
+
+    fn remove_stray_files(&self) -> Result<(), StoreError> {
+        let current = journal_name(self.generation);
+        let names = self
+            .storage
+            .list_dir(&self.dir)
+            .map_err(io_error(&self.dir))?;
+        let mut removed = false;
+        for name in names {
+            let stray = (name.starts_with("journal-") && name != current) || name.ends_with(".tmp");
+            if stray {
+                let path = self.dir.join(&name);
+                self.storage.remove_file(&path).map_err(io_error(&path))?;
+                removed = true;
+            }
+        }
+        if removed {
+            self.storage
+                .sync_dir(&self.dir)
+                .map_err(io_error(&self.dir))?;
+        }
+        Ok(())
+    }
+
+    fn check_up(&self) -> Result<(), StoreError> {
+        match &self.failed {
+            Some(reason) => Err(StoreError::FailStopped {
+                reason: reason.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Records the first failure: from then on the handle refuses all work.
+    fn fail(&mut self, error: StoreError) -> StoreError {
+        if self.failed.is_none() {
+            self.failed = Some(error.to_string());
+        }
+        error
+    }
+
+    fn append_frame(&mut self, frame: &Frame, sync: bool) -> Result<(), StoreError> {
+        let bytes = encode_frame(frame);
+        let path = &self.journal_path;
+        self.journal
+            .write_at(self.journal_len_bytes, &bytes)
+            .map_err(io_error(path))?;
+        if sync {
+            self.journal.sync_data().map_err(io_error(path))?;
+        }
+        self.journal_len_bytes += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Writes a snapshot and starts a fresh journal. Order: new empty journal (entry
+    /// synced), then the snapshot naming it (atomic), then the old journal is removed.
+    fn compact(&mut self) -> Result<(), StoreError> {
+        let generation = self.generation + 1;
+        let journal_path = self.dir.join(journal_name(generation));
+        let journal = self
+            .storage
+            .open(&journal_path, OpenMode::CreateOrOpen)
+            .map_err(io_error(&journal_path))?;
+        journal.set_len(0).map_err(io_error(&journal_path))?;
+        journal.sync_data().map_err(io_error(&journal_path))?;
+        self.storage
+            .sync_dir(&self.dir)
+            .map_err(io_error(&self.dir))?;
+        let body = postcard::to_stdvec(&self.memory.to_snapshot(generation)).unwrap_or_default();
+        let mut bytes = crc32c::crc32c(&body).to_le_bytes().to_vec();
+        bytes.extend_from_slice(&body);
+        let snapshot_path = self.dir.join(SNAPSHOT_FILE);
+        write_file_atomically(self.storage.as_ref(), &snapshot_path, &bytes)
+            .map_err(io_error(&snapshot_path))?;
+        let old = std::mem::replace(&mut self.journal_path, journal_path);
+        self.journal = journal;
+        self.generation = generation;
+        self.journal_len_bytes = 0;
+        self.storage.remove_file(&old).map_err(io_error(&old))?;
+        Ok(())
+    }
+
+    /// Size of the current journal in bytes.
+    pub fn journal_len_bytes(&self) -> u64 {
+        self.journal_len_bytes
+    }
+
+    /// Forces a snapshot now (tests, measurements).
+    pub fn snapshot_now(&mut self) -> Result<(), StoreError> {
+        self.check_up()?;
+        self.compact().map_err(|e| self.fail(e))
+    }
+}
+
+impl Store for EmbeddedStore {
+    fn transact(
+        &mut self,
+        ids: &[MessageId],
+        keys: &[Vec<u8>],
+        plan: &mut dyn FnMut(Prefetched) -> Option<Commit>,
+    ) -> Result<bool, StoreError> {
+        self.check_up()?;
+        let prefetched = Prefetched {
+            inbox: self.lookup(ids),
+            state: keys
+                .iter()
+                .filter_map(|k| self.memory.state.get(k).map(|v| (k.clone(), v.clone())))
+                .collect(),
+        };
+        let Some(commit) = plan(prefetched) else {
+            return Ok(false);
+        };
+        let frame = Frame::Commit(commit);
+        self.append_frame(&frame, true).map_err(|e| self.fail(e))?;
+        self.memory.apply(frame, self.options.retention);
+        if self.journal_len_bytes > self.options.journal_bytes_max {
+            self.compact().map_err(|e| self.fail(e))?;
+        }
+        Ok(true)
+    }
+
+    fn pending_outbox(&mut self, max: usize) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.check_up()?;
+        Ok(self.memory.outbox.values().take(max).cloned().collect())
+    }
+
+    fn mark_dispatched(&mut self, upto_seq: u64) -> Result<(), StoreError> {
+        self.check_up()?;
+        let frame = Frame::Dispatched(upto_seq);
+        self.append_frame(&frame, false).map_err(|e| self.fail(e))?;
+        self.memory.apply(frame, self.options.retention);
+        Ok(())
+    }
+
+    fn positions(&mut self) -> Result<Vec<Position>, StoreError> {
+        self.check_up()?;
+        Ok(self.memory.positions())
+    }
+
+    fn state_entries(&mut self) -> Result<Vec<crate::store::StateEntry>, StoreError> {
+        self.check_up()?;
+        let mut entries: Vec<_> = self
+            .memory
+            .state
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        entries.sort();
+        Ok(entries)
+    }
+
+    fn inbox_lookup(
+        &mut self,
+        ids: &[MessageId],
+    ) -> Result<HashMap<MessageId, Outcome>, StoreError> {
+        self.check_up()?;
+        Ok(self.lookup(ids))
+    }
+
+    fn inbox_stats(&mut self) -> Result<InboxStats, StoreError> {
+        let entry_bytes = std::mem::size_of::<(MessageId, Outcome)>() + 1;
+        let order_bytes = std::mem::size_of::<(i64, MessageId)>();
+        let memory_bytes =
+            self.memory.inbox.capacity() * entry_bytes + self.memory.order.capacity() * order_bytes;
+        // Snapshot share: id, outcome tag and the varint of the commit time per id.
+        let disk_bytes: u64 = self
+            .memory
+            .order
+            .iter()
+            .map(|&(at_ms, _)| 17 + varint_len(zigzag(at_ms)))
+            .sum();
+        Ok(InboxStats {
+            ids: self.memory.inbox.len() as u64,
+            memory_bytes: memory_bytes as u64,
+            disk_bytes,
+        })
+    }
+}
+
+impl EmbeddedStore {
+    fn lookup(&self, ids: &[MessageId]) -> HashMap<MessageId, Outcome> {
+        ids.iter()
+            .filter_map(|id| self.memory.inbox.get(id).map(|o| (*id, *o)))
+            .collect()
+    }
+}
+
+fn zigzag(value: i64) -> u64 {
+    ((value << 1) ^ (value >> 63)) as u64
+}
+
+fn varint_len(value: u64) -> u64 {
+    u64::from((64 - value.leading_zeros()).max(1).div_ceil(7))
+}
+
+fn load_snapshot(storage: &dyn Storage, dir: &Path) -> Result<(u64, Memory), StoreError> {
+    let path = dir.join(SNAPSHOT_FILE);
+    if !storage.exists(&path).map_err(io_error(&path))? {
+        return Ok((0, Memory::default()));
+    }
+    let bytes = read_file(storage, &path).map_err(io_error(&path))?;
+    let corrupt = |reason: String| StoreError::Corrupt {
+        path: path.clone(),
+        position: 0,
+        reason,
+    };
+    let (crc, body) = bytes
+        .split_first_chunk::<4>()
+        .ok_or_else(|| corrupt("snapshot shorter than its checksum".into()))?;
+    if u32::from_le_bytes(*crc) != crc32c::crc32c(body) {
+        return Err(corrupt("snapshot checksum mismatch".into()));
+    }
+    let body: SnapshotBody = postcard::from_bytes(body)
+        .map_err(|e| corrupt(format!("snapshot does not decode: {e}")))?;
+    if body.version != SNAPSHOT_VERSION {
+        return Err(corrupt(format!("snapshot version {}", body.version)));
+    }
+    Ok((body.generation, Memory::from_snapshot(body)))
+}
+
+fn encode_frame(frame: &Frame) -> Vec<u8> {
+    let body = postcard::to_stdvec(frame).unwrap_or_default();
+    let len = (body.len() as u32).to_le_bytes();
+    let mut hasher_input = Vec::with_capacity(4 + body.len());
+    hasher_input.extend_from_slice(&len);
+    hasher_input.extend_from_slice(&body);
+    let crc = crc32c::crc32c(&hasher_input);
+    let mut bytes = Vec::with_capacity(FRAME_HEADER_BYTES + body.len());
+    bytes.extend_from_slice(&FRAME_MAGIC.to_le_bytes());
+    bytes.extend_from_slice(&len);
+    bytes.extend_from_slice(&crc.to_le_bytes());
+    bytes.extend_from_slice(&body);
+    bytes
+}
+
+/// The frame at `position` and the position after it, if it is whole and valid.
+fn decode_frame(bytes: &[u8], position: usize) -> Option<(Frame, usize)> {
+    let header = bytes.get(position..position.checked_add(FRAME_HEADER_BYTES)?)?;
+    let word = |i: usize| -> Option<u32> {
+        Some(u32::from_le_bytes(header.get(i..i + 4)?.try_into().ok()?))
+    };
+    let (magic, len, crc) = (word(0)?, word(4)?, word(8)?);
+    if magic != FRAME_MAGIC || len > FRAME_BODY_BYTES_MAX {
+        return None;
+    }
+    let start = position + FRAME_HEADER_BYTES;
+    let body = bytes.get(start..start.checked_add(len as usize)?)?;
+    let crc_now = crc32c::crc32c_append(crc32c::crc32c(&len.to_le_bytes()), body);
+    if crc_now != crc {
+        return None;
+    }
+    let frame = postcard::from_bytes(body).ok()?;
+    Some((frame, start + len as usize))
+}
+
+/// The first position at or after `from` where a whole valid frame starts.
+fn next_valid_frame(bytes: &[u8], from: usize) -> Option<usize> {
+    let magic = FRAME_MAGIC.to_le_bytes();
+    (from..bytes.len().saturating_sub(FRAME_HEADER_BYTES - 1))
+        .filter(|&p| bytes.get(p..p + 4) == Some(&magic[..]))
+        .find(|&p| decode_frame(bytes, p).is_some())
+}
+
+fn lock_dir(dir: &Path) -> Result<std::fs::File, StoreError> {
+    match exactly_core::storage::lock_directory(dir) {
+        Ok(Some(file)) => Ok(file),
+        Ok(None) => Err(StoreError::Locked {
+            what: dir
+                .join(exactly_core::storage::LOCK_FILE)
+                .display()
+                .to_string(),
+        }),
+        Err(source) => Err(StoreError::Io {
+            path: dir.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip_and_torn_frames_are_rejected() {
+        let bytes = encode_frame(&Frame::Dispatched(7));
+        assert!(
+            matches!(decode_frame(&bytes, 0), Some((Frame::Dispatched(7), n)) if n == bytes.len())
+        );
+        let torn = bytes.get(..bytes.len() - 1).unwrap_or_default();
+        assert!(decode_frame(torn, 0).is_none());
+        let mut flipped = bytes.clone();
+        if let Some(b) = flipped.last_mut() {
+            *b ^= 1;
+        }
+        assert!(decode_frame(&flipped, 0).is_none());
+        assert_eq!(
+            next_valid_frame(&[&[0u8; 3][..], &bytes].concat(), 0),
+            Some(3)
+        );
+    }
+
+    #[test]
+    fn varint_lengths() {
+        assert_eq!(varint_len(0), 1);
+        assert_eq!(varint_len(127), 1);
+        assert_eq!(varint_len(128), 2);
+        assert_eq!(varint_len(u64::MAX), 10);
+    }
+}

@@ -1,0 +1,238 @@
+//! Endpoints over the embedded log: [`LogSource`] reads a topic into [`Delivery`]s,
+//! [`LogPublisher`] appends outbox entries. Both stay behind small interfaces
+//! ([`Publisher`] and a `poll` method) so a NATS transport can be added beside them.
+
+use crate::message::{decode_envelope, encode_envelope, Delivery, Message, OutboxEntry, Position};
+use crate::runtime::{PublishError, Publisher};
+use crate::MessageId;
+use exactly_core::{Offset, Timestamp};
+use exactly_log::{partition_for_key, Isolation, Log, Record, StoredRecord};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Reading a source topic failed.
+#[derive(Debug, thiserror::Error)]
+#[error("reading {topic}: {reason}")]
+pub struct SourceError {
+    /// Source topic.
+    pub topic: String,
+    /// What failed.
+    pub reason: String,
+}
+
+/// Reads one topic of a log from the positions the store committed.
+#[derive(Debug)]
+pub struct LogSource {
+    log: Arc<Log>,
+    topic: String,
+    next: Vec<u64>,
+    turn: usize,
+}
+
+impl LogSource {
+    /// A source on `topic`, resuming from `committed` (positions of other topics are
+    /// ignored; a partition without a position starts at its first offset).
+    pub fn new(log: Arc<Log>, topic: &str, committed: &[Position]) -> Result<Self, SourceError> {
+        let partitions = log.partition_count(topic).ok_or_else(|| SourceError {
+            topic: topic.to_string(),
+            reason: "no such topic".to_string(),
+        })?;
+        let mut next = vec![0u64; partitions as usize];
+        for p in committed.iter().filter(|p| p.topic == topic) {
+            let info = log
+                .partition_info(topic, p.partition)
+                .map_err(|e| SourceError {
+                    topic: topic.to_string(),
+                    reason: e.to_string(),
+                })?;
+            // A committed position past the end means the source lost a tail we had read
+            // (a machine crash of its writer before its fsync); the writer republishes
+            // those messages at lower offsets, so re-read the partition from its start and
+            // let the inbox drop what was already processed.
+            let resume = match p.next_offset > info.written_offset.0 {
+                true => info.start_offset.0,
+                false => p.next_offset,
+            };
+            if let Some(slot) = next.get_mut(p.partition as usize) {
+                *slot = resume;
+            }
+        }
+        Ok(Self {
+            log,
+            topic: topic.to_string(),
+            next,
+            turn: 0,
+        })
+    }
+
+    /// Up to `max` deliveries, waiting up to `timeout` for the first one. Partitions are
+    /// read in turn so none starves.
+    pub fn poll(&mut self, max: usize, timeout: Duration) -> Result<Vec<Delivery>, SourceError> {
+        let out = self.read_round(max)?;
+        if !out.is_empty() {
+            return Ok(out);
+        }
+        let partition = self.turn % self.next.len().max(1);
+        let from = self.next.get(partition).copied().unwrap_or(0);
+        self.log
+            .wait_for(&self.topic, partition as u32, Offset(from), timeout)
+            .map_err(|e| self.error(e))?;
+        self.read_round(max)
+    }
+
+    fn read_round(&mut self, max: usize) -> Result<Vec<Delivery>, SourceError> {
+        let mut out = Vec::new();
+        let count = self.next.len();
+        for _ in 0..count {
+            let partition = self.turn % count;
+            self.turn = self.turn.wrapping_add(1);
+            let from = self.next.get(partition).copied().unwrap_or(0);
+            let batch = self
+                .log
+                .read_with(
+                    &self.topic,
+                    partition as u32,
+                    Offset(from),
+                    max - out.len(),
+                    Isolation::ReadCommitted,
+                )
+                .map_err(|e| self.error(e))?;
+            for record in batch.records {
+                out.push(self.delivery(partition as u32, record));
+            }
+            if let Some(slot) = self.next.get_mut(partition) {
+                *slot = batch.next_offset.0.max(*slot);
+            }
+            if out.len() >= max {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    fn delivery(&self, partition: u32, record: StoredRecord) -> Delivery {
+        let position = Position {
+            topic: self.topic.clone(),
+            partition,
+            next_offset: record.offset.0 + 1,
+        };
+        let key = record.key.unwrap_or_default();
+        let timestamp_ms = record.timestamp.as_ms();
+        match decode_envelope(&record.value) {
+            Ok((id, payload)) => Delivery {
+                message: Message {
+                    id,
+                    key,
+                    payload: payload.to_vec(),
+                    timestamp_ms,
+                },
+                malformed: None,
+                position,
+            },
+            Err(reason) => Delivery {
+                message: Message {
+                    id: MessageId::from_position(&self.topic, partition, record.offset.0),
+                    key,
+                    payload: record.value,
+                    timestamp_ms,
+                },
+                malformed: Some(reason),
+                position,
+            },
+        }
+    }
+
+    /// Whether every partition has been read up to its end.
+    pub fn caught_up(&self) -> Result<bool, SourceError> {
+        for (partition, next) in self.next.iter().enumerate() {
+            let info = self
+                .log
+                .partition_info(&self.topic, partition as u32)
+                .map_err(|e| self.error(e))?;
+            if *next < info.end_offset.0 {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    fn error(&self, error: impl std::fmt::Display) -> SourceError {
+        SourceError {
+            topic: self.topic.clone(),
+            reason: error.to_string(),
+        }
+    }
+}
+
+/// Publishes outbox entries to topics of a log, partitioned by key. Plain (not
+/// idempotent) appends: re-publishing after a crash writes copies, which the receiving
+/// endpoint's inbox drops by id.
+#[derive(Debug)]
+pub struct LogPublisher {
+    log: Arc<Log>,
+}
+
+impl LogPublisher {
+    /// A publisher on `log`; topics must exist.
+    pub fn new(log: Arc<Log>) -> Self {
+        Self { log }
+    }
+}
+
+impl Publisher for LogPublisher {
+    fn publish(&mut self, entries: &[OutboxEntry]) -> Result<(), PublishError> {
+        let now = Timestamp(self.log_now_ms());
+        // One append per (topic, partition), in outbox order within each.
+        let mut groups: BTreeMap<(&str, u32), Vec<Record>> = BTreeMap::new();
+        let mut partitions: BTreeMap<&str, u32> = BTreeMap::new();
+        for entry in entries {
+            let count = match partitions.get(entry.topic.as_str()) {
+                Some(count) => *count,
+                None => {
+                    let count =
+                        self.log
+                            .partition_count(&entry.topic)
+                            .ok_or_else(|| PublishError {
+                                topic: entry.topic.clone(),
+                                reason: "no such topic".to_string(),
+                            })?;
+                    partitions.insert(&entry.topic, count);
+                    count
+                }
+            };
+            let partition = partition_for_key(&entry.key, count);
+            groups
+                .entry((&entry.topic, partition))
+                .or_default()
+                .push(Record {
+                    timestamp: now,
+                    key: Some(entry.key.clone()),
+                    value: encode_envelope(entry.id, &entry.payload),
+                });
+        }
+        for ((topic, partition), records) in groups {
+            self.log
+                .append(topic, partition, &records, None)
+                .map_err(|e| PublishError {
+                    topic: topic.to_string(),
+                    reason: e.to_string(),
+                })?;
+        }
+        Ok(())
+    }
+}
+
+impl LogPublisher {
+    fn log_now_ms(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0)
+    }
+}
+
+/// The distinct topics of `entries` (for creating them up front).
+pub fn topics_of(entries: &[OutboxEntry]) -> BTreeSet<String> {
+    entries.iter().map(|e| e.topic.clone()).collect()
+}

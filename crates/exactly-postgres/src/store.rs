@@ -1,0 +1,453 @@
+//! [`PgStore`]: one endpoint's inbox, state, outbox and positions in one PostgreSQL schema.
+//!
+//! A batch is one transaction: two `= ANY($1)` lookups (inbox ids, state keys), then bulk
+//! writes with `UNNEST` arrays (inbox, state upserts and deletes, outbox, positions), the
+//! counters row, the retention delete, `COMMIT`. Single writer: the connection holds a
+//! session advisory lock on the schema name; a zombie whose connection died lost the lock
+//! with it, and every transaction runs on the connection that holds the lock.
+
+use crate::error::{store_error, ConnectError};
+use exactly_endpoint::{
+    Commit, InboxStats, MessageId, OutboxEntry, Outcome, Position, Prefetched, RetentionPolicy,
+    StateEntry, Store, StoreError,
+};
+use postgres::{Client, NoTls, Statement, Transaction};
+use std::collections::HashMap;
+
+/// Settings of a [`PgStore`].
+#[derive(Clone, Copy, Debug)]
+pub struct PgOptions {
+    /// How long processed ids are remembered.
+    pub retention: RetentionPolicy,
+    /// How long `connect` waits for the lock: the session of a writer that just died may
+    /// take a moment to end on the server.
+    pub lock_wait_ms: u64,
+}
+
+impl Default for PgOptions {
+    fn default() -> Self {
+        Self {
+            retention: RetentionPolicy::Count { ids_max: 1_000_000 },
+            lock_wait_ms: 5000,
+        }
+    }
+}
+
+struct Statements {
+    inbox_get: Statement,
+    state_get: Statement,
+    inbox_put: Statement,
+    state_put: Statement,
+    state_delete: Statement,
+    outbox_put: Statement,
+    positions_put: Statement,
+    counters_put: Statement,
+    retain_by_seq: Statement,
+    retain_by_age: Statement,
+    outbox_pending: Statement,
+}
+
+/// Called right before `COMMIT` (fault-injection tests cut the connection there).
+pub type BeforeCommitHook = Box<dyn FnMut() + Send>;
+
+/// The PostgreSQL endpoint store.
+pub struct PgStore {
+    client: Client,
+    schema: String,
+    options: PgOptions,
+    statements: Statements,
+    next_inbox_seq: i64,
+    next_outbox_seq: i64,
+    before_commit: Option<BeforeCommitHook>,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("schema", &self.schema)
+            .finish()
+    }
+}
+
+fn valid_schema(schema: &str) -> bool {
+    let mut chars = schema.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_');
+    first_ok
+        && schema.len() <= 63
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+fn connect_client(url: &str) -> Result<Client, ConnectError> {
+    Client::connect(url, NoTls).map_err(|e| ConnectError::Unreachable {
+        reason: e.to_string(),
+    })
+}
+
+/// Drops `schema` and everything in it (tests, `exactly endpoint bank` clean-up).
+pub fn drop_schema(url: &str, schema: &str) -> Result<(), ConnectError> {
+    if !valid_schema(schema) {
+        return Err(ConnectError::BadSchema {
+            schema: schema.to_string(),
+        });
+    }
+    let mut client = connect_client(url)?;
+    client
+        .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        .map_err(|e| ConnectError::Store(store_error(e)))
+}
+
+impl PgStore {
+    /// Connects to `url`, creates the endpoint's tables in `schema` if needed and takes the
+    /// single-writer lock ([`StoreError::Locked`] if another connection holds it).
+    pub fn connect(url: &str, schema: &str, options: PgOptions) -> Result<Self, ConnectError> {
+        if !valid_schema(schema) {
+            return Err(ConnectError::BadSchema {
+                schema: schema.to_string(),
+            });
+        }
+        let mut client = connect_client(url)?;
+        lock_schema(&mut client, schema, options.lock_wait_ms)?;
+        create_tables(&mut client, schema)?;
+        let statements = prepare(&mut client, schema).map_err(store_error)?;
+        let row = client
+            .query_one(
+                &format!("SELECT inbox_seq, outbox_seq FROM {schema}.counters"),
+                &[],
+            )
+            .map_err(store_error)?;
+        Ok(Self {
+            client,
+            schema: schema.to_string(),
+            options,
+            statements,
+            next_inbox_seq: row.get::<_, i64>(0) + 1,
+            next_outbox_seq: row.get::<_, i64>(1) + 1,
+            before_commit: None,
+        })
+    }
+
+    /// The server process id of this store's connection (to cut it in tests).
+    pub fn backend_pid(&mut self) -> Result<i32, StoreError> {
+        let row = self
+            .client
+            .query_one("SELECT pg_backend_pid()", &[])
+            .map_err(store_error)?;
+        Ok(row.get(0))
+    }
+
+    /// Installs a hook run right before each `COMMIT` (fault injection).
+    pub fn set_before_commit(&mut self, hook: Option<BeforeCommitHook>) {
+        self.before_commit = hook;
+    }
+
+    /// The schema.
+    pub fn schema(&self) -> &str {
+        &self.schema
+    }
+
+    fn write_commit(
+        statements: &Statements,
+        tx: &mut Transaction<'_>,
+        commit: &Commit,
+        seqs: (i64, i64),
+    ) -> Result<(), postgres::Error> {
+        let (inbox_seq, outbox_seq) = seqs;
+        if !commit.inbox.is_empty() {
+            let ids: Vec<&[u8]> = commit.inbox.iter().map(|(id, _)| &id.0[..]).collect();
+            let outcomes: Vec<i16> = commit.inbox.iter().map(|(_, o)| o.code()).collect();
+            let seqs: Vec<i64> = (0..ids.len() as i64).map(|i| inbox_seq + i).collect();
+            tx.execute(
+                &statements.inbox_put,
+                &[&ids, &outcomes, &seqs, &commit.now_ms],
+            )?;
+        }
+        write_state(statements, tx, commit)?;
+        if !commit.outbox.is_empty() {
+            let o = &commit.outbox;
+            let seqs: Vec<i64> = (0..o.len() as i64).map(|i| outbox_seq + i).collect();
+            let ids: Vec<&[u8]> = o.iter().map(|m| &m.id.0[..]).collect();
+            let topics: Vec<&str> = o.iter().map(|m| m.topic.as_str()).collect();
+            let keys: Vec<&[u8]> = o.iter().map(|m| m.key.as_slice()).collect();
+            let payloads: Vec<&[u8]> = o.iter().map(|m| m.payload.as_slice()).collect();
+            tx.execute(
+                &statements.outbox_put,
+                &[&seqs, &ids, &topics, &keys, &payloads],
+            )?;
+        }
+        if !commit.positions.is_empty() {
+            let p = &commit.positions;
+            let topics: Vec<&str> = p.iter().map(|p| p.topic.as_str()).collect();
+            let partitions: Vec<i64> = p.iter().map(|p| i64::from(p.partition)).collect();
+            let next: Vec<i64> = p.iter().map(|p| p.next_offset as i64).collect();
+            tx.execute(&statements.positions_put, &[&topics, &partitions, &next])?;
+        }
+        let last_inbox = inbox_seq + commit.inbox.len() as i64 - 1;
+        let last_outbox = outbox_seq + commit.outbox.len() as i64 - 1;
+        tx.execute(&statements.counters_put, &[&last_inbox, &last_outbox])?;
+        Ok(())
+    }
+
+    fn retain(
+        statements: &Statements,
+        retention: RetentionPolicy,
+        tx: &mut Transaction<'_>,
+        commit: &Commit,
+        last_inbox: i64,
+    ) -> Result<(), postgres::Error> {
+        match retention {
+            RetentionPolicy::KeepAll => {}
+            RetentionPolicy::Count { ids_max } => {
+                let below = last_inbox - i64::try_from(ids_max).unwrap_or(i64::MAX);
+                if below > 0 {
+                    tx.execute(&statements.retain_by_seq, &[&below])?;
+                }
+            }
+            RetentionPolicy::Age { age_ms } => {
+                tx.execute(&statements.retain_by_age, &[&(commit.now_ms - age_ms)])?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn write_state(
+    statements: &Statements,
+    tx: &mut Transaction<'_>,
+    commit: &Commit,
+) -> Result<(), postgres::Error> {
+    let (mut keys, mut values, mut deletes) = (Vec::new(), Vec::new(), Vec::new());
+    for (key, value) in &commit.state {
+        match value {
+            Some(value) => {
+                keys.push(key.as_slice());
+                values.push(value.as_slice());
+            }
+            None => deletes.push(key.as_slice()),
+        }
+    }
+    if !keys.is_empty() {
+        tx.execute(&statements.state_put, &[&keys, &values])?;
+    }
+    if !deletes.is_empty() {
+        tx.execute(&statements.state_delete, &[&deletes])?;
+    }
+    Ok(())
+}
+
+fn lock_schema(client: &mut Client, schema: &str, wait_ms: u64) -> Result<(), ConnectError> {
+    let name = format!("exactly-endpoint/{schema}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(wait_ms);
+    loop {
+        let row = client
+            .query_one("SELECT pg_try_advisory_lock(hashtext($1))", &[&name])
+            .map_err(|e| ConnectError::Store(store_error(e)))?;
+        if row.get::<_, bool>(0) {
+            return Ok(());
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(ConnectError::Store(StoreError::Locked {
+                what: format!("advisory lock of schema {schema}"),
+            }));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+fn create_tables(client: &mut Client, s: &str) -> Result<(), ConnectError> {
+    let ddl = format!(
+        "CREATE SCHEMA IF NOT EXISTS {s};
+         CREATE TABLE IF NOT EXISTS {s}.inbox (id bytea PRIMARY KEY, outcome smallint NOT NULL,
+             seq bigint NOT NULL, at_ms bigint NOT NULL);
+         CREATE INDEX IF NOT EXISTS inbox_seq ON {s}.inbox (seq);
+         CREATE TABLE IF NOT EXISTS {s}.state (key bytea PRIMARY KEY, value bytea NOT NULL);
+         CREATE TABLE IF NOT EXISTS {s}.outbox (seq bigint PRIMARY KEY, id bytea NOT NULL,
+             topic text NOT NULL, key bytea NOT NULL, payload bytea NOT NULL);
+         CREATE TABLE IF NOT EXISTS {s}.positions (topic text NOT NULL, part bigint NOT NULL,
+             next_offset bigint NOT NULL, PRIMARY KEY (topic, part));
+         CREATE TABLE IF NOT EXISTS {s}.counters (one boolean PRIMARY KEY DEFAULT true CHECK (one),
+             inbox_seq bigint NOT NULL, outbox_seq bigint NOT NULL);
+         INSERT INTO {s}.counters (inbox_seq, outbox_seq) VALUES (0, 0) ON CONFLICT DO NOTHING;"
+    );
+    client
+        .batch_execute(&ddl)
+        .map_err(|e| ConnectError::Store(store_error(e)))
+}
+
+fn prepare(client: &mut Client, s: &str) -> Result<Statements, postgres::Error> {
+    let mut p = |sql: String| client.prepare(&sql);
+    Ok(Statements {
+        inbox_get: p(format!("SELECT id, outcome FROM {s}.inbox WHERE id = ANY($1)"))?,
+        state_get: p(format!("SELECT key, value FROM {s}.state WHERE key = ANY($1)"))?,
+        inbox_put: p(format!(
+            "INSERT INTO {s}.inbox (id, outcome, seq, at_ms)
+             SELECT i, o, q, $4 FROM UNNEST($1::bytea[], $2::int2[], $3::int8[]) AS t(i, o, q)"
+        ))?,
+        state_put: p(format!(
+            "INSERT INTO {s}.state (key, value) SELECT * FROM UNNEST($1::bytea[], $2::bytea[])
+             ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"
+        ))?,
+        state_delete: p(format!("DELETE FROM {s}.state WHERE key = ANY($1)"))?,
+        outbox_put: p(format!(
+            "INSERT INTO {s}.outbox (seq, id, topic, key, payload)
+             SELECT * FROM UNNEST($1::int8[], $2::bytea[], $3::text[], $4::bytea[], $5::bytea[])"
+        ))?,
+        positions_put: p(format!(
+            "INSERT INTO {s}.positions (topic, part, next_offset)
+             SELECT * FROM UNNEST($1::text[], $2::int8[], $3::int8[])
+             ON CONFLICT (topic, part) DO UPDATE SET next_offset = EXCLUDED.next_offset"
+        ))?,
+        counters_put: p(format!(
+            "UPDATE {s}.counters SET inbox_seq = GREATEST(inbox_seq, $1), outbox_seq = GREATEST(outbox_seq, $2)"
+        ))?,
+        retain_by_seq: p(format!("DELETE FROM {s}.inbox WHERE seq <= $1"))?,
+        retain_by_age: p(format!("DELETE FROM {s}.inbox WHERE at_ms < $1"))?,
+        outbox_pending: p(format!(
+            "SELECT seq, id, topic, key, payload FROM {s}.outbox ORDER BY seq LIMIT $1"
+        ))?,
+    })
+}
+
+fn id_of(bytes: &[u8]) -> Option<MessageId> {
+    Some(MessageId(bytes.try_into().ok()?))
+}
+
+fn corrupt(what: String) -> StoreError {
+    StoreError::Backend { reason: what }
+}
+
+/// Inbox rows `(id, outcome)` as a map; a malformed row is an error, never skipped.
+fn inbox_rows(rows: &[postgres::Row]) -> Result<HashMap<MessageId, Outcome>, StoreError> {
+    let mut found = HashMap::with_capacity(rows.len());
+    for row in rows {
+        let id = id_of(row.get(0)).ok_or_else(|| corrupt("inbox id is not 16 bytes".into()))?;
+        let outcome =
+            Outcome::from_code(row.get(1)).ok_or_else(|| corrupt("bad inbox outcome".into()))?;
+        found.insert(id, outcome);
+    }
+    Ok(found)
+}
+
+impl Store for PgStore {
+    fn transact(
+        &mut self,
+        ids: &[MessageId],
+        keys: &[Vec<u8>],
+        plan: &mut dyn FnMut(Prefetched) -> Option<Commit>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.client.transaction().map_err(store_error)?;
+        let id_bytes: Vec<&[u8]> = ids.iter().map(|id| &id.0[..]).collect();
+        let mut prefetched = Prefetched::default();
+        let rows = tx
+            .query(&self.statements.inbox_get, &[&id_bytes])
+            .map_err(store_error)?;
+        prefetched.inbox = inbox_rows(&rows)?;
+        for row in tx
+            .query(&self.statements.state_get, &[&keys])
+            .map_err(store_error)?
+        {
+            prefetched.state.insert(row.get(0), row.get(1));
+        }
+        let Some(commit) = plan(prefetched) else {
+            tx.rollback().map_err(store_error)?;
+            return Ok(false);
+        };
+        let seqs = (self.next_inbox_seq, self.next_outbox_seq);
+        Self::write_commit(&self.statements, &mut tx, &commit, seqs).map_err(store_error)?;
+        let last_inbox = seqs.0 + commit.inbox.len() as i64 - 1;
+        Self::retain(
+            &self.statements,
+            self.options.retention,
+            &mut tx,
+            &commit,
+            last_inbox,
+        )
+        .map_err(store_error)?;
+        if let Some(hook) = self.before_commit.as_mut() {
+            hook();
+        }
+        tx.commit().map_err(store_error)?;
+        self.next_inbox_seq += commit.inbox.len() as i64;
+        self.next_outbox_seq += commit.outbox.len() as i64;
+        Ok(true)
+    }
+
+    fn pending_outbox(&mut self, max: usize) -> Result<Vec<OutboxEntry>, StoreError> {
+        let rows = self
+            .client
+            .query(&self.statements.outbox_pending, &[&(max as i64)])
+            .map_err(store_error)?;
+        rows.iter()
+            .map(|row| {
+                Ok(OutboxEntry {
+                    seq: row.get::<_, i64>(0) as u64,
+                    id: id_of(row.get(1))
+                        .ok_or_else(|| corrupt("outbox id is not 16 bytes".into()))?,
+                    topic: row.get(2),
+                    key: row.get(3),
+                    payload: row.get(4),
+                })
+            })
+            .collect()
+    }
+
+    fn mark_dispatched(&mut self, upto_seq: u64) -> Result<(), StoreError> {
+        // A mark need not be durable (a lost mark only republishes, and the receiving inbox
+        // drops the copy), so its commit does not wait for the WAL flush. One round trip:
+        // the simple-query protocol runs the four statements (`upto_seq` is an integer).
+        let sql = format!(
+            "BEGIN; SET LOCAL synchronous_commit TO OFF;
+             DELETE FROM {}.outbox WHERE seq <= {}; COMMIT;",
+            self.schema, upto_seq as i64
+        );
+        self.client.batch_execute(&sql).map_err(store_error)
+    }
+
+    fn positions(&mut self) -> Result<Vec<Position>, StoreError> {
+        let sql = format!(
+            "SELECT topic, part, next_offset FROM {}.positions ORDER BY topic, part",
+            self.schema
+        );
+        let rows = self.client.query(&sql, &[]).map_err(store_error)?;
+        Ok(rows
+            .iter()
+            .map(|row| Position {
+                topic: row.get(0),
+                partition: row.get::<_, i64>(1) as u32,
+                next_offset: row.get::<_, i64>(2) as u64,
+            })
+            .collect())
+    }
+
+    fn state_entries(&mut self) -> Result<Vec<StateEntry>, StoreError> {
+        let sql = format!("SELECT key, value FROM {}.state ORDER BY key", self.schema);
+        let rows = self.client.query(&sql, &[]).map_err(store_error)?;
+        Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+    }
+
+    fn inbox_lookup(
+        &mut self,
+        ids: &[MessageId],
+    ) -> Result<HashMap<MessageId, Outcome>, StoreError> {
+        let id_bytes: Vec<&[u8]> = ids.iter().map(|id| &id.0[..]).collect();
+        let rows = self
+            .client
+            .query(&self.statements.inbox_get, &[&id_bytes])
+            .map_err(store_error)?;
+        inbox_rows(&rows)
+    }
+
+    fn inbox_stats(&mut self) -> Result<InboxStats, StoreError> {
+        let sql = format!(
+            "SELECT count(*), pg_total_relation_size('{}.inbox') FROM {}.inbox",
+            self.schema, self.schema
+        );
+        let row = self.client.query_one(&sql, &[]).map_err(store_error)?;
+        Ok(InboxStats {
+            ids: row.get::<_, i64>(0) as u64,
+            memory_bytes: 0,
+            disk_bytes: row.get::<_, i64>(1) as u64,
+        })
+    }
+}
