@@ -76,13 +76,13 @@ fn balances_killed_with_sigkill_ends_exactly_once() {
     let (landed, total_runs) = kill_loop(
         kills,
         seed,
-        4,
+        6,
         || {
             runs += 1;
-            gen(&dir, 5_000, seed.wrapping_add(u64::from(runs)));
+            gen(&dir, 20_000, seed.wrapping_add(u64::from(runs)));
             run_command(&dir, 1 + runs % 3)
         },
-        |rng| Duration::from_millis(rng.random_range(5..150)),
+        |rng| Duration::from_millis(rng.random_range(3..80)),
     );
     println!("{landed} kills landed in {total_runs} runs");
     assert!(
