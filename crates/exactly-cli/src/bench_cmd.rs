@@ -1,6 +1,7 @@
 //! `exactly bench …`: benchmarks whose every figure is a ratio measured in the same run.
 
 mod endpoint;
+mod engine;
 mod log;
 mod pipe;
 mod txn;
@@ -22,6 +23,8 @@ enum BenchTarget {
     Pipe(pipe::PipeBenchArgs),
     /// Transactions: transactional vs idempotent appends, commit latency, copy EO vs ALO.
     Txn(txn::TxnBenchArgs),
+    /// The stream engine: balances exactly-once vs at-least-once vs pass-through; recovery.
+    Engine(engine::EngineBenchArgs),
     /// Endpoints: naive PostgreSQL outbox vs batched endpoint (PostgreSQL, embedded).
     Endpoint(endpoint::EndpointBenchArgs),
 }
@@ -32,6 +35,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         BenchTarget::Log(args) => log::run(args),
         BenchTarget::Pipe(args) => pipe::run(args),
         BenchTarget::Txn(args) => txn::run(args),
+        BenchTarget::Engine(args) => engine::run(args),
         BenchTarget::Endpoint(args) => endpoint::run(args),
     }
 }

@@ -4,8 +4,10 @@
 mod bench_cmd;
 mod demo_cmd;
 mod endpoint_cmd;
+mod gen_cmd;
 mod log_cmd;
 mod pipe_cmd;
+mod run_cmd;
 mod sim_cmd;
 
 use clap::{Parser, Subcommand};
@@ -32,6 +34,10 @@ enum Command {
     Sim(sim_cmd::SimArgs),
     /// Reliable delivery pipes over UDP.
     Pipe(pipe_cmd::PipeArgs),
+    /// Generate input for the built-in jobs.
+    Gen(gen_cmd::GenArgs),
+    /// Run a built-in stream job (balances, wordcount, window-count), its status or check.
+    Run(run_cmd::RunArgs),
     /// Consistent endpoints: inbox, state and outbox in one transaction (the bank).
     Endpoint(endpoint_cmd::EndpointArgs),
 }
@@ -55,6 +61,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(args) => bench_cmd::run(args),
         Command::Sim(args) => sim_cmd::run(args),
         Command::Pipe(args) => pipe_cmd::run(args),
+        Command::Gen(args) => gen_cmd::run(args),
+        Command::Run(args) => run_cmd::run(args),
         Command::Endpoint(args) => endpoint_cmd::run(args),
     }
 }

@@ -1,22 +1,56 @@
 //! `exactly-engine`: the stream engine of seed 000 — messages carry timestamps, every task
-//! tracks its clock, checkpoints are consistent cuts taken with aligned barriers, and keyed
-//! state is partitioned by key group so that it can be rescaled.
+//! tracks its clock, state is monoids and user state checkpointed as consistent cuts with
+//! aligned barriers, and after any crash state is restored and sources replay so every
+//! message updates state exactly once; with a transactional sink every output is published
+//! exactly once too.
 //!
-//! This crate holds the sans-IO cores the engine's drivers are built on; they take inputs
-//! and return decisions, and own no threads, files or time:
+//! ```no_run
+//! use exactly_engine::{log_topic, Guarantee, Job, RunOptions};
+//! use exactly_state::Sum;
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let log = exactly_log::Log::open("data", Default::default())?;
+//! let job = Job::new("balances")
+//!     .source(log_topic("transfers"))
+//!     .flat_map(|record| {
+//!         let amount: i64 = String::from_utf8_lossy(&record.value).parse().unwrap_or(0);
+//!         let account = String::from_utf8_lossy(&record.key.unwrap_or_default()).into_owned();
+//!         [(account, amount)]
+//!     })
+//!     .key_by(|(account, _)| account.clone())
+//!     .aggregate(Sum)
+//!     .sink(log_topic("balances"));
+//! job.run(&log, &RunOptions::new(&log, &job, Guarantee::ExactlyOnce))?;
+//! # Ok(()) }
+//! ```
 //!
 //! # Layout
-//! - [`clock`]: [`ClockTracker`] — a task's clock is the minimum over its inputs' clocks
-//!   and its pending messages (the low watermark that fires windows).
-//! - [`barrier`]: [`BarrierAligner`] — checkpoint barriers aligned across a task's inputs
-//!   (Flink's asynchronous barrier snapshots): an input that delivered barrier *n* is held
-//!   back until every input has, so the snapshot is a consistent cut.
-//! - [`key_group`]: keys → key groups → task ranges, stable under rescaling.
+//! - [`job`]: the builder ([`Job`], [`Stream`], [`KeyedStream`], [`Stage`]), sources and
+//!   sinks ([`log_topic`]), [`Guarantee`].
+//! - [`operator`]: keyed operators and the [`PersistentTask`] trait for custom ones.
+//! - [`runtime`]: sources, keyed tasks, sinks and the checkpoint coordinator on threads;
+//!   recovery ([`RunOptions`], [`RunReport`], [`JobStatus`]).
+//! - Sans-IO cores the runtime is built on: [`clock`] ([`ClockTracker`], a task's clock is
+//!   the minimum over its inputs and pending messages), [`barrier`] ([`BarrierAligner`],
+//!   Flink's asynchronous barrier snapshots), [`key_group`] (keys → key groups → task
+//!   ranges, stable under rescaling).
 
 pub mod barrier;
 pub mod clock;
+pub mod job;
+pub mod jobs;
 pub mod key_group;
+pub mod operator;
+pub mod runtime;
 
 pub use barrier::{BarrierAligner, BarrierEvent, CheckpointId};
 pub use clock::ClockTracker;
+pub use job::{
+    log_topic, GroupKey, Guarantee, Job, JobBuilder, KeyedStream, LogTopic, OutputRecord,
+    SourceRecord, Stage, Stream, Windowed, KEY_GROUPS_DEFAULT,
+};
 pub use key_group::{key_group, task_for_key_group, KeyGroupRange};
+pub use operator::PersistentTask;
+pub use runtime::{
+    decode_audit, default_state_dir, JobStatus, Lineage, RecoveryReport, RunError, RunOptions,
+    RunReport, StatusFile,
+};

@@ -39,7 +39,7 @@ struct FileData {
     durable: Vec<u8>,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct SimState {
     generation: u64,
     next_inode: u64,
@@ -149,6 +149,15 @@ impl SimStorage {
     fn lock(&self) -> MutexGuard<'_, SimState> {
         // A panic while holding the lock leaves plain data behind; keep using it.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// An independent copy of the whole machine (files, durability, crash settings):
+    /// lets a test measure a workload on the copy before running it on the original.
+    pub fn fork(&self) -> Self {
+        let state = self.lock().clone();
+        Self {
+            state: Arc::new(Mutex::new(state)),
+        }
     }
 
     /// Mutations (writes, syncs, truncations, creates, renames, removes) since the last crash.

@@ -1,0 +1,262 @@
+//! `exactly run …`: the built-in stream jobs on the embedded log (`balances`, `wordcount`,
+//! `window-count`), their status, and the balances check.
+
+use anyhow::Context;
+use clap::{Args, Subcommand, ValueEnum};
+use exactly_engine::jobs::{self, Rejected};
+use exactly_engine::{default_state_dir, log_topic, Guarantee, Job, RunOptions, StatusFile};
+use exactly_log::{Log, LogConfig};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Arguments of `exactly run`.
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    #[command(subcommand)]
+    command: RunCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum RunCommand {
+    /// Account balances from transfers: each transfer debits `from` and credits `to`.
+    Balances(JobArgs),
+    /// Word counts of text records (the seed's CountProcessor).
+    Wordcount(JobArgs),
+    /// Records per key per tumbling event-time window.
+    WindowCount(WindowArgs),
+    /// Print a job's status: newest checkpoint, its clock, the min clock.
+    Status(StatusArgs),
+    /// Check the balances job's output against its input (and R/UR from an audit topic).
+    Check(CheckArgs),
+}
+
+/// The CLI spelling of [`Guarantee`].
+#[allow(clippy::enum_variant_names)]
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum GuaranteeArg {
+    /// Positions committed before processing: may lose, never doubles.
+    AtMostOnce,
+    /// Outputs before positions: may double, never loses.
+    AtLeastOnce,
+    /// Outputs in one transaction per checkpoint, committed after the manifest.
+    ExactlyOnce,
+}
+
+impl From<GuaranteeArg> for Guarantee {
+    fn from(value: GuaranteeArg) -> Self {
+        match value {
+            GuaranteeArg::AtMostOnce => Guarantee::AtMostOnce,
+            GuaranteeArg::AtLeastOnce => Guarantee::AtLeastOnce,
+            GuaranteeArg::ExactlyOnce => Guarantee::ExactlyOnce,
+        }
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+struct JobArgs {
+    /// Log directory.
+    #[arg(long)]
+    dir: PathBuf,
+    /// Input topic.
+    #[arg(long)]
+    input: String,
+    /// Output topic (created with the input's partition count if missing).
+    #[arg(long)]
+    output: String,
+    /// Delivery guarantee.
+    #[arg(long, value_enum, default_value = "exactly-once")]
+    guarantee: GuaranteeArg,
+    /// Time between checkpoints.
+    #[arg(long, default_value_t = 1000)]
+    checkpoint_interval_ms: u64,
+    /// Source and keyed tasks (1..=128); a restart may change it.
+    #[arg(long, default_value_t = 1)]
+    parallelism: u32,
+    /// Keep running at the end of the input.
+    #[arg(long)]
+    follow: bool,
+    /// Also write the lineage of every applied message to this topic (same transaction).
+    #[arg(long)]
+    audit: Option<String>,
+    /// Print the summary as one JSON line.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+struct WindowArgs {
+    #[command(flatten)]
+    job: JobArgs,
+    /// Window length.
+    #[arg(long)]
+    window_ms: i64,
+}
+
+#[derive(Args, Debug)]
+struct StatusArgs {
+    /// Log directory.
+    #[arg(long)]
+    dir: PathBuf,
+    /// Job name (`balances`, `wordcount`, `window-count`).
+    #[arg(long)]
+    job: String,
+}
+
+#[derive(Args, Debug)]
+struct CheckArgs {
+    /// Log directory.
+    #[arg(long)]
+    dir: PathBuf,
+    /// Input topic of transfers.
+    #[arg(long)]
+    input: String,
+    /// Output topic of balances.
+    #[arg(long)]
+    output: String,
+    /// Audit topic, if the job wrote one.
+    #[arg(long)]
+    audit: Option<String>,
+}
+
+/// Runs `exactly run …`.
+pub fn run(args: RunArgs) -> anyhow::Result<()> {
+    match args.command {
+        RunCommand::Balances(args) => {
+            let rejected = Rejected::default();
+            let job = jobs::balances(&args.input, &args.output, rejected.clone());
+            run_job(job, &args, Some(&rejected))
+        }
+        RunCommand::Wordcount(args) => {
+            run_job(jobs::wordcount(&args.input, &args.output), &args, None)
+        }
+        RunCommand::WindowCount(args) => {
+            anyhow::ensure!(args.window_ms > 0, "--window-ms must be positive");
+            let job = jobs::window_count(&args.job.input, &args.job.output, args.window_ms);
+            run_job(job, &args.job, None)
+        }
+        RunCommand::Status(args) => status(&args),
+        RunCommand::Check(args) => check(&args),
+    }
+}
+
+fn run_job(job: Job, args: &JobArgs, rejected: Option<&Rejected>) -> anyhow::Result<()> {
+    let job = match &args.audit {
+        Some(topic) => job.audit(log_topic(topic)),
+        None => job,
+    };
+    let log = Log::open(&args.dir, LogConfig::default())
+        .with_context(|| format!("opening the log in {}", args.dir.display()))?;
+    let mut options = RunOptions::new(&log, &job, args.guarantee.into());
+    options.parallelism = args.parallelism;
+    options.checkpoint_interval_ms = args.checkpoint_interval_ms.max(1);
+    options.follow = args.follow;
+    let started = Instant::now();
+    let progress = Progress::start(&options, job.name());
+    let result = job.run(&log, &options);
+    progress.finish();
+    let report = result.with_context(|| format!("running {}", job.name()))?;
+    let seconds = started.elapsed().as_secs_f64();
+    let summary = json!({
+        "job": job.name(), "guarantee": options.guarantee.as_str(),
+        "parallelism": options.parallelism,
+        "restored_checkpoint": report.recovery.checkpoint_id,
+        "committed_on_recovery": report.recovery.committed_transactions,
+        "aborted_on_recovery": report.recovery.aborted_transactions,
+        "checkpoints": report.checkpoints, "last_checkpoint": report.last_checkpoint_id,
+        "records_in": report.records_in, "records_out": report.records_out,
+        "clock_ms": report.clock.0,
+        "unparseable": rejected.map(Rejected::count),
+        "seconds": seconds, "records_per_sec": (report.records_in as f64 / seconds.max(1e-9)) as u64,
+    });
+    if args.json || !std::io::stdout().is_terminal() {
+        println!("{summary}");
+    } else {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    }
+    log.close()?;
+    Ok(())
+}
+
+/// A progress line on a terminal (records, checkpoints, min clock); nothing when piped.
+struct Progress {
+    bar: Option<ProgressBar>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Progress {
+    fn start(options: &RunOptions, job: &str) -> Self {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        if !std::io::stderr().is_terminal() {
+            return Self {
+                bar: None,
+                stop,
+                thread: None,
+            };
+        }
+        let bar = ProgressBar::new_spinner();
+        if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} {elapsed}") {
+            bar.set_style(style);
+        }
+        let (status, job, flag, shown) = (
+            options.status.clone(),
+            job.to_string(),
+            stop.clone(),
+            bar.clone(),
+        );
+        let thread = std::thread::spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                shown.set_message(format!(
+                    "{job}: {} records in, {} out, {} checkpoints, min clock {}",
+                    status.records_in.load(Ordering::Relaxed),
+                    status.records_out.load(Ordering::Relaxed),
+                    status.checkpoints.load(Ordering::Relaxed),
+                    status.min_clock_ms.load(Ordering::Relaxed),
+                ));
+                shown.tick();
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        Self {
+            bar: Some(bar),
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn finish(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+fn status(args: &StatusArgs) -> anyhow::Result<()> {
+    let log = Log::open_read_only(&args.dir, LogConfig::default())
+        .with_context(|| format!("opening the log in {}", args.dir.display()))?;
+    let path = default_state_dir(&log, &args.job).join("status.json");
+    let bytes = std::fs::read(&path)
+        .with_context(|| format!("job {:?} has no status yet ({})", args.job, path.display()))?;
+    let status: StatusFile =
+        serde_json::from_slice(&bytes).with_context(|| format!("reading {}", path.display()))?;
+    println!("{}", serde_json::to_string(&status)?);
+    Ok(())
+}
+
+fn check(args: &CheckArgs) -> anyhow::Result<()> {
+    let log = Log::open_read_only(&args.dir, LogConfig::default())
+        .with_context(|| format!("opening the log in {}", args.dir.display()))?;
+    let check = jobs::check_balances(&log, &args.input, &args.output, args.audit.as_deref())?;
+    println!("{}", serde_json::to_string(&check)?);
+    anyhow::ensure!(check.exactly_once(), "balances are not exactly once");
+    Ok(())
+}

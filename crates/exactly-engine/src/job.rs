@@ -1,0 +1,419 @@
+//! The job builder: `Job::new("balances").source(log_topic("transfers")).flat_map(…)
+//! .key_by(…).aggregate(Sum).sink(log_topic("balances"))`.
+//!
+//! A job is a source, a chain of stateless steps (`map`, `filter`, `flat_map`) fused into
+//! the source tasks, at most one keyed stateful operator (`aggregate`, `window_aggregate`
+//! or a custom [`PersistentTask`]) behind a keyed edge, and a sink. Types are checked at
+//! build time; [`Job`] erases them so the runtime can hold any job.
+
+use crate::operator::{
+    AggregateOperator, KeyedOperator, PassThrough, PersistentTask, TaskOperator, WindowOperator,
+};
+use exactly_core::Timestamp;
+use exactly_state::{LatePolicy, Monoid, WindowAssigner};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+use std::hash::Hash;
+use std::sync::Arc;
+
+/// What a job promises about the effect of each input message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Guarantee {
+    /// Source positions are committed ahead of processing: a crash may lose messages,
+    /// never double them.
+    AtMostOnce,
+    /// Outputs are written before the checkpoint that covers them: a crash may replay
+    /// messages whose outputs are already out (duplicates), never lose them.
+    AtLeastOnce,
+    /// State and outputs change as if every message was processed once: outputs go in one
+    /// log transaction per checkpoint, prepared before the manifest, committed after it.
+    ExactlyOnce,
+}
+
+impl Guarantee {
+    /// The CLI spelling (`exactly-once`, …).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Guarantee::AtMostOnce => "at-most-once",
+            Guarantee::AtLeastOnce => "at-least-once",
+            Guarantee::ExactlyOnce => "exactly-once",
+        }
+    }
+}
+
+/// A topic of the embedded log, as a source or a sink.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogTopic {
+    /// Topic name.
+    pub name: String,
+}
+
+/// The topic `name` of the log the job runs on.
+pub fn log_topic(name: &str) -> LogTopic {
+    LogTopic {
+        name: name.to_string(),
+    }
+}
+
+/// A record as a source hands it to the job.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceRecord {
+    /// Input partition.
+    pub partition: u32,
+    /// Offset in the partition.
+    pub offset: u64,
+    /// Event time.
+    pub timestamp: Timestamp,
+    /// Record key.
+    pub key: Option<Vec<u8>>,
+    /// Record value.
+    pub value: Vec<u8>,
+}
+
+/// A key that can route to a key group and live in checkpointed state.
+pub trait GroupKey:
+    Clone + Eq + Hash + Serialize + DeserializeOwned + Send + Sync + 'static
+{
+    /// The bytes hashed to the key's group (and used as the output record key).
+    fn group_bytes(&self) -> Cow<'_, [u8]>;
+}
+
+impl GroupKey for String {
+    fn group_bytes(&self) -> Cow<'_, [u8]> {
+        Cow::Borrowed(self.as_bytes())
+    }
+}
+
+impl GroupKey for Vec<u8> {
+    fn group_bytes(&self) -> Cow<'_, [u8]> {
+        Cow::Borrowed(self)
+    }
+}
+
+impl GroupKey for u64 {
+    fn group_bytes(&self) -> Cow<'_, [u8]> {
+        Cow::Owned(self.to_le_bytes().to_vec())
+    }
+}
+
+impl GroupKey for i64 {
+    fn group_bytes(&self) -> Cow<'_, [u8]> {
+        Cow::Owned(self.to_le_bytes().to_vec())
+    }
+}
+
+/// Something a log sink can write: an optional key (which also picks the partition) and a
+/// value.
+pub trait OutputRecord: Send + 'static {
+    /// The record key.
+    fn record_key(&self) -> Option<Vec<u8>>;
+    /// The record value.
+    fn record_value(&self) -> Vec<u8>;
+}
+
+/// `(key, value)` pairs are written with the key's bytes as record key and
+/// `{"key":…,"value":…}` JSON as value.
+impl<K: GroupKey, V: Serialize + Send + 'static> OutputRecord for (K, V) {
+    fn record_key(&self) -> Option<Vec<u8>> {
+        Some(self.0.group_bytes().into_owned())
+    }
+    fn record_value(&self) -> Vec<u8> {
+        serde_json::to_vec(&KeyValueJson {
+            key: &self.0,
+            value: &self.1,
+        })
+        .unwrap_or_default()
+    }
+}
+
+#[derive(Serialize)]
+struct KeyValueJson<'a, K, V> {
+    key: &'a K,
+    value: &'a V,
+}
+
+impl OutputRecord for SourceRecord {
+    fn record_key(&self) -> Option<Vec<u8>> {
+        self.key.clone()
+    }
+    fn record_value(&self) -> Vec<u8> {
+        self.value.clone()
+    }
+}
+
+/// A closed window's value for one key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Windowed<K, V> {
+    /// The key.
+    pub key: K,
+    /// Window start (inclusive), ms.
+    pub start_ms: i64,
+    /// Window end (exclusive), ms.
+    pub end_ms: i64,
+    /// The combined value.
+    pub value: V,
+}
+
+impl<K: GroupKey, V: Serialize + Send + 'static> OutputRecord for Windowed<K, V> {
+    fn record_key(&self) -> Option<Vec<u8>> {
+        Some(self.key.group_bytes().into_owned())
+    }
+    fn record_value(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+}
+
+/// The fused stateless part of a job: one source record in, any number of items out.
+pub(crate) type Chain<T> = Arc<dyn Fn(SourceRecord, &mut dyn FnMut(T)) + Send + Sync>;
+/// Makes one operator instance per task.
+pub(crate) type OperatorFactory<K, T, O> =
+    Arc<dyn Fn() -> Box<dyn KeyedOperator<K, T, O>> + Send + Sync>;
+
+/// A job under construction, before its source.
+#[derive(Debug)]
+pub struct JobBuilder {
+    name: String,
+}
+
+/// A job: built, type-erased, runnable with [`Job::run`](crate::Job::run).
+pub struct Job {
+    pub(crate) name: String,
+    pub(crate) source: String,
+    pub(crate) sink: String,
+    pub(crate) audit: Option<String>,
+    pub(crate) key_groups: u32,
+    pub(crate) plan: Arc<dyn crate::runtime::Plan>,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job")
+            .field("name", &self.name)
+            .field("source", &self.source)
+            .field("sink", &self.sink)
+            .field("audit", &self.audit)
+            .field("key_groups", &self.key_groups)
+            .finish()
+    }
+}
+
+/// The default number of key groups: the most tasks a keyed stage can be scaled to.
+pub const KEY_GROUPS_DEFAULT: u32 = 128;
+
+impl Job {
+    /// Starts a job called `name` (names its checkpoints and sink transactions).
+    #[allow(clippy::new_ret_no_self)]
+    pub fn new(name: &str) -> JobBuilder {
+        JobBuilder {
+            name: name.to_string(),
+        }
+    }
+
+    /// The job's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Also writes, in the same transaction as the outputs, the lineage of every applied
+    /// message (input partition, offset, output index) to `topic` — an audit that lets a
+    /// checker measure R and UR of what the job applied.
+    pub fn audit(mut self, topic: LogTopic) -> Self {
+        self.audit = Some(topic.name);
+        self
+    }
+
+    /// Sets the number of key groups (fixed for the life of the job's checkpoints).
+    pub fn key_groups(mut self, key_groups: u32) -> Self {
+        self.key_groups = key_groups.clamp(1, 1 << 15);
+        self
+    }
+}
+
+impl JobBuilder {
+    /// Reads every partition of a log topic.
+    pub fn source(self, topic: LogTopic) -> Stream<SourceRecord> {
+        Stream {
+            job: self.name,
+            source: topic.name,
+            chain: Arc::new(|record, emit| emit(record)),
+        }
+    }
+}
+
+/// A stream of `T`, still stateless (fused into the source tasks).
+pub struct Stream<T> {
+    job: String,
+    source: String,
+    chain: Chain<T>,
+}
+
+impl<T: Send + 'static> Stream<T> {
+    /// One output per item.
+    pub fn map<U: Send + 'static>(self, f: impl Fn(T) -> U + Send + Sync + 'static) -> Stream<U> {
+        let previous = self.chain;
+        Stream {
+            job: self.job,
+            source: self.source,
+            chain: Arc::new(move |record, emit| previous(record, &mut |item| emit(f(item)))),
+        }
+    }
+
+    /// Keeps the items for which `f` is true.
+    pub fn filter(self, f: impl Fn(&T) -> bool + Send + Sync + 'static) -> Stream<T> {
+        let previous = self.chain;
+        Stream {
+            job: self.job,
+            source: self.source,
+            chain: Arc::new(move |record, emit| {
+                previous(record, &mut |item| {
+                    if f(&item) {
+                        emit(item)
+                    }
+                })
+            }),
+        }
+    }
+
+    /// Any number of outputs per item (none drops it).
+    pub fn flat_map<U: Send + 'static, I: IntoIterator<Item = U>>(
+        self,
+        f: impl Fn(T) -> I + Send + Sync + 'static,
+    ) -> Stream<U> {
+        let previous = self.chain;
+        Stream {
+            job: self.job,
+            source: self.source,
+            chain: Arc::new(move |record, emit| {
+                previous(record, &mut |item| f(item).into_iter().for_each(&mut *emit))
+            }),
+        }
+    }
+
+    /// Partitions the stream by key: items with equal keys meet in the same task and state.
+    pub fn key_by<K: GroupKey>(
+        self,
+        f: impl Fn(&T) -> K + Send + Sync + 'static,
+    ) -> KeyedStream<K, T> {
+        let previous = self.chain;
+        KeyedStream {
+            job: self.job,
+            source: self.source,
+            chain: Arc::new(move |record, emit| {
+                previous(record, &mut |item| emit((f(&item), item)))
+            }),
+        }
+    }
+}
+
+impl<K: GroupKey, V: Send + 'static> Stream<(K, V)> {
+    /// Keys a stream of `(key, value)` pairs by their first element, without copying the
+    /// key: the keyed items are `((), value)`, ready for [`KeyedStream::aggregate`].
+    pub fn into_keyed(self) -> KeyedStream<K, ((), V)> {
+        let previous = self.chain;
+        KeyedStream {
+            job: self.job,
+            source: self.source,
+            chain: Arc::new(move |record, emit| {
+                previous(record, &mut |(key, value)| emit((key, ((), value))))
+            }),
+        }
+    }
+}
+
+impl<T: OutputRecord> Stream<T> {
+    /// A stateless job: items go straight to `topic`.
+    pub fn sink(self, topic: LogTopic) -> Job {
+        // Stateless: spread by input partition (keeping each partition's order), not by key.
+        let stage = Stage::<u64, T, T> {
+            keyed: self.key_by(|_| 0u64),
+            operator: Arc::new(|| Box::new(PassThrough)),
+            route_by_partition: true,
+        };
+        stage.sink(topic)
+    }
+}
+
+/// A keyed stream of `T` with keys `K`.
+pub struct KeyedStream<K, T> {
+    job: String,
+    source: String,
+    chain: Chain<(K, T)>,
+}
+
+impl<K: GroupKey, T: Send + 'static> KeyedStream<K, T> {
+    /// A custom stateful operator with one `P::State` per key.
+    pub fn process<P>(self, task: P) -> Stage<K, T, P::Out>
+    where
+        P: PersistentTask<Key = K, In = T> + Clone + Sync,
+    {
+        Stage {
+            keyed: self,
+            operator: Arc::new(move || Box::new(TaskOperator::new(task.clone()))),
+            route_by_partition: false,
+        }
+    }
+}
+
+impl<K: GroupKey, X: Send + 'static, V: Send + 'static> KeyedStream<K, (X, V)> {
+    /// Combines the values of each key with `monoid`; each key's new total is emitted once
+    /// per checkpoint in which it changed (the "last value per key" is its current total).
+    pub fn aggregate<M: Monoid<Value = V> + Clone>(self, monoid: M) -> Stage<K, (X, V), (K, V)>
+    where
+        V: Serialize + DeserializeOwned,
+    {
+        Stage {
+            keyed: self,
+            operator: Arc::new(move || Box::new(AggregateOperator::new(monoid.clone()))),
+            route_by_partition: false,
+        }
+    }
+
+    /// Combines the values of each key per event-time window; a window is emitted once the
+    /// clock passes its end (plus the allowed lateness) and then dropped.
+    pub fn window_aggregate<M: Monoid<Value = V> + Clone>(
+        self,
+        monoid: M,
+        assigner: WindowAssigner,
+        late_policy: LatePolicy,
+    ) -> Stage<K, (X, V), Windowed<K, V>>
+    where
+        V: Serialize + DeserializeOwned,
+    {
+        Stage {
+            keyed: self,
+            operator: Arc::new(move || {
+                Box::new(WindowOperator::new(monoid.clone(), assigner, late_policy))
+            }),
+            route_by_partition: false,
+        }
+    }
+}
+
+/// A keyed stream with its stateful operator; only a sink can follow.
+pub struct Stage<K, T, O> {
+    keyed: KeyedStream<K, T>,
+    operator: OperatorFactory<K, T, O>,
+    route_by_partition: bool,
+}
+
+impl<K: GroupKey, T: Send + 'static, O: OutputRecord> Stage<K, T, O> {
+    /// Writes the operator's outputs to `topic`; the job is complete.
+    pub fn sink(self, topic: LogTopic) -> Job {
+        let keyed = self.keyed;
+        let plan = crate::runtime::TypedPlan {
+            chain: keyed.chain,
+            operator: self.operator,
+            route_by_partition: self.route_by_partition,
+        };
+        Job {
+            name: keyed.job,
+            source: keyed.source,
+            sink: topic.name,
+            audit: None,
+            key_groups: KEY_GROUPS_DEFAULT,
+            plan: Arc::new(plan),
+        }
+    }
+}

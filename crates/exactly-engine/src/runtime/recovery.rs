@@ -1,0 +1,164 @@
+//! Recovery: find the newest complete checkpoint and settle every sink transaction against
+//! it before anything runs.
+//!
+//! A sink transaction for checkpoint *n* is prepared before manifest *n* is written and
+//! committed after. So after a crash, a prepared transaction named in the newest manifest
+//! (same id parity) belongs to it and is committed; any other open or prepared sink
+//! transaction belongs to a checkpoint that never completed and is aborted. Sinks alternate
+//! two transactional ids by checkpoint parity, and a sink only begins checkpoint *n + 1*
+//! after committing *n*, so "named in the newest manifest" is never ambiguous.
+
+use super::{sink_txn_prefix, RunError, RunOptions};
+use crate::job::{Guarantee, Job};
+use exactly_core::Timestamp;
+use exactly_log::{Log, TxnState};
+use exactly_state::{Checkpoint, CheckpointStore};
+use std::collections::BTreeSet;
+
+/// Transaction timeout of sink transactions: long enough to outlast any checkpoint.
+pub(crate) const SINK_TXN_TIMEOUT_MS: i64 = 600_000;
+
+/// What recovery found and did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// The checkpoint restored, if any.
+    pub checkpoint_id: Option<u64>,
+    /// Its clock.
+    pub checkpoint_clock: Option<Timestamp>,
+    /// Newer checkpoint files that were damaged and skipped.
+    pub skipped_damaged: usize,
+    /// Prepared sink transactions committed (their manifest was durable).
+    pub committed_transactions: usize,
+    /// Open or prepared sink transactions aborted (their checkpoint never completed).
+    pub aborted_transactions: usize,
+}
+
+/// The state a run starts from.
+pub(crate) struct Restored {
+    pub checkpoint: Option<Checkpoint>,
+    pub report: RecoveryReport,
+    pub store: CheckpointStore,
+}
+
+impl Restored {
+    pub fn last_id(&self) -> u64 {
+        self.checkpoint.as_ref().map_or(0, |c| c.id)
+    }
+
+    /// Where input partition `partition` resumes.
+    pub fn position(&self, topic: &str, partition: u32) -> u64 {
+        self.checkpoint
+            .as_ref()
+            .and_then(|c| c.positions.get(&super::position_name(topic, partition)))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Key group `group`'s snapshot, if the checkpoint has one.
+    pub fn group_state(&self, group: u32) -> Option<&[u8]> {
+        self.checkpoint
+            .as_ref()
+            .and_then(|c| c.states.get(&super::group_state_name(group)))
+            .map(Vec::as_slice)
+    }
+}
+
+pub(crate) fn recover(job: &Job, log: &Log, options: &RunOptions) -> Result<Restored, RunError> {
+    let store = CheckpointStore::open(
+        options.state_storage.clone(),
+        options.state_dir.join("checkpoints"),
+        options.checkpoints_kept,
+    )?;
+    let latest = store.latest()?;
+    let mut report = RecoveryReport {
+        skipped_damaged: latest.skipped.len(),
+        ..RecoveryReport::default()
+    };
+    if !latest.skipped.is_empty() && options.guarantee == Guarantee::ExactlyOnce {
+        let list: Vec<String> = latest.skipped.iter().map(|e| e.to_string()).collect();
+        return Err(RunError::DamagedCheckpoints(list.join("; ")));
+    }
+    if let Some(checkpoint) = &latest.checkpoint {
+        check_compatible(job, checkpoint)?;
+        report.checkpoint_id = Some(checkpoint.id);
+        report.checkpoint_clock = Some(checkpoint.clock);
+    }
+    settle_sink_transactions(job, log, latest.checkpoint.as_ref(), &mut report)?;
+    Ok(Restored {
+        checkpoint: latest.checkpoint,
+        report,
+        store,
+    })
+}
+
+fn check_compatible(job: &Job, checkpoint: &Checkpoint) -> Result<(), RunError> {
+    let expect = [
+        ("job", job.name.clone()),
+        ("source", job.source.clone()),
+        ("key_groups", job.key_groups.to_string()),
+    ];
+    for (field, want) in expect {
+        let found = checkpoint.metadata.get(field).cloned().unwrap_or_default();
+        if found != want {
+            return Err(RunError::IncompatibleCheckpoint {
+                id: checkpoint.id,
+                reason: format!("{field} is {found:?}, the job has {want:?}"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The sink transactions manifest `checkpoint` covers.
+pub(crate) fn manifest_sinks(checkpoint: &Checkpoint) -> BTreeSet<String> {
+    checkpoint
+        .metadata
+        .get("sinks")
+        .map(|s| {
+            s.split(',')
+                .filter(|x| !x.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn settle_sink_transactions(
+    job: &Job,
+    log: &Log,
+    checkpoint: Option<&Checkpoint>,
+    report: &mut RecoveryReport,
+) -> Result<(), RunError> {
+    let covered = checkpoint.map(manifest_sinks).unwrap_or_default();
+    let prefix = sink_txn_prefix(&job.name);
+    for meta in log.transactions()? {
+        let open = matches!(
+            meta.state,
+            TxnState::Ongoing
+                | TxnState::Prepared
+                | TxnState::PrepareCommit
+                | TxnState::PrepareAbort
+        );
+        if !open || !meta.transactional_id.starts_with(&prefix) {
+            continue;
+        }
+        // Taking the producer over fences the old instance, aborts an ongoing transaction
+        // and finishes a decided one; only a prepared one is left for us to decide.
+        let mut producer =
+            log.transactional_producer(&meta.transactional_id, SINK_TXN_TIMEOUT_MS)?;
+        if !producer.is_prepared() {
+            if meta.state == TxnState::Ongoing {
+                report.aborted_transactions += 1;
+            }
+            continue;
+        }
+        if covered.contains(&meta.transactional_id) {
+            producer.commit()?;
+            report.committed_transactions += 1;
+        } else {
+            producer.abort()?;
+            report.aborted_transactions += 1;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,247 @@
+//! A source task: reads its input partitions, runs the fused stateless chain, routes items to
+//! keyed tasks by key group, reports its clock, and injects barriers.
+
+use super::{Ack, Lineage, Routed, RunContext, RunError, ToTask, TypedPlan};
+use crate::job::{GroupKey, SourceRecord};
+use crate::key_group::{key_group, task_for_key_group};
+use crate::operator::Event;
+use exactly_core::{Offset, Timestamp};
+use exactly_log::Isolation;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Sender, SyncSender};
+use std::time::Duration;
+
+/// Items buffered per task before a channel send.
+const ROUTE_BATCH_ITEMS: usize = 1024;
+
+struct PartitionCursor {
+    partition: u32,
+    next_offset: u64,
+    /// Largest timestamp read: records of a partition are taken to arrive in timestamp
+    /// order, so nothing older is expected (anything older is late, per the late policy).
+    max_timestamp: Timestamp,
+}
+
+pub(crate) struct Source<'a, 'c, K, T, O> {
+    pub ctx: &'c RunContext<'a>,
+    pub plan: &'c TypedPlan<K, T, O>,
+    pub index: usize,
+    pub outputs: Vec<SyncSender<ToTask<K, T>>>,
+    pub acks: Sender<Ack>,
+    /// The checkpoint id recovery restored: barriers after it are injected.
+    pub restored_id: u64,
+}
+
+/// The downstream task is gone (it failed or the run is winding down).
+struct Disconnected;
+
+impl<K: GroupKey, T: Send + 'static, O> Source<'_, '_, K, T, O> {
+    pub fn run(self, starts: Vec<(u32, u64)>) -> Result<(), RunError> {
+        let mut cursors: Vec<PartitionCursor> = starts
+            .into_iter()
+            .map(|(partition, next_offset)| PartitionCursor {
+                partition,
+                next_offset,
+                max_timestamp: Timestamp::MIN,
+            })
+            .collect();
+        let mut injected = self.restored_id;
+        let mut sent_clock = Timestamp::MIN;
+        let mut since_barrier: u64 = 0;
+        let mut buffers: Vec<Vec<Routed<K, T>>> = self.outputs.iter().map(|_| Vec::new()).collect();
+        loop {
+            if self.ctx.failed() {
+                return Ok(());
+            }
+            let requested = self.ctx.control.requested.load(Ordering::SeqCst);
+            if requested > injected {
+                injected = requested;
+                since_barrier = 0;
+                if self.barrier(requested, &cursors).is_err() {
+                    return Ok(());
+                }
+                if self.ctx.control.final_id.load(Ordering::SeqCst) == requested {
+                    let _ = self.broadcast(|i| ToTask::End(i));
+                    return Ok(());
+                }
+            }
+            if self.at_record_bound(since_barrier) {
+                // Checkpoints by record count are a bound: wait for the barrier.
+                std::thread::sleep(Duration::from_micros(100));
+                continue;
+            }
+            let read = self.poll(&mut cursors, &mut buffers)?;
+            since_barrier += read as u64;
+            if self.flush(&mut buffers).is_err() {
+                return Ok(());
+            }
+            let clock = source_clock(&cursors);
+            if clock > sent_clock {
+                sent_clock = clock;
+                if self.broadcast(|i| ToTask::Clock(i, clock)).is_err() {
+                    return Ok(());
+                }
+            }
+            if let Some(drained) = self.ctx.control.drained.get(self.index) {
+                drained.store(read == 0, Ordering::SeqCst);
+            }
+            if read == 0 {
+                self.idle(&cursors)?;
+            }
+        }
+    }
+
+    fn at_record_bound(&self, since_barrier: u64) -> bool {
+        self.ctx
+            .options
+            .checkpoint_every_records
+            .is_some_and(|every| since_barrier >= every.max(1))
+    }
+
+    /// Reads one batch from every partition; returns the records read.
+    fn poll(
+        &self,
+        cursors: &mut [PartitionCursor],
+        buffers: &mut [Vec<Routed<K, T>>],
+    ) -> Result<usize, RunError> {
+        let mut read = 0;
+        for cursor in cursors.iter_mut() {
+            let batch = self.ctx.log.read_with(
+                &self.ctx.job.source,
+                cursor.partition,
+                Offset(cursor.next_offset),
+                self.ctx.options.read_batch_records,
+                Isolation::ReadCommitted,
+            )?;
+            read += batch.records.len();
+            for record in batch.records {
+                cursor.max_timestamp = cursor.max_timestamp.max(record.timestamp);
+                self.route(cursor.partition, record, buffers);
+            }
+            cursor.next_offset = batch.next_offset.0;
+            if let Some(position) = self
+                .ctx
+                .control
+                .read_positions
+                .get(cursor.partition as usize)
+            {
+                position.store(cursor.next_offset, Ordering::SeqCst);
+            }
+        }
+        self.ctx
+            .options
+            .status
+            .records_in
+            .fetch_add(read as u64, Ordering::Relaxed);
+        Ok(read)
+    }
+
+    fn route(
+        &self,
+        partition: u32,
+        record: exactly_log::StoredRecord,
+        buffers: &mut [Vec<Routed<K, T>>],
+    ) {
+        let (offset, timestamp) = (record.offset.0, record.timestamp);
+        let source_record = SourceRecord {
+            partition,
+            offset,
+            timestamp,
+            key: record.key,
+            value: record.value,
+        };
+        let (key_groups, parallelism) = (self.ctx.job.key_groups, self.ctx.parallelism());
+        let mut index = 0u32;
+        (self.plan.chain)(source_record, &mut |(key, item)| {
+            let group = key_group(&key.group_bytes(), key_groups);
+            let task = if self.plan.route_by_partition {
+                partition % parallelism
+            } else {
+                task_for_key_group(group, key_groups, parallelism)
+            };
+            let lineage = Lineage {
+                partition,
+                offset,
+                index,
+            };
+            index = index.saturating_add(1);
+            let event = Event {
+                key,
+                group,
+                value: item,
+                timestamp,
+            };
+            if let Some(buffer) = buffers.get_mut(task as usize) {
+                buffer.push(Routed { event, lineage });
+            }
+        });
+    }
+
+    fn flush(&self, buffers: &mut [Vec<Routed<K, T>>]) -> Result<(), Disconnected> {
+        for (task, buffer) in buffers.iter_mut().enumerate() {
+            if buffer.is_empty() {
+                continue;
+            }
+            let items = std::mem::replace(buffer, Vec::with_capacity(ROUTE_BATCH_ITEMS));
+            let output = self.outputs.get(task).ok_or(Disconnected)?;
+            output
+                .send(ToTask::Data(self.index, items))
+                .map_err(|_| Disconnected)?;
+        }
+        Ok(())
+    }
+
+    /// Injects barrier `id`: positions first (they describe everything sent before it),
+    /// then the barrier on every output. The final barrier of a finished input is preceded
+    /// by the end-of-time clock, so every window closes inside the last checkpoint.
+    fn barrier(&self, id: u64, cursors: &[PartitionCursor]) -> Result<(), Disconnected> {
+        let is_final = self.ctx.control.final_id.load(Ordering::SeqCst) == id;
+        if is_final && self.ctx.control.final_closes.load(Ordering::SeqCst) {
+            self.broadcast(|i| ToTask::Clock(i, Timestamp::MAX))?;
+        }
+        let positions = cursors
+            .iter()
+            .map(|c| (c.partition, c.next_offset))
+            .collect();
+        self.acks
+            .send(Ack::Source {
+                checkpoint_id: id,
+                positions,
+            })
+            .map_err(|_| Disconnected)?;
+        self.broadcast(|i| ToTask::Barrier(i, id))
+    }
+
+    fn broadcast(&self, message: impl Fn(usize) -> ToTask<K, T>) -> Result<(), Disconnected> {
+        for output in &self.outputs {
+            output.send(message(self.index)).map_err(|_| Disconnected)?;
+        }
+        Ok(())
+    }
+
+    /// Nothing new: wait briefly for appends (following) or for the coordinator.
+    fn idle(&self, cursors: &[PartitionCursor]) -> Result<(), RunError> {
+        match cursors.first() {
+            Some(first) if self.ctx.options.follow && cursors.len() == 1 => {
+                self.ctx.log.wait_for(
+                    &self.ctx.job.source,
+                    first.partition,
+                    Offset(first.next_offset),
+                    Duration::from_millis(2),
+                )?;
+            }
+            _ => std::thread::sleep(Duration::from_micros(500)),
+        }
+        Ok(())
+    }
+}
+
+/// The least timestamp this source may still emit: the minimum over its partitions (a
+/// source without partitions will never emit anything).
+fn source_clock(cursors: &[PartitionCursor]) -> Timestamp {
+    cursors
+        .iter()
+        .map(|c| c.max_timestamp)
+        .min()
+        .unwrap_or(Timestamp::MAX)
+}
