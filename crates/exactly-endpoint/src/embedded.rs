@@ -35,6 +35,9 @@ pub struct EmbeddedOptions {
     pub retention: RetentionPolicy,
     /// Journal size that triggers a snapshot and a fresh journal.
     pub journal_bytes_max: u64,
+    /// Most undispatched outbox entries held (in memory); a batch that would exceed it is
+    /// refused with [`StoreError::OutboxFull`] until the dispatcher catches up.
+    pub outbox_entries_max: usize,
 }
 
 impl Default for EmbeddedOptions {
@@ -42,6 +45,7 @@ impl Default for EmbeddedOptions {
         Self {
             retention: RetentionPolicy::Count { ids_max: 1_000_000 },
             journal_bytes_max: 64 << 20,
+            outbox_entries_max: 1_000_000,
         }
     }
 }
@@ -407,6 +411,15 @@ impl Store for EmbeddedStore {
         let Some(commit) = plan(prefetched) else {
             return Ok(false);
         };
+        // Backpressure, not fail-stop: nothing was written, the batch can be retried once
+        // the dispatcher has published (a transport that is down must not grow memory).
+        let entries = self.memory.outbox.len() + commit.outbox.len();
+        if entries > self.options.outbox_entries_max {
+            return Err(StoreError::OutboxFull {
+                entries: entries as u64,
+                max: self.options.outbox_entries_max as u64,
+            });
+        }
         let frame = Frame::Commit(commit);
         self.append_frame(&frame, true).map_err(|e| self.fail(e))?;
         self.memory.apply(frame, self.options.retention);

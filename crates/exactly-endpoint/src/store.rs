@@ -152,6 +152,15 @@ pub enum StoreError {
         /// Driver message.
         reason: String,
     },
+    /// The batch would leave more undispatched outbox entries than the store holds; nothing
+    /// was written. Dispatch, then retry.
+    #[error("outbox full: {entries} undispatched entries would exceed {max}")]
+    OutboxFull {
+        /// Entries the batch would leave.
+        entries: u64,
+        /// The limit.
+        max: u64,
+    },
     /// The database refused a statement.
     #[error("store backend error: {reason}")]
     Backend {

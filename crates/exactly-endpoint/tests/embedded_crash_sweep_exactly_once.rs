@@ -36,6 +36,7 @@ fn options() -> EmbeddedOptions {
     EmbeddedOptions {
         retention: RetentionPolicy::KeepAll,
         journal_bytes_max: 3000,
+        ..EmbeddedOptions::default()
     }
 }
 

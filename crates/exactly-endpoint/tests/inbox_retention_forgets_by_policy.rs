@@ -19,6 +19,7 @@ fn store(retention: RetentionPolicy) -> EmbeddedStore {
     let options = EmbeddedOptions {
         retention,
         journal_bytes_max: 1 << 20,
+        ..EmbeddedOptions::default()
     };
     EmbeddedStore::open_with(Arc::new(SimStorage::new(1)), "/s", options).unwrap()
 }

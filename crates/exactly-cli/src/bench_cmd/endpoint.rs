@@ -252,6 +252,7 @@ fn endpoint_embedded(
     let options = EmbeddedOptions {
         retention: RetentionPolicy::KeepAll,
         journal_bytes_max: 1 << 40,
+        ..EmbeddedOptions::default()
     };
     let store = EmbeddedStore::open(dir, options)?;
     let (elapsed, inbox, store) = drive(workload, store, batch)?;
