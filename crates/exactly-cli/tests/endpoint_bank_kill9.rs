@@ -16,5 +16,5 @@ mod kill_common;
 #[test]
 fn bank_under_kill9_then_every_transfer_exactly_once() {
     let (kills, seed) = kill_common::kills_and_seed();
-    endpoint_bank_common::run_bank_and_assert("embedded", 20_000, kills, seed);
+    endpoint_bank_common::run_bank_and_assert("embedded", 100_000, 8, kills, seed);
 }

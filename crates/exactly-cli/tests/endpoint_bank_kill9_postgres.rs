@@ -25,5 +25,5 @@ fn bank_on_postgres_under_kill9_then_every_transfer_exactly_once() {
         return;
     }
     let (kills, seed) = kill_common::kills_and_seed();
-    endpoint_bank_common::run_bank_and_assert(&url, 10_000, (kills / 2).max(1), seed);
+    endpoint_bank_common::run_bank_and_assert(&url, 10_000, 8, (kills / 2).max(1), seed);
 }

@@ -9,12 +9,14 @@
 
 use crate::kill_common::exactly;
 
-/// Runs the bank on `store` with `transfers` transfers (10% duplicated), SIGKILLs every
-/// ~80 ms until `kills` landed, and asserts every invariant of the audit.
-pub fn run_bank_and_assert(store: &str, transfers: u64, kills: u32, seed: u64) {
+/// Runs the bank on `store` with `transfers` transfers (10% duplicated) in transactions of
+/// `batch` messages, SIGKILLs every ~80 ms until `kills` landed, and asserts every
+/// invariant of the audit. Small batches keep the endpoints busy while the kills land.
+pub fn run_bank_and_assert(store: &str, transfers: u64, batch: usize, kills: u32, seed: u64) {
     let dir = tempfile::tempdir().unwrap();
     let (transfers_arg, kills_arg, seed_arg) =
         (transfers.to_string(), kills.to_string(), seed.to_string());
+    let batch_arg = batch.to_string();
     let args = [
         "endpoint",
         "bank",
@@ -30,6 +32,8 @@ pub fn run_bank_and_assert(store: &str, transfers: u64, kills: u32, seed: u64) {
         &kills_arg,
         "--seed",
         &seed_arg,
+        "--batch",
+        &batch_arg,
         "--json",
     ];
     let output = exactly(&args, dir.path()).output().unwrap();
