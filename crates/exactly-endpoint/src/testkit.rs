@@ -30,7 +30,9 @@ pub struct Workload {
     pub deliveries: Vec<Delivery>,
     /// The distinct valid transfers in first-delivery order.
     pub transfers: Vec<(MessageId, Transfer)>,
-    /// Ids of the distinct bad messages (each must be dead-lettered once).
+    /// Ids the bad messages were created with. Those with an envelope keep theirs; a
+    /// record without one is known by its position instead, so use
+    /// [`Workload::expected_dead_letters`] for what must be dead-lettered.
     pub bad: Vec<MessageId>,
     /// Accounts of `accounts-a`.
     pub accounts_a: Accounts,

@@ -7,7 +7,7 @@ use crate::runtime::{PublishError, Publisher};
 use crate::MessageId;
 use exactly_core::{Offset, Timestamp};
 use exactly_log::{partition_for_key, Isolation, Log, Record, StoredRecord};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -249,9 +249,4 @@ impl LogPublisher {
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0)
     }
-}
-
-/// The distinct topics of `entries` (for creating them up front).
-pub fn topics_of(entries: &[OutboxEntry]) -> BTreeSet<String> {
-    entries.iter().map(|e| e.topic.clone()).collect()
 }
