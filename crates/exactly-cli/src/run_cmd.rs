@@ -4,7 +4,9 @@
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use exactly_engine::jobs::{self, Rejected};
-use exactly_engine::{default_state_dir, log_topic, Guarantee, Job, RunOptions, StatusFile};
+use exactly_engine::{
+    default_state_dir, log_topic, Guarantee, Job, RunOptions, SinkMode, StatusFile,
+};
 use exactly_log::{Log, LogConfig};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
@@ -57,6 +59,15 @@ impl From<GuaranteeArg> for Guarantee {
     }
 }
 
+/// The CLI spelling of [`SinkMode`].
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum SinkArg {
+    /// One log transaction per checkpoint, committed after the manifest.
+    Transactional,
+    /// Outputs in the manifest, then appended with ids the log de-duplicates.
+    Idempotent,
+}
+
 #[derive(Args, Debug, Clone)]
 struct JobArgs {
     /// Log directory.
@@ -74,6 +85,10 @@ struct JobArgs {
     /// Time between checkpoints.
     #[arg(long, default_value_t = 1000)]
     checkpoint_interval_ms: u64,
+    /// How exactly-once outputs are published: one log transaction per checkpoint, or
+    /// written ahead in the manifest and appended with deterministic ids (idempotent).
+    #[arg(long, value_enum, default_value = "transactional")]
+    sink: SinkArg,
     /// Source and keyed tasks (1..=128); a restart may change it.
     #[arg(long, default_value_t = 1)]
     parallelism: u32,
@@ -153,6 +168,10 @@ fn run_job(job: Job, args: &JobArgs, rejected: Option<&Rejected>) -> anyhow::Res
         .with_context(|| format!("opening the log in {}", args.dir.display()))?;
     let mut options = RunOptions::new(&log, &job, args.guarantee.into());
     options.parallelism = args.parallelism;
+    options.sink_mode = match args.sink {
+        SinkArg::Transactional => SinkMode::Transactional,
+        SinkArg::Idempotent => SinkMode::Idempotent,
+    };
     options.checkpoint_interval_ms = args.checkpoint_interval_ms.max(1);
     options.follow = args.follow;
     let started = Instant::now();
@@ -167,6 +186,7 @@ fn run_job(job: Job, args: &JobArgs, rejected: Option<&Rejected>) -> anyhow::Res
         "restored_checkpoint": report.recovery.checkpoint_id,
         "committed_on_recovery": report.recovery.committed_transactions,
         "aborted_on_recovery": report.recovery.aborted_transactions,
+        "republished_on_recovery": report.recovery.republished_outputs,
         "checkpoints": report.checkpoints, "last_checkpoint": report.last_checkpoint_id,
         "records_in": report.records_in, "records_out": report.records_out,
         "clock_ms": report.clock.0,

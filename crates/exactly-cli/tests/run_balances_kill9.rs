@@ -1,7 +1,7 @@
 //! A real `kill -9` loop of `exactly run balances --guarantee exactly-once`: before every
 //! run more transfers are generated (so each run has work), the job is started with the
-//! same command — its parallelism alternating between 1, 2 and 3, so restores also rescale
-//! — and killed with SIGKILL at a random moment, ≥ 50 times mid-run (`EXACTLY_KILLS` for
+//! same command — its parallelism cycling through 1, 2 and 3, so restores also rescale, and
+//! its sink switching between transactional and idempotent every two runs — and killed with SIGKILL at a random moment, ≥ 50 times mid-run (`EXACTLY_KILLS` for
 //! more). Then it runs to the end of its input, and `exactly run check` must find every
 //! account's balance equal to the reference computed from the input, money conserved, and
 //! the audit written in the same transactions showing R = 1 and UR = 1.
@@ -41,7 +41,7 @@ fn gen(dir: &Path, count: u64, seed: u64) {
     assert!(status.success());
 }
 
-fn run_command(dir: &Path, parallelism: u32) -> Command {
+fn run_command(dir: &Path, parallelism: u32, sink: &str) -> Command {
     let mut command = exactly(
         &[
             "run",
@@ -60,7 +60,7 @@ fn run_command(dir: &Path, parallelism: u32) -> Command {
         dir,
     );
     command
-        .args(["--parallelism", &parallelism.to_string()])
+        .args(["--parallelism", &parallelism.to_string(), "--sink", sink])
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     command
@@ -80,7 +80,12 @@ fn balances_killed_with_sigkill_ends_exactly_once() {
         || {
             runs += 1;
             gen(&dir, 20_000, seed.wrapping_add(u64::from(runs)));
-            run_command(&dir, 1 + runs % 3)
+            let sink = if runs % 4 < 2 {
+                "transactional"
+            } else {
+                "idempotent"
+            };
+            run_command(&dir, 1 + runs % 3, sink)
         },
         |rng| Duration::from_millis(rng.random_range(3..80)),
     );
@@ -90,7 +95,7 @@ fn balances_killed_with_sigkill_ends_exactly_once() {
         "only {landed} of {kills} kills landed mid-run (seed {seed})"
     );
 
-    let last = run_command(&dir, 2).status().unwrap();
+    let last = run_command(&dir, 2, "transactional").status().unwrap();
     assert!(last.success(), "the final run failed (seed {seed})");
     let output = exactly(
         &[

@@ -28,7 +28,10 @@
 //!   sinks ([`log_topic`]), [`Guarantee`].
 //! - [`operator`]: keyed operators and the [`PersistentTask`] trait for custom ones.
 //! - [`runtime`]: sources, keyed tasks, sinks and the checkpoint coordinator on threads;
-//!   recovery ([`RunOptions`], [`RunReport`], [`JobStatus`]).
+//!   recovery; the transactional and the idempotent (write-ahead) sink ([`RunOptions`],
+//!   [`SinkMode`], [`RunReport`], [`JobStatus`]).
+//! - [`jobs`]: the built-in jobs (`balances`, `wordcount`, `window_count`), their generated
+//!   input and the balances check.
 //! - Sans-IO cores the runtime is built on: [`clock`] ([`ClockTracker`], a task's clock is
 //!   the minimum over its inputs and pending messages), [`barrier`] ([`BarrierAligner`],
 //!   Flink's asynchronous barrier snapshots), [`key_group`] (keys → key groups → task
@@ -52,5 +55,5 @@ pub use key_group::{key_group, task_for_key_group, KeyGroupRange};
 pub use operator::PersistentTask;
 pub use runtime::{
     decode_audit, default_state_dir, JobStatus, Lineage, RecoveryReport, RunError, RunOptions,
-    RunReport, StatusFile,
+    RunReport, SinkMode, StatusFile,
 };

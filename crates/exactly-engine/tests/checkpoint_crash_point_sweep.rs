@@ -26,7 +26,7 @@ mod common;
 use common::sim;
 use exactly_core::SimStorage;
 use exactly_engine::jobs::{balances, reference_balances, Rejected};
-use exactly_engine::{log_topic, Job};
+use exactly_engine::{log_topic, Job, SinkMode};
 
 fn job() -> Job {
     balances("transfers", "balances", Rejected::default()).audit(log_topic("applied"))
@@ -46,7 +46,8 @@ fn sweep_one(seed: u64, seen: &mut Seen) {
         let log = sim::open(&storage).unwrap();
         common::write_transfers(&log, "transfers", 2, seed, 300, 12)
     };
-    let Some(report) = sim::crash_and_recover(&storage, &job(), seed) else {
+    let Some(report) = sim::crash_and_recover(&storage, &job(), seed, SinkMode::Transactional)
+    else {
         return; // the crash point fell after the run: nothing to recover
     };
     let recovery = &report.recovery;

@@ -15,6 +15,7 @@ mod common;
 use common::sim;
 use exactly_core::SimStorage;
 use exactly_engine::jobs::window_count;
+use exactly_engine::SinkMode;
 
 const WINDOW_MS: i64 = 40;
 
@@ -28,7 +29,7 @@ fn window_count_crash_never_emits_twice() {
             let log = sim::open(&storage).unwrap();
             common::write_transfers(&log, "transfers", 2, seed, 300, 6)
         };
-        let report = sim::crash_and_recover(&storage, &job, seed);
+        let report = sim::crash_and_recover(&storage, &job, seed, SinkMode::Transactional);
         if std::env::var("EXACTLY_VERBOSE").is_ok() {
             eprintln!("seed {seed}: {report:?}");
         }

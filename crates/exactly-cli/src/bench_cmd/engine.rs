@@ -5,7 +5,7 @@
 use anyhow::Context;
 use clap::Args;
 use exactly_engine::jobs::{self, Rejected};
-use exactly_engine::{log_topic, Guarantee, Job, RunOptions, SourceRecord};
+use exactly_engine::{log_topic, Guarantee, Job, RunOptions, SinkMode, SourceRecord};
 use exactly_log::{Log, LogConfig};
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -101,6 +101,9 @@ fn measure(
     let mut options = RunOptions::new(&log, &job, guarantee);
     options.parallelism = parallelism;
     options.checkpoint_interval_ms = 1000;
+    if name == "eo-idempotent" {
+        options.sink_mode = SinkMode::Idempotent;
+    }
     let started = Instant::now();
     let report = job.run(&log, &options)?;
     let seconds = started.elapsed().as_secs_f64();
@@ -138,6 +141,7 @@ pub fn run(args: EngineBenchArgs) -> anyhow::Result<()> {
     for round in 0..2 {
         let mut variants: Vec<(&'static str, Guarantee)> = vec![
             ("exactly-once", Guarantee::ExactlyOnce),
+            ("eo-idempotent", Guarantee::ExactlyOnce),
             ("at-least-once", Guarantee::AtLeastOnce),
             ("pass-through", Guarantee::AtLeastOnce),
         ];
@@ -158,6 +162,7 @@ pub fn run(args: EngineBenchArgs) -> anyhow::Result<()> {
             .map(|m| m.records as f64 / m.seconds)
             .fold(0.0, f64::max)
     };
+    let eo_idempotent = best("eo-idempotent");
     let (eo, alo, pass) = (
         best("exactly-once"),
         best("at-least-once"),
@@ -178,7 +183,7 @@ pub fn run(args: EngineBenchArgs) -> anyhow::Result<()> {
         }
         println!(
             "{}",
-            json!({"exactly_once_per_sec": eo, "at_least_once_per_sec": alo, "pass_through_per_sec": pass,
+            json!({"exactly_once_per_sec": eo, "exactly_once_idempotent_per_sec": eo_idempotent, "at_least_once_per_sec": alo, "pass_through_per_sec": pass,
                               "eo_vs_alo": eo / alo, "record_bytes": record_bytes, "parallelism": p,
                               "recovery": recovery.as_ref().map(|r| json!({"keys": r.keys, "log_open_ms": r.log_open_ms,
                                   "back_to_processing_ms": r.back_to_processing_ms, "restored_checkpoint": r.checkpoint}))})
@@ -200,6 +205,10 @@ pub fn run(args: EngineBenchArgs) -> anyhow::Result<()> {
         "  best rounds: exactly-once {eo:.0}/s, at-least-once {alo:.0}/s, pass-through {pass:.0}/s"
     );
     println!("  exactly-once / at-least-once = {:.1}%  (goal ≥ 90%); exactly-once / pass-through = {:.1}%", 100.0 * eo / alo, 100.0 * eo / pass);
+    println!(
+        "  exactly-once with the idempotent sink: {eo_idempotent:.0}/s = {:.1}% of at-least-once",
+        100.0 * eo_idempotent / alo
+    );
     if let Some(r) = recovery {
         println!(
             "  recovery after kill -9 with {} keys: log open {} ms, back to processing {} ms after restart (checkpoint {:?}; goal < 1000 ms)",

@@ -5,6 +5,7 @@ use super::recovery::Restored;
 use super::sink::Sink;
 use super::source::Source;
 use super::task::Task;
+use super::write_ahead::{self, Sequences, Target};
 use super::{
     group_state_name, now_ms, position_name, Ack, RunContext, RunError, RunReport, StatusFile,
     TypedPlan,
@@ -88,6 +89,10 @@ pub(crate) fn execute<K: GroupKey, T: Send + 'static, O: OutputRecord>(
             last_checkpoint: Instant::now(),
             records_at_last: 0,
             report: RunReport::default(),
+            sequences: match &restored.checkpoint {
+                Some(checkpoint) => Sequences::after(checkpoint)?,
+                None => Sequences::default(),
+            },
         };
         let result = coordinator.run(&ack_rx, &decision_senders);
         if result.is_err() {
@@ -158,6 +163,8 @@ struct Pending {
     positions: BTreeMap<String, u64>,
     states: BTreeMap<String, Vec<u8>>,
     clock: Timestamp,
+    /// Outputs to write ahead (idempotent sink mode), by output partition.
+    outputs: BTreeMap<Target, Vec<exactly_log::Record>>,
 }
 
 struct Coordinator<'a, 'c> {
@@ -168,6 +175,8 @@ struct Coordinator<'a, 'c> {
     last_checkpoint: Instant,
     records_at_last: u64,
     report: RunReport,
+    /// Next output sequence per partition (idempotent sink mode).
+    sequences: Sequences,
 }
 
 impl Coordinator<'_, '_> {
@@ -233,6 +242,7 @@ impl Coordinator<'_, '_> {
             positions: BTreeMap::new(),
             states: BTreeMap::new(),
             clock: Timestamp::MAX,
+            outputs: BTreeMap::new(),
         });
         control.requested.store(id, Ordering::SeqCst);
     }
@@ -258,8 +268,12 @@ impl Coordinator<'_, '_> {
                 checkpoint_id,
                 states,
                 clock,
-                ..
+                outputs,
             } if checkpoint_id == pending.id => {
+                for (topic, partition, records) in outputs {
+                    let slot = pending.outputs.entry((topic, partition)).or_default();
+                    slot.extend(records);
+                }
                 pending.tasks_acked += 1;
                 pending.clock = pending.clock.min(clock);
                 for (group, bytes) in states {
@@ -284,6 +298,12 @@ impl Coordinator<'_, '_> {
         };
         let checkpoint = self.manifest(pending);
         self.restored.store.write(&checkpoint)?;
+        if self.ctx.writes_ahead() {
+            let published = write_ahead::publish(self.ctx.log, &self.ctx.job.name, &checkpoint)?;
+            let status = &self.ctx.options.status;
+            status.records_out.fetch_add(published, Ordering::Relaxed);
+            self.sequences = Sequences::after(&checkpoint)?;
+        }
         for decision in decisions {
             // A sink that is gone has failed; its error reaches us through the acks.
             let _ = decision.send(checkpoint.id);
@@ -296,6 +316,7 @@ impl Coordinator<'_, '_> {
 
     fn manifest(&self, pending: Pending) -> Checkpoint {
         let ctx = self.ctx;
+        let outputs = pending.outputs;
         let mut positions = pending.positions;
         if ctx.options.guarantee == Guarantee::AtMostOnce {
             // At-most-once commits where the sources have *read* to, ahead of the state:
@@ -322,13 +343,17 @@ impl Coordinator<'_, '_> {
             ),
             ("sinks".to_string(), sinks.join(",")),
         ]);
-        Checkpoint {
+        let mut checkpoint = Checkpoint {
             id: pending.id,
             clock: pending.clock,
             positions,
             states: pending.states,
             metadata,
-        }
+        };
+        // Sequences are carried in every manifest, so a job may switch sink modes between
+        // runs without reusing an id (`outputs` is empty unless writing ahead).
+        self.sequences.record(&mut checkpoint, outputs);
+        checkpoint
     }
 
     fn after_commit(&mut self, checkpoint: &Checkpoint) {

@@ -27,6 +27,7 @@ mod recovery;
 mod sink;
 mod source;
 mod task;
+mod write_ahead;
 
 use crate::job::{Chain, GroupKey, Guarantee, Job, OperatorFactory, OutputRecord};
 use crate::operator::Event;
@@ -39,11 +40,26 @@ use std::sync::Arc;
 
 pub use recovery::RecoveryReport;
 
+/// How an exactly-once job publishes its outputs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SinkMode {
+    /// One log transaction per checkpoint and sink, prepared before the manifest and
+    /// committed after it.
+    #[default]
+    Transactional,
+    /// Outputs written ahead in the manifest, then appended with deterministic ids (the
+    /// log's idempotent producer) so a replay is de-duplicated. No transactions.
+    Idempotent,
+}
+
 /// How to run a job.
 #[derive(Clone)]
 pub struct RunOptions {
     /// The delivery guarantee.
     pub guarantee: Guarantee,
+    /// How exactly-once outputs are published (ignored by the other guarantees).
+    pub sink_mode: SinkMode,
     /// Tasks per stage (sources and keyed tasks), 1..=key groups.
     pub parallelism: u32,
     /// Time between checkpoints.
@@ -83,6 +99,7 @@ impl RunOptions {
     pub fn new(log: &Log, job: &Job, guarantee: Guarantee) -> Self {
         Self {
             guarantee,
+            sink_mode: SinkMode::Transactional,
             parallelism: 1,
             checkpoint_interval_ms: 1000,
             checkpoint_every_records: None,
@@ -221,6 +238,9 @@ pub enum RunError {
         /// The cause.
         source: exactly_state::SnapshotError,
     },
+    /// Outputs written ahead in a manifest do not decode.
+    #[error("write-ahead outputs in the manifest do not decode: {0}")]
+    WriteAhead(exactly_state::SnapshotError),
     /// A runtime thread stopped unexpectedly.
     #[error("runtime thread failed: {0}")]
     Thread(String),
@@ -287,6 +307,8 @@ pub(crate) enum Ack {
         checkpoint_id: u64,
         states: Vec<(u32, Vec<u8>)>,
         clock: Timestamp,
+        /// Outputs to write ahead in the manifest (idempotent sink mode only).
+        outputs: Vec<(String, u32, Vec<exactly_log::Record>)>,
     },
     Failed(RunError),
 }
@@ -338,6 +360,12 @@ impl RunContext<'_> {
     /// one prepared for the checkpoint after it.
     pub fn sink_txn_id(&self, task: u32, checkpoint_id: u64) -> String {
         sink_txn_id(&self.job.name, task, checkpoint_id)
+    }
+
+    /// Whether outputs are written ahead in the manifest (exactly-once, idempotent sink).
+    pub fn writes_ahead(&self) -> bool {
+        self.options.guarantee == Guarantee::ExactlyOnce
+            && self.options.sink_mode == SinkMode::Idempotent
     }
 }
 

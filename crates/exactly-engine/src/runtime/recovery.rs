@@ -31,6 +31,9 @@ pub struct RecoveryReport {
     pub committed_transactions: usize,
     /// Open or prepared sink transactions aborted (their checkpoint never completed).
     pub aborted_transactions: usize,
+    /// Write-ahead outputs of the newest manifest that were not yet in the log
+    /// (idempotent sink mode).
+    pub republished_outputs: u64,
 }
 
 /// The state a run starts from.
@@ -84,6 +87,10 @@ pub(crate) fn recover(job: &Job, log: &Log, options: &RunOptions) -> Result<Rest
         report.checkpoint_clock = Some(checkpoint.clock);
     }
     settle_sink_transactions(job, log, latest.checkpoint.as_ref(), &mut report)?;
+    if let Some(checkpoint) = &latest.checkpoint {
+        // Outputs the newest manifest wrote ahead may be only partly published.
+        report.republished_outputs = super::write_ahead::publish(log, &job.name, checkpoint)?;
+    }
     Ok(Restored {
         checkpoint: latest.checkpoint,
         report,

@@ -45,6 +45,22 @@ impl<'a, O: OutputRecord> Sink<'a, '_, O> {
                 self.append(&batch)?;
                 continue;
             }
+            if self.ctx.writes_ahead() {
+                // The coordinator writes these into the manifest and publishes them.
+                let ack = Ack::Task {
+                    checkpoint_id: id,
+                    states: epoch.states,
+                    clock: epoch.clock,
+                    outputs: batch.parts,
+                };
+                if self.acks.send(ack).is_err() {
+                    return Ok(());
+                }
+                match self.decisions.recv() {
+                    Ok(decided) if decided == id => continue,
+                    _ => return Ok(()),
+                }
+            }
             let producer = producers.get_mut((id % 2) as usize);
             match (producer, guarantee) {
                 (Some(producer), _) => {
@@ -60,6 +76,7 @@ impl<'a, O: OutputRecord> Sink<'a, '_, O> {
                 checkpoint_id: id,
                 states: epoch.states,
                 clock: epoch.clock,
+                outputs: Vec::new(),
             };
             if self.acks.send(ack).is_err() {
                 return Ok(());
@@ -81,7 +98,7 @@ impl<'a, O: OutputRecord> Sink<'a, '_, O> {
 
     /// The two alternating transactional producers (exactly-once only).
     fn producers(&self) -> Result<Vec<TransactionalProducer<'a>>, RunError> {
-        if self.ctx.options.guarantee != Guarantee::ExactlyOnce {
+        if self.ctx.options.guarantee != Guarantee::ExactlyOnce || self.ctx.writes_ahead() {
             return Ok(Vec::new());
         }
         (0..2)
@@ -181,7 +198,7 @@ fn write_transaction(
 }
 
 /// Splits records into runs of at most `bytes_max` bytes (at least one record each).
-fn chunks(records: &[Record], bytes_max: usize) -> Vec<&[Record]> {
+pub(crate) fn chunks(records: &[Record], bytes_max: usize) -> Vec<&[Record]> {
     let mut out = Vec::new();
     let (mut start, mut bytes) = (0, 0usize);
     for (i, record) in records.iter().enumerate() {

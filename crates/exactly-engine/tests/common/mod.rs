@@ -84,7 +84,7 @@ pub fn audit_counts(log: &Log, topic: &str) -> BTreeMap<Lineage, u32> {
 /// Simulated machines for crash tests.
 pub mod sim {
     use exactly_core::{ManualClock, SimStorage, Storage, TearMode};
-    use exactly_engine::{Guarantee, Job, RunOptions, RunReport};
+    use exactly_engine::{Guarantee, Job, RunOptions, RunReport, SinkMode};
     use exactly_log::{Durability, Log, LogConfig};
     use std::sync::Arc;
 
@@ -113,8 +113,15 @@ pub mod sim {
     }
 
     /// Exactly-once options cutting a checkpoint every 40–90 records, parallelism 1–2.
-    pub fn options(log: &Log, job: &Job, storage: &SimStorage, seed: u64) -> RunOptions {
+    pub fn options(
+        log: &Log,
+        job: &Job,
+        storage: &SimStorage,
+        seed: u64,
+        mode: SinkMode,
+    ) -> RunOptions {
         let mut options = RunOptions::new(log, job, Guarantee::ExactlyOnce);
+        options.sink_mode = mode;
         options.state_storage = Arc::new(storage.clone()) as Arc<dyn Storage>;
         options.state_dir = format!("/state/{}", job.name()).into();
         options.parallelism = 1 + (seed % 2) as u32;
@@ -126,9 +133,14 @@ pub mod sim {
     }
 
     /// Runs `job` on the machine once.
-    pub fn run(storage: &SimStorage, job: &Job, seed: u64) -> Result<RunReport, String> {
+    pub fn run(
+        storage: &SimStorage,
+        job: &Job,
+        seed: u64,
+        mode: SinkMode,
+    ) -> Result<RunReport, String> {
         let log = open(storage).map_err(|e| e.to_string())?;
-        job.run(&log, &options(&log, job, storage, seed))
+        job.run(&log, &options(&log, job, storage, seed, mode))
             .map_err(|e| e.to_string())
     }
 
@@ -136,16 +148,21 @@ pub mod sim {
     /// what a fault-free run needs), crashes again during recovery on odd seeds, then runs
     /// it to the end. Returns the final run's report, or `None` if the crash point fell
     /// after the first run finished.
-    pub fn crash_and_recover(storage: &SimStorage, job: &Job, seed: u64) -> Option<RunReport> {
+    pub fn crash_and_recover(
+        storage: &SimStorage,
+        job: &Job,
+        seed: u64,
+        mode: SinkMode,
+    ) -> Option<RunReport> {
         let probe = storage.fork();
         let before = probe.mutation_count();
-        run(&probe, job, seed)
+        run(&probe, job, seed, mode)
             .unwrap_or_else(|e| panic!("seed {seed}: fault-free run failed: {e}"));
         let mutations = probe.mutation_count() - before;
         let crash_at =
             storage.mutation_count() + (seed.wrapping_mul(0x9E37_79B9) % mutations.max(1));
         storage.crash_after_mutations(crash_at);
-        let first = run(storage, job, seed);
+        let first = run(storage, job, seed, mode);
         let crashed = storage.is_crashed();
         assert!(
             first.is_ok() || crashed,
@@ -157,14 +174,14 @@ pub mod sim {
         }
         if seed % 2 == 1 {
             storage.crash_after_mutations(seed % 40);
-            let _ = run(storage, job, seed);
+            let _ = run(storage, job, seed, mode);
             if storage.is_crashed() {
                 storage.crash(TEARS[((seed / 4) % 4) as usize]);
             } else {
                 storage.crash_after_mutations(u64::MAX);
             }
         }
-        let report = run(storage, job, seed)
+        let report = run(storage, job, seed, mode)
             .unwrap_or_else(|e| panic!("seed {seed}: recovery run failed: {e}"));
         Some(report)
     }
