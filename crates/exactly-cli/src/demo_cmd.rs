@@ -177,7 +177,7 @@ fn run_guarantee(
             .spawn()
             .context("starting the job")?;
         if crashes < args.kills {
-            let delay = Duration::from_millis(rng.random_range(80..500));
+            let delay = Duration::from_millis(rng.random_range(40..300));
             if wait_or_kill(&mut child, delay)? {
                 crashes += 1;
                 wall += started.elapsed();
