@@ -88,7 +88,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
             "{guarantee}: generating {} transfers",
             args.transfers
         ));
-        generate(&dir, &args, seed)?;
+        crate::gen_cmd::transfers(&dir, "transfers", 4, args.transfers, args.accounts, seed)?;
         bar.finish_and_clear();
         let mut rng = SmallRng::seed_from_u64(seed.wrapping_add(i as u64));
         rows.push(run_guarantee(&dir, guarantee, &args, &mut rng)?);
@@ -103,39 +103,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn exe() -> anyhow::Result<PathBuf> {
-    std::env::current_exe().context("locating the exactly binary")
-}
-
-fn generate(dir: &Path, args: &DemoArgs, seed: u64) -> anyhow::Result<()> {
-    let output = Command::new(exe()?)
-        .args([
-            "gen",
-            "transfers",
-            "--topic",
-            "transfers",
-            "--partitions",
-            "4",
-        ])
-        .arg("--dir")
-        .arg(dir)
-        .args(["--count", &args.transfers.to_string()])
-        .args(["--accounts", &args.accounts.to_string()])
-        .args(["--seed", &seed.to_string()])
-        .stdin(Stdio::null())
-        .output()
-        .context("starting the generator")?;
-    if !output.status.success() {
-        bail!(
-            "generator failed: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
-    }
-    Ok(())
-}
-
 fn job_command(dir: &Path, guarantee: &str, args: &DemoArgs) -> anyhow::Result<Command> {
-    let mut command = Command::new(exe()?);
+    let mut command = Command::new(crate::exactly_exe()?);
     command
         .args([
             "run",

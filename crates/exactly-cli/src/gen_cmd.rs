@@ -66,16 +66,8 @@ struct WordsArgs {
 
 /// Runs `exactly gen …`.
 pub fn run(args: GenArgs) -> anyhow::Result<()> {
-    match args.command {
-        GenCommand::Transfers(args) => {
-            anyhow::ensure!(args.accounts >= 2, "--accounts must be at least 2");
-            write(&args.target, |first, count, seed| {
-                generate_transfers(seed, first, count, args.accounts)
-                    .iter()
-                    .map(transfer_record)
-                    .collect()
-            })
-        }
+    let summary = match args.command {
+        GenCommand::Transfers(args) => write_transfers(&args.target, args.accounts)?,
         GenCommand::Words(args) => write(&args.target, |first, count, seed| {
             generate_lines(seed ^ first, count, args.vocabulary)
                 .into_iter()
@@ -86,14 +78,50 @@ pub fn run(args: GenArgs) -> anyhow::Result<()> {
                     value: line.into_bytes(),
                 })
                 .collect()
-        }),
-    }
+        })?,
+    };
+    println!("{summary}");
+    Ok(())
+}
+
+/// Appends `count` generated transfers between `accounts` accounts to `topic` in the log
+/// in `dir` (created with `partitions` if missing); ids continue after what is there.
+/// Returns the JSON summary `exactly gen transfers` prints.
+pub(crate) fn transfers(
+    dir: &std::path::Path,
+    topic: &str,
+    partitions: u32,
+    count: u64,
+    accounts: u64,
+    seed: u64,
+) -> anyhow::Result<serde_json::Value> {
+    let target = Target {
+        dir: dir.to_path_buf(),
+        topic: topic.to_string(),
+        partitions,
+        count,
+        seed,
+    };
+    write_transfers(&target, accounts)
+}
+
+fn write_transfers(target: &Target, accounts: u64) -> anyhow::Result<serde_json::Value> {
+    anyhow::ensure!(accounts >= 2, "--accounts must be at least 2");
+    write(target, |first, count, seed| {
+        generate_transfers(seed, first, count, accounts)
+            .iter()
+            .map(transfer_record)
+            .collect()
+    })
 }
 
 /// Records generated per append round.
 const CHUNK_RECORDS: u64 = 100_000;
 
-fn write(target: &Target, generate: impl Fn(u64, u64, u64) -> Vec<Record>) -> anyhow::Result<()> {
+fn write(
+    target: &Target,
+    generate: impl Fn(u64, u64, u64) -> Vec<Record>,
+) -> anyhow::Result<serde_json::Value> {
     let log = Log::open(&target.dir, LogConfig::default())
         .with_context(|| format!("opening the log in {}", target.dir.display()))?;
     let partitions = match log.partition_count(&target.topic) {
@@ -122,12 +150,10 @@ fn write(target: &Target, generate: impl Fn(u64, u64, u64) -> Vec<Record>) -> an
         first += count;
     }
     log.close()?;
-    println!(
-        "{}",
+    Ok(
         json!({"topic": target.topic, "partitions": partitions, "written": end - start,
-               "first_id": start, "total": end})
-    );
-    Ok(())
+              "first_id": start, "total": end}),
+    )
 }
 
 /// Records already in the topic (the next generated id).

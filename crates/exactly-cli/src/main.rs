@@ -54,6 +54,13 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// This binary: commands that run other `exactly` commands as child processes (so they
+/// can be killed with SIGKILL) start it again.
+pub(crate) fn exactly_exe() -> anyhow::Result<std::path::PathBuf> {
+    use anyhow::Context;
+    std::env::current_exe().context("locating the exactly binary")
+}
+
 fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Log(args) => log_cmd::run(args),

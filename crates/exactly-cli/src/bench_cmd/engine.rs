@@ -2,7 +2,6 @@
 //! exactly-once vs at-least-once vs a stateless pass-through, in the same run on copies of
 //! the same input — and recovery time after `kill -9` with about a million keys of state.
 
-use anyhow::Context;
 use clap::Args;
 use exactly_engine::jobs::{self, Rejected};
 use exactly_engine::{log_topic, Guarantee, Job, RunOptions, SinkMode, SourceRecord};
@@ -36,32 +35,9 @@ pub struct EngineBenchArgs {
     json: bool,
 }
 
-fn exe() -> anyhow::Result<PathBuf> {
-    std::env::current_exe().context("locating the exactly binary")
-}
-
+/// Appends generated transfers to `transfers` (4 partitions) in the log in `dir`.
 fn gen(dir: &Path, count: u64, accounts: u64, seed: u64) -> anyhow::Result<()> {
-    let status = Command::new(exe()?)
-        .args([
-            "gen",
-            "transfers",
-            "--topic",
-            "transfers",
-            "--partitions",
-            "4",
-        ])
-        .arg("--dir")
-        .arg(dir)
-        .args([
-            "--count",
-            &count.to_string(),
-            "--accounts",
-            &accounts.to_string(),
-        ])
-        .args(["--seed", &seed.to_string()])
-        .stdout(Stdio::null())
-        .status()?;
-    anyhow::ensure!(status.success(), "gen transfers failed");
+    crate::gen_cmd::transfers(dir, "transfers", 4, count, accounts, seed)?;
     Ok(())
 }
 
@@ -241,7 +217,7 @@ fn recovery(work: &Path, keys: u64, parallelism: u32) -> anyhow::Result<Recovery
     let dir = work.join("recovery");
     gen(&dir, keys * 3, keys, 11)?; // 3 transfers per account touch ~95% of them
     let run = |extra: &[&str]| -> anyhow::Result<std::process::Child> {
-        Ok(Command::new(exe()?)
+        Ok(Command::new(crate::exactly_exe()?)
             .args([
                 "run",
                 "balances",

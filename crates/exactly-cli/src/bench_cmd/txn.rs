@@ -291,7 +291,7 @@ fn copies(dir: &Path, count: usize, rounds: usize) -> anyhow::Result<(Measuremen
         }
         log.close()?;
     }
-    let exe = std::env::current_exe().context("locating the exactly binary")?;
+    let exe = crate::exactly_exe()?;
     let run = |guarantee: &str, to: &str| -> anyhow::Result<Measurement> {
         let output = Command::new(&exe)
             .args(["log", "copy", "--dir"])

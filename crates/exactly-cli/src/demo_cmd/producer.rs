@@ -195,7 +195,7 @@ fn create_topic(log_dir: &Path, partitions: u32) -> anyhow::Result<()> {
 }
 
 fn spawn_producer(log_dir: &Path, input: &Path) -> anyhow::Result<Child> {
-    let exe = std::env::current_exe().context("locating the exactly binary")?;
+    let exe = crate::exactly_exe()?;
     Command::new(exe)
         .args(["log", "produce", "--topic", TOPIC, "--producer-id", "1"])
         .arg("--dir")

@@ -180,7 +180,7 @@ fn spawn(
         .create(true)
         .append(true)
         .open(layout.stderr_file(role))?;
-    Command::new(std::env::current_exe()?)
+    Command::new(crate::exactly_exe()?)
         .args([
             "endpoint",
             "serve",
