@@ -10,7 +10,7 @@
 
 mod common;
 
-use exactly_engine::jobs::{balances, reference_balances, Rejected};
+use exactly_engine::jobs::{balances, Rejected};
 use exactly_engine::{log_topic, Guarantee, RunOptions};
 use exactly_log::{Log, LogConfig};
 
@@ -26,13 +26,7 @@ fn balances_exactly_once_matches_reference() {
     options.read_batch_records = 200;
     let report = job.run(&log, &options).unwrap();
     assert!(report.checkpoints >= 3, "{report:?}");
-    assert_eq!(
-        common::last_values(&log, "balances"),
-        reference_balances(&transfers)
-    );
-    let audit = common::audit_counts(&log, "applied");
-    assert_eq!(audit.len(), 2 * transfers.len());
-    assert!(audit.values().all(|&n| n == 1));
+    common::assert_balances_exactly_once(&log, &transfers, "first run");
 
     // A second run finds nothing new and changes nothing.
     let again = job.run(&log, &options).unwrap();
@@ -40,12 +34,5 @@ fn balances_exactly_once_matches_reference() {
         again.recovery.checkpoint_id,
         Some(report.last_checkpoint_id)
     );
-    assert_eq!(
-        common::last_values(&log, "balances"),
-        reference_balances(&transfers)
-    );
-    assert_eq!(
-        common::audit_counts(&log, "applied").len(),
-        2 * transfers.len()
-    );
+    common::assert_balances_exactly_once(&log, &transfers, "second run");
 }

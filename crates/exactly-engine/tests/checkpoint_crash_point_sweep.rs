@@ -25,7 +25,7 @@ mod common;
 
 use common::sim;
 use exactly_core::SimStorage;
-use exactly_engine::jobs::{balances, reference_balances, Rejected};
+use exactly_engine::jobs::{balances, Rejected};
 use exactly_engine::{log_topic, Job, SinkMode};
 
 fn job() -> Job {
@@ -64,21 +64,7 @@ fn sweep_one(seed: u64, seen: &mut Seen) {
     }
 
     let log = sim::open(&storage).unwrap();
-    let balances = common::last_values(&log, "balances");
-    assert_eq!(
-        balances,
-        reference_balances(&transfers),
-        "seed {seed}: balances differ"
-    );
-    let audit = common::audit_counts(&log, "applied");
-    assert_eq!(
-        audit.len(),
-        2 * transfers.len(),
-        "seed {seed}: applied events missing"
-    );
-    if let Some((lineage, n)) = audit.iter().find(|(_, n)| **n != 1) {
-        panic!("seed {seed}: {lineage:?} applied {n} times");
-    }
+    common::assert_balances_exactly_once(&log, &transfers, &format!("seed {seed}"));
 }
 
 #[test]

@@ -17,7 +17,7 @@ mod common;
 
 use common::sim;
 use exactly_core::SimStorage;
-use exactly_engine::jobs::{balances, reference_balances, Rejected};
+use exactly_engine::jobs::{balances, Rejected};
 use exactly_engine::{log_topic, SinkMode};
 
 #[test]
@@ -41,20 +41,7 @@ fn idempotent_sink_crash_point_sweep() {
             );
         }
         let log = sim::open(&storage).unwrap();
-        assert_eq!(
-            common::last_values(&log, "balances"),
-            reference_balances(&transfers),
-            "seed {seed}"
-        );
-        let audit = common::audit_counts(&log, "applied");
-        assert_eq!(
-            audit.len(),
-            2 * transfers.len(),
-            "seed {seed}: applied events missing"
-        );
-        if let Some((lineage, n)) = audit.iter().find(|(_, n)| **n != 1) {
-            panic!("seed {seed}: {lineage:?} applied {n} times");
-        }
+        common::assert_balances_exactly_once(&log, &transfers, &format!("seed {seed}"));
     }
     eprintln!(
         "{} seeds: recovery republished write-ahead outputs in {republished}",

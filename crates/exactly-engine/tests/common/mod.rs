@@ -232,3 +232,23 @@ pub fn reference_windows(
     }
     out
 }
+
+/// Asserts the `balances` job's end state: every account's last output equals the
+/// reference over `transfers`, and the `applied` audit shows each transfer half once.
+pub fn assert_balances_exactly_once(log: &Log, transfers: &[Transfer], context: &str) {
+    let reference = exactly_engine::jobs::reference_balances(transfers);
+    assert_eq!(
+        last_values(log, "balances"),
+        reference,
+        "{context}: balances differ"
+    );
+    let audit = audit_counts(log, "applied");
+    assert_eq!(
+        audit.len(),
+        2 * transfers.len(),
+        "{context}: applied events missing"
+    );
+    if let Some((lineage, n)) = audit.iter().find(|(_, n)| **n != 1) {
+        panic!("{context}: {lineage:?} applied {n} times");
+    }
+}
