@@ -2,7 +2,6 @@
 //! and the audit back.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use exactly_core::Offset;
 use exactly_engine::jobs::{generate_transfers, transfer_record, Transfer};
 use exactly_engine::{decode_audit, Lineage};
 use exactly_log::Log;
@@ -37,37 +36,19 @@ pub fn write_transfers(
 /// Every committed record of `topic`, partition by partition.
 pub fn read_all(log: &Log, topic: &str) -> Vec<(u32, exactly_log::StoredRecord)> {
     let mut out = Vec::new();
-    for p in 0..log.partition_count(topic).unwrap_or(0) {
-        let mut from = 0;
-        loop {
-            let batch = log
-                .read_with(
-                    topic,
-                    p,
-                    Offset(from),
-                    10_000,
-                    exactly_log::Isolation::ReadCommitted,
-                )
-                .unwrap();
-            if batch.records.is_empty() {
-                break;
-            }
-            from = batch.next_offset.0;
-            out.extend(batch.records.into_iter().map(|r| (p, r)));
-        }
+    if log.partition_count(topic).is_some() {
+        exactly_engine::jobs::for_each_committed(log, topic, |p, record| {
+            out.push((p, record));
+            Ok(())
+        })
+        .unwrap();
     }
     out
 }
 
 /// The last committed value per key of a `{"key":…,"value":…}` output topic.
 pub fn last_values(log: &Log, topic: &str) -> BTreeMap<String, i64> {
-    let mut values = BTreeMap::new();
-    for (_, record) in read_all(log, topic) {
-        let json: serde_json::Value = serde_json::from_slice(&record.value).unwrap();
-        let key = json["key"].as_str().unwrap().to_string();
-        values.insert(key, json["value"].as_i64().unwrap());
-    }
-    values
+    exactly_engine::jobs::last_values(log, topic).unwrap()
 }
 
 /// How many times each lineage was applied, per the audit topic.
