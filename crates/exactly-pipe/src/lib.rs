@@ -27,16 +27,21 @@
 
 pub mod config;
 pub mod durable;
+mod durable_end;
+pub mod fingerprint;
 pub mod frame;
 pub mod journal;
 pub mod meter;
 pub mod receiver;
 pub mod sender;
+pub mod state_dir;
 
 pub use config::{Dedup, PipeMode, ReceiverConfig, SenderConfig, UnknownPipeMode};
 pub use durable::{DurableError, DurableReceiver, DurableSender};
+pub use fingerprint::ResumeMismatch;
 pub use frame::{FrameError, FrameKind, FrameRef};
 pub use journal::{Journal, JournalError};
 pub use meter::{DeliveryMode, HopMeter, Reliability, SeenSet};
 pub use receiver::{Delivery, Receiver, ReceiverStats};
 pub use sender::{SendError, Sender, SenderEvent, SenderStats};
+pub use state_dir::{StateDirError, StateDirLock};
