@@ -62,6 +62,22 @@ pub enum DurableError {
         /// The journal's path.
         journal: PathBuf,
     },
+    /// The receiver refused this sender; resending cannot succeed.
+    #[error(
+        "receiver refused sender {sender_id} ({unconfirmed} messages unconfirmed, from seq \
+         {first_unconfirmed:?}; they may or may not have been delivered)"
+    )]
+    Refused {
+        /// This sender's id.
+        sender_id: u64,
+        /// Messages sent but not confirmed.
+        unconfirmed: usize,
+        /// The oldest of them.
+        first_unconfirmed: Option<u64>,
+        /// The receiver's reason.
+        #[source]
+        refusal: crate::frame::Refusal,
+    },
     /// An earlier commit failed; the end is stopped.
     #[error("stopped after an earlier failure")]
     Stopped,
@@ -360,9 +376,19 @@ impl DurableSender {
     }
 
     /// The next confirmation or give-up; it is journaled (durable at the next commit).
+    /// [`DurableError::Refused`] once the receiver refused this sender and every
+    /// confirmation that arrived before the refusal was returned.
     pub fn poll_event(&mut self) -> Result<Option<SenderEvent>, DurableError> {
         let Some(event) = self.sender.poll_event() else {
-            return Ok(None);
+            return match self.sender.refusal() {
+                Some(refusal) => Err(DurableError::Refused {
+                    sender_id: self.sender.config().sender_id,
+                    unconfirmed: self.sender.in_flight_len(),
+                    first_unconfirmed: self.sender.in_flight().next().map(|(seq, _)| seq),
+                    refusal,
+                }),
+                None => Ok(None),
+            };
         };
         let (SenderEvent::Confirmed { seq } | SenderEvent::GaveUp { seq }) = event;
         self.journal.append(&record(DONE, &[seq], &[]))?;
