@@ -119,6 +119,19 @@ pub struct RecvArgs {
     /// Do not print delivered messages (the journal still records them).
     #[arg(long)]
     pub quiet: bool,
+    /// Senders with full de-dup state at most. When a new sender arrives and the table is
+    /// full, the least recently active sender that can be forgotten safely is reduced to a
+    /// floor; if none can, the new sender is refused (it stops with an error).
+    #[arg(long, default_value_t = 1024)]
+    pub senders_max: usize,
+    /// Forgotten senders remembered by their floor at most; when full, new senders are
+    /// refused.
+    #[arg(long, default_value_t = 1 << 20)]
+    pub sender_floors_max: usize,
+    /// A sender with missing messages is forgotten only after this long without a frame;
+    /// if it comes back, it is refused from its lowest missing message on.
+    #[arg(long, default_value_t = 600_000)]
+    pub sender_idle_evict_ms: u64,
     #[command(flatten)]
     pub faults: FaultArgs,
 }

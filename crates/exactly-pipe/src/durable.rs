@@ -64,16 +64,16 @@ pub enum DurableError {
     },
     /// The receiver refused this sender; resending cannot succeed.
     #[error(
-        "receiver refused sender {sender_id} ({unconfirmed} messages unconfirmed, from seq \
-         {first_unconfirmed:?}; they may or may not have been delivered)"
+        "receiver refused sender {sender_id}: {unconfirmed} messages are unconfirmed (the \
+         oldest is seq {first_unconfirmed}) and may or may not have been delivered"
     )]
     Refused {
         /// This sender's id.
         sender_id: u64,
         /// Messages sent but not confirmed.
         unconfirmed: usize,
-        /// The oldest of them.
-        first_unconfirmed: Option<u64>,
+        /// The oldest of them (the next seq if none).
+        first_unconfirmed: u64,
         /// The receiver's reason.
         #[source]
         refusal: crate::frame::Refusal,
@@ -384,7 +384,11 @@ impl DurableSender {
                 Some(refusal) => Err(DurableError::Refused {
                     sender_id: self.sender.config().sender_id,
                     unconfirmed: self.sender.in_flight_len(),
-                    first_unconfirmed: self.sender.in_flight().next().map(|(seq, _)| seq),
+                    first_unconfirmed: self
+                        .sender
+                        .in_flight()
+                        .next()
+                        .map_or(self.sender.next_seq(), |(seq, _)| seq),
                     refusal,
                 }),
                 None => Ok(None),

@@ -212,7 +212,10 @@ fn paced_limit(rate: u64, resumed_at: u64, now_ms: u64, total: usize) -> usize {
 /// Runs `pipe recv` until killed (or idle for `--idle-exit-ms`).
 pub fn run_receiver(args: &RecvArgs) -> anyhow::Result<()> {
     let start = Instant::now();
-    let config = ReceiverConfig::for_mode(args.pipe);
+    let mut config = ReceiverConfig::for_mode(args.pipe);
+    config.senders_max = args.senders_max.max(1);
+    config.sender_floors_max = args.sender_floors_max;
+    config.sender_idle_evict_ms = args.sender_idle_evict_ms;
     let lock = StateDirLock::acquire(&args.state)?;
     let mut dr = DurableReceiver::open(Arc::new(StdStorage), &args.state, config)
         .with_context(|| format!("opening receiver state {}", args.state.display()))?
