@@ -34,13 +34,19 @@ fn pipe_recv_second_process_on_state_is_refused() {
     let mut second = spawn_receiver(&free_addr(), &state, &["--idle-exit-ms", "3000"]);
     let status = second.wait_until(Duration::from_secs(30)).unwrap();
     let err = second.stderr();
-    assert!(!status.success(), "a second receiver ran on the same state: {err}");
+    assert!(
+        !status.success(),
+        "a second receiver ran on the same state: {err}"
+    );
     assert!(
         err.contains("in use by another process") && err.contains(&state.display().to_string()),
         "the error names the directory: {err}"
     );
     let (status, _, err) = dump(&state);
-    assert!(!status.success() && err.contains("in use by another process"), "{err}");
+    assert!(
+        !status.success() && err.contains("in use by another process"),
+        "{err}"
+    );
 
     // The first receiver still delivers.
     let input = dir.path().join("in.jsonl");

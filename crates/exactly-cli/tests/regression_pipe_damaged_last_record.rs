@@ -56,7 +56,11 @@ fn damaged_last_record_is_refused_and_torn_tail_recovers() {
     let (status, msgs, err) = dump(&recv_state);
     assert!(status.success(), "{err}");
     assert_eq!(msgs.len(), MESSAGES);
-    assert_eq!(std::fs::read(&journal).unwrap(), clean, "only the torn tail is cut");
+    assert_eq!(
+        std::fs::read(&journal).unwrap(),
+        clean,
+        "only the torn tail is cut"
+    );
 
     // One bit flipped inside the last (fsynced, confirmed) record: refused, nothing cut.
     let mut damaged = clean.clone();
@@ -65,7 +69,11 @@ fn damaged_last_record_is_refused_and_torn_tail_recovers() {
     std::fs::write(&journal, &damaged).unwrap();
     let last_record = offsets[MESSAGES - 1];
     let (status, msgs, err) = dump(&recv_state);
-    assert!(!status.success(), "dump exited 0 printing {} messages", msgs.len());
+    assert!(
+        !status.success(),
+        "dump exited 0 printing {} messages",
+        msgs.len()
+    );
     assert!(
         err.contains("receiver.journal") && err.contains(&format!("byte {last_record}")),
         "the error names the file and the byte: {err}"

@@ -16,7 +16,9 @@ mod pipe_cli_common;
 use pipe_cli_common::{dump, free_addr, run_sender, spawn_receiver, write_lines};
 
 fn lines(range: std::ops::Range<u64>, tag: &str) -> Vec<String> {
-    range.map(|i| format!("{{\"n\":{i},\"tag\":\"{tag}\"}}")).collect()
+    range
+        .map(|i| format!("{{\"n\":{i},\"tag\":\"{tag}\"}}"))
+        .collect()
 }
 
 #[test]
@@ -47,7 +49,10 @@ fn resume_with_another_input_is_refused() {
     let short = dir.path().join("short.jsonl");
     write_lines(&short, &lines(0..10, "a"));
     let (status, err) = run_sender(&addr, &send_state, &short, &[]);
-    assert!(!status.success() && err.contains("already sent 30"), "{err}");
+    assert!(
+        !status.success() && err.contains("already sent 30"),
+        "{err}"
+    );
 
     // The same input with lines appended resumes: only the new lines are sent.
     let longer = dir.path().join("longer.jsonl");

@@ -51,7 +51,11 @@ fn full_sender_table_forgets_finished_senders_or_refuses_explicitly() {
 
     // No room to forget anyone: the next new sender is refused, explicitly.
     let addr = free_addr();
-    let mut receiver = spawn_receiver(&addr, &recv_state, &[&table[..], &["--sender-floors-max", "0"]].concat());
+    let mut receiver = spawn_receiver(
+        &addr,
+        &recv_state,
+        &[&table[..], &["--sender-floors-max", "0"]].concat(),
+    );
     let (status, err) = send(&addr, 4);
     assert!(!status.success(), "a sender was taken with no room: {err}");
     assert!(
@@ -70,5 +74,8 @@ fn full_sender_table_forgets_finished_senders_or_refuses_explicitly() {
     let expected: Vec<(u64, u64)> = (0..4)
         .flat_map(|k| (0..PER_SENDER).map(move |n| (k, n)))
         .collect();
-    assert_eq!(got, expected, "senders 0-3 exactly once, nothing of sender 4");
+    assert_eq!(
+        got, expected,
+        "senders 0-3 exactly once, nothing of sender 4"
+    );
 }

@@ -22,7 +22,9 @@ const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 #[non_exhaustive]
 pub enum ResumeMismatch {
     /// The input has fewer messages than the state already accepted.
-    #[error("the input has {input_len} messages but this sender state already accepted {accepted}")]
+    #[error(
+        "the input has {input_len} messages but this sender state already accepted {accepted}"
+    )]
     InputShorter {
         /// Messages accepted by the state (its next seq).
         accepted: u64,
@@ -95,7 +97,13 @@ impl Fingerprint {
         if (self.next_seq - self.from_seq) % self.every == 0 {
             self.checkpoints.push(self.chain);
             if self.checkpoints.len() > CHECKPOINTS_MAX {
-                self.checkpoints = self.checkpoints.iter().skip(1).step_by(2).copied().collect();
+                self.checkpoints = self
+                    .checkpoints
+                    .iter()
+                    .skip(1)
+                    .step_by(2)
+                    .copied()
+                    .collect();
                 self.every *= 2;
             }
         }
@@ -122,7 +130,11 @@ impl Fingerprint {
             next_seq: u64_at(bytes, 8)?,
             chain: u64_at(bytes, 16)?,
             every,
-            checkpoints: bytes.get(32..)?.chunks_exact(8).filter_map(|c| u64_at(c, 0)).collect(),
+            checkpoints: bytes
+                .get(32..)?
+                .chunks_exact(8)
+                .filter_map(|c| u64_at(c, 0))
+                .collect(),
         };
         let span = fp.next_seq.checked_sub(fp.from_seq)?;
         (every > 0 && span / every == fp.checkpoints.len() as u64).then_some(fp)
@@ -139,7 +151,9 @@ impl Fingerprint {
         let mut chain = FNV_OFFSET;
         let mut block_start = self.from_seq;
         let mut checkpoints = self.checkpoints.iter();
-        for (seq, message) in (self.from_seq..self.next_seq).zip(input.iter().skip(self.from_seq as usize)) {
+        for (seq, message) in
+            (self.from_seq..self.next_seq).zip(input.iter().skip(self.from_seq as usize))
+        {
             chain = fold(chain, message.as_ref());
             let done = seq + 1;
             if (done - self.from_seq) % self.every != 0 {
@@ -173,7 +187,9 @@ mod tests {
     use super::*;
 
     fn messages(n: u64) -> Vec<Vec<u8>> {
-        (0..n).map(|i| format!("{{\"n\":{i}}}").into_bytes()).collect()
+        (0..n)
+            .map(|i| format!("{{\"n\":{i}}}").into_bytes())
+            .collect()
     }
 
     fn fingerprint_of(input: &[Vec<u8>]) -> Fingerprint {
@@ -201,7 +217,10 @@ mod tests {
             let mut other = input.clone();
             other[changed as usize] = b"{\"other\":true}".to_vec();
             match fp.check(&other) {
-                Err(ResumeMismatch::InputDiffers { first_seq, last_seq }) => {
+                Err(ResumeMismatch::InputDiffers {
+                    first_seq,
+                    last_seq,
+                }) => {
                     assert!(
                         (first_seq..=last_seq).contains(&changed) && last_seq - first_seq < 16,
                         "changed {changed}: {first_seq}..={last_seq}"

@@ -479,7 +479,10 @@ mod tests {
             let mut buf = Vec::new();
             encode_refused(5, 11, refusal, &mut buf);
             let frame = decode(&buf, 1024).unwrap();
-            assert_eq!((frame.kind, frame.sender_id, frame.seq), (FrameKind::Refused, 5, 11));
+            assert_eq!(
+                (frame.kind, frame.sender_id, frame.seq),
+                (FrameKind::Refused, 5, 11)
+            );
             assert_eq!(frame.refusal(), Some(refusal));
         }
         let mut bad = Vec::new();

@@ -367,7 +367,11 @@ mod tests {
         assert!(
             matches!(
                 err,
-                JournalError::DamagedDurable { offset: 13, durable_bytes: 35, .. }
+                JournalError::DamagedDurable {
+                    offset: 13,
+                    durable_bytes: 35,
+                    ..
+                }
             ),
             "{err:?}"
         );
@@ -377,7 +381,11 @@ mod tests {
         storage.overwrite_bytes(path, bytes[..20].to_vec()).unwrap();
         assert!(matches!(
             reopen(&storage, path),
-            Err(JournalError::Truncated { len_bytes: 20, durable_bytes: 35, .. })
+            Err(JournalError::Truncated {
+                len_bytes: 20,
+                durable_bytes: 35,
+                ..
+            })
         ));
     }
 

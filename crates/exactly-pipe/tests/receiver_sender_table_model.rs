@@ -151,14 +151,21 @@ fn forgetting_senders_never_doubles_or_loses() {
     let (mut forgotten, mut evicted_refusals) = (0, 0);
     for i in 0..200u64 {
         let seed = base.wrapping_add(i);
-        for mode in [PipeMode::ResendIdDedup, PipeMode::Ordered, PipeMode::ResendIndexDedup] {
+        for mode in [
+            PipeMode::ResendIdDedup,
+            PipeMode::Ordered,
+            PipeMode::ResendIndexDedup,
+        ] {
             let (f, e) = chaos(mode, seed);
             forgotten += f;
             evicted_refusals += e;
         }
     }
     // The schedules really exercise forgetting and refusals.
-    assert!(forgotten > 1000 && evicted_refusals > 100, "{forgotten} {evicted_refusals}");
+    assert!(
+        forgotten > 1000 && evicted_refusals > 100,
+        "{forgotten} {evicted_refusals}"
+    );
 }
 
 #[test]
@@ -186,7 +193,9 @@ fn stale_senders_never_block_a_new_one_even_after_restart() {
     // A forgotten sender resending an old seq is confirmed, not delivered again, and can go on.
     r.handle_frame(500, &data(3, 2));
     r.handle_frame(500, &data(3, 5));
-    let got: Vec<_> = std::iter::from_fn(|| r.poll_delivery()).map(|d| (d.sender_id, d.seq)).collect();
+    let got: Vec<_> = std::iter::from_fn(|| r.poll_delivery())
+        .map(|d| (d.sender_id, d.seq))
+        .collect();
     assert_eq!(got, vec![(3, 5)]);
 }
 
@@ -217,12 +226,18 @@ fn forged_senders_with_holes_get_new_senders_refused_until_idle() {
     );
     answers.refused.clear();
     r.handle_frame(IDLE_MS + 1, &data(1, 0));
-    assert_eq!(r.poll_delivery().map(|d| (d.sender_id, d.seq)), Some((1, 0)));
+    assert_eq!(
+        r.poll_delivery().map(|d| (d.sender_id, d.seq)),
+        Some((1, 0))
+    );
     drain(&mut r, &mut answers);
     assert!(answers.refused.is_empty());
     // The forgotten forged sender 100 comes back: nothing at or above its lowest hole.
     r.handle_frame(IDLE_MS + 2, &data(100, 3));
     assert!(r.poll_delivery().is_none());
     drain(&mut r, &mut answers);
-    assert_eq!(answers.refused, vec![(100, 3, Refusal::Evicted { low: 0, high: 8 })]);
+    assert_eq!(
+        answers.refused,
+        vec![(100, 3, Refusal::Evicted { low: 0, high: 8 })]
+    );
 }
