@@ -272,8 +272,36 @@ impl DurableSender {
     /// Checks that `input` begins with exactly the messages this state already accepted
     /// (seq `n` = `input[n]`), so resuming by position is safe. A different or shorter input
     /// is [`ResumeMismatch`], naming the range of seqs holding the first difference.
+    ///
+    /// The range is narrowed with the unconfirmed messages the journal still holds: from its
+    /// start, each seq whose payload is known is compared exactly.
     pub fn check_resume_input<T: AsRef<[u8]>>(&self, input: &[T]) -> Result<(), ResumeMismatch> {
-        self.fingerprint.check(input)
+        let checked = self.fingerprint.check(input);
+        let Err(ResumeMismatch::InputDiffers {
+            mut first_seq,
+            last_seq,
+        }) = checked
+        else {
+            return checked;
+        };
+        let known: BTreeMap<u64, &[u8]> = self.sender.in_flight().collect();
+        while first_seq < last_seq {
+            let given = usize::try_from(first_seq).ok().and_then(|i| input.get(i));
+            match (known.get(&first_seq), given) {
+                (Some(sent), Some(given)) if *sent == given.as_ref() => first_seq += 1,
+                (Some(_), Some(_)) => {
+                    return Err(ResumeMismatch::InputDiffers {
+                        first_seq,
+                        last_seq: first_seq,
+                    })
+                }
+                _ => break,
+            }
+        }
+        Err(ResumeMismatch::InputDiffers {
+            first_seq,
+            last_seq,
+        })
     }
 
     /// Compacts the journal (to its live messages) once it exceeds `bytes` (default 8 MiB).

@@ -45,7 +45,8 @@ pub struct ReceiverStats {
     /// overtaken messages — index de-dup cannot tell them apart).
     pub stale_discarded: u64,
     /// Frames dropped unconfirmed because a bound was reached (gap ids, reorder buffer,
-    /// pending confirmations, senders); the sender resends them later.
+    /// pending confirmations); the sender resends them later. (A sender that cannot be
+    /// taken is refused explicitly: `frames_refused`.)
     pub dropped_over_bound: u64,
     /// Ack frames sent.
     pub acks_sent: u64,

@@ -30,7 +30,10 @@ fn assert_damaged_durable(result: Result<(), DurableError>, journal: &str, last_
     match result {
         Err(DurableError::Journal(JournalError::DamagedDurable { path, offset, .. })) => {
             assert!(path.ends_with(journal), "{}", path.display());
-            assert!(offset < last_byte, "the damaged record starts before its last byte");
+            assert!(
+                offset < last_byte,
+                "the damaged record starts before its last byte"
+            );
         }
         other => panic!("expected DamagedDurable, got {other:?}"),
     }
