@@ -216,6 +216,7 @@ pub fn run_receiver(args: &RecvArgs) -> anyhow::Result<()> {
     config.senders_max = args.senders_max.max(1);
     config.sender_floors_max = args.sender_floors_max;
     config.sender_idle_evict_ms = args.sender_idle_evict_ms;
+    let addresses_max = config.senders_max.saturating_mul(2).saturating_add(1024);
     let lock = StateDirLock::acquire(&args.state)?;
     let mut dr = DurableReceiver::open(Arc::new(StdStorage), &args.state, config)
         .with_context(|| format!("opening receiver state {}", args.state.display()))?
@@ -235,6 +236,12 @@ pub fn run_receiver(args: &RecvArgs) -> anyhow::Result<()> {
                 Ok((n, from)) => {
                     let bytes = buf.get(..n).unwrap_or_default();
                     if let Ok(f) = frame::decode(bytes, config_payload_max()) {
+                        // Bounded like the receiver's sender table: forged sender ids must
+                        // not grow it without limit. Forgetting addresses only costs acks,
+                        // and every sender's next resend brings its address back.
+                        if peers.len() >= addresses_max && !peers.contains_key(&f.sender_id) {
+                            peers.clear();
+                        }
                         peers.insert(f.sender_id, from);
                     }
                     let now = elapsed_ms(start);
