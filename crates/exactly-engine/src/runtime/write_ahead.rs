@@ -44,13 +44,16 @@ fn parse_target(name: &str, prefix: &str) -> Option<Target> {
     Some((topic.to_string(), partition.parse().ok()?))
 }
 
-fn encode(records: &[Record]) -> Vec<u8> {
+fn encode(records: &[Record]) -> Result<Vec<u8>, RunError> {
     type RowRef<'a> = (i64, &'a Option<Vec<u8>>, &'a Vec<u8>);
     let rows: Vec<RowRef<'_>> = records
         .iter()
         .map(|r| (r.timestamp.0, &r.key, &r.value))
         .collect();
-    postcard::to_allocvec(&rows).unwrap_or_default()
+    postcard::to_allocvec(&rows).map_err(|e| RunError::Encode {
+        what: "write-ahead outputs",
+        source: SnapshotError::Encode(e.to_string()),
+    })
 }
 
 fn decode(bytes: &[u8]) -> Result<Vec<Record>, SnapshotError> {
@@ -88,7 +91,11 @@ impl Sequences {
 
     /// Writes `outputs` into `checkpoint` with their base sequences, and every known
     /// partition's sequence so it carries to the next manifest.
-    pub fn record(&self, checkpoint: &mut Checkpoint, outputs: BTreeMap<Target, Vec<Record>>) {
+    pub fn record(
+        &self,
+        checkpoint: &mut Checkpoint,
+        outputs: BTreeMap<Target, Vec<Record>>,
+    ) -> Result<(), RunError> {
         for (target, base) in &self.0 {
             checkpoint
                 .metadata
@@ -101,8 +108,9 @@ impl Sequences {
                 .insert(sequence_name(&target), base.to_string());
             checkpoint
                 .states
-                .insert(output_name(&target), encode(&records));
+                .insert(output_name(&target), encode(&records)?);
         }
+        Ok(())
     }
 }
 
