@@ -618,14 +618,18 @@ impl Job {
         }
         validate_job_name(&self.name)?;
         validate_outputs(self)?;
-        let output_partitions = ensure_topic(log, &self.sink, input_partitions)?;
-        let audit_partitions = match &self.audit {
-            Some(topic) => ensure_topic(log, topic, 1)?,
-            None => 1,
-        };
-        let dead_letter_partitions = ensure_topic(log, &self.dead_letter_topic(), 1)?;
-        ensure_topic(log, &journal_topic(&self.name), 1)?;
-        let restored = recovery::recover(self, log, options)?;
+        let mut partitions = (0, 0, 0);
+        let restored = recovery::recover(self, log, options, || {
+            partitions.0 = ensure_topic(log, &self.sink, input_partitions)?;
+            partitions.1 = match &self.audit {
+                Some(topic) => ensure_topic(log, topic, 1)?,
+                None => 1,
+            };
+            partitions.2 = ensure_topic(log, &self.dead_letter_topic(), 1)?;
+            ensure_topic(log, &journal_topic(&self.name), 1)?;
+            Ok(())
+        })?;
+        let (output_partitions, audit_partitions, dead_letter_partitions) = partitions;
         let ctx = RunContext {
             job: self,
             log,

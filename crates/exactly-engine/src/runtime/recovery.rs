@@ -83,7 +83,15 @@ impl Restored {
     }
 }
 
-pub(crate) fn recover(job: &Job, log: &Log, options: &RunOptions) -> Result<Restored, RunError> {
+/// Recovers job `job`: checks (checkpoints, journal, topology) first, then `prepare`
+/// (creating the output topics: a refused run creates nothing), then settles transactions
+/// and republishes write-ahead outputs.
+pub(crate) fn recover(
+    job: &Job,
+    log: &Log,
+    options: &RunOptions,
+    prepare: impl FnOnce() -> Result<(), RunError>,
+) -> Result<Restored, RunError> {
     let store = CheckpointStore::open(
         options.state_storage.clone(),
         options.state_dir.join("checkpoints"),
@@ -128,6 +136,7 @@ pub(crate) fn recover(job: &Job, log: &Log, options: &RunOptions) -> Result<Rest
     .max()
     .unwrap_or(0)
         + 1;
+    prepare()?;
     settle_sink_transactions(job, log, latest.checkpoint.as_ref(), &mut report)?;
     if let Some(checkpoint) = &latest.checkpoint {
         // Outputs the newest manifest wrote ahead may be only partly published.
