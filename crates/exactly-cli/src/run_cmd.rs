@@ -5,8 +5,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use exactly_engine::jobs::{self, Rejected};
 use exactly_engine::{
-    default_state_dir, log_topic, BadInputPolicy, Guarantee, Job, RunOptions, SinkMode,
-    StatusFile,
+    default_state_dir, log_topic, BadInputPolicy, Guarantee, Job, RunOptions, SinkMode, StatusFile,
 };
 use exactly_log::{Log, LogConfig};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -346,7 +345,10 @@ fn print_check(check: &jobs::BalanceCheck, dead_letters: &str) {
         None => "not measured (no --audit)".to_string(),
     };
     println!("transfers          {}", check.transfers);
-    println!("accounts           {} ({} wrong)", check.accounts, check.accounts_wrong);
+    println!(
+        "accounts           {} ({} wrong)",
+        check.accounts, check.accounts_wrong
+    );
     println!("money total        {}", check.money_total);
     println!(
         "unparseable        {} ({} in {dead_letters}, {} missing, {} extra)",

@@ -26,8 +26,15 @@ fn all_checkpoints_deleted_then_run_refuses_and_outputs_stay_exact() {
 
     let output = run_balances(&dir, "balances", &[]);
     let message = stderr(&output);
-    assert!(!output.status.success(), "a run without its checkpoints must fail");
+    assert!(
+        !output.status.success(),
+        "a run without its checkpoints must fail"
+    );
     assert!(message.contains("checkpoint"), "{message}");
     let (reference, _) = reference_balances(&dir, "transfers");
-    assert_eq!(last_balances(&dir, "balances"), reference, "nothing applied twice");
+    assert_eq!(
+        last_balances(&dir, "balances"),
+        reference,
+        "nothing applied twice"
+    );
 }

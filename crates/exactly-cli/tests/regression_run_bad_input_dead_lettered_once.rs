@@ -50,7 +50,10 @@ fn bad_records_are_dead_lettered_exactly_once_and_checked() {
         let v: serde_json::Value = serde_json::from_str(&letter.value).unwrap();
         assert_eq!(v["topic"], "transfers");
         assert!(!v["reason"].as_str().unwrap().is_empty());
-        let source = (v["partition"].as_u64().unwrap(), v["offset"].as_u64().unwrap());
+        let source = (
+            v["partition"].as_u64().unwrap(),
+            v["offset"].as_u64().unwrap(),
+        );
         let original = consume(&dir, "transfers")
             .into_iter()
             .find(|r| (r.partition, r.offset) == source)
@@ -59,11 +62,21 @@ fn bad_records_are_dead_lettered_exactly_once_and_checked() {
         *copies.entry(source).or_insert(0) += 1;
     }
     let expected: BTreeMap<(u64, u64), u64> = bad.iter().map(|s| (*s, 1)).collect();
-    assert_eq!(copies, expected, "every bad record dead-lettered exactly once");
+    assert_eq!(
+        copies, expected,
+        "every bad record dead-lettered exactly once"
+    );
     assert_eq!(last_balances(&dir, "balances"), reference);
 
     let check = run(
-        &["run", "check", "--input", "transfers", "--output", "balances"],
+        &[
+            "run",
+            "check",
+            "--input",
+            "transfers",
+            "--output",
+            "balances",
+        ],
         &dir,
     );
     assert!(check.status.success(), "{}", stdout(&check));

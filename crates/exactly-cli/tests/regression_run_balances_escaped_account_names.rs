@@ -16,12 +16,21 @@ use run_common::{last_balances, produce_values, reference_balances, run_balances
 fn escaped_account_names_are_applied_not_dropped() {
     let temp = tempfile::tempdir().unwrap();
     let dir = temp.path().join("log");
-    let accounts = [r#"caf\u00e9"#, r#"a\"b"#, r#"back\\slash"#, "plain", r#"tab\there"#];
+    let accounts = [
+        r#"caf\u00e9"#,
+        r#"a\"b"#,
+        r#"back\\slash"#,
+        "plain",
+        r#"tab\there"#,
+    ];
     let values: Vec<String> = (0..50u64)
         .map(|id| {
             let from = accounts[id as usize % accounts.len()];
             let to = accounts[(id as usize + 1) % accounts.len()];
-            format!(r#"{{"id":{id},"from":"{from}","to":"{to}","amount":{}}}"#, id + 1)
+            format!(
+                r#"{{"id":{id},"from":"{from}","to":"{to}","amount":{}}}"#,
+                id + 1
+            )
         })
         .collect();
     produce_values(&dir, "transfers", 2, &values);

@@ -12,9 +12,7 @@
 
 mod run_common;
 
-use run_common::{
-    gen_transfers, last_balances, reference_balances, run_balances, stderr,
-};
+use run_common::{gen_transfers, last_balances, reference_balances, run_balances, stderr};
 
 #[test]
 fn changed_output_is_refused_and_a_new_job_name_starts_fresh() {
@@ -29,7 +27,10 @@ fn changed_output_is_refused_and_a_new_job_name_starts_fresh() {
     assert!(!output.status.success(), "another output must be refused");
     assert!(message.contains("output was \"balances\""), "{message}");
     assert!(message.contains("--job"), "{message}");
-    assert!(!dir.join("balances-v2").exists(), "a refused run creates no topic");
+    assert!(
+        !dir.join("balances-v2").exists(),
+        "a refused run creates no topic"
+    );
 
     let output = run_balances(&dir, "balances-v2", &["--job", "balances-v2"]);
     assert!(output.status.success(), "{}", stderr(&output));
@@ -39,7 +40,11 @@ fn changed_output_is_refused_and_a_new_job_name_starts_fresh() {
 
     // Allowed across restarts: parallelism and sink mode.
     gen_transfers(&dir, 500, 22);
-    let output = run_balances(&dir, "balances", &["--parallelism", "3", "--sink", "idempotent"]);
+    let output = run_balances(
+        &dir,
+        "balances",
+        &["--parallelism", "3", "--sink", "idempotent"],
+    );
     assert!(output.status.success(), "{}", stderr(&output));
     let (reference, _) = reference_balances(&dir, "transfers");
     assert_eq!(last_balances(&dir, "balances"), reference);

@@ -50,9 +50,16 @@ fn fail_policy_names_the_record_and_commits_nothing_past_it() {
         }
         let v: serde_json::Value = serde_json::from_str(&record.value).unwrap();
         let amount = i128::from(v["amount"].as_i64().unwrap());
-        *prefix.entry(v["from"].as_str().unwrap().to_string()).or_insert(0) -= amount;
-        *prefix.entry(v["to"].as_str().unwrap().to_string()).or_insert(0) += amount;
+        *prefix
+            .entry(v["from"].as_str().unwrap().to_string())
+            .or_insert(0) -= amount;
+        *prefix
+            .entry(v["to"].as_str().unwrap().to_string())
+            .or_insert(0) += amount;
         matched |= prefix == committed;
     }
-    assert!(matched, "committed balances are not a prefix before offset {BAD}");
+    assert!(
+        matched,
+        "committed balances are not a prefix before offset {BAD}"
+    );
 }

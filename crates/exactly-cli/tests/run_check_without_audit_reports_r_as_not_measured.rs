@@ -19,7 +19,14 @@ fn check_without_audit_prints_r_and_ur_as_null() {
     let output = run_balances(&dir, "balances", &[]);
     assert!(output.status.success(), "{}", stderr(&output));
     let output = run(
-        &["run", "check", "--input", "transfers", "--output", "balances"],
+        &[
+            "run",
+            "check",
+            "--input",
+            "transfers",
+            "--output",
+            "balances",
+        ],
         &dir,
     );
     assert!(output.status.success(), "{}", stderr(&output));

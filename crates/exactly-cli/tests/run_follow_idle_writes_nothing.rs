@@ -52,7 +52,10 @@ fn idle_follow_job_writes_nothing_to_transactions_or_manifests() {
         if records_in == Some(1_000) {
             break;
         }
-        assert!(Instant::now() < deadline, "the job never checkpointed its input");
+        assert!(
+            Instant::now() < deadline,
+            "the job never checkpointed its input"
+        );
         assert!(child.try_wait().unwrap().is_none(), "the follow job exited");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -75,6 +78,9 @@ fn idle_follow_job_writes_nothing_to_transactions_or_manifests() {
         after, before,
         "__transactions grew while idle for {IDLE_INTERVALS} intervals"
     );
-    assert_eq!(manifests_after, manifests_before, "new manifests while idle");
+    assert_eq!(
+        manifests_after, manifests_before,
+        "new manifests while idle"
+    );
     assert_eq!(status_after, status_before, "status rewritten while idle");
 }

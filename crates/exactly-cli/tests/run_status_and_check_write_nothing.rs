@@ -23,7 +23,14 @@ fn status_and_check_leave_the_directory_untouched() {
     assert!(status.status.success(), "{}", stderr(&status));
     let check = run(
         &[
-            "run", "check", "--input", "transfers", "--output", "balances", "--audit", "applied",
+            "run",
+            "check",
+            "--input",
+            "transfers",
+            "--output",
+            "balances",
+            "--audit",
+            "applied",
         ],
         &dir,
     );

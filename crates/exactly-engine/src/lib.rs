@@ -58,6 +58,5 @@ pub use operator::PersistentTask;
 pub use runtime::{
     decode_audit, default_state_dir, journal_topic, sink_transactional_id, validate_job_name,
     BadInputPolicy, DeadLetter, JobStatus, JournalEntry, Lineage, RecoveryReport, RunError,
-    RunOptions, RunReport, SinkMode, StatusFile, Topology, JOB_NAME_LEN_MAX,
-    JOURNAL_TOPIC_PREFIX,
+    RunOptions, RunReport, SinkMode, StatusFile, Topology, JOB_NAME_LEN_MAX, JOURNAL_TOPIC_PREFIX,
 };

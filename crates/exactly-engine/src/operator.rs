@@ -386,7 +386,9 @@ mod tests {
             restored.restore(group, &bytes).unwrap();
         }
         for i in 0..100 {
-            restored.process(event(&format!("k{i}"), 0, 0), &mut out).unwrap();
+            restored
+                .process(event(&format!("k{i}"), 0, 0), &mut out)
+                .unwrap();
         }
         restored.on_checkpoint(&mut out);
         out.sort();

@@ -46,7 +46,10 @@ fn balances_rescale_2_3_2() {
         append_by_key(
             &log,
             "transfers",
-            transfers.iter().map(|t| transfer_record(t).unwrap()).collect(),
+            transfers
+                .iter()
+                .map(|t| transfer_record(t).unwrap())
+                .collect(),
         );
         all.extend(transfers);
         let mut options = RunOptions::new(&log, &job, Guarantee::ExactlyOnce);

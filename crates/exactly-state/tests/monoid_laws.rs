@@ -96,6 +96,9 @@ proptest! {
 
 #[test]
 fn a_sum_past_i64_stays_exact() {
-    assert_eq!(Sum.combine(&i128::from(i64::MAX), &1), i128::from(i64::MAX) + 1);
+    assert_eq!(
+        Sum.combine(&i128::from(i64::MAX), &1),
+        i128::from(i64::MAX) + 1
+    );
     assert_eq!(Count.combine(&u64::MAX, &1), u64::MAX);
 }

@@ -145,8 +145,7 @@ pub fn reference_balances(dir: &Path, topic: &str) -> (BTreeMap<String, i128>, V
                     ))
                 })
                 .filter(|_| {
-                    serde_json::from_str::<serde_json::Value>(&record.value).unwrap()["id"]
-                        .is_u64()
+                    serde_json::from_str::<serde_json::Value>(&record.value).unwrap()["id"].is_u64()
                 });
         match parsed {
             Some((from, to, amount)) => {
@@ -188,9 +187,10 @@ pub fn run_balances(dir: &Path, output: &str, extra: &[&str]) -> Output {
 
 /// The manifest files of job `job`, oldest first.
 pub fn checkpoint_files(dir: &Path, job: &str) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join(".jobs").join(job).join("checkpoints"))
-        .map(|entries| entries.map(|e| e.unwrap().path()).collect())
-        .unwrap_or_default();
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(dir.join(".jobs").join(job).join("checkpoints"))
+            .map(|entries| entries.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default();
     files.retain(|p| p.extension().is_some_and(|e| e == "ckpt"));
     files.sort();
     files

@@ -4,12 +4,12 @@
 //! An empty checkpoint — no input consumed, no state changed, nothing output — is skipped:
 //! no manifest, no journal entry, no transaction (an idle `--follow` job writes nothing).
 
+use super::journal::{self, JournalEntry};
 use super::recovery::Restored;
+use super::recovery::MANIFEST_VERSION;
 use super::sink::Sink;
 use super::source::Source;
 use super::task::Task;
-use super::journal::{self, JournalEntry};
-use super::recovery::MANIFEST_VERSION;
 use super::topology::Topology;
 use super::write_ahead::{self, Sequences, Target};
 use super::{

@@ -546,7 +546,9 @@ fn validate_outputs(job: &Job) -> Result<(), RunError> {
             return Err(invalid("it is the job's input".into()));
         }
         if topic.starts_with("__") {
-            return Err(invalid("topics starting with `__` belong to the log".into()));
+            return Err(invalid(
+                "topics starting with `__` belong to the log".into(),
+            ));
         }
         if topic.starts_with(JOURNAL_TOPIC_PREFIX) {
             return Err(invalid("it is a job journal".into()));

@@ -111,7 +111,12 @@ pub(crate) fn recover(
     if let Some(checkpoint) = &latest.checkpoint {
         check_version(checkpoint)?;
         check_compatible(job, checkpoint)?;
-        check_topology(job, &topology, checkpoint.id, recorded_topology(checkpoint)?)?;
+        check_topology(
+            job,
+            &topology,
+            checkpoint.id,
+            recorded_topology(checkpoint)?,
+        )?;
         report.checkpoint_id = Some(checkpoint.id);
         report.checkpoint_clock = Some(checkpoint.clock);
     }
@@ -184,12 +189,14 @@ fn check_version(checkpoint: &Checkpoint) -> Result<(), RunError> {
 }
 
 fn recorded_topology(checkpoint: &Checkpoint) -> Result<Topology, RunError> {
-    let text = checkpoint.metadata.get("topology").ok_or_else(|| {
-        RunError::IncompatibleCheckpoint {
-            id: checkpoint.id,
-            reason: "it records no topology".into(),
-        }
-    })?;
+    let text =
+        checkpoint
+            .metadata
+            .get("topology")
+            .ok_or_else(|| RunError::IncompatibleCheckpoint {
+                id: checkpoint.id,
+                reason: "it records no topology".into(),
+            })?;
     serde_json::from_str(text).map_err(|e| RunError::IncompatibleCheckpoint {
         id: checkpoint.id,
         reason: format!("its topology does not decode: {e}"),

@@ -201,7 +201,9 @@ impl<'a, O: OutputRecord> Sink<'a, '_, O> {
 
     fn append(&self, batch: &Batch) -> Result<(), RunError> {
         let status = &self.ctx.options.status;
-        status.records_out.fetch_add(batch.records, Ordering::Relaxed);
+        status
+            .records_out
+            .fetch_add(batch.records, Ordering::Relaxed);
         status
             .dead_letters
             .fetch_add(batch.dead_letters, Ordering::Relaxed);
@@ -222,7 +224,9 @@ fn write_transaction(
     status: &super::JobStatus,
 ) -> Result<(), RunError> {
     producer.begin()?;
-    status.records_out.fetch_add(batch.records, Ordering::Relaxed);
+    status
+        .records_out
+        .fetch_add(batch.records, Ordering::Relaxed);
     status
         .dead_letters
         .fetch_add(batch.dead_letters, Ordering::Relaxed);

@@ -210,17 +210,22 @@ impl<K: GroupKey, T: Send + 'static, O> Source<'_, '_, K, T, O> {
         }
         // The chain consumed the record; rejections are rare, so it is read again rather
         // than copied for every record.
-        let batch =
-            self.ctx
-                .log
-                .read_with(topic, partition, Offset(offset), 1, Isolation::ReadCommitted)?;
+        let batch = self.ctx.log.read_with(
+            topic,
+            partition,
+            Offset(offset),
+            1,
+            Isolation::ReadCommitted,
+        )?;
         let record = batch
             .records
             .into_iter()
             .find(|r| r.offset.0 == offset)
-            .ok_or_else(|| RunError::Thread(format!(
+            .ok_or_else(|| {
+                RunError::Thread(format!(
                 "{topic} partition {partition} offset {offset} vanished while being dead-lettered"
-            )))?;
+            ))
+            })?;
         let letter = dead_letter_record(topic, partition, record, reason)?;
         let task = (partition % self.ctx.parallelism()) as usize;
         if let Some(buffer) = buffers.dead_letters.get_mut(task) {

@@ -99,12 +99,13 @@ impl<K, T, O> Task<'_, '_, K, T, O> {
                 ToTask::Barrier(_, id) => {
                     if let BarrierEvent::Aligned(id) = alignment.aligner.on_barrier(input, id) {
                         self.operator.on_checkpoint(&mut outputs);
-                        let states = self.operator.snapshot().map_err(|source| {
-                            RunError::Encode {
-                                what: "the task's state",
-                                source,
-                            }
-                        })?;
+                        let states =
+                            self.operator
+                                .snapshot()
+                                .map_err(|source| RunError::Encode {
+                                    what: "the task's state",
+                                    source,
+                                })?;
                         let epoch = EpochOutput {
                             partial: false,
                             checkpoint_id: id,

@@ -52,10 +52,23 @@ impl Topology {
                 out.push(format!("{name} was {was} and is now {now}"));
             }
         };
-        let topic = |t: &Option<String>| t.as_ref().map_or("none".to_string(), |t| format!("{t:?}"));
-        field("kind", format!("{:?}", recorded.kind), format!("{:?}", self.kind));
-        field("input", format!("{:?}", recorded.input), format!("{:?}", self.input));
-        field("output", format!("{:?}", recorded.output), format!("{:?}", self.output));
+        let topic =
+            |t: &Option<String>| t.as_ref().map_or("none".to_string(), |t| format!("{t:?}"));
+        field(
+            "kind",
+            format!("{:?}", recorded.kind),
+            format!("{:?}", self.kind),
+        );
+        field(
+            "input",
+            format!("{:?}", recorded.input),
+            format!("{:?}", self.input),
+        );
+        field(
+            "output",
+            format!("{:?}", recorded.output),
+            format!("{:?}", self.output),
+        );
         field("audit", topic(&recorded.audit), topic(&self.audit));
         field(
             "dead-letter topic",
