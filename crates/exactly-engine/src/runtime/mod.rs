@@ -24,6 +24,7 @@
 
 mod coordinator;
 mod dead_letter;
+mod evidence;
 mod journal;
 mod recovery;
 mod sink;
@@ -274,6 +275,25 @@ pub enum RunError {
         committed: u64,
         /// The journal topic.
         journal: String,
+        /// The checkpoint directory.
+        dir: PathBuf,
+    },
+    /// The log (or the status file) shows effects of checkpoints newer than the newest
+    /// one on disk: restoring it would apply input a second time.
+    #[error(
+        "job {job:?}: {evidence}, but the newest checkpoint in {dir} is {restored}; restoring \
+         it would apply input twice. Put the missing checkpoint files back, or start a new job \
+         under another name (--job)",
+        restored = restored.map_or("none".to_string(), |id| id.to_string()),
+        dir = dir.display()
+    )]
+    OutputsBeyondCheckpoint {
+        /// The job.
+        job: String,
+        /// The newest checkpoint found on disk.
+        restored: Option<u64>,
+        /// What shows the newer effects.
+        evidence: String,
         /// The checkpoint directory.
         dir: PathBuf,
     },

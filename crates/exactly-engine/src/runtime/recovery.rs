@@ -131,6 +131,9 @@ pub(crate) fn recover(
             report.journal_ahead = Some(entry.checkpoint);
         }
     }
+    if !repeats_allowed {
+        super::evidence::check(job, log, options, latest.checkpoint.as_ref(), &store)?;
+    }
     let next_id = [
         restored_id,
         store.newest_id_on_disk()?,

@@ -89,6 +89,11 @@ impl Sequences {
         Ok(Self(next))
     }
 
+    /// The next sequence of `target` (0 if the job never wrote it ahead).
+    pub fn next(&self, target: &Target) -> u64 {
+        self.0.get(target).copied().unwrap_or(0)
+    }
+
     /// Writes `outputs` into `checkpoint` with their base sequences, and every known
     /// partition's sequence so it carries to the next manifest.
     pub fn record(
@@ -134,11 +139,15 @@ pub(crate) fn publish(log: &Log, job: &str, checkpoint: &Checkpoint) -> Result<u
     let bytes_max = APPEND_BYTES_MAX.min(log.config().batch_bytes_max as usize / 2);
     let mut appended = 0;
     for ((topic, partition), records) in outputs(checkpoint)? {
+        let name = sequence_name(&(topic.clone(), partition));
         let base: u64 = checkpoint
             .metadata
-            .get(&sequence_name(&(topic.clone(), partition)))
+            .get(&name)
             .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
+            .ok_or_else(|| RunError::IncompatibleCheckpoint {
+                id: checkpoint.id,
+                reason: format!("its write-ahead outputs have no valid base sequence {name}"),
+            })?;
         let written = log
             .producer_state(&topic, partition, producer_id)?
             .and_then(|s| s.last_sequence)
