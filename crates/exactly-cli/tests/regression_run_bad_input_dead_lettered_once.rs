@@ -18,6 +18,12 @@ use std::collections::BTreeMap;
 
 #[test]
 fn bad_records_are_dead_lettered_exactly_once_and_checked() {
+    for sink in ["transactional", "idempotent"] {
+        dead_lettered_exactly_once(sink);
+    }
+}
+
+fn dead_lettered_exactly_once(sink: &str) {
     let temp = tempfile::tempdir().unwrap();
     let dir = temp.path().join("log");
     let mut values = Vec::new();
@@ -37,10 +43,14 @@ fn bad_records_are_dead_lettered_exactly_once_and_checked() {
     let (reference, bad) = reference_balances(&dir, "transfers");
     assert_eq!(bad.len(), 24);
 
-    let output = run_balances(&dir, "balances", &["--parallelism", "2", "--json"]);
+    let output = run_balances(
+        &dir,
+        "balances",
+        &["--parallelism", "2", "--json", "--sink", sink],
+    );
     assert!(output.status.success(), "{}", stderr(&output));
     let summary: serde_json::Value = serde_json::from_str(stdout(&output).trim()).unwrap();
-    assert_eq!(summary["dead_letters"], 24, "{summary}");
+    assert_eq!(summary["dead_letters"], 24, "{sink}: {summary}");
     // A rerun over the same input writes no dead letter again.
     let output = run_balances(&dir, "balances", &["--json"]);
     assert!(output.status.success(), "{}", stderr(&output));

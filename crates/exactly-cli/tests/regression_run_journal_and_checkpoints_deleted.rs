@@ -23,7 +23,11 @@ fn refused_and_exact(dir: &Path, case: &str) {
     assert!(!output.status.success(), "{case}: the run must be refused");
     assert!(message.contains("checkpoint"), "{case}: {message}");
     let (reference, _) = reference_balances(dir, "transfers");
-    assert_eq!(last_balances(dir, "balances"), reference, "{case}: applied twice");
+    assert_eq!(
+        last_balances(dir, "balances"),
+        reference,
+        "{case}: applied twice"
+    );
 }
 
 #[test]

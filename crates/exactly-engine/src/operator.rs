@@ -76,7 +76,9 @@ pub(crate) trait KeyedOperator<K, T, O>: Send {
     /// Applies one item (fails only if its key cannot be encoded).
     fn process(&mut self, event: Event<K, T>, out: &mut Vec<O>) -> Result<(), SnapshotError>;
     /// The task's clock moved to `clock`.
-    fn on_clock(&mut self, _clock: Timestamp, _out: &mut Vec<O>) {}
+    fn on_clock(&mut self, _clock: Timestamp, _out: &mut Vec<O>) -> Result<(), SnapshotError> {
+        Ok(())
+    }
     /// A checkpoint barrier is about to be taken: emit what is due per checkpoint.
     fn on_checkpoint(&mut self, _out: &mut Vec<O>) {}
     /// State per key group (groups without state may be left out).
@@ -262,15 +264,17 @@ impl<K: GroupKey, X, M: Monoid + Clone> KeyedOperator<K, (X, M::Value), Windowed
         Ok(())
     }
 
-    fn on_clock(&mut self, clock: Timestamp, out: &mut Vec<Windowed<K, M::Value>>) {
+    fn on_clock(
+        &mut self,
+        clock: Timestamp,
+        out: &mut Vec<Windowed<K, M::Value>>,
+    ) -> Result<(), SnapshotError> {
         self.clock = self.clock.max(clock);
         for state in self.groups.values_mut() {
             for closed in state.advance_clock(clock) {
-                // Keys were encoded by `process`; one that does not decode is skipped
-                // rather than emitted under a wrong key.
-                let Ok(key) = decode::<K>(&closed.key) else {
-                    continue;
-                };
+                // Keys were encoded by `process`; one that does not decode (a damaged
+                // restored snapshot) fails the run: never skipped, never a wrong key.
+                let key = decode::<K>(&closed.key)?;
                 out.push(Windowed {
                     key,
                     start_ms: closed.start_ms,
@@ -279,6 +283,7 @@ impl<K: GroupKey, X, M: Monoid + Clone> KeyedOperator<K, (X, M::Value), Windowed
                 });
             }
         }
+        Ok(())
     }
 
     fn snapshot(&self) -> Result<Vec<(u32, Vec<u8>)>, SnapshotError> {
@@ -418,7 +423,7 @@ mod tests {
         op.process(count("a", 1), &mut out).unwrap();
         op.process(count("a", 9), &mut out).unwrap();
         op.process(count("a", 11), &mut out).unwrap();
-        op.on_clock(Timestamp(10), &mut out);
+        op.on_clock(Timestamp(10), &mut out).unwrap();
         assert_eq!(
             out,
             vec![Windowed {

@@ -383,6 +383,16 @@ impl Coordinator<'_, '_> {
             states_hash,
         };
         if self.ctx.writes_ahead() {
+            let dead_letter_topic = self.ctx.job.dead_letter_topic();
+            let letters: usize = write_ahead::outputs(&checkpoint)?
+                .iter()
+                .filter(|((topic, _), _)| *topic == dead_letter_topic)
+                .map(|(_, records)| records.len())
+                .sum();
+            let status = &self.ctx.options.status;
+            status
+                .dead_letters
+                .fetch_add(letters as u64, Ordering::Relaxed);
             let published = write_ahead::publish(self.ctx.log, &self.ctx.job.name, &checkpoint)?;
             let status = &self.ctx.options.status;
             status.records_out.fetch_add(published, Ordering::Relaxed);

@@ -298,7 +298,11 @@ pub enum RunError {
         dir: PathBuf,
     },
     /// A manifest was written with another manifest format.
-    #[error("checkpoint {id} has manifest format {found:?}; this build reads {supported}")]
+    #[error(
+        "checkpoint {id} has manifest format {found}; this build reads {supported}: run it \
+         with the build that wrote it, or start a new job under another name (--job)",
+        found = found.as_deref().unwrap_or("1 (unversioned)")
+    )]
     ManifestVersion {
         /// Checkpoint id.
         id: u64,

@@ -93,7 +93,12 @@ impl<K, T, O> Task<'_, '_, K, T, O> {
                 ToTask::DeadLetters(_, records) => dead_letters.extend(records),
                 ToTask::Clock(_, timestamp) => {
                     let now = clock.advance_input(input, timestamp);
-                    self.operator.on_clock(now, &mut outputs);
+                    self.operator
+                        .on_clock(now, &mut outputs)
+                        .map_err(|source| RunError::Encode {
+                            what: "a closed window's key",
+                            source,
+                        })?;
                     self.publish_clock(now.0);
                 }
                 ToTask::Barrier(_, id) => {

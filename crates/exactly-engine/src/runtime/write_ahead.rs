@@ -119,8 +119,8 @@ impl Sequences {
     }
 }
 
-/// The outputs a manifest holds, by partition, with their base sequences.
-fn outputs(checkpoint: &Checkpoint) -> Result<Vec<(Target, Vec<Record>)>, RunError> {
+/// The outputs a manifest holds, by partition.
+pub(crate) fn outputs(checkpoint: &Checkpoint) -> Result<Vec<(Target, Vec<Record>)>, RunError> {
     checkpoint
         .states
         .iter()
