@@ -79,10 +79,24 @@ pub fn produce_values(dir: &Path, topic: &str, partitions: u32, values: &[String
         dir,
     );
     assert!(output.status.success(), "create: {}", stderr(&output));
-    let lines: String = values
+    let lines: Vec<serde_json::Value> = values
         .iter()
-        .map(|v| format!("{}\n", serde_json::json!({ "value": v })))
+        .map(|v| serde_json::json!({ "value": v }))
         .collect();
+    append_lines(dir, topic, &lines);
+}
+
+/// Appends `(key, value)` records to the existing `topic` with `log produce`.
+pub fn append_keyed(dir: &Path, topic: &str, records: &[(String, String)]) {
+    let lines: Vec<serde_json::Value> = records
+        .iter()
+        .map(|(k, v)| serde_json::json!({ "key": k, "value": v }))
+        .collect();
+    append_lines(dir, topic, &lines);
+}
+
+fn append_lines(dir: &Path, topic: &str, lines: &[serde_json::Value]) {
+    let lines: String = lines.iter().map(|v| format!("{v}\n")).collect();
     let mut child = exactly(&["log", "produce", "--topic", topic], dir)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
