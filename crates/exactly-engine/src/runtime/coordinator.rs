@@ -383,20 +383,7 @@ impl Coordinator<'_, '_> {
             states_hash,
         };
         if self.ctx.writes_ahead() {
-            let dead_letter_topic = self.ctx.job.dead_letter_topic();
-            let letters: usize = write_ahead::outputs(&checkpoint)?
-                .iter()
-                .filter(|((topic, _), _)| *topic == dead_letter_topic)
-                .map(|(_, records)| records.len())
-                .sum();
-            let status = &self.ctx.options.status;
-            status
-                .dead_letters
-                .fetch_add(letters as u64, Ordering::Relaxed);
-            let published = write_ahead::publish(self.ctx.log, &self.ctx.job.name, &checkpoint)?;
-            let status = &self.ctx.options.status;
-            status.records_out.fetch_add(published, Ordering::Relaxed);
-            self.sequences = Sequences::after(&checkpoint)?;
+            self.publish_ahead(&checkpoint)?;
         }
         for decision in decisions {
             // A sink that is gone has failed; its error reaches us through the acks.
@@ -406,6 +393,24 @@ impl Coordinator<'_, '_> {
         self.next_id += 1;
         self.last_checkpoint = Instant::now();
         Ok(is_final)
+    }
+
+    /// Publishes the outputs `checkpoint` wrote ahead (idempotent sink mode).
+    fn publish_ahead(&mut self, checkpoint: &Checkpoint) -> Result<(), RunError> {
+        let dead_letter_topic = self.ctx.job.dead_letter_topic();
+        let letters: usize = write_ahead::outputs(checkpoint)?
+            .iter()
+            .filter(|((topic, _), _)| *topic == dead_letter_topic)
+            .map(|(_, records)| records.len())
+            .sum();
+        let published = write_ahead::publish(self.ctx.log, &self.ctx.job.name, checkpoint)?;
+        let status = &self.ctx.options.status;
+        status
+            .dead_letters
+            .fetch_add(letters as u64, Ordering::Relaxed);
+        status.records_out.fetch_add(published, Ordering::Relaxed);
+        self.sequences = Sequences::after(checkpoint)?;
+        Ok(())
     }
 
     fn manifest(&self, pending: Pending) -> Result<Checkpoint, RunError> {
