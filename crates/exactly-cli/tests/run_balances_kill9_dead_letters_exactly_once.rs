@@ -78,7 +78,7 @@ fn balances_with_bad_input_killed_with_sigkill_dead_letters_each_once() {
         || {
             runs += 1;
             add_input(runs);
-            let sink = if runs % 2 == 0 {
+            let sink = if runs.is_multiple_of(2) {
                 "transactional"
             } else {
                 "idempotent"
