@@ -59,10 +59,23 @@ fn idle_follow_job_writes_nothing_to_transactions_or_manifests() {
         assert!(child.try_wait().unwrap().is_none(), "the follow job exited");
         std::thread::sleep(Duration::from_millis(20));
     }
-    // One more interval so a checkpoint that was in flight has finished.
-    std::thread::sleep(Duration::from_millis(INTERVAL_MS * 5));
+    // The commit of the last checkpoint follows its status: wait until `__transactions`
+    // stops changing (an idle job that keeps writing never gets there and fails here).
     let transactions = dir.join("__transactions");
-    let before = bytes_under(&transactions);
+    let mut stable_since = Instant::now();
+    let mut before = bytes_under(&transactions);
+    while stable_since.elapsed() < Duration::from_millis(INTERVAL_MS * 30) {
+        assert!(
+            Instant::now() < deadline,
+            "__transactions kept growing while idle: {before} bytes"
+        );
+        std::thread::sleep(Duration::from_millis(INTERVAL_MS));
+        let now = bytes_under(&transactions);
+        if now != before {
+            before = now;
+            stable_since = Instant::now();
+        }
+    }
     let manifests_before = checkpoint_files(&dir, "balances");
     let status_before = std::fs::read(&status_path).unwrap();
 
