@@ -149,15 +149,18 @@ impl PersistentTask for CountProcessor {
 }
 
 /// `wordcount`: splits each record's value on whitespace and counts every word with
-/// [`CountProcessor`] (one output per word occurrence: the running count).
+/// [`CountProcessor`] (one output per word occurrence: the running count). A value that is
+/// not UTF-8 is bad input (dead-lettered), not counted with replacement characters.
 pub fn wordcount(input: &str, output: &str) -> Job {
     Job::new("wordcount")
         .source(log_topic(input))
-        .flat_map(|record: SourceRecord| {
-            String::from_utf8_lossy(&record.value)
+        .try_flat_map(|record: SourceRecord| {
+            let text = std::str::from_utf8(&record.value)
+                .map_err(|e| format!("the value is not UTF-8: {e}"))?;
+            Ok(text
                 .split_whitespace()
                 .map(str::to_lowercase)
-                .collect::<Vec<_>>()
+                .collect::<Vec<_>>())
         })
         .key_by(|word| word.clone())
         .process(CountProcessor)
@@ -165,13 +168,15 @@ pub fn wordcount(input: &str, output: &str) -> Job {
 }
 
 /// `window-count`: counts records per record key per tumbling event-time window of
-/// `window_ms`; a window is written once, when the clock passes its end.
+/// `window_ms`; a window is written once, when the clock passes its end. A keyless record
+/// counts under the empty key; a key that is not UTF-8 is bad input (dead-lettered).
 pub fn window_count(input: &str, output: &str, window_ms: i64) -> Job {
     Job::new("window-count")
         .source(log_topic(input))
-        .map(|record: SourceRecord| {
-            let key = String::from_utf8_lossy(record.key.as_deref().unwrap_or(b"")).into_owned();
-            (key, 1u64)
+        .try_flat_map(|record: SourceRecord| {
+            let key = std::str::from_utf8(record.key.as_deref().unwrap_or(b""))
+                .map_err(|e| format!("the key is not UTF-8: {e}"))?;
+            Ok([(key.to_string(), 1u64)])
         })
         .key_by(|(key, _)| key.clone())
         .window_aggregate(
