@@ -167,7 +167,13 @@ fn run_guarantee(
     }
     let bar = spinner(&format!("{guarantee}: auditing"));
     let log = Log::open_read_only(dir, LogConfig::default())?;
-    let check = check_balances(&log, "transfers", "balances", Some("applied"))?;
+    let check = check_balances(
+        &log,
+        "transfers",
+        "balances",
+        "balances.dead-letters",
+        Some("applied"),
+    )?;
     bar.finish_and_clear();
     Ok(Row {
         guarantee,
@@ -227,8 +233,8 @@ fn print_rows(args: &DemoArgs, rows: &[Row], seed: u64, elapsed: Duration) {
             row.guarantee,
             row.crashes,
             c.transfers,
-            c.r,
-            c.ur,
+            c.r.unwrap_or(f64::NAN),
+            c.ur.unwrap_or(f64::NAN),
             correct,
             conserved,
             throughput(row)

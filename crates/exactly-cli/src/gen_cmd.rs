@@ -69,7 +69,7 @@ pub fn run(args: GenArgs) -> anyhow::Result<()> {
     let summary = match args.command {
         GenCommand::Transfers(args) => write_transfers(&args.target, args.accounts)?,
         GenCommand::Words(args) => write(&args.target, |first, count, seed| {
-            generate_lines(seed ^ first, count, args.vocabulary)
+            let records = generate_lines(seed ^ first, count, args.vocabulary)
                 .into_iter()
                 .enumerate()
                 .map(|(i, line)| Record {
@@ -77,7 +77,8 @@ pub fn run(args: GenArgs) -> anyhow::Result<()> {
                     key: Some(format!("line-{}", first + i as u64).into_bytes()),
                     value: line.into_bytes(),
                 })
-                .collect()
+                .collect::<Vec<_>>();
+            Ok(records)
         })?,
     };
     println!("{summary}");
@@ -111,7 +112,8 @@ fn write_transfers(target: &Target, accounts: u64) -> anyhow::Result<serde_json:
         generate_transfers(seed, first, count, accounts)
             .iter()
             .map(transfer_record)
-            .collect()
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(anyhow::Error::from)
     })
 }
 
@@ -120,7 +122,7 @@ const CHUNK_RECORDS: u64 = 100_000;
 
 fn write(
     target: &Target,
-    generate: impl Fn(u64, u64, u64) -> Vec<Record>,
+    generate: impl Fn(u64, u64, u64) -> Result<Vec<Record>, anyhow::Error>,
 ) -> anyhow::Result<serde_json::Value> {
     let log = Log::open(&target.dir, LogConfig::default())
         .with_context(|| format!("opening the log in {}", target.dir.display()))?;
@@ -137,7 +139,7 @@ fn write(
     while first < end {
         let count = CHUNK_RECORDS.min(end - first);
         let mut by_partition: BTreeMap<u32, Vec<Record>> = BTreeMap::new();
-        for record in generate(first, count, target.seed) {
+        for record in generate(first, count, target.seed)? {
             let key = record.key.as_deref().unwrap_or_default();
             let partition = partition_for_key(key, partitions);
             by_partition.entry(partition).or_default().push(record);

@@ -5,7 +5,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use exactly_engine::jobs::{self, Rejected};
 use exactly_engine::{
-    default_state_dir, log_topic, Guarantee, Job, RunOptions, SinkMode, StatusFile,
+    default_state_dir, log_topic, BadInputPolicy, Guarantee, Job, RunOptions, SinkMode, StatusFile,
 };
 use exactly_log::{Log, LogConfig};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -68,11 +68,26 @@ enum SinkArg {
     Idempotent,
 }
 
+/// The CLI spelling of [`BadInputPolicy`].
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum BadInputArg {
+    /// Write the record to the dead-letter topic, exactly once with the outputs.
+    DeadLetter,
+    /// Stop the job with an error naming the record; nothing at or after it is committed.
+    Fail,
+}
+
 #[derive(Args, Debug, Clone)]
 struct JobArgs {
     /// Log directory.
     #[arg(long)]
     dir: PathBuf,
+    /// The job's name: its identity (checkpoints, journal, transactions). Default: the
+    /// job's kind (`balances`, …). A job's input, output, audit, dead-letter topic,
+    /// guarantee and key groups are fixed for its life; to run with other ones, start a
+    /// new job under another name (it starts from the beginning of its input).
+    #[arg(long)]
+    job: Option<String>,
     /// Input topic.
     #[arg(long)]
     input: String,
@@ -98,6 +113,13 @@ struct JobArgs {
     /// Also write the lineage of every applied message to this topic (same transaction).
     #[arg(long)]
     audit: Option<String>,
+    /// What to do with an input record the job cannot parse: write it to the dead-letter
+    /// topic (exactly once with the outputs), or stop with an error naming it.
+    #[arg(long, value_enum, default_value = "dead-letter")]
+    on_bad_input: BadInputArg,
+    /// Dead-letter topic (default: `<output>.dead-letters`).
+    #[arg(long)]
+    dead_letters: Option<String>,
     /// Print the summary as one JSON line.
     #[arg(long)]
     json: bool,
@@ -133,9 +155,15 @@ struct CheckArgs {
     /// Output topic of balances.
     #[arg(long)]
     output: String,
-    /// Audit topic, if the job wrote one.
+    /// Audit topic, if the job wrote one (without it R and UR are not measured).
     #[arg(long)]
     audit: Option<String>,
+    /// Dead-letter topic of the job (default: `<output>.dead-letters`).
+    #[arg(long)]
+    dead_letters: Option<String>,
+    /// Print the result as one JSON line (the default when not on a terminal).
+    #[arg(long)]
+    json: bool,
 }
 
 /// Runs `exactly run …`.
@@ -164,6 +192,14 @@ fn run_job(job: Job, args: &JobArgs, rejected: Option<&Rejected>) -> anyhow::Res
         Some(topic) => job.audit(log_topic(topic)),
         None => job,
     };
+    let job = match &args.dead_letters {
+        Some(topic) => job.dead_letters(log_topic(topic)),
+        None => job,
+    };
+    let job = match &args.job {
+        Some(name) => job.named(name),
+        None => job,
+    };
     let log = Log::open(&args.dir, LogConfig::default())
         .with_context(|| format!("opening the log in {}", args.dir.display()))?;
     let mut options = RunOptions::new(&log, &job, args.guarantee.into());
@@ -174,6 +210,10 @@ fn run_job(job: Job, args: &JobArgs, rejected: Option<&Rejected>) -> anyhow::Res
     };
     options.checkpoint_interval_ms = args.checkpoint_interval_ms.max(1);
     options.follow = args.follow;
+    options.on_bad_input = match args.on_bad_input {
+        BadInputArg::DeadLetter => BadInputPolicy::DeadLetter,
+        BadInputArg::Fail => BadInputPolicy::Fail,
+    };
     let started = Instant::now();
     let progress = Progress::start(&options, job.name());
     let result = job.run(&log, &options);
@@ -181,7 +221,7 @@ fn run_job(job: Job, args: &JobArgs, rejected: Option<&Rejected>) -> anyhow::Res
     let report = result.with_context(|| format!("running {}", job.name()))?;
     let seconds = started.elapsed().as_secs_f64();
     let summary = json!({
-        "job": job.name(), "guarantee": options.guarantee.as_str(),
+        "job": job.name(), "kind": job.kind(), "guarantee": options.guarantee.as_str(),
         "parallelism": options.parallelism,
         "restored_checkpoint": report.recovery.checkpoint_id,
         "committed_on_recovery": report.recovery.committed_transactions,
@@ -190,7 +230,10 @@ fn run_job(job: Job, args: &JobArgs, rejected: Option<&Rejected>) -> anyhow::Res
         "checkpoints": report.checkpoints, "last_checkpoint": report.last_checkpoint_id,
         "records_in": report.records_in, "records_out": report.records_out,
         "clock_ms": report.clock.0,
-        "unparseable": rejected.map(Rejected::count),
+        "dead_letters": report.dead_letters,
+        "dead_letter_topic": job.dead_letter_topic(),
+        "rejected_seen": rejected.map(Rejected::count),
+        "journal_ahead_on_recovery": report.recovery.journal_ahead,
         "seconds": seconds, "records_per_sec": (report.records_in as f64 / seconds.max(1e-9)) as u64,
     });
     if args.json || !std::io::stdout().is_terminal() {
@@ -275,8 +318,43 @@ fn status(args: &StatusArgs) -> anyhow::Result<()> {
 fn check(args: &CheckArgs) -> anyhow::Result<()> {
     let log = Log::open_read_only(&args.dir, LogConfig::default())
         .with_context(|| format!("opening the log in {}", args.dir.display()))?;
-    let check = jobs::check_balances(&log, &args.input, &args.output, args.audit.as_deref())?;
-    println!("{}", serde_json::to_string(&check)?);
+    let dead_letters = args
+        .dead_letters
+        .clone()
+        .unwrap_or_else(|| format!("{}.dead-letters", args.output));
+    let check = jobs::check_balances(
+        &log,
+        &args.input,
+        &args.output,
+        &dead_letters,
+        args.audit.as_deref(),
+    )?;
+    if args.json || !std::io::stdout().is_terminal() {
+        println!("{}", serde_json::to_string(&check)?);
+    } else {
+        print_check(&check, &dead_letters);
+    }
     anyhow::ensure!(check.exactly_once(), "balances are not exactly once");
     Ok(())
+}
+
+/// The check for people: what was not measured says so.
+fn print_check(check: &jobs::BalanceCheck, dead_letters: &str) {
+    let ratio = |value: Option<f64>| match value {
+        Some(v) => format!("{v:.6}"),
+        None => "not measured (no --audit)".to_string(),
+    };
+    println!("transfers          {}", check.transfers);
+    println!(
+        "accounts           {} ({} wrong)",
+        check.accounts, check.accounts_wrong
+    );
+    println!("money total        {}", check.money_total);
+    println!(
+        "unparseable        {} ({} in {dead_letters}, {} missing, {} extra)",
+        check.unparseable, check.dead_letters, check.dead_letters_missing, check.dead_letters_extra
+    );
+    println!("R                  {}", ratio(check.r));
+    println!("UR                 {}", ratio(check.ur));
+    println!("exactly once       {}", check.exactly_once());
 }

@@ -10,7 +10,7 @@ use crate::operator::{
     AggregateOperator, KeyedOperator, PassThrough, PersistentTask, TaskOperator, WindowOperator,
 };
 use exactly_core::Timestamp;
-use exactly_state::{LatePolicy, Monoid, WindowAssigner};
+use exactly_state::{LatePolicy, Monoid, SnapshotError, WindowAssigner};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
@@ -109,8 +109,9 @@ impl GroupKey for i64 {
 pub trait OutputRecord: Send + 'static {
     /// The record key.
     fn record_key(&self) -> Option<Vec<u8>>;
-    /// The record value.
-    fn record_value(&self) -> Vec<u8>;
+    /// The record value; an output that cannot be encoded fails the run (it is never
+    /// written as an empty value).
+    fn record_value(&self) -> Result<Vec<u8>, SnapshotError>;
 }
 
 /// `(key, value)` pairs are written with the key's bytes as record key and
@@ -119,12 +120,12 @@ impl<K: GroupKey, V: Serialize + Send + 'static> OutputRecord for (K, V) {
     fn record_key(&self) -> Option<Vec<u8>> {
         Some(self.0.group_bytes().into_owned())
     }
-    fn record_value(&self) -> Vec<u8> {
+    fn record_value(&self) -> Result<Vec<u8>, SnapshotError> {
         serde_json::to_vec(&KeyValueJson {
             key: &self.0,
             value: &self.1,
         })
-        .unwrap_or_default()
+        .map_err(|e| SnapshotError::Encode(e.to_string()))
     }
 }
 
@@ -138,8 +139,8 @@ impl OutputRecord for SourceRecord {
     fn record_key(&self) -> Option<Vec<u8>> {
         self.key.clone()
     }
-    fn record_value(&self) -> Vec<u8> {
-        self.value.clone()
+    fn record_value(&self) -> Result<Vec<u8>, SnapshotError> {
+        Ok(self.value.clone())
     }
 }
 
@@ -160,13 +161,23 @@ impl<K: GroupKey, V: Serialize + Send + 'static> OutputRecord for Windowed<K, V>
     fn record_key(&self) -> Option<Vec<u8>> {
         Some(self.key.group_bytes().into_owned())
     }
-    fn record_value(&self) -> Vec<u8> {
-        serde_json::to_vec(self).unwrap_or_default()
+    fn record_value(&self) -> Result<Vec<u8>, SnapshotError> {
+        serde_json::to_vec(self).map_err(|e| SnapshotError::Encode(e.to_string()))
     }
 }
 
-/// The fused stateless part of a job: one source record in, any number of items out.
-pub(crate) type Chain<T> = Arc<dyn Fn(SourceRecord, &mut dyn FnMut(T)) + Send + Sync>;
+/// Why a record could not be turned into items (a parse step refused it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejection {
+    /// What is wrong with the record.
+    pub reason: String,
+}
+
+/// The fused stateless part of a job: one source record in, any number of items out, or
+/// the record rejected as bad input (dead-lettered or failing the job, per
+/// [`BadInputPolicy`](crate::BadInputPolicy)).
+pub(crate) type Chain<T> =
+    Arc<dyn Fn(SourceRecord, &mut dyn FnMut(T)) -> Result<(), Rejection> + Send + Sync>;
 /// Makes one operator instance per task.
 pub(crate) type OperatorFactory<K, T, O> =
     Arc<dyn Fn() -> Box<dyn KeyedOperator<K, T, O>> + Send + Sync>;
@@ -180,9 +191,11 @@ pub struct JobBuilder {
 /// A job: built, type-erased, runnable with [`Job::run`](crate::Job::run).
 pub struct Job {
     pub(crate) name: String,
+    pub(crate) kind: String,
     pub(crate) source: String,
     pub(crate) sink: String,
     pub(crate) audit: Option<String>,
+    pub(crate) dead_letters: Option<String>,
     pub(crate) key_groups: u32,
     pub(crate) plan: Arc<dyn crate::runtime::Plan>,
 }
@@ -191,9 +204,11 @@ impl std::fmt::Debug for Job {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Job")
             .field("name", &self.name)
+            .field("kind", &self.kind)
             .field("source", &self.source)
             .field("sink", &self.sink)
             .field("audit", &self.audit)
+            .field("dead_letters", &self.dead_letters)
             .field("key_groups", &self.key_groups)
             .finish()
     }
@@ -203,7 +218,9 @@ impl std::fmt::Debug for Job {
 pub const KEY_GROUPS_DEFAULT: u32 = 128;
 
 impl Job {
-    /// Starts a job called `name` (names its checkpoints and sink transactions).
+    /// Starts a job called `name` (names its checkpoints and sink transactions; also its
+    /// kind, see [`Job::named`]). Names are checked when the job runs
+    /// ([`validate_job_name`](crate::validate_job_name)).
     #[allow(clippy::new_ret_no_self)]
     pub fn new(name: &str) -> JobBuilder {
         JobBuilder {
@@ -211,9 +228,52 @@ impl Job {
         }
     }
 
-    /// The job's name.
+    /// The job's name: its identity (checkpoints, journal, transactional ids).
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// What the job computes (`balances`, …): part of its recorded topology, so a
+    /// restart under the same name with another computation is refused.
+    pub fn kind(&self) -> &str {
+        &self.kind
+    }
+
+    /// The same job under another name — a new identity with its own checkpoints, so it
+    /// starts from the beginning of its input. The kind stays.
+    pub fn named(mut self, name: &str) -> Self {
+        self.name = name.to_string();
+        self
+    }
+
+    /// Writes input records the job's parse step rejects to `topic` (exactly once with
+    /// the outputs) instead of the default `<output>.dead-letters`.
+    pub fn dead_letters(mut self, topic: LogTopic) -> Self {
+        self.dead_letters = Some(topic.name);
+        self
+    }
+
+    /// The dead-letter topic: the one set with [`Job::dead_letters`], else
+    /// `<output>.dead-letters`.
+    pub fn dead_letter_topic(&self) -> String {
+        self.dead_letters
+            .clone()
+            .unwrap_or_else(|| format!("{}.dead-letters", self.sink))
+    }
+
+    /// The input topic.
+    pub fn source_topic(&self) -> &str {
+        &self.source
+    }
+
+    /// The output topic.
+    pub fn sink_topic(&self) -> &str {
+        &self.sink
+    }
+
+    /// The audit topic, if any.
+    pub fn audit_topic(&self) -> Option<&str> {
+        self.audit.as_deref()
     }
 
     /// Also writes, in the same transaction as the outputs, the lineage of every applied
@@ -237,7 +297,10 @@ impl JobBuilder {
         Stream {
             job: self.name,
             source: topic.name,
-            chain: Arc::new(|record, emit| emit(record)),
+            chain: Arc::new(|record, emit| {
+                emit(record);
+                Ok(())
+            }),
         }
     }
 }
@@ -257,6 +320,38 @@ impl<T: Send + 'static> Stream<T> {
             job: self.job,
             source: self.source,
             chain: Arc::new(move |record, emit| previous(record, &mut |item| emit(f(item)))),
+        }
+    }
+
+    /// Parses each item: `Ok` items go on, an `Err(reason)` rejects the whole input
+    /// record as bad input — it goes to the dead-letter topic, exactly once with the
+    /// outputs, or fails the job (per [`BadInputPolicy`](crate::BadInputPolicy)). Never
+    /// silently dropped.
+    pub fn try_flat_map<U: Send + 'static, I: IntoIterator<Item = U>>(
+        self,
+        f: impl Fn(T) -> Result<I, String> + Send + Sync + 'static,
+    ) -> Stream<U> {
+        let previous = self.chain;
+        Stream {
+            job: self.job,
+            source: self.source,
+            chain: Arc::new(move |record, emit| {
+                // Items are held until the whole record parsed: a rejected record emits
+                // nothing, so it is either applied or dead-lettered, never half of each.
+                let mut parsed = Vec::new();
+                let mut rejected = None;
+                previous(record, &mut |item| match f(item) {
+                    Ok(items) => parsed.extend(items),
+                    Err(reason) => rejected = Some(reason),
+                })?;
+                match rejected {
+                    Some(reason) => Err(Rejection { reason }),
+                    None => {
+                        parsed.into_iter().for_each(&mut *emit);
+                        Ok(())
+                    }
+                }
+            }),
         }
     }
 
@@ -408,10 +503,12 @@ impl<K: GroupKey, T: Send + 'static, O: OutputRecord> Stage<K, T, O> {
             route_by_partition: self.route_by_partition,
         };
         Job {
+            kind: keyed.job.clone(),
             name: keyed.job,
             source: keyed.source,
             sink: topic.name,
             audit: None,
+            dead_letters: None,
             key_groups: KEY_GROUPS_DEFAULT,
             plan: Arc::new(plan),
         }

@@ -11,10 +11,12 @@
 //! let log = exactly_log::Log::open("data", Default::default())?;
 //! let job = Job::new("balances")
 //!     .source(log_topic("transfers"))
-//!     .flat_map(|record| {
-//!         let amount: i64 = String::from_utf8_lossy(&record.value).parse().unwrap_or(0);
+//!     .try_flat_map(|record| {
+//!         // A record that does not parse is a dead letter, never a silent 0.
+//!         let text = std::str::from_utf8(&record.value).map_err(|e| e.to_string())?;
+//!         let amount: i128 = text.parse().map_err(|e| format!("{e}"))?;
 //!         let account = String::from_utf8_lossy(&record.key.unwrap_or_default()).into_owned();
-//!         [(account, amount)]
+//!         Ok::<_, String>([(account, amount)])
 //!     })
 //!     .key_by(|(account, _)| account.clone())
 //!     .aggregate(Sum)
@@ -49,11 +51,12 @@ pub use barrier::{BarrierAligner, BarrierEvent, CheckpointId};
 pub use clock::ClockTracker;
 pub use job::{
     log_topic, GroupKey, Guarantee, Job, JobBuilder, KeyedStream, LogTopic, OutputRecord,
-    SourceRecord, Stage, Stream, Windowed, KEY_GROUPS_DEFAULT,
+    Rejection, SourceRecord, Stage, Stream, Windowed, KEY_GROUPS_DEFAULT,
 };
 pub use key_group::{key_group, task_for_key_group, KeyGroupRange};
 pub use operator::PersistentTask;
 pub use runtime::{
-    decode_audit, default_state_dir, JobStatus, Lineage, RecoveryReport, RunError, RunOptions,
-    RunReport, SinkMode, StatusFile,
+    decode_audit, default_state_dir, journal_topic, sink_transactional_id, validate_job_name,
+    BadInputPolicy, DeadLetter, JobStatus, JournalEntry, Lineage, RecoveryReport, RunError,
+    RunOptions, RunReport, SinkMode, StatusFile, Topology, JOB_NAME_LEN_MAX, JOURNAL_TOPIC_PREFIX,
 };

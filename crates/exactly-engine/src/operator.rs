@@ -73,21 +73,23 @@ pub(crate) struct Event<K, T> {
 
 /// The runtime's view of an operator.
 pub(crate) trait KeyedOperator<K, T, O>: Send {
-    /// Applies one item.
-    fn process(&mut self, event: Event<K, T>, out: &mut Vec<O>);
+    /// Applies one item (fails only if its key cannot be encoded).
+    fn process(&mut self, event: Event<K, T>, out: &mut Vec<O>) -> Result<(), SnapshotError>;
     /// The task's clock moved to `clock`.
-    fn on_clock(&mut self, _clock: Timestamp, _out: &mut Vec<O>) {}
+    fn on_clock(&mut self, _clock: Timestamp, _out: &mut Vec<O>) -> Result<(), SnapshotError> {
+        Ok(())
+    }
     /// A checkpoint barrier is about to be taken: emit what is due per checkpoint.
     fn on_checkpoint(&mut self, _out: &mut Vec<O>) {}
     /// State per key group (groups without state may be left out).
-    fn snapshot(&self) -> Vec<(u32, Vec<u8>)>;
+    fn snapshot(&self) -> Result<Vec<(u32, Vec<u8>)>, SnapshotError>;
     /// Restores one key group's state.
     fn restore(&mut self, group: u32, bytes: &[u8]) -> Result<(), SnapshotError>;
 }
 
-fn encode<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
-    // Serialising plain data into a Vec cannot fail for the types used here.
-    postcard::to_allocvec(value).unwrap_or_default()
+fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, SnapshotError> {
+    // A user's `Serialize` impl may fail: that is an error, never an empty snapshot.
+    postcard::to_allocvec(value).map_err(|e| SnapshotError::Encode(e.to_string()))
 }
 
 fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, SnapshotError> {
@@ -97,14 +99,14 @@ fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, SnapshotError> {
 /// Groups `(group, key, value)` entries and encodes each group's list.
 fn snapshot_by_group<'a, K: Serialize + 'a, V: Serialize + 'a>(
     entries: impl Iterator<Item = (u32, &'a K, &'a V)>,
-) -> Vec<(u32, Vec<u8>)> {
+) -> Result<Vec<(u32, Vec<u8>)>, SnapshotError> {
     let mut groups: BTreeMap<u32, Vec<(&K, &V)>> = BTreeMap::new();
     for (group, key, value) in entries {
         groups.entry(group).or_default().push((key, value));
     }
     groups
         .into_iter()
-        .map(|(group, list)| (group, encode(&list)))
+        .map(|(group, list)| Ok((group, encode(&list)?)))
         .collect()
 }
 
@@ -112,11 +114,12 @@ fn snapshot_by_group<'a, K: Serialize + 'a, V: Serialize + 'a>(
 pub(crate) struct PassThrough;
 
 impl<K, T: Send> KeyedOperator<K, T, T> for PassThrough {
-    fn process(&mut self, event: Event<K, T>, out: &mut Vec<T>) {
+    fn process(&mut self, event: Event<K, T>, out: &mut Vec<T>) -> Result<(), SnapshotError> {
         out.push(event.value);
+        Ok(())
     }
-    fn snapshot(&self) -> Vec<(u32, Vec<u8>)> {
-        Vec::new()
+    fn snapshot(&self) -> Result<Vec<(u32, Vec<u8>)>, SnapshotError> {
+        Ok(Vec::new())
     }
     fn restore(&mut self, _group: u32, _bytes: &[u8]) -> Result<(), SnapshotError> {
         Ok(())
@@ -149,7 +152,11 @@ impl<K, M: Monoid> AggregateOperator<K, M> {
 impl<K: GroupKey, X, M: Monoid> KeyedOperator<K, (X, M::Value), (K, M::Value)>
     for AggregateOperator<K, M>
 {
-    fn process(&mut self, event: Event<K, (X, M::Value)>, _out: &mut Vec<(K, M::Value)>) {
+    fn process(
+        &mut self,
+        event: Event<K, (X, M::Value)>,
+        _out: &mut Vec<(K, M::Value)>,
+    ) -> Result<(), SnapshotError> {
         let value = event.value.1;
         if let Some(slot) = self.totals.get_mut(&event.key) {
             slot.value = self.monoid.combine(&slot.value, &value);
@@ -157,7 +164,7 @@ impl<K: GroupKey, X, M: Monoid> KeyedOperator<K, (X, M::Value), (K, M::Value)>
                 slot.dirty = true;
                 self.dirty.push(event.key);
             }
-            return;
+            return Ok(());
         }
         let total = self.monoid.combine(&self.monoid.zero(), &value);
         self.dirty.push(event.key.clone());
@@ -169,6 +176,7 @@ impl<K: GroupKey, X, M: Monoid> KeyedOperator<K, (X, M::Value), (K, M::Value)>
                 dirty: true,
             },
         );
+        Ok(())
     }
 
     fn on_checkpoint(&mut self, out: &mut Vec<(K, M::Value)>) {
@@ -180,7 +188,7 @@ impl<K: GroupKey, X, M: Monoid> KeyedOperator<K, (X, M::Value), (K, M::Value)>
         }
     }
 
-    fn snapshot(&self) -> Vec<(u32, Vec<u8>)> {
+    fn snapshot(&self) -> Result<Vec<(u32, Vec<u8>)>, SnapshotError> {
         snapshot_by_group(self.totals.iter().map(|(k, s)| (s.group, k, &s.value)))
     }
 
@@ -245,21 +253,28 @@ impl<K, M: Monoid + Clone> WindowOperator<K, M> {
 impl<K: GroupKey, X, M: Monoid + Clone> KeyedOperator<K, (X, M::Value), Windowed<K, M::Value>>
     for WindowOperator<K, M>
 {
-    fn process(&mut self, event: Event<K, (X, M::Value)>, _out: &mut Vec<Windowed<K, M::Value>>) {
-        let key = encode(&event.key);
+    fn process(
+        &mut self,
+        event: Event<K, (X, M::Value)>,
+        _out: &mut Vec<Windowed<K, M::Value>>,
+    ) -> Result<(), SnapshotError> {
+        let key = encode(&event.key)?;
         self.group_state(event.group)
             .update(&key, event.timestamp, &event.value.1);
+        Ok(())
     }
 
-    fn on_clock(&mut self, clock: Timestamp, out: &mut Vec<Windowed<K, M::Value>>) {
+    fn on_clock(
+        &mut self,
+        clock: Timestamp,
+        out: &mut Vec<Windowed<K, M::Value>>,
+    ) -> Result<(), SnapshotError> {
         self.clock = self.clock.max(clock);
         for state in self.groups.values_mut() {
             for closed in state.advance_clock(clock) {
-                // Keys were encoded by `process`; one that does not decode is skipped
-                // rather than emitted under a wrong key.
-                let Ok(key) = decode::<K>(&closed.key) else {
-                    continue;
-                };
+                // Keys were encoded by `process`; one that does not decode (a damaged
+                // restored snapshot) fails the run: never skipped, never a wrong key.
+                let key = decode::<K>(&closed.key)?;
                 out.push(Windowed {
                     key,
                     start_ms: closed.start_ms,
@@ -268,12 +283,13 @@ impl<K: GroupKey, X, M: Monoid + Clone> KeyedOperator<K, (X, M::Value), Windowed
                 });
             }
         }
+        Ok(())
     }
 
-    fn snapshot(&self) -> Vec<(u32, Vec<u8>)> {
+    fn snapshot(&self) -> Result<Vec<(u32, Vec<u8>)>, SnapshotError> {
         self.groups
             .iter()
-            .map(|(group, state)| (*group, state.snapshot()))
+            .map(|(group, state)| Ok((*group, state.snapshot()?)))
             .collect()
     }
 
@@ -302,16 +318,21 @@ impl<P: PersistentTask> TaskOperator<P> {
 }
 
 impl<P: PersistentTask> KeyedOperator<P::Key, P::In, P::Out> for TaskOperator<P> {
-    fn process(&mut self, event: Event<P::Key, P::In>, out: &mut Vec<P::Out>) {
+    fn process(
+        &mut self,
+        event: Event<P::Key, P::In>,
+        out: &mut Vec<P::Out>,
+    ) -> Result<(), SnapshotError> {
         let (_, state) = self
             .states
             .entry(event.key.clone())
             .or_insert_with(|| (event.group, P::State::default()));
         self.task
             .process(&event.key, event.value, event.timestamp, state, out);
+        Ok(())
     }
 
-    fn snapshot(&self) -> Vec<(u32, Vec<u8>)> {
+    fn snapshot(&self) -> Result<Vec<(u32, Vec<u8>)>, SnapshotError> {
         snapshot_by_group(self.states.iter().map(|(k, (g, s))| (*g, k, s)))
     }
 
@@ -329,7 +350,7 @@ mod tests {
     use super::*;
     use exactly_state::{Count, Sum};
 
-    fn event(key: &str, value: i64, ts: i64) -> Event<String, ((), i64)> {
+    fn event(key: &str, value: i128, ts: i64) -> Event<String, ((), i128)> {
         let key = key.to_string();
         let group = crate::key_group(key.as_bytes(), 8);
         Event {
@@ -342,11 +363,11 @@ mod tests {
 
     #[test]
     fn aggregate_emits_each_changed_key_once_per_checkpoint() {
-        let mut op: Box<dyn KeyedOperator<String, ((), i64), (String, i64)>> =
+        let mut op: Box<dyn KeyedOperator<String, ((), i128), (String, i128)>> =
             Box::new(AggregateOperator::<String, Sum>::new(Sum));
         let mut out = Vec::new();
         for (k, v) in [("a", 1), ("b", 2), ("a", 3)] {
-            op.process(event(k, v, 0), &mut out);
+            op.process(event(k, v, 0), &mut out).unwrap();
         }
         assert!(out.is_empty());
         op.on_checkpoint(&mut out);
@@ -359,18 +380,20 @@ mod tests {
 
     #[test]
     fn aggregate_snapshot_restores_by_group() {
-        type Op = Box<dyn KeyedOperator<String, ((), i64), (String, i64)>>;
+        type Op = Box<dyn KeyedOperator<String, ((), i128), (String, i128)>>;
         let mut op: Op = Box::new(AggregateOperator::<String, Sum>::new(Sum));
         let mut out = Vec::new();
         for i in 0..100 {
-            op.process(event(&format!("k{i}"), i, 0), &mut out);
+            op.process(event(&format!("k{i}"), i, 0), &mut out).unwrap();
         }
         let mut restored: Op = Box::new(AggregateOperator::<String, Sum>::new(Sum));
-        for (group, bytes) in op.snapshot() {
+        for (group, bytes) in op.snapshot().unwrap() {
             restored.restore(group, &bytes).unwrap();
         }
         for i in 0..100 {
-            restored.process(event(&format!("k{i}"), 0, 0), &mut out);
+            restored
+                .process(event(&format!("k{i}"), 0, 0), &mut out)
+                .unwrap();
         }
         restored.on_checkpoint(&mut out);
         out.sort();
@@ -397,10 +420,10 @@ mod tests {
                 timestamp: e.timestamp,
             }
         };
-        op.process(count("a", 1), &mut out);
-        op.process(count("a", 9), &mut out);
-        op.process(count("a", 11), &mut out);
-        op.on_clock(Timestamp(10), &mut out);
+        op.process(count("a", 1), &mut out).unwrap();
+        op.process(count("a", 9), &mut out).unwrap();
+        op.process(count("a", 11), &mut out).unwrap();
+        op.on_clock(Timestamp(10), &mut out).unwrap();
         assert_eq!(
             out,
             vec![Windowed {
@@ -410,7 +433,7 @@ mod tests {
                 value: 2
             }]
         );
-        op.process(count("a", 5), &mut out);
+        op.process(count("a", 5), &mut out).unwrap();
         assert_eq!(window.late_dropped(), 1);
     }
 }

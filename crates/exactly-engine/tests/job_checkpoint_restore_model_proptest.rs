@@ -83,7 +83,7 @@ proptest! {
             {
                 let log = sim::open(&storage).unwrap();
                 for t in &transfers {
-                    let record = transfer_record(t);
+                    let record = transfer_record(t).unwrap();
                     let p = exactly_log::partition_for_key(record.key.as_deref().unwrap(), 2);
                     log.append("transfers", p, &[record], None).unwrap();
                 }

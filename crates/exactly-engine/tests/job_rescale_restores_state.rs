@@ -46,7 +46,10 @@ fn balances_rescale_2_3_2() {
         append_by_key(
             &log,
             "transfers",
-            transfers.iter().map(transfer_record).collect(),
+            transfers
+                .iter()
+                .map(|t| transfer_record(t).unwrap())
+                .collect(),
         );
         all.extend(transfers);
         let mut options = RunOptions::new(&log, &job, Guarantee::ExactlyOnce);
@@ -72,7 +75,7 @@ fn wordcount_rescale_2_3_2() {
     let log = Log::open(dir.path(), LogConfig::default()).unwrap();
     log.create_topic("lines", 3).unwrap();
     let job = wordcount("lines", "counts");
-    let mut expected: BTreeMap<String, i64> = BTreeMap::new();
+    let mut expected: BTreeMap<String, i128> = BTreeMap::new();
     for (phase, parallelism) in [2u32, 3, 2].into_iter().enumerate() {
         let lines = generate_lines(phase as u64, 2_000, 300);
         for line in &lines {

@@ -50,6 +50,26 @@ pub enum CheckpointError {
         /// The newest stored id.
         latest: u64,
     },
+    /// The checkpoint could not be encoded; nothing was written.
+    #[error("checkpoint {id} does not encode: {reason}")]
+    Encode {
+        /// The checkpoint id.
+        id: u64,
+        /// What failed.
+        reason: String,
+    },
+    /// A checkpoint file was written by another version of the format: it is not damaged,
+    /// and it is not skipped either (restoring an older one instead could apply input
+    /// twice).
+    #[error("checkpoint {path} has format version {found}; this build reads version {supported}")]
+    UnsupportedVersion {
+        /// The file.
+        path: PathBuf,
+        /// The version in the file.
+        found: u32,
+        /// The version this build reads and writes.
+        supported: u32,
+    },
     /// A checkpoint file is damaged.
     #[error("checkpoint {path} is damaged: {reason}")]
     Damaged {
@@ -128,7 +148,10 @@ impl CheckpointStore {
                 latest,
             });
         }
-        let body = postcard::to_allocvec(checkpoint).unwrap_or_default();
+        let body = postcard::to_allocvec(checkpoint).map_err(|e| CheckpointError::Encode {
+            id: checkpoint.id,
+            reason: e.to_string(),
+        })?;
         let mut bytes = Vec::with_capacity(body.len() + 12);
         bytes.extend_from_slice(MAGIC);
         bytes.extend_from_slice(&VERSION.to_le_bytes());
@@ -139,6 +162,17 @@ impl CheckpointStore {
             .map_err(|source| CheckpointError::Io { path, source })?;
         self.prune();
         Ok(())
+    }
+
+    /// The highest checkpoint id with a file in the store, damaged or not: a new
+    /// checkpoint must be numbered above it.
+    pub fn newest_id_on_disk(&self) -> Result<Option<u64>, CheckpointError> {
+        Ok(self.ids()?.last().copied())
+    }
+
+    /// The store's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// Deletes all but the newest `keep` checkpoints. Failures leave extra files only.
@@ -172,8 +206,16 @@ impl CheckpointStore {
         let (crc, body) = rest
             .split_at_checked(4)
             .ok_or_else(|| damaged("too short"))?;
-        if magic != MAGIC || version != VERSION.to_le_bytes() {
-            return Err(damaged("bad magic or version"));
+        if magic != MAGIC {
+            return Err(damaged("bad magic"));
+        }
+        let found = u32::from_le_bytes(version.try_into().map_err(|_| damaged("too short"))?);
+        if found != VERSION {
+            return Err(CheckpointError::UnsupportedVersion {
+                path,
+                found,
+                supported: VERSION,
+            });
         }
         if crc != crc32c::crc32c(body).to_le_bytes() {
             return Err(damaged("checksum mismatch"));

@@ -31,4 +31,7 @@ pub enum SnapshotError {
     /// The bytes do not decode as this state.
     #[error("state snapshot does not decode: {0}")]
     Decode(String),
+    /// The state (or an output) could not be encoded; nothing was written for it.
+    #[error("state does not encode: {0}")]
+    Encode(String),
 }

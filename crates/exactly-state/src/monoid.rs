@@ -17,22 +17,31 @@ pub trait Monoid: Send + Sync + 'static {
     fn combine(&self, left: &Self::Value, right: &Self::Value) -> Self::Value;
 }
 
-/// Sum of `i64` (wrapping is refused: it saturates, so an overflow is visible as a pinned
-/// value rather than a silent sign flip).
+/// Exact sum of `i64` values, accumulated in `i128`.
+///
+/// Bound: the result is the exact integer sum whenever it fits in `i128`, which is
+/// guaranteed for any sum of fewer than 2^64 values that each fit in `i64` (|v| ≤ 2^63, so
+/// the total stays below 2^127) — no input stream can reach it. `combine` is addition
+/// modulo 2^128, which is associative and commutative over the whole `i128` range, so the
+/// monoid laws hold for every value and the result does not depend on how key groups,
+/// rescaling or replays split the combination. (Saturating addition, used before, is not
+/// associative: `(MAX + 1) + -1 ≠ MAX + (1 + -1)`.)
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Sum;
 
 impl Monoid for Sum {
-    type Value = i64;
-    fn zero(&self) -> i64 {
+    type Value = i128;
+    fn zero(&self) -> i128 {
         0
     }
-    fn combine(&self, left: &i64, right: &i64) -> i64 {
-        left.saturating_add(*right)
+    fn combine(&self, left: &i128, right: &i128) -> i128 {
+        left.wrapping_add(*right)
     }
 }
 
-/// Count of messages (each update contributes 1, or any count).
+/// Count of messages (each update contributes 1, or any count). Saturating addition of
+/// unsigned values is associative (every grouping gives `min(total, u64::MAX)`); 2^64
+/// messages are out of reach.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Count;
 

@@ -66,9 +66,10 @@ impl<M: Monoid> NonWindowState<M> {
     }
 
     /// Serialises the state (postcard).
-    pub fn snapshot(&self) -> Vec<u8> {
+    pub fn snapshot(&self) -> Result<Vec<u8>, SnapshotError> {
         let entries: Vec<(&Vec<u8>, &M::Value)> = self.values.iter().collect();
-        postcard::to_allocvec(&(self.max_timestamp.0, entries)).unwrap_or_default()
+        postcard::to_allocvec(&(self.max_timestamp.0, entries))
+            .map_err(|e| SnapshotError::Encode(e.to_string()))
     }
 
     /// Replaces the state with a snapshot.

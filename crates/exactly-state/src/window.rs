@@ -188,9 +188,10 @@ impl<M: Monoid> WindowState<M> {
     }
 
     /// Serialises the state (postcard).
-    pub fn snapshot(&self) -> Vec<u8> {
+    pub fn snapshot(&self) -> Result<Vec<u8>, SnapshotError> {
         let entries: Vec<(&WindowSlot, &M::Value)> = self.open.iter().collect();
-        postcard::to_allocvec(&(self.clock.0, self.late_dropped, entries)).unwrap_or_default()
+        postcard::to_allocvec(&(self.clock.0, self.late_dropped, entries))
+            .map_err(|e| SnapshotError::Encode(e.to_string()))
     }
 
     /// Replaces the state with a snapshot.

@@ -37,7 +37,7 @@ fn rescale(states: Vec<NonWindowState<Sum>>, tasks: u64) -> Vec<NonWindowState<S
 
 proptest! {
     #[test]
-    fn rescaling_preserves_every_key(updates in proptest::collection::vec((0u8..50, -100i64..100), 1..300)) {
+    fn rescaling_preserves_every_key(updates in proptest::collection::vec((0u8..50, -100i128..100), 1..300)) {
         let mut single = NonWindowState::new(Sum);
         let mut two: Vec<NonWindowState<Sum>> = (0..2).map(|_| NonWindowState::new(Sum)).collect();
         let half = updates.len() / 2;
@@ -54,7 +54,7 @@ proptest! {
             .iter()
             .map(|s| {
                 let mut r = NonWindowState::new(Sum);
-                r.restore(&s.snapshot()).unwrap();
+                r.restore(&s.snapshot().unwrap()).unwrap();
                 r
             })
             .collect();

@@ -13,7 +13,7 @@ use exactly_core::Timestamp;
 use exactly_state::{LatePolicy, Sum, WindowAssigner, WindowState, WindowedValue};
 use proptest::prelude::*;
 
-type Emitted = Vec<WindowedValue<i64>>;
+type Emitted = Vec<WindowedValue<i128>>;
 
 /// Messages (key, timestamp, value) processed in order; after each one the clock advances to
 /// the message's timestamp minus `skew_ms` (a source that may still emit that much older).
@@ -28,16 +28,16 @@ fn run(
     let mut emitted = Vec::new();
     // The checkpoint: a snapshot plus the position of the next message and what was
     // emitted so far (in the engine, outputs commit with the checkpoint).
-    let mut checkpoint = (state.snapshot(), 0usize, 0usize);
+    let mut checkpoint = (state.snapshot().unwrap(), 0usize, 0usize);
     let mut crashed = false;
     let mut i = 0;
     while i < messages.len() {
         let (key, ts, value) = messages[i];
-        state.update(&[key], Timestamp(ts), &value);
+        state.update(&[key], Timestamp(ts), &i128::from(value));
         emitted.extend(state.advance_clock(Timestamp(ts - skew_ms)));
         i += 1;
         if i % 7 == 0 {
-            checkpoint = (state.snapshot(), i, emitted.len());
+            checkpoint = (state.snapshot().unwrap(), i, emitted.len());
         }
         if Some(i) == crash_after && !crashed {
             crashed = true;

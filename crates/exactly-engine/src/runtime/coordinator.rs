@@ -1,10 +1,16 @@
 //! The coordinator: starts the tasks, triggers checkpoints, gathers acknowledgements,
-//! writes the manifest (the commit point) and tells sinks to commit.
+//! writes the manifest (the commit point) and its journal entry, and tells sinks to commit.
+//!
+//! An empty checkpoint — no input consumed, no state changed, nothing output — is skipped:
+//! no manifest, no journal entry, no transaction (an idle `--follow` job writes nothing).
 
+use super::journal::{self, JournalEntry};
 use super::recovery::Restored;
+use super::recovery::MANIFEST_VERSION;
 use super::sink::Sink;
 use super::source::Source;
 use super::task::Task;
+use super::topology::Topology;
 use super::write_ahead::{self, Sequences, Target};
 use super::{
     group_state_name, now_ms, position_name, Ack, RunContext, RunError, RunReport, StatusFile,
@@ -72,7 +78,6 @@ pub(crate) fn execute<K: GroupKey, T: Send + 'static, O: OutputRecord>(
                 index: index as usize,
                 outputs: task_inputs.clone(),
                 acks: ack_tx.clone(),
-                restored_id: restored.last_id(),
             };
             let starts = source_partitions(ctx, index)
                 .map(|p| (p, restored.position(&ctx.job.source, p)))
@@ -84,7 +89,9 @@ pub(crate) fn execute<K: GroupKey, T: Send + 'static, O: OutputRecord>(
         let mut coordinator = Coordinator {
             ctx,
             restored,
-            next_id: restored.last_id() + 1,
+            next_barrier: 1,
+            next_id: restored.next_id,
+            committed: Committed::restored(ctx, restored),
             pending: None,
             last_checkpoint: Instant::now(),
             records_at_last: 0,
@@ -157,7 +164,8 @@ fn restore_operator<K, T, O>(
 
 /// A checkpoint in progress.
 struct Pending {
-    id: u64,
+    /// Its barrier id (this run's count of started checkpoints).
+    barrier: u64,
     sources_acked: usize,
     tasks_acked: usize,
     positions: BTreeMap<String, u64>,
@@ -165,12 +173,56 @@ struct Pending {
     clock: Timestamp,
     /// Outputs to write ahead (idempotent sink mode), by output partition.
     outputs: BTreeMap<Target, Vec<exactly_log::Record>>,
+    /// Whether any sink wrote something (a transaction, appends) for it.
+    sinks_wrote: bool,
+}
+
+/// What the newest manifest holds, to tell an empty checkpoint from a real one.
+struct Committed {
+    positions: BTreeMap<String, u64>,
+    /// xxh3-128 of the key-group states (names and bytes).
+    states_hash: u128,
+}
+
+impl Committed {
+    /// The restored manifest's positions and states (every input partition at 0 and no
+    /// state when nothing was restored).
+    fn restored(ctx: &RunContext<'_>, restored: &Restored) -> Self {
+        let positions = (0..ctx.input_partitions)
+            .map(|p| {
+                let name = position_name(&ctx.job.source, p);
+                (name, restored.position(&ctx.job.source, p))
+            })
+            .collect();
+        let states = restored.checkpoint.as_ref().map(|c| &c.states);
+        Self {
+            positions,
+            states_hash: states_hash(states.into_iter().flatten()),
+        }
+    }
+}
+
+/// A hash of the key-group states (`kg/…`) among `states`.
+fn states_hash<'s>(states: impl Iterator<Item = (&'s String, &'s Vec<u8>)>) -> u128 {
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    for (name, bytes) in states.filter(|(name, _)| name.starts_with("kg/")) {
+        hasher.update(&(name.len() as u64).to_le_bytes());
+        hasher.update(name.as_bytes());
+        hasher.update(&(bytes.len() as u64).to_le_bytes());
+        hasher.update(bytes);
+    }
+    hasher.digest128()
 }
 
 struct Coordinator<'a, 'c> {
     ctx: &'c RunContext<'a>,
     restored: &'c Restored,
+    /// The next barrier id of this run.
+    next_barrier: u64,
+    /// The next manifest id of the job.
     next_id: u64,
+    /// The newest manifest's positions and state.
+    committed: Committed,
     pending: Option<Pending>,
     last_checkpoint: Instant,
     records_at_last: u64,
@@ -227,7 +279,8 @@ impl Coordinator<'_, '_> {
         if !(stopping || drained || due_by_time || due_by_records) {
             return;
         }
-        let id = self.next_id;
+        let id = self.next_barrier;
+        self.next_barrier += 1;
         if stopping || drained {
             control
                 .final_closes
@@ -235,8 +288,10 @@ impl Coordinator<'_, '_> {
             control.final_id.store(id, Ordering::SeqCst);
         }
         self.records_at_last = records;
+        control.manifest_id.store(self.next_id, Ordering::SeqCst);
         self.pending = Some(Pending {
-            id,
+            barrier: id,
+            sinks_wrote: false,
             sources_acked: 0,
             tasks_acked: 0,
             positions: BTreeMap::new(),
@@ -256,7 +311,7 @@ impl Coordinator<'_, '_> {
             Ack::Source {
                 checkpoint_id,
                 positions,
-            } if checkpoint_id == pending.id => {
+            } if checkpoint_id == pending.barrier => {
                 pending.sources_acked += 1;
                 for (partition, offset) in positions {
                     pending
@@ -269,7 +324,9 @@ impl Coordinator<'_, '_> {
                 states,
                 clock,
                 outputs,
-            } if checkpoint_id == pending.id => {
+                wrote,
+            } if checkpoint_id == pending.barrier => {
+                pending.sinks_wrote |= wrote;
                 for (topic, partition, records) in outputs {
                     let slot = pending.outputs.entry((topic, partition)).or_default();
                     slot.extend(records);
@@ -291,30 +348,72 @@ impl Coordinator<'_, '_> {
             .is_some_and(|p| p.sources_acked == parallelism && p.tasks_acked == parallelism)
     }
 
-    /// Writes the manifest, then lets the sinks commit. Returns whether the run is over.
+    /// Writes the manifest and its journal entry, then lets the sinks commit — or skips an
+    /// empty checkpoint. Returns whether the run is over.
     fn complete(&mut self, decisions: &[Sender<u64>]) -> Result<bool, RunError> {
         let Some(pending) = self.pending.take() else {
             return Ok(false);
         };
-        let checkpoint = self.manifest(pending);
+        let barrier = pending.barrier;
+        let is_final = self.ctx.control.final_id.load(Ordering::SeqCst) == barrier;
+        let outputs_empty = !pending.sinks_wrote && pending.outputs.values().all(Vec::is_empty);
+        let checkpoint = self.manifest(pending)?;
+        let states_hash = states_hash(checkpoint.states.iter());
+        if outputs_empty
+            && checkpoint.positions == self.committed.positions
+            && states_hash == self.committed.states_hash
+        {
+            // Nothing consumed, changed or output: nothing to make durable. The sinks
+            // began no transaction; they only wait for the go-ahead.
+            for decision in decisions {
+                let _ = decision.send(barrier);
+            }
+            self.last_checkpoint = Instant::now();
+            return Ok(is_final);
+        }
         self.restored.store.write(&checkpoint)?;
+        let entry = JournalEntry {
+            job: self.ctx.job.name.clone(),
+            checkpoint: checkpoint.id,
+            topology: Topology::of(self.ctx.job, self.ctx.options.guarantee),
+        };
+        journal::append(self.ctx.log, &entry)?;
+        self.committed = Committed {
+            positions: checkpoint.positions.clone(),
+            states_hash,
+        };
         if self.ctx.writes_ahead() {
-            let published = write_ahead::publish(self.ctx.log, &self.ctx.job.name, &checkpoint)?;
-            let status = &self.ctx.options.status;
-            status.records_out.fetch_add(published, Ordering::Relaxed);
-            self.sequences = Sequences::after(&checkpoint)?;
+            self.publish_ahead(&checkpoint)?;
         }
         for decision in decisions {
             // A sink that is gone has failed; its error reaches us through the acks.
-            let _ = decision.send(checkpoint.id);
+            let _ = decision.send(barrier);
         }
         self.after_commit(&checkpoint);
         self.next_id += 1;
         self.last_checkpoint = Instant::now();
-        Ok(self.ctx.control.final_id.load(Ordering::SeqCst) == checkpoint.id)
+        Ok(is_final)
     }
 
-    fn manifest(&self, pending: Pending) -> Checkpoint {
+    /// Publishes the outputs `checkpoint` wrote ahead (idempotent sink mode).
+    fn publish_ahead(&mut self, checkpoint: &Checkpoint) -> Result<(), RunError> {
+        let dead_letter_topic = self.ctx.job.dead_letter_topic();
+        let letters: usize = write_ahead::outputs(checkpoint)?
+            .iter()
+            .filter(|((topic, _), _)| *topic == dead_letter_topic)
+            .map(|(_, records)| records.len())
+            .sum();
+        let published = write_ahead::publish(self.ctx.log, &self.ctx.job.name, checkpoint)?;
+        let status = &self.ctx.options.status;
+        status
+            .dead_letters
+            .fetch_add(letters as u64, Ordering::Relaxed);
+        status.records_out.fetch_add(published, Ordering::Relaxed);
+        self.sequences = Sequences::after(checkpoint)?;
+        Ok(())
+    }
+
+    fn manifest(&self, pending: Pending) -> Result<Checkpoint, RunError> {
         let ctx = self.ctx;
         let outputs = pending.outputs;
         let mut positions = pending.positions;
@@ -328,10 +427,28 @@ impl Coordinator<'_, '_> {
                 *entry = (*entry).max(ahead);
             }
         }
+        let id = self.next_id;
         let sinks: Vec<String> = (0..ctx.parallelism())
-            .map(|task| ctx.sink_txn_id(task, pending.id))
+            .map(|task| ctx.sink_txn_id(task, id))
             .collect();
+        let topology = Topology::of(ctx.job, ctx.options.guarantee);
+        let topology = serde_json::to_string(&topology).map_err(|e| RunError::Encode {
+            what: "the topology",
+            source: exactly_state::SnapshotError::Encode(e.to_string()),
+        })?;
         let metadata = BTreeMap::from([
+            ("manifest_version".to_string(), MANIFEST_VERSION.to_string()),
+            ("topology".to_string(), topology),
+            ("kind".to_string(), ctx.job.kind.clone()),
+            ("dead_letters".to_string(), ctx.job.dead_letter_topic()),
+            (
+                "sink_mode".to_string(),
+                match ctx.options.sink_mode {
+                    super::SinkMode::Transactional => "transactional",
+                    super::SinkMode::Idempotent => "idempotent",
+                }
+                .to_string(),
+            ),
             ("job".to_string(), ctx.job.name.clone()),
             ("source".to_string(), ctx.job.source.clone()),
             ("sink".to_string(), ctx.job.sink.clone()),
@@ -344,7 +461,7 @@ impl Coordinator<'_, '_> {
             ("sinks".to_string(), sinks.join(",")),
         ]);
         let mut checkpoint = Checkpoint {
-            id: pending.id,
+            id,
             clock: pending.clock,
             positions,
             states: pending.states,
@@ -352,8 +469,8 @@ impl Coordinator<'_, '_> {
         };
         // Sequences are carried in every manifest, so a job may switch sink modes between
         // runs without reusing an id (`outputs` is empty unless writing ahead).
-        self.sequences.record(&mut checkpoint, outputs);
-        checkpoint
+        self.sequences.record(&mut checkpoint, outputs)?;
+        Ok(checkpoint)
     }
 
     fn after_commit(&mut self, checkpoint: &Checkpoint) {
@@ -379,6 +496,7 @@ impl Coordinator<'_, '_> {
         self.report.clock = checkpoint.clock;
         self.report.records_in = status.records_in.load(Ordering::Relaxed);
         self.report.records_out = status.records_out.load(Ordering::Relaxed);
+        self.report.dead_letters = status.dead_letters.load(Ordering::Relaxed);
         self.write_status(checkpoint, min_clock);
     }
 

@@ -23,10 +23,14 @@
 //! and starts sources at the manifest's positions and tasks with the key groups they own.
 
 mod coordinator;
+mod dead_letter;
+mod evidence;
+mod journal;
 mod recovery;
 mod sink;
 mod source;
 mod task;
+mod topology;
 mod write_ahead;
 
 use crate::job::{Chain, GroupKey, Guarantee, Job, OperatorFactory, OutputRecord};
@@ -38,7 +42,10 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
+pub use dead_letter::{BadInputPolicy, DeadLetter};
+pub use journal::{journal_topic, JournalEntry, JOURNAL_TOPIC_PREFIX};
 pub use recovery::RecoveryReport;
+pub use topology::Topology;
 
 /// How an exactly-once job publishes its outputs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,6 +84,8 @@ pub struct RunOptions {
     pub checkpoints_kept: usize,
     /// Records read per source partition per poll.
     pub read_batch_records: usize,
+    /// What happens to an input record the job's parse step rejects.
+    pub on_bad_input: BadInputPolicy,
     /// Set to stop a running job: it takes a last checkpoint and returns.
     pub stop: Arc<AtomicBool>,
     /// Live counters and clocks, for progress and status.
@@ -108,6 +117,7 @@ impl RunOptions {
             state_storage: Arc::new(exactly_core::StdStorage),
             checkpoints_kept: 3,
             read_batch_records: 4096,
+            on_bad_input: BadInputPolicy::default(),
             stop: Arc::new(AtomicBool::new(false)),
             status: Arc::new(JobStatus::default()),
         }
@@ -126,6 +136,8 @@ pub struct JobStatus {
     pub records_in: AtomicU64,
     /// Output records written by sinks (including ones later aborted).
     pub records_out: AtomicU64,
+    /// Dead letters written by sinks (including ones later aborted).
+    pub dead_letters: AtomicU64,
     /// Checkpoints completed in this run.
     pub checkpoints: AtomicU64,
     /// Id of the newest complete checkpoint (0: none).
@@ -141,6 +153,7 @@ impl Default for JobStatus {
         Self {
             records_in: AtomicU64::new(0),
             records_out: AtomicU64::new(0),
+            dead_letters: AtomicU64::new(0),
             checkpoints: AtomicU64::new(0),
             last_checkpoint_id: AtomicU64::new(0),
             last_checkpoint_clock_ms: AtomicI64::new(i64::MIN),
@@ -188,6 +201,8 @@ pub struct RunReport {
     pub records_in: u64,
     /// Output records written in this run.
     pub records_out: u64,
+    /// Dead letters written in this run (rejected input records).
+    pub dead_letters: u64,
     /// Id of the last checkpoint.
     pub last_checkpoint_id: u64,
     /// The clock of the last checkpoint.
@@ -204,6 +219,22 @@ pub enum RunError {
     /// Options out of range.
     #[error("invalid options: {0}")]
     InvalidOptions(String),
+    /// The job name cannot be used (see [`validate_job_name`]).
+    #[error("invalid job name {name:?}: {reason}")]
+    InvalidJobName {
+        /// The name.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An output topic cannot be used.
+    #[error("output topic {topic:?} cannot be used: {reason}")]
+    InvalidOutput {
+        /// The topic.
+        topic: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// The stored checkpoints belong to another job shape.
     #[error("checkpoint {id} does not fit this job: {reason}")]
     IncompatibleCheckpoint {
@@ -212,26 +243,131 @@ pub enum RunError {
         /// What differs.
         reason: String,
     },
+    /// The job was started with another topology (inputs, outputs, guarantee, kind, key
+    /// groups); resuming it would mix two jobs' state and outputs.
+    #[error(
+        "job {job:?} was started with another topology (checkpoint {checkpoint}): {differences}; \
+         run it with its original options, or start a new job under another name (--job)"
+    )]
+    TopologyChanged {
+        /// The job.
+        job: String,
+        /// The checkpoint (or journal entry) that recorded the original topology.
+        checkpoint: u64,
+        /// What differs, field by field.
+        differences: String,
+    },
+    /// The log records checkpoints newer than the newest one on disk: restoring it would
+    /// apply input a second time.
+    #[error(
+        "job {job:?}: the log's journal ({journal}) records checkpoint {committed} as committed, \
+         but the newest checkpoint in {dir} is {restored}; restoring it would apply input twice. \
+         Put the missing checkpoint files back, or start a new job under another name (--job)",
+        restored = restored.map_or("none".to_string(), |id| id.to_string()),
+        dir = dir.display()
+    )]
+    CheckpointsBehindLog {
+        /// The job.
+        job: String,
+        /// The newest checkpoint found on disk.
+        restored: Option<u64>,
+        /// The newest checkpoint the journal records.
+        committed: u64,
+        /// The journal topic.
+        journal: String,
+        /// The checkpoint directory.
+        dir: PathBuf,
+    },
+    /// The log (or the status file) shows effects of checkpoints newer than the newest
+    /// one on disk: restoring it would apply input a second time.
+    #[error(
+        "job {job:?}: {evidence}, but the newest checkpoint in {dir} is {restored}; restoring \
+         it would apply input twice. Put the missing checkpoint files back, or start a new job \
+         under another name (--job)",
+        restored = restored.map_or("none".to_string(), |id| id.to_string()),
+        dir = dir.display()
+    )]
+    OutputsBeyondCheckpoint {
+        /// The job.
+        job: String,
+        /// The newest checkpoint found on disk.
+        restored: Option<u64>,
+        /// What shows the newer effects.
+        evidence: String,
+        /// The checkpoint directory.
+        dir: PathBuf,
+    },
+    /// A manifest was written with another manifest format.
+    #[error(
+        "checkpoint {id} has manifest format {found}; this build reads {supported}: run it \
+         with the build that wrote it, or start a new job under another name (--job)",
+        found = found.as_deref().unwrap_or("1 (unversioned)")
+    )]
+    ManifestVersion {
+        /// Checkpoint id.
+        id: u64,
+        /// The version found (`None`: written before versions were recorded).
+        found: Option<String>,
+        /// The version this build reads and writes.
+        supported: &'static str,
+    },
     /// Newer checkpoints are damaged; restoring an older one could publish outputs twice.
     #[error("exactly-once refuses to restore past damaged checkpoints: {0}")]
     DamagedCheckpoints(String),
+    /// An input record was rejected by the job's parse step and the policy is to fail:
+    /// nothing at or after it is committed.
+    #[error(
+        "bad input in {topic} partition {partition} offset {offset}: {reason}; the job stopped \
+         before it (nothing at or after it is committed)"
+    )]
+    BadInput {
+        /// The input topic.
+        topic: String,
+        /// Its partition.
+        partition: u32,
+        /// The record's offset.
+        offset: u64,
+        /// Why the record was rejected.
+        reason: String,
+    },
+    /// The job's journal topic holds a record that does not decode.
+    #[error("journal {topic} offset {offset} does not decode: {reason}")]
+    Journal {
+        /// The journal topic.
+        topic: String,
+        /// The record's offset.
+        offset: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// State, outputs or metadata could not be encoded; nothing was written for them.
+    #[error("encoding {what}")]
+    Encode {
+        /// What was being encoded.
+        what: &'static str,
+        /// The cause.
+        source: exactly_state::SnapshotError,
+    },
+    /// Syncing the log failed.
+    #[error("syncing the log")]
+    Flush(#[source] exactly_log::MaintenanceError),
     /// Reading the input failed.
-    #[error("reading the input: {0}")]
+    #[error("reading the log")]
     Read(#[from] exactly_log::ReadError),
     /// Writing outputs failed.
-    #[error("writing outputs: {0}")]
+    #[error("writing outputs")]
     Append(#[from] exactly_log::AppendError),
     /// A sink transaction failed.
-    #[error("sink transaction: {0}")]
+    #[error("sink transaction")]
     Txn(#[from] exactly_log::TxnError),
     /// Creating an output topic failed.
-    #[error("creating an output topic: {0}")]
+    #[error("creating a topic")]
     Topic(#[from] exactly_log::TopicError),
     /// Checkpoint storage failed.
-    #[error("checkpoint: {0}")]
+    #[error("checkpoint storage")]
     Checkpoint(#[from] exactly_state::CheckpointError),
     /// A state snapshot does not decode.
-    #[error("restoring key group {group}: {source}")]
+    #[error("restoring key group {group}")]
     Restore {
         /// The key group.
         group: u32,
@@ -239,8 +375,8 @@ pub enum RunError {
         source: exactly_state::SnapshotError,
     },
     /// Outputs written ahead in a manifest do not decode.
-    #[error("write-ahead outputs in the manifest do not decode: {0}")]
-    WriteAhead(exactly_state::SnapshotError),
+    #[error("write-ahead outputs in the manifest do not decode")]
+    WriteAhead(#[source] exactly_state::SnapshotError),
     /// A runtime thread stopped unexpectedly.
     #[error("runtime thread failed: {0}")]
     Thread(String),
@@ -272,6 +408,8 @@ pub(crate) struct Routed<K, T> {
 /// Source → task.
 pub(crate) enum ToTask<K, T> {
     Data(usize, Vec<Routed<K, T>>),
+    /// Rejected input records, as dead-letter records (written with the outputs).
+    DeadLetters(usize, Vec<exactly_log::Record>),
     Clock(usize, Timestamp),
     Barrier(usize, u64),
     End(usize),
@@ -280,7 +418,11 @@ pub(crate) enum ToTask<K, T> {
 impl<K, T> ToTask<K, T> {
     fn input(&self) -> usize {
         match self {
-            ToTask::Data(i, _) | ToTask::Clock(i, _) | ToTask::Barrier(i, _) | ToTask::End(i) => *i,
+            ToTask::Data(i, _)
+            | ToTask::DeadLetters(i, _)
+            | ToTask::Clock(i, _)
+            | ToTask::Barrier(i, _)
+            | ToTask::End(i) => *i,
         }
     }
 }
@@ -293,6 +435,7 @@ pub(crate) struct EpochOutput<O> {
     pub checkpoint_id: u64,
     pub outputs: Vec<O>,
     pub audit: Vec<Lineage>,
+    pub dead_letters: Vec<exactly_log::Record>,
     pub states: Vec<(u32, Vec<u8>)>,
     pub clock: Timestamp,
 }
@@ -309,15 +452,24 @@ pub(crate) enum Ack {
         clock: Timestamp,
         /// Outputs to write ahead in the manifest (idempotent sink mode only).
         outputs: Vec<(String, u32, Vec<exactly_log::Record>)>,
+        /// Whether the sink wrote anything for this checkpoint (a transaction, appends).
+        wrote: bool,
     },
     Failed(RunError),
 }
 
 /// Flags and counters shared by all threads of one run.
+///
+/// Barrier ids count the checkpoints *started* in this run (1, 2, …); manifest ids number
+/// the checkpoints *written* over the job's life. They differ because an empty checkpoint
+/// (nothing consumed, changed or output) is skipped without a manifest.
 pub(crate) struct Control {
-    /// Newest checkpoint the coordinator asked for.
+    /// Newest barrier the coordinator asked for.
     pub requested: AtomicU64,
-    /// Checkpoint after which sources end (0: none yet).
+    /// The manifest id the barrier in flight will be written under: sinks name their
+    /// transaction after it (id parity), before the coordinator writes it.
+    pub manifest_id: AtomicU64,
+    /// Barrier after which sources end (0: none yet).
     pub final_id: AtomicU64,
     /// Whether the final checkpoint also closes all windows (the input ended).
     pub final_closes: AtomicBool,
@@ -340,6 +492,7 @@ pub(crate) struct RunContext<'a> {
     pub input_partitions: u32,
     pub output_partitions: u32,
     pub audit_partitions: u32,
+    pub dead_letter_partitions: u32,
 }
 
 impl RunContext<'_> {
@@ -355,11 +508,9 @@ impl RunContext<'_> {
         self.control.failed.load(Ordering::SeqCst)
     }
 
-    /// Transactional id of task `task`'s sink for checkpoints of parity `id % 2`: two ids
-    /// alternate, so recovery can tell the prepared transaction of the newest manifest from
-    /// one prepared for the checkpoint after it.
-    pub fn sink_txn_id(&self, task: u32, checkpoint_id: u64) -> String {
-        sink_txn_id(&self.job.name, task, checkpoint_id)
+    /// Transactional id of task `task`'s sink for manifests of parity `id % 2`.
+    pub fn sink_txn_id(&self, task: u32, manifest_id: u64) -> String {
+        sink_transactional_id(&self.job.name, task, manifest_id)
     }
 
     /// Whether outputs are written ahead in the manifest (exactly-once, idempotent sink).
@@ -369,12 +520,77 @@ impl RunContext<'_> {
     }
 }
 
-pub(crate) fn sink_txn_id(job: &str, task: u32, checkpoint_id: u64) -> String {
-    format!("{job}-sink-{task}-{}", checkpoint_id % 2)
+/// The transactional id task `task`'s sink of job `job` uses for manifest `manifest_id`:
+/// `<job>.sink.<task>.<id mod 2>`. Two ids alternate, so recovery can tell the prepared
+/// transaction of the newest manifest from one prepared for the manifest after it. Job
+/// names cannot contain `.` ([`validate_job_name`]), so `<job>.` belongs to one job only:
+/// job `a` never settles the transactions of job `a-sink-x`.
+pub fn sink_transactional_id(job: &str, task: u32, manifest_id: u64) -> String {
+    format!("{}{task}.{}", sink_txn_prefix(job), manifest_id % 2)
 }
 
 pub(crate) fn sink_txn_prefix(job: &str) -> String {
-    format!("{job}-sink-")
+    format!("{job}.sink.")
+}
+
+/// The longest job name.
+pub const JOB_NAME_LEN_MAX: usize = 100;
+
+/// Checks a job name: 1..=[`JOB_NAME_LEN_MAX`] characters of `[A-Za-z0-9_-]`. No `.`: it
+/// separates the name from the rest in transactional ids and the journal topic, so one
+/// job's ids can never be a prefix of another's.
+pub fn validate_job_name(name: &str) -> Result<(), RunError> {
+    let invalid = |reason: &str| RunError::InvalidJobName {
+        name: name.to_string(),
+        reason: reason.to_string(),
+    };
+    if name.is_empty() || name.len() > JOB_NAME_LEN_MAX {
+        return Err(invalid("length must be 1..=100"));
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return Err(invalid("only A-Z a-z 0-9 _ - are allowed"));
+    }
+    Ok(())
+}
+
+/// Checks the job's outputs (sink, audit, dead letters): none is the input, an internal
+/// topic (`__…`) or a job journal, and no two are the same topic.
+fn validate_outputs(job: &Job) -> Result<(), RunError> {
+    let mut outputs = vec![job.sink.clone(), job.dead_letter_topic()];
+    outputs.extend(job.audit.clone());
+    for (index, topic) in outputs.iter().enumerate() {
+        let invalid = |reason: String| RunError::InvalidOutput {
+            topic: topic.clone(),
+            reason,
+        };
+        if *topic == job.source {
+            return Err(invalid("it is the job's input".into()));
+        }
+        if topic.starts_with("__") {
+            return Err(invalid(
+                "topics starting with `__` belong to the log".into(),
+            ));
+        }
+        if topic.starts_with(JOURNAL_TOPIC_PREFIX) {
+            return Err(invalid("it is a job journal".into()));
+        }
+        exactly_log::validate_topic_name(topic).map_err(|e| invalid(e.to_string()))?;
+        if outputs.iter().take(index).any(|earlier| earlier == topic) {
+            return Err(invalid(
+                "the output, dead-letter and audit topics must be distinct".into(),
+            ));
+        }
+    }
+    if job.source.starts_with(JOURNAL_TOPIC_PREFIX) {
+        return Err(RunError::InvalidOutput {
+            topic: job.source.clone(),
+            reason: "a job journal is not an input".into(),
+        });
+    }
+    Ok(())
 }
 
 /// Name of key group `group`'s state in a checkpoint.
@@ -426,18 +642,27 @@ impl Job {
                 self.key_groups
             )));
         }
-        let output_partitions = ensure_topic(log, &self.sink, input_partitions)?;
-        let audit_partitions = match &self.audit {
-            Some(topic) => ensure_topic(log, topic, 1)?,
-            None => 1,
-        };
-        let restored = recovery::recover(self, log, options)?;
+        validate_job_name(&self.name)?;
+        validate_outputs(self)?;
+        let mut partitions = (0, 0, 0);
+        let restored = recovery::recover(self, log, options, || {
+            partitions.0 = ensure_topic(log, &self.sink, input_partitions)?;
+            partitions.1 = match &self.audit {
+                Some(topic) => ensure_topic(log, topic, 1)?,
+                None => 1,
+            };
+            partitions.2 = ensure_topic(log, &self.dead_letter_topic(), 1)?;
+            ensure_topic(log, &journal_topic(&self.name), 1)?;
+            Ok(())
+        })?;
+        let (output_partitions, audit_partitions, dead_letter_partitions) = partitions;
         let ctx = RunContext {
             job: self,
             log,
             options,
             control: Control {
-                requested: AtomicU64::new(restored.last_id()),
+                requested: AtomicU64::new(0),
+                manifest_id: AtomicU64::new(restored.next_id),
                 final_id: AtomicU64::new(0),
                 final_closes: AtomicBool::new(false),
                 drained: (0..options.parallelism)
@@ -452,6 +677,7 @@ impl Job {
             input_partitions,
             output_partitions,
             audit_partitions,
+            dead_letter_partitions,
         };
         let mut report = self.plan.execute(&ctx, &restored)?;
         report.recovery = restored.report.clone();

@@ -32,6 +32,7 @@ pub(crate) struct Sink<'a, 'c, O> {
 struct Batch {
     parts: Vec<(String, u32, Vec<Record>)>,
     records: u64,
+    dead_letters: u64,
 }
 
 impl<'a, O: OutputRecord> Sink<'a, '_, O> {
@@ -40,7 +41,7 @@ impl<'a, O: OutputRecord> Sink<'a, '_, O> {
         let guarantee = self.ctx.options.guarantee;
         while let Ok(epoch) = self.epochs.recv() {
             let id = epoch.checkpoint_id;
-            let batch = self.encode(epoch.outputs, &epoch.audit);
+            let batch = self.encode(epoch.outputs, &epoch.audit, epoch.dead_letters)?;
             if epoch.partial {
                 self.append(&batch)?;
                 continue;
@@ -52,6 +53,7 @@ impl<'a, O: OutputRecord> Sink<'a, '_, O> {
                     states: epoch.states,
                     clock: epoch.clock,
                     outputs: batch.parts,
+                    wrote: false,
                 };
                 if self.acks.send(ack).is_err() {
                     return Ok(());
@@ -61,22 +63,29 @@ impl<'a, O: OutputRecord> Sink<'a, '_, O> {
                     _ => return Ok(()),
                 }
             }
-            let producer = producers.get_mut((id % 2) as usize);
+            // The transaction is named after the manifest this checkpoint will be written
+            // under (the coordinator set it before raising the barrier).
+            let parity = (self.ctx.control.manifest_id.load(Ordering::SeqCst) % 2) as usize;
+            let wrote = !batch.parts.is_empty();
+            // An empty checkpoint begins no transaction: an idle job writes nothing.
+            let producer = producers.get_mut(parity).filter(|_| wrote);
+            let transactional = producer.is_some();
             match (producer, guarantee) {
                 (Some(producer), _) => {
-                    let status = &self.ctx.options.status.records_out;
+                    let status = &self.ctx.options.status;
                     write_transaction(producer, &batch, self.send_bytes_max(), status)?
                 }
                 // At-most-once writes only after the manifest moved the positions past
                 // everything these outputs came from (below).
-                (None, Guarantee::AtMostOnce) => {}
-                (None, _) => self.append(&batch)?,
+                (None, Guarantee::AtMostOnce | Guarantee::ExactlyOnce) => {}
+                (None, Guarantee::AtLeastOnce) => self.append(&batch)?,
             }
             let ack = Ack::Task {
                 checkpoint_id: id,
                 states: epoch.states,
                 clock: epoch.clock,
                 outputs: Vec::new(),
+                wrote,
             };
             if self.acks.send(ack).is_err() {
                 return Ok(());
@@ -87,8 +96,10 @@ impl<'a, O: OutputRecord> Sink<'a, '_, O> {
                 Ok(decided) if decided == id => {}
                 _ => return Ok(()),
             }
-            if let Some(producer) = producers.get_mut((id % 2) as usize) {
-                producer.commit()?;
+            if transactional {
+                if let Some(producer) = producers.get_mut(parity) {
+                    producer.commit()?;
+                }
             } else if guarantee == Guarantee::AtMostOnce {
                 self.append(&batch)?;
             }
@@ -112,7 +123,12 @@ impl<'a, O: OutputRecord> Sink<'a, '_, O> {
             .collect()
     }
 
-    fn encode(&self, outputs: Vec<O>, audit: &[Lineage]) -> Batch {
+    fn encode(
+        &self,
+        outputs: Vec<O>,
+        audit: &[Lineage],
+        dead_letters: Vec<Record>,
+    ) -> Result<Batch, RunError> {
         let timestamp = Timestamp(now_ms());
         let partitions = self.ctx.output_partitions;
         let mut by_partition: Vec<Vec<Record>> = (0..partitions).map(|_| Vec::new()).collect();
@@ -123,10 +139,14 @@ impl<'a, O: OutputRecord> Sink<'a, '_, O> {
                 Some(key) => partition_for_key(key, partitions),
                 None => self.index % partitions.max(1),
             };
+            let value = output.record_value().map_err(|source| RunError::Encode {
+                what: "an output record",
+                source,
+            })?;
             let record = Record {
                 timestamp,
                 key,
-                value: output.record_value(),
+                value,
             };
             if let Some(list) = by_partition.get_mut(partition as usize) {
                 list.push(record);
@@ -139,23 +159,38 @@ impl<'a, O: OutputRecord> Sink<'a, '_, O> {
             .filter(|(_, list)| !list.is_empty())
             .map(|(p, list)| (sink.clone(), p as u32, list))
             .collect();
+        let dead_letter_count = dead_letters.len() as u64;
+        if !dead_letters.is_empty() {
+            let partition = self.index % self.ctx.dead_letter_partitions.max(1);
+            parts.push((self.ctx.job.dead_letter_topic(), partition, dead_letters));
+        }
         if let Some(topic) = &self.ctx.job.audit {
             let entries =
                 (self.send_bytes_max() / 2 / LINEAGE_BYTES_MAX).clamp(1, AUDIT_RECORD_ENTRIES);
             let audit_records = audit
                 .chunks(entries)
-                .map(|chunk| Record {
-                    timestamp,
-                    key: None,
-                    value: postcard::to_allocvec(chunk).unwrap_or_default(),
+                .map(|chunk| {
+                    let value = postcard::to_allocvec(chunk).map_err(|e| RunError::Encode {
+                        what: "an audit record",
+                        source: exactly_state::SnapshotError::Encode(e.to_string()),
+                    })?;
+                    Ok(Record {
+                        timestamp,
+                        key: None,
+                        value,
+                    })
                 })
-                .collect::<Vec<_>>();
+                .collect::<Result<Vec<_>, RunError>>()?;
             if !audit_records.is_empty() {
                 let partition = self.index % self.ctx.audit_partitions.max(1);
                 parts.push((topic.clone(), partition, audit_records));
             }
         }
-        Batch { parts, records }
+        Ok(Batch {
+            parts,
+            records,
+            dead_letters: dead_letter_count,
+        })
     }
 
     /// Bytes per append: well under the log's batch limit (headers and framing included).
@@ -165,11 +200,13 @@ impl<'a, O: OutputRecord> Sink<'a, '_, O> {
     }
 
     fn append(&self, batch: &Batch) -> Result<(), RunError> {
-        self.ctx
-            .options
-            .status
+        let status = &self.ctx.options.status;
+        status
             .records_out
             .fetch_add(batch.records, Ordering::Relaxed);
+        status
+            .dead_letters
+            .fetch_add(batch.dead_letters, Ordering::Relaxed);
         let max = self.send_bytes_max();
         for (topic, partition, records) in &batch.parts {
             for chunk in chunks(records, max) {
@@ -184,10 +221,15 @@ fn write_transaction(
     producer: &mut TransactionalProducer<'_>,
     batch: &Batch,
     bytes_max: usize,
-    status: &std::sync::atomic::AtomicU64,
+    status: &super::JobStatus,
 ) -> Result<(), RunError> {
     producer.begin()?;
-    status.fetch_add(batch.records, Ordering::Relaxed);
+    status
+        .records_out
+        .fetch_add(batch.records, Ordering::Relaxed);
+    status
+        .dead_letters
+        .fetch_add(batch.dead_letters, Ordering::Relaxed);
     for (topic, partition, records) in &batch.parts {
         for chunk in chunks(records, bytes_max) {
             producer.send(topic, *partition, chunk)?;

@@ -1,6 +1,7 @@
 //! A source task: reads its input partitions, runs the fused stateless chain, routes items to
 //! keyed tasks by key group, reports its clock, and injects barriers.
 
+use super::dead_letter::{dead_letter_record, BadInputPolicy};
 use super::{Ack, Lineage, Routed, RunContext, RunError, ToTask, TypedPlan};
 use crate::job::{GroupKey, SourceRecord};
 use crate::key_group::{key_group, task_for_key_group};
@@ -28,8 +29,12 @@ pub(crate) struct Source<'a, 'c, K, T, O> {
     pub index: usize,
     pub outputs: Vec<SyncSender<ToTask<K, T>>>,
     pub acks: Sender<Ack>,
-    /// The checkpoint id recovery restored: barriers after it are injected.
-    pub restored_id: u64,
+}
+
+/// Items routed per task, and rejected records as dead letters per task.
+struct Buffers<K, T> {
+    items: Vec<Vec<Routed<K, T>>>,
+    dead_letters: Vec<Vec<exactly_log::Record>>,
 }
 
 /// The downstream task is gone (it failed or the run is winding down).
@@ -45,10 +50,13 @@ impl<K: GroupKey, T: Send + 'static, O> Source<'_, '_, K, T, O> {
                 max_timestamp: Timestamp::MIN,
             })
             .collect();
-        let mut injected = self.restored_id;
+        let mut injected = 0;
         let mut sent_clock = Timestamp::MIN;
         let mut since_barrier: u64 = 0;
-        let mut buffers: Vec<Vec<Routed<K, T>>> = self.outputs.iter().map(|_| Vec::new()).collect();
+        let mut buffers = Buffers {
+            items: self.outputs.iter().map(|_| Vec::new()).collect(),
+            dead_letters: self.outputs.iter().map(|_| Vec::new()).collect(),
+        };
         loop {
             if self.ctx.failed() {
                 return Ok(());
@@ -102,7 +110,7 @@ impl<K: GroupKey, T: Send + 'static, O> Source<'_, '_, K, T, O> {
     fn poll(
         &self,
         cursors: &mut [PartitionCursor],
-        buffers: &mut [Vec<Routed<K, T>>],
+        buffers: &mut Buffers<K, T>,
     ) -> Result<usize, RunError> {
         let mut read = 0;
         for cursor in cursors.iter_mut() {
@@ -116,7 +124,7 @@ impl<K: GroupKey, T: Send + 'static, O> Source<'_, '_, K, T, O> {
             read += batch.records.len();
             for record in batch.records {
                 cursor.max_timestamp = cursor.max_timestamp.max(record.timestamp);
-                self.route(cursor.partition, record, buffers);
+                self.route(cursor.partition, record, buffers)?;
             }
             cursor.next_offset = batch.next_offset.0;
             if let Some(position) = self
@@ -140,8 +148,8 @@ impl<K: GroupKey, T: Send + 'static, O> Source<'_, '_, K, T, O> {
         &self,
         partition: u32,
         record: exactly_log::StoredRecord,
-        buffers: &mut [Vec<Routed<K, T>>],
-    ) {
+        buffers: &mut Buffers<K, T>,
+    ) -> Result<(), RunError> {
         let (offset, timestamp) = (record.offset.0, record.timestamp);
         let source_record = SourceRecord {
             partition,
@@ -152,7 +160,8 @@ impl<K: GroupKey, T: Send + 'static, O> Source<'_, '_, K, T, O> {
         };
         let (key_groups, parallelism) = (self.ctx.job.key_groups, self.ctx.parallelism());
         let mut index = 0u32;
-        (self.plan.chain)(source_record, &mut |(key, item)| {
+        let items = &mut buffers.items;
+        let parsed = (self.plan.chain)(source_record, &mut |(key, item)| {
             let group = key_group(&key.group_bytes(), key_groups);
             let task = if self.plan.route_by_partition {
                 partition % parallelism
@@ -171,14 +180,71 @@ impl<K: GroupKey, T: Send + 'static, O> Source<'_, '_, K, T, O> {
                 value: item,
                 timestamp,
             };
-            if let Some(buffer) = buffers.get_mut(task as usize) {
+            if let Some(buffer) = items.get_mut(task as usize) {
                 buffer.push(Routed { event, lineage });
             }
         });
+        match parsed {
+            Ok(()) => Ok(()),
+            Err(rejection) => self.reject(partition, offset, rejection.reason, buffers),
+        }
     }
 
-    fn flush(&self, buffers: &mut [Vec<Routed<K, T>>]) -> Result<(), Disconnected> {
-        for (task, buffer) in buffers.iter_mut().enumerate() {
+    /// A record the parse step rejected: a dead letter (sent with this source's items, so
+    /// it commits with the checkpoint that consumed it) or, per policy, the job's end.
+    fn reject(
+        &self,
+        partition: u32,
+        offset: u64,
+        reason: String,
+        buffers: &mut Buffers<K, T>,
+    ) -> Result<(), RunError> {
+        let topic = &self.ctx.job.source;
+        if self.ctx.options.on_bad_input == BadInputPolicy::Fail {
+            return Err(RunError::BadInput {
+                topic: topic.clone(),
+                partition,
+                offset,
+                reason,
+            });
+        }
+        // The chain consumed the record; rejections are rare, so it is read again rather
+        // than copied for every record.
+        let batch = self.ctx.log.read_with(
+            topic,
+            partition,
+            Offset(offset),
+            1,
+            Isolation::ReadCommitted,
+        )?;
+        let record = batch
+            .records
+            .into_iter()
+            .find(|r| r.offset.0 == offset)
+            .ok_or_else(|| {
+                RunError::Thread(format!(
+                "{topic} partition {partition} offset {offset} vanished while being dead-lettered"
+            ))
+            })?;
+        let letter = dead_letter_record(topic, partition, record, reason)?;
+        let task = (partition % self.ctx.parallelism()) as usize;
+        if let Some(buffer) = buffers.dead_letters.get_mut(task) {
+            buffer.push(letter);
+        }
+        Ok(())
+    }
+
+    fn flush(&self, buffers: &mut Buffers<K, T>) -> Result<(), Disconnected> {
+        for (task, letters) in buffers.dead_letters.iter_mut().enumerate() {
+            if letters.is_empty() {
+                continue;
+            }
+            let output = self.outputs.get(task).ok_or(Disconnected)?;
+            output
+                .send(ToTask::DeadLetters(self.index, std::mem::take(letters)))
+                .map_err(|_| Disconnected)?;
+        }
+        for (task, buffer) in buffers.items.iter_mut().enumerate() {
             if buffer.is_empty() {
                 continue;
             }

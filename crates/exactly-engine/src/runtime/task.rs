@@ -41,6 +41,7 @@ impl<K, T, O> Task<'_, '_, K, T, O> {
         let mut clock = ClockTracker::new(inputs);
         let mut outputs: Vec<O> = Vec::new();
         let mut audit: Vec<Lineage> = Vec::new();
+        let mut dead_letters: Vec<exactly_log::Record> = Vec::new();
         let auditing = self.ctx.job.audit.is_some();
         // At-least-once writes effects as they happen, before the checkpoint that covers
         // them: what a crash then replays is written again (duplicates, never loss).
@@ -67,7 +68,12 @@ impl<K, T, O> Task<'_, '_, K, T, O> {
                         if auditing {
                             audit.push(item.lineage);
                         }
-                        self.operator.process(item.event, &mut outputs);
+                        self.operator
+                            .process(item.event, &mut outputs)
+                            .map_err(|source| RunError::Encode {
+                                what: "a key",
+                                source,
+                            })?;
                     }
                     if eager && outputs.len() + audit.len() >= EAGER_FLUSH_ITEMS {
                         let early = EpochOutput {
@@ -75,6 +81,7 @@ impl<K, T, O> Task<'_, '_, K, T, O> {
                             checkpoint_id: 0,
                             outputs: std::mem::take(&mut outputs),
                             audit: std::mem::take(&mut audit),
+                            dead_letters: std::mem::take(&mut dead_letters),
                             states: Vec::new(),
                             clock: clock.clock(),
                         };
@@ -83,20 +90,34 @@ impl<K, T, O> Task<'_, '_, K, T, O> {
                         }
                     }
                 }
+                ToTask::DeadLetters(_, records) => dead_letters.extend(records),
                 ToTask::Clock(_, timestamp) => {
                     let now = clock.advance_input(input, timestamp);
-                    self.operator.on_clock(now, &mut outputs);
+                    self.operator
+                        .on_clock(now, &mut outputs)
+                        .map_err(|source| RunError::Encode {
+                            what: "a closed window's key",
+                            source,
+                        })?;
                     self.publish_clock(now.0);
                 }
                 ToTask::Barrier(_, id) => {
                     if let BarrierEvent::Aligned(id) = alignment.aligner.on_barrier(input, id) {
                         self.operator.on_checkpoint(&mut outputs);
+                        let states =
+                            self.operator
+                                .snapshot()
+                                .map_err(|source| RunError::Encode {
+                                    what: "the task's state",
+                                    source,
+                                })?;
                         let epoch = EpochOutput {
                             partial: false,
                             checkpoint_id: id,
                             outputs: std::mem::take(&mut outputs),
                             audit: std::mem::take(&mut audit),
-                            states: self.operator.snapshot(),
+                            dead_letters: std::mem::take(&mut dead_letters),
+                            states,
                             clock: clock.clock(),
                         };
                         if self.sink.send(epoch).is_err() {

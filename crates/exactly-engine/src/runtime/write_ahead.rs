@@ -44,13 +44,16 @@ fn parse_target(name: &str, prefix: &str) -> Option<Target> {
     Some((topic.to_string(), partition.parse().ok()?))
 }
 
-fn encode(records: &[Record]) -> Vec<u8> {
+fn encode(records: &[Record]) -> Result<Vec<u8>, RunError> {
     type RowRef<'a> = (i64, &'a Option<Vec<u8>>, &'a Vec<u8>);
     let rows: Vec<RowRef<'_>> = records
         .iter()
         .map(|r| (r.timestamp.0, &r.key, &r.value))
         .collect();
-    postcard::to_allocvec(&rows).unwrap_or_default()
+    postcard::to_allocvec(&rows).map_err(|e| RunError::Encode {
+        what: "write-ahead outputs",
+        source: SnapshotError::Encode(e.to_string()),
+    })
 }
 
 fn decode(bytes: &[u8]) -> Result<Vec<Record>, SnapshotError> {
@@ -86,9 +89,18 @@ impl Sequences {
         Ok(Self(next))
     }
 
+    /// The next sequence of `target` (0 if the job never wrote it ahead).
+    pub fn next(&self, target: &Target) -> u64 {
+        self.0.get(target).copied().unwrap_or(0)
+    }
+
     /// Writes `outputs` into `checkpoint` with their base sequences, and every known
     /// partition's sequence so it carries to the next manifest.
-    pub fn record(&self, checkpoint: &mut Checkpoint, outputs: BTreeMap<Target, Vec<Record>>) {
+    pub fn record(
+        &self,
+        checkpoint: &mut Checkpoint,
+        outputs: BTreeMap<Target, Vec<Record>>,
+    ) -> Result<(), RunError> {
         for (target, base) in &self.0 {
             checkpoint
                 .metadata
@@ -101,13 +113,14 @@ impl Sequences {
                 .insert(sequence_name(&target), base.to_string());
             checkpoint
                 .states
-                .insert(output_name(&target), encode(&records));
+                .insert(output_name(&target), encode(&records)?);
         }
+        Ok(())
     }
 }
 
-/// The outputs a manifest holds, by partition, with their base sequences.
-fn outputs(checkpoint: &Checkpoint) -> Result<Vec<(Target, Vec<Record>)>, RunError> {
+/// The outputs a manifest holds, by partition.
+pub(crate) fn outputs(checkpoint: &Checkpoint) -> Result<Vec<(Target, Vec<Record>)>, RunError> {
     checkpoint
         .states
         .iter()
@@ -126,11 +139,15 @@ pub(crate) fn publish(log: &Log, job: &str, checkpoint: &Checkpoint) -> Result<u
     let bytes_max = APPEND_BYTES_MAX.min(log.config().batch_bytes_max as usize / 2);
     let mut appended = 0;
     for ((topic, partition), records) in outputs(checkpoint)? {
+        let name = sequence_name(&(topic.clone(), partition));
         let base: u64 = checkpoint
             .metadata
-            .get(&sequence_name(&(topic.clone(), partition)))
+            .get(&name)
             .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
+            .ok_or_else(|| RunError::IncompatibleCheckpoint {
+                id: checkpoint.id,
+                reason: format!("its write-ahead outputs have no valid base sequence {name}"),
+            })?;
         let written = log
             .producer_state(&topic, partition, producer_id)?
             .and_then(|s| s.last_sequence)

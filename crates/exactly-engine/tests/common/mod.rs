@@ -21,7 +21,7 @@ pub fn write_transfers(
     let transfers = generate_transfers(seed, 0, count, accounts);
     let mut by_partition: BTreeMap<u32, Vec<exactly_log::Record>> = BTreeMap::new();
     for t in &transfers {
-        let record = transfer_record(t);
+        let record = transfer_record(t).unwrap();
         let p = exactly_log::partition_for_key(record.key.as_deref().unwrap(), partitions);
         by_partition.entry(p).or_default().push(record);
     }
@@ -47,7 +47,7 @@ pub fn read_all(log: &Log, topic: &str) -> Vec<(u32, exactly_log::StoredRecord)>
 }
 
 /// The last committed value per key of a `{"key":…,"value":…}` output topic.
-pub fn last_values(log: &Log, topic: &str) -> BTreeMap<String, i64> {
+pub fn last_values(log: &Log, topic: &str) -> BTreeMap<String, i128> {
     exactly_engine::jobs::last_values(log, topic).unwrap()
 }
 
@@ -205,7 +205,7 @@ pub fn reference_windows(
 ) -> BTreeMap<(String, i64), (i64, u64)> {
     let mut out: BTreeMap<(String, i64), (i64, u64)> = BTreeMap::new();
     for t in transfers {
-        let ts = transfer_record(t).timestamp.0;
+        let ts = transfer_record(t).unwrap().timestamp.0;
         let start = ts.div_euclid(window_ms) * window_ms;
         out.entry((t.from.clone(), start))
             .or_insert((start + window_ms, 0))
