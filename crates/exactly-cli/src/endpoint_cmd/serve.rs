@@ -118,6 +118,9 @@ impl Loop {
     fn run<H: Handler>(self, handler: H, mut store: Box<dyn Store>) -> anyhow::Result<()> {
         let positions = store.positions()?;
         let source = LogSource::new(Arc::clone(&self.input), self.topic, &positions)?;
+        for gap in source.lost_tails() {
+            eprintln!("warning: {gap}");
+        }
         self.serve(handler, store, source)
     }
 
