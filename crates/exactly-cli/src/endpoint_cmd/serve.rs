@@ -34,15 +34,40 @@ pub struct ServeArgs {
     #[arg(long, default_value = "exactly_bank")]
     schema_prefix: String,
     /// Accounts per endpoint.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = super::accounts_range())]
     accounts: u32,
     /// Messages per store transaction.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = super::batch_range())]
     batch: usize,
+    /// Exit as soon as standard input closes (`bank` holds the pipe's only write end, so
+    /// the endpoint dies with it even when it is SIGKILLed).
+    #[arg(long)]
+    exit_with_parent: bool,
+}
+
+/// Exit status of an endpoint whose parent is gone.
+const EXIT_PARENT_GONE: i32 = 3;
+
+/// Exits the process when standard input reaches its end or fails. Exiting mid-batch is a
+/// crash like any other: the store's transaction does not commit.
+fn exit_when_stdin_closes() {
+    std::thread::spawn(|| {
+        let mut sink = [0u8; 64];
+        loop {
+            match std::io::Read::read(&mut std::io::stdin(), &mut sink) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Ok(0) | Err(_) => std::process::exit(EXIT_PARENT_GONE),
+                Ok(_) => {}
+            }
+        }
+    });
 }
 
 /// Runs one endpoint until its stop file appears and it has caught up.
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    if args.exit_with_parent {
+        exit_when_stdin_closes();
+    }
     let role = Role::parse(&args.role)?;
     let layout = Layout::new(&args.dir);
     let store = open_store(&args.store, &layout, role, &args.schema_prefix)?;
