@@ -5,6 +5,7 @@
 mod audit;
 mod bank;
 mod orphans;
+mod reconnect;
 mod serve;
 
 use anyhow::{bail, Context};

@@ -3,13 +3,14 @@
 //! log, and exits once its stop file exists and it has caught up. Killed at any moment by
 //! `bank`; restarting it is the whole recovery.
 
+use super::reconnect::{is_connection_lost, ReconnectPolicy};
 use super::{open_store, Layout, Role};
 use anyhow::Context;
 use clap::Args;
 use exactly_core::SystemClock;
 use exactly_endpoint::bank::{Accounts, CreditHandler, DebitHandler, CREDITS_TOPIC};
 use exactly_endpoint::testkit::DEAD_LETTERS_TOPIC;
-use exactly_endpoint::{Endpoint, EndpointConfig, Handler, LogPublisher, LogSource, Source, Store};
+use exactly_endpoint::{Endpoint, EndpointConfig, Handler, LogPublisher, LogSource, Store};
 use exactly_log::{Log, LogConfig};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -39,11 +40,22 @@ pub struct ServeArgs {
     /// Messages per store transaction.
     #[arg(long, default_value_t = 64, value_parser = super::batch_range())]
     batch: usize,
+    /// Reconnection attempts after a lost store connection before giving up (0..=1000;
+    /// the count restarts once a new session has recovered).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(0..=1000))]
+    reconnect_attempts: u32,
+    /// Cap of the exponential backoff between reconnection attempts, in ms (starting at
+    /// 100 ms; 100..=600000).
+    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(100..=600_000))]
+    reconnect_backoff_max_ms: u64,
     /// Exit as soon as standard input closes (`bank` holds the pipe's only write end, so
     /// the endpoint dies with it even when it is SIGKILLed).
     #[arg(long)]
     exit_with_parent: bool,
 }
+
+/// First delay of the reconnection backoff.
+const RECONNECT_BACKOFF_INITIAL_MS: u64 = 100;
 
 /// Exit status of an endpoint whose parent is gone.
 const EXIT_PARENT_GONE: i32 = 3;
@@ -70,7 +82,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     let role = Role::parse(&args.role)?;
     let layout = Layout::new(&args.dir);
-    let store = open_store(&args.store, &layout, role, &args.schema_prefix)?;
+    let open = || open_store(&args.store, &layout, role, &args.schema_prefix);
     let own_dir = layout.log_dir(role);
     let own = Arc::new(
         Log::open(&own_dir, LogConfig::default())
@@ -92,6 +104,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         topic,
         stop_file: layout.stop_file(role),
         fetch_max: args.batch * 4,
+        reconnect: ReconnectPolicy {
+            attempts_max: args.reconnect_attempts,
+            backoff_initial_ms: RECONNECT_BACKOFF_INITIAL_MS,
+            backoff_max_ms: args.reconnect_backoff_max_ms,
+        },
     };
     match role {
         Role::A => loop_args.run(
@@ -100,14 +117,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
                 remote: b,
                 batch_max: args.batch,
             },
-            store,
+            open,
         ),
         Role::B => loop_args.run(
             CreditHandler {
                 local: b,
                 batch_max: args.batch,
             },
-            store,
+            open,
         ),
     }
 }
@@ -137,44 +154,99 @@ struct Loop {
     topic: &'static str,
     stop_file: PathBuf,
     fetch_max: usize,
+    reconnect: ReconnectPolicy,
 }
 
 impl Loop {
-    fn run<H: Handler>(self, handler: H, mut store: Box<dyn Store>) -> anyhow::Result<()> {
-        let positions = store.positions()?;
-        let source = LogSource::new(Arc::clone(&self.input), self.topic, &positions)?;
-        for gap in source.lost_tails() {
-            eprintln!("warning: {gap}");
-        }
-        self.serve(handler, store, source)
-    }
-
-    /// The endpoint loop over any [`Source`] (the log here; NATS would plug in the same way).
-    fn serve<H: Handler>(
+    /// Serves until the stop file says so. A lost store connection ends the session; the
+    /// store is reopened (with backoff, bounded) and a new session starts from the
+    /// committed positions, exactly like a restart.
+    fn run<H: Handler>(
         self,
         handler: H,
-        store: Box<dyn Store>,
-        mut source: impl Source,
+        mut open: impl FnMut() -> anyhow::Result<Box<dyn Store>>,
     ) -> anyhow::Result<()> {
         let config = EndpointConfig {
             dead_letter_topic: DEAD_LETTERS_TOPIC.to_string(),
             ..EndpointConfig::default()
         };
-        let mut endpoint = Endpoint::new(handler, store, config, Arc::new(SystemClock));
-        let mut publisher = LogPublisher::new(self.own);
-        // Whatever a previous incarnation committed but did not dispatch goes out first.
-        endpoint.dispatch(&mut publisher)?;
+        let clock = Arc::new(SystemClock);
+        let mut publisher = LogPublisher::new(Arc::clone(&self.own));
+        let mut endpoint = Endpoint::new(handler, open()?, config.clone(), clock.clone());
+        let mut failures = 0u32;
+        loop {
+            let error = match self.session(&mut endpoint, &mut publisher, &mut failures) {
+                Ok(()) => return Ok(()),
+                Err(error) if is_connection_lost(&error) => error,
+                Err(error) => return Err(error),
+            };
+            // The old store (and its dead connection) goes before a new one takes the lock.
+            let (handler, old_store) = endpoint.into_parts();
+            drop(old_store);
+            let store = self.reopen(&mut open, &mut failures, &error)?;
+            endpoint = Endpoint::new(handler, store, config.clone(), clock.clone());
+        }
+    }
+
+    /// Opens the store again after `lost`, retrying transient failures with backoff.
+    fn reopen(
+        &self,
+        open: &mut impl FnMut() -> anyhow::Result<Box<dyn Store>>,
+        failures: &mut u32,
+        lost: &anyhow::Error,
+    ) -> anyhow::Result<Box<dyn Store>> {
+        let mut last = format!("{lost:#}");
+        loop {
+            *failures += 1;
+            if *failures > self.reconnect.attempts_max {
+                anyhow::bail!(
+                    "store connection lost and {} reconnection attempts failed; last: {last}",
+                    self.reconnect.attempts_max
+                );
+            }
+            let delay = self.reconnect.delay(*failures);
+            eprintln!(
+                "warning: store connection lost ({last}); reconnecting in {} ms (attempt {}/{})",
+                delay.as_millis(),
+                failures,
+                self.reconnect.attempts_max
+            );
+            std::thread::sleep(delay);
+            match open() {
+                Ok(store) => return Ok(store),
+                Err(error) if is_connection_lost(&error) => last = format!("{error:#}"),
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    /// One session on one store connection: recovery (positions, outbox), then the loop
+    /// over any [`Source`] (the log here; NATS would plug in the same way).
+    fn session<H: Handler>(
+        &self,
+        endpoint: &mut Endpoint<H, Box<dyn Store>>,
+        publisher: &mut LogPublisher,
+        failures: &mut u32,
+    ) -> anyhow::Result<()> {
+        let positions = endpoint.store().positions()?;
+        let mut source = LogSource::new(Arc::clone(&self.input), self.topic, &positions)?;
+        for gap in source.lost_tails() {
+            eprintln!("warning: {gap}");
+        }
+        // Whatever a previous session committed but did not dispatch goes out first.
+        endpoint.dispatch(publisher)?;
+        *failures = 0;
         loop {
             let batch = source.poll(self.fetch_max, Duration::from_millis(50))?;
             if batch.is_empty() {
                 if self.stop_file.exists() && source.caught_up()? {
-                    endpoint.dispatch(&mut publisher)?;
+                    endpoint.dispatch(publisher)?;
                     return Ok(());
                 }
                 continue;
             }
             endpoint.process(&batch)?;
-            endpoint.dispatch(&mut publisher)?;
+            endpoint.dispatch(publisher)?;
         }
     }
 }
