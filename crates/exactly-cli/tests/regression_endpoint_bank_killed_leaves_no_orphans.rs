@@ -87,7 +87,10 @@ fn kill_bank_and_assert_endpoints_die(dir: &Path, mut bank: Child) {
             .args(["-9", &pid.to_string()])
             .status();
     }
-    assert!(died, "endpoint processes {left:?} outlived the SIGKILLed bank");
+    assert!(
+        died,
+        "endpoint processes {left:?} outlived the SIGKILLed bank"
+    );
 }
 
 #[test]
@@ -131,12 +134,23 @@ fn bank_on_postgres_killed_then_next_run_drops_its_schemas() {
     let created = wait_until(Duration::from_secs(60), || schemas(&mut admin).len() == 2);
     assert!(created, "the endpoints did not create their schemas");
     kill_bank_and_assert_endpoints_die(&dir, bank);
-    assert_eq!(schemas(&mut admin).len(), 2, "the killed run could not clean up");
+    assert_eq!(
+        schemas(&mut admin).len(),
+        2,
+        "the killed run could not clean up"
+    );
 
     let next = tempfile::tempdir().unwrap();
     let output = exactly(
         &[
-            "endpoint", "bank", "--store", &url, "--transfers", "20", "--kill-every", "0",
+            "endpoint",
+            "bank",
+            "--store",
+            &url,
+            "--transfers",
+            "20",
+            "--kill-every",
+            "0",
             "--json",
         ],
         next.path(),
@@ -145,6 +159,13 @@ fn bank_on_postgres_killed_then_next_run_drops_its_schemas() {
     .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
-    assert!(stderr.contains(&format!("dropped the schemas {prefix}_a")), "{stderr}");
-    assert_eq!(schemas(&mut admin), Vec::<String>::new(), "leftover schemas dropped");
+    assert!(
+        stderr.contains(&format!("dropped the schemas {prefix}_a")),
+        "{stderr}"
+    );
+    assert_eq!(
+        schemas(&mut admin),
+        Vec::<String>::new(),
+        "leftover schemas dropped"
+    );
 }

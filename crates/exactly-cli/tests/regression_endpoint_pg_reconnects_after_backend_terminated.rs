@@ -38,7 +38,10 @@ fn backends_terminated_mid_run_then_endpoints_reconnect_and_audit_is_exact() {
 
     // Terminates the endpoints' sessions (found by their application name) every 150 ms
     // until accounts-b is told to drain, counting the terminations that hit a backend.
-    let (done, terminated) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
+    let (done, terminated) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicU64::new(0)),
+    );
     let terminator = {
         let (done, terminated, dir) = (Arc::clone(&done), Arc::clone(&terminated), dir.clone());
         let pattern = format!("exactly-endpoint/{prefix}%");
@@ -89,7 +92,10 @@ fn backends_terminated_mid_run_then_endpoints_reconnect_and_audit_is_exact() {
     let context = format!("{stdout}\n{stderr}\naccounts-a: {endpoint_stderr}");
     assert!(output.status.success(), "{context}");
     let terminated = terminated.load(Ordering::SeqCst);
-    assert!(terminated >= 5, "only {terminated} backends terminated: {context}");
+    assert!(
+        terminated >= 5,
+        "only {terminated} backends terminated: {context}"
+    );
     let report: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(report["ok"], true, "{context}");
     assert_eq!(report["child_failures"], serde_json::json!([]), "{context}");
@@ -97,7 +103,10 @@ fn backends_terminated_mid_run_then_endpoints_reconnect_and_audit_is_exact() {
     assert_eq!(report["credited_once"], transfers, "{context}");
     assert_eq!(report["credits_without_debit"], 0, "{context}");
     assert_eq!(report["money_before"], report["money_after"], "{context}");
-    assert_eq!(report["dead_letters"], report["dead_letters_expected"], "{context}");
+    assert_eq!(
+        report["dead_letters"], report["dead_letters_expected"],
+        "{context}"
+    );
     assert!(
         endpoint_stderr.contains("reconnecting"),
         "the endpoint reconnected: {endpoint_stderr}"

@@ -34,7 +34,16 @@ fn stored_values(dir: &Path) -> Vec<String> {
 
 fn produce(dir: &Path, input: &Path) -> (bool, String) {
     let output = exactly(
-        &["log", "produce", "--topic", "t", "--producer-id", "5", "--segment-bytes", "65536"],
+        &[
+            "log",
+            "produce",
+            "--topic",
+            "t",
+            "--producer-id",
+            "5",
+            "--segment-bytes",
+            "65536",
+        ],
         dir,
     )
     .arg("--input")
@@ -66,7 +75,10 @@ fn bad_utf8_or_too_large_record_then_error_names_line_and_kept_records() {
     assert!(!ok);
     assert!(stderr.contains("line 4 is not valid UTF-8"), "{stderr}");
     assert!(stderr.contains("position 10"), "{stderr}");
-    assert!(stderr.contains("the 2 records before it are in the log"), "{stderr}");
+    assert!(
+        stderr.contains("the 2 records before it are in the log"),
+        "{stderr}"
+    );
     assert_eq!(stored_values(&dir), ["a", "b"]);
 
     // The fixed input resumes; line 4 now holds a record larger than any batch.
@@ -77,10 +89,15 @@ fn bad_utf8_or_too_large_record_then_error_names_line_and_kept_records() {
     std::fs::write(&input, text).unwrap();
     let (ok, stderr) = produce(&dir, &input);
     assert!(!ok);
-    assert!(stderr.contains("line 5: the record takes up to"), "{stderr}");
+    assert!(
+        stderr.contains("line 5: the record takes up to"),
+        "{stderr}"
+    );
     assert!(stderr.contains("65536-byte batch limit"), "{stderr}");
     assert!(
-        stderr.contains("the 3 records before it are in the log (1 appended by this run, 2 were already there)"),
+        stderr.contains(
+            "the 3 records before it are in the log (1 appended by this run, 2 were already there)"
+        ),
         "{stderr}"
     );
     assert!(!stderr.contains("panicked"), "{stderr}");

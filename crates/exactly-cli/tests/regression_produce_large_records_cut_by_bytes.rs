@@ -35,7 +35,13 @@ fn large_records_then_batches_cut_by_bytes_and_all_appended() {
     let produce = || {
         exactly(
             &[
-                "log", "produce", "--topic", "t", "--producer-id", "3", "--segment-bytes",
+                "log",
+                "produce",
+                "--topic",
+                "t",
+                "--producer-id",
+                "3",
+                "--segment-bytes",
                 "65536",
             ],
             &dir,
@@ -46,12 +52,23 @@ fn large_records_then_batches_cut_by_bytes_and_all_appended() {
         .unwrap()
     };
     let output = produce();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     // A re-run cuts the same batches: everything is a duplicate.
     let output = produce();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!((report["appended"].as_u64(), report["deduplicated"].as_u64()), (Some(0), Some(60)));
+    assert_eq!(
+        (report["appended"].as_u64(), report["deduplicated"].as_u64()),
+        (Some(0), Some(60))
+    );
 
     let output = exactly(&["log", "consume", "--topic", "t"], &dir)
         .output()

@@ -27,7 +27,16 @@ fn write_lines(path: &Path, values: &[String]) {
 
 fn produce(dir: &Path, input: &Path, epoch: u16) -> Output {
     exactly(
-        &["log", "produce", "--topic", "t", "--producer-id", "7", "--batch-records", "4"],
+        &[
+            "log",
+            "produce",
+            "--topic",
+            "t",
+            "--producer-id",
+            "7",
+            "--batch-records",
+            "4",
+        ],
         dir,
     )
     .arg("--epoch")
@@ -81,18 +90,35 @@ fn resume_with_different_input_then_refused_naming_the_line() {
     write_lines(&second, &changed);
     let output = produce(&dir, &second, 0);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "a different input must be refused");
+    assert!(
+        !output.status.success(),
+        "a different input must be refused"
+    );
     assert!(stderr.contains("line 7 differs"), "{stderr}");
-    assert!(stderr.contains("--epoch 1"), "says how to proceed: {stderr}");
-    assert_eq!(stored_values(&dir), values("a", 0..10), "nothing lost or added");
+    assert!(
+        stderr.contains("--epoch 1"),
+        "says how to proceed: {stderr}"
+    );
+    assert_eq!(
+        stored_values(&dir),
+        values("a", 0..10),
+        "nothing lost or added"
+    );
 
     // The same input, extended: the new lines are appended once.
     let extended = values("a", 0..14);
     write_lines(&first, &extended);
     let output = produce(&dir, &first, 0);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!((report["appended"].as_u64(), report["deduplicated"].as_u64()), (Some(4), Some(10)));
+    assert_eq!(
+        (report["appended"].as_u64(), report["deduplicated"].as_u64()),
+        (Some(4), Some(10))
+    );
     assert_eq!(stored_values(&dir), extended);
 
     // A higher epoch appends the other input in full.

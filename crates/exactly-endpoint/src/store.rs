@@ -168,7 +168,11 @@ pub enum StoreError {
         reason: String,
     },
     /// The database server refused a statement, with its own diagnosis.
-    #[error("database {severity} {code}: {message}{}{}", labelled("detail", detail), labelled("hint", hint))]
+    #[error(
+        "database {severity} {code}: {message}{}{}",
+        labelled("detail", detail),
+        labelled("hint", hint)
+    )]
     Database {
         /// Server severity (`ERROR`, `FATAL`, …).
         severity: String,
@@ -180,6 +184,14 @@ pub enum StoreError {
         detail: Option<String>,
         /// Optional hint.
         hint: Option<String>,
+    },
+    /// Encoding a journal frame or a snapshot failed: nothing was written.
+    #[error("cannot encode the store's {what}: {reason}")]
+    Encode {
+        /// What was being encoded.
+        what: &'static str,
+        /// Encoder message.
+        reason: String,
     },
     /// A stored row does not decode (a wrong type, a NULL, a malformed id): never skipped.
     #[error("bad row in {table}, column {column}: {reason}")]

@@ -14,8 +14,8 @@
 use exactly_core::{ManualClock, Timestamp};
 use exactly_endpoint::message::encode_envelope;
 use exactly_endpoint::{
-    EmbeddedOptions, EmbeddedStore, Endpoint, EndpointConfig, Handler, HandlerError,
-    LogSource, LostTail, Message, MessageId, Outbox, Position, State, Store,
+    EmbeddedOptions, EmbeddedStore, Endpoint, EndpointConfig, Handler, HandlerError, LogSource,
+    LostTail, Message, MessageId, Outbox, Position, State, Store,
 };
 use exactly_log::{Log, LogConfig, Record};
 use std::sync::Arc;
@@ -63,8 +63,7 @@ fn source_log(dir: &std::path::Path, names: &[&str]) -> Arc<Log> {
 #[test]
 fn position_past_the_end_then_source_resumes_at_end_and_inbox_drops_republished() {
     let temp = tempfile::tempdir().unwrap();
-    let store = EmbeddedStore::open(temp.path().join("store"), EmbeddedOptions::default())
-        .unwrap();
+    let store = EmbeddedStore::open(temp.path().join("store"), EmbeddedOptions::default()).unwrap();
     let mut endpoint = Endpoint::new(
         Counter,
         store,
@@ -89,7 +88,10 @@ fn position_past_the_end_then_source_resumes_at_end_and_inbox_drops_republished(
         next_offset: 2,
     }];
     let resumed = LogSource::new(Arc::clone(&after), "credits", &within).unwrap();
-    assert!(resumed.lost_tails().is_empty(), "a position within the end is no gap");
+    assert!(
+        resumed.lost_tails().is_empty(),
+        "a position within the end is no gap"
+    );
 
     let mut source = LogSource::new(Arc::clone(&after), "credits", &committed).unwrap();
     assert_eq!(
@@ -103,7 +105,10 @@ fn position_past_the_end_then_source_resumes_at_end_and_inbox_drops_republished(
         "the gap is reported"
     );
     assert!(
-        source.poll(10, Duration::from_millis(10)).unwrap().is_empty(),
+        source
+            .poll(10, Duration::from_millis(10))
+            .unwrap()
+            .is_empty(),
         "nothing below the end is read again"
     );
 

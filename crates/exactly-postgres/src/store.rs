@@ -91,9 +91,11 @@ fn connect_client(url: &str, application_name: &str) -> Result<Client, ConnectEr
     if config.get_application_name().is_none() {
         config.application_name(application_name);
     }
-    config.connect(NoTls).map_err(|e| ConnectError::Unreachable {
-        reason: describe(&e),
-    })
+    config
+        .connect(NoTls)
+        .map_err(|e| ConnectError::Unreachable {
+            reason: describe(&e),
+        })
 }
 
 /// Column `index` (named `column`) of a row of `table`, or a typed error naming both.
@@ -478,7 +480,12 @@ impl Store for PgStore {
         let sql = format!("SELECT key, value FROM {}.state ORDER BY key", self.schema);
         let rows = self.client.query(&sql, &[]).map_err(store_error)?;
         rows.iter()
-            .map(|row| Ok((column(row, "state", 0, "key")?, column(row, "state", 1, "value")?)))
+            .map(|row| {
+                Ok((
+                    column(row, "state", 0, "key")?,
+                    column(row, "state", 1, "value")?,
+                ))
+            })
             .collect()
     }
 

@@ -39,7 +39,9 @@ fn refused_statement_then_typed_error_with_server_message_and_bad_row_is_named()
             now_ms: 0,
         })
     };
-    let error = store.transact(&[id], &[b"k".to_vec()], &mut plan).unwrap_err();
+    let error = store
+        .transact(&[id], &[b"k".to_vec()], &mut plan)
+        .unwrap_err();
     match &error {
         StoreError::Database {
             severity,
@@ -51,12 +53,18 @@ fn refused_statement_then_typed_error_with_server_message_and_bad_row_is_named()
             assert_eq!(severity, "ERROR");
             assert_eq!(code, "23514", "check_violation");
             assert!(message.contains("never_ok"), "{message}");
-            assert!(detail.as_deref().unwrap_or("").contains("Failing row"), "{detail:?}");
+            assert!(
+                detail.as_deref().unwrap_or("").contains("Failing row"),
+                "{detail:?}"
+            );
         }
         other => panic!("want StoreError::Database, got {other:?}"),
     }
     let text = error.to_string();
-    assert!(text.contains("never_ok") && text.contains("23514"), "{text}");
+    assert!(
+        text.contains("never_ok") && text.contains("23514"),
+        "{text}"
+    );
     assert!(!text.contains("db error"), "{text}");
 
     // A column of an unexpected type: a typed error naming it, not a panic.
@@ -70,7 +78,10 @@ fn refused_statement_then_typed_error_with_server_message_and_bad_row_is_named()
         .unwrap();
     match store.positions() {
         Err(StoreError::BadRow { table, column, .. }) => {
-            assert_eq!((table.as_str(), column.as_str()), ("positions", "next_offset"));
+            assert_eq!(
+                (table.as_str(), column.as_str()),
+                ("positions", "next_offset")
+            );
         }
         other => panic!("want StoreError::BadRow, got {other:?}"),
     }

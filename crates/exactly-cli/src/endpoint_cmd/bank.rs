@@ -262,7 +262,11 @@ pub fn run(args: BankArgs) -> anyhow::Result<()> {
     let bad = args.bad.unwrap_or((args.transfers / 500).max(3));
     let workload = bank_workload(seed, args.transfers, args.accounts, args.dup, bad);
     let schema_prefix = args.schema_prefix.clone().unwrap_or_else(|| {
-        format!("{SCHEMA_PREFIX_START}{}_{}", std::process::id(), seed % 1_000_000)
+        format!(
+            "{SCHEMA_PREFIX_START}{}_{}",
+            std::process::id(),
+            seed % 1_000_000
+        )
     });
     // Held until the run ends; the server releases it if this process is killed.
     let _run_lock = match args.store.as_str() {

@@ -59,8 +59,14 @@ pub(crate) fn drop_orphans(url: &str) -> anyhow::Result<Vec<String>> {
         let prefix = schema
             .strip_suffix("_a")
             .or_else(|| schema.strip_suffix("_b"));
-        let plain = |p: &&str| p.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_');
-        if let Some(prefix) = prefix.filter(plain).filter(|p| !prefixes.iter().any(|q| q == p)) {
+        let plain = |p: &&str| {
+            p.bytes()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_')
+        };
+        if let Some(prefix) = prefix
+            .filter(plain)
+            .filter(|p| !prefixes.iter().any(|q| q == p))
+        {
             prefixes.push(prefix.to_string());
         }
     }

@@ -23,7 +23,9 @@ pub(crate) struct ReconnectPolicy {
 impl ReconnectPolicy {
     /// The delay before attempt `attempt` (1-based): `initial · 2^(attempt-1)`, capped.
     pub(crate) fn delay(&self, attempt: u32) -> Duration {
-        let factor = 1u64.checked_shl(attempt.saturating_sub(1)).unwrap_or(u64::MAX);
+        let factor = 1u64
+            .checked_shl(attempt.saturating_sub(1))
+            .unwrap_or(u64::MAX);
         let ms = self
             .backoff_initial_ms
             .saturating_mul(factor)
@@ -61,18 +63,18 @@ mod tests {
             backoff_initial_ms: 100,
             backoff_max_ms: 1000,
         };
-        let delays: Vec<u64> = (1..=6).map(|a| policy.delay(a).as_millis() as u64).collect();
+        let delays: Vec<u64> = (1..=6)
+            .map(|a| policy.delay(a).as_millis() as u64)
+            .collect();
         assert_eq!(delays, [100, 200, 400, 800, 1000, 1000]);
         assert_eq!(policy.delay(200).as_millis(), 1000, "no overflow");
     }
 
     #[test]
     fn only_connection_errors_are_retried() {
-        let lost = anyhow::Error::new(EndpointError::Store(
-            StoreError::Connection {
-                reason: "gone".into(),
-            },
-        ));
+        let lost = anyhow::Error::new(EndpointError::Store(StoreError::Connection {
+            reason: "gone".into(),
+        }));
         assert!(is_connection_lost(&lost.context("processing")));
         let refused = anyhow::Error::new(StoreError::Locked {
             what: "lock".into(),

@@ -201,21 +201,27 @@ impl InputFingerprint {
                 Vec::new()
             }
         };
-        let must_match = appended_prefix(&entries, &in_log, partitions)
-            .map_err(|(partition, known)| FingerprintError::Unaccounted {
-                topic: topic.to_string(),
-                partition,
-                in_log: in_log.get(partition as usize).copied().unwrap_or(0),
-                known,
-                producer_id: producer_id.0,
-                epoch: epoch.0,
-                path: path.clone(),
+        let must_match =
+            appended_prefix(&entries, &in_log, partitions).map_err(|(partition, known)| {
+                FingerprintError::Unaccounted {
+                    topic: topic.to_string(),
+                    partition,
+                    in_log: in_log.get(partition as usize).copied().unwrap_or(0),
+                    known,
+                    producer_id: producer_id.0,
+                    epoch: epoch.0,
+                    path: path.clone(),
+                }
             })?;
         let io = |source| FingerprintError::Io {
             path: path.clone(),
             source,
         };
-        let file = OpenOptions::new().read(true).write(true).open(&path).map_err(io)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(io)?;
         // Entries past the last appended record are void: cut them before writing anew.
         let keep = HEADER_BYTES + (must_match.len() * ENTRY_BYTES) as u64;
         file.set_len(keep).map_err(io)?;
@@ -245,7 +251,10 @@ impl InputFingerprint {
             line_hash,
             partition,
         };
-        match usize::try_from(index).ok().and_then(|i| self.must_match.get(i)) {
+        match usize::try_from(index)
+            .ok()
+            .and_then(|i| self.must_match.get(i))
+        {
             Some(known) if *known == entry => Ok(()),
             Some(_) => Err(FingerprintError::Differs {
                 line: line_no,
@@ -364,7 +373,10 @@ fn read_file(path: &Path, partitions: u32) -> Result<Option<(u16, Vec<Entry>)>, 
         .map_err(|_| corrupt(0, "header shorter than 16 bytes".to_string()))?;
     let [m0, m1, m2, m3, m4, m5, m6, m7, e0, e1, _, _, p0, p1, p2, p3] = header;
     if [m0, m1, m2, m3, m4, m5, m6, m7] != *MAGIC {
-        return Err(corrupt(0, "not an input fingerprint (bad magic)".to_string()));
+        return Err(corrupt(
+            0,
+            "not an input fingerprint (bad magic)".to_string(),
+        ));
     }
     let epoch = u16::from_le_bytes([e0, e1]);
     let stored_partitions = u32::from_le_bytes([p0, p1, p2, p3]);
