@@ -32,7 +32,7 @@ fn processes_using(dir: &Path) -> Vec<u32> {
             .split(|b| *b == 0)
             .map(|a| String::from_utf8_lossy(a).into_owned())
             .collect();
-        if args.iter().any(|a| a == "serve") && args.iter().any(|a| *a == needle) {
+        if args.iter().any(|a| a == "serve") && args.contains(&needle) {
             pids.push(pid);
         }
     }
@@ -116,7 +116,7 @@ fn bank_on_postgres_killed_then_next_run_drops_its_schemas() {
         }
     };
     let prefix = format!("exactly_bank_orphan_{}", std::process::id());
-    let mut schemas = |admin: &mut postgres::Client| -> Vec<String> {
+    let schemas = |admin: &mut postgres::Client| -> Vec<String> {
         admin
             .query(
                 "SELECT nspname::text FROM pg_namespace WHERE nspname IN ($1, $2) ORDER BY 1",

@@ -564,7 +564,7 @@ pub fn run(args: ProduceArgs) -> anyhow::Result<()> {
     let clock = SystemClock;
     let records = match feed(reader, &mut batcher, &clock, &progress) {
         Ok(records) => records,
-        Err(cause) => return Err(stop(batcher, cause).into()),
+        Err(cause) => return Err(stop(batcher, cause)),
     };
     let (appended, deduplicated) = batcher.finish()?;
     progress.finish_and_clear();
