@@ -94,7 +94,7 @@ fn resume_with_different_input_then_refused_naming_the_line() {
         !output.status.success(),
         "a different input must be refused"
     );
-    assert!(stderr.contains("line 7 differs"), "{stderr}");
+    assert!(stderr.contains("line 7 (input record 7) differs"), "{stderr}");
     assert!(
         stderr.contains("--epoch 1"),
         "says how to proceed: {stderr}"
@@ -129,6 +129,6 @@ fn resume_with_different_input_then_refused_naming_the_line() {
     // And resuming at that epoch with the first input is refused at line 7 again.
     let output = produce(&dir, &first, 1);
     assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("line 7 differs"));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("line 7 (input record 7) differs"));
     assert_eq!(stored_values(&dir), expected);
 }

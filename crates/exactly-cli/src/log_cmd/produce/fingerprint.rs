@@ -54,11 +54,12 @@ pub enum FingerprintError {
     },
     /// A line differs from the one the producer consumed there before.
     #[error(
-        "line {line} differs from input record {record} that producer {producer_id} \
-         (epoch {epoch}) consumed before (records 1..{record} match): this is not the input \
-         of the earlier run. Re-run with that input to resume it, or with --epoch {} to \
-         append this input in full as new records",
-        epoch + 1
+        "line {line} (input record {record}) differs from the record producer {producer_id} \
+         (epoch {epoch}) consumed at that position before, while the {} records before it \
+         match: this is not the input of the earlier run. Re-run with that input to resume \
+         it, or with --epoch {} to append this input in full as new records",
+        record.saturating_sub(1),
+        u32::from(*epoch) + 1
     )]
     Differs {
         /// Line number in the input (1-based).
@@ -76,7 +77,7 @@ pub enum FingerprintError {
          (epoch {epoch}) but its input fingerprint {path} accounts for {known}: the input of \
          those records is unknown (fingerprint deleted, or written by an older version). \
          Use --epoch {} to append this input in full as new records",
-        epoch + 1
+        u32::from(*epoch) + 1
     )]
     Unaccounted {
         /// Topic.
