@@ -46,8 +46,13 @@ fn backends_terminated_mid_run_then_endpoints_reconnect_and_audit_is_exact() {
         let (done, terminated, dir) = (Arc::clone(&done), Arc::clone(&terminated), dir.clone());
         let pattern = format!("exactly-endpoint/{prefix}%");
         std::thread::spawn(move || {
-            while !done.load(Ordering::SeqCst) && !dir.join("stop-b").exists() {
+            loop {
                 std::thread::sleep(Duration::from_millis(150));
+                // Checked right before terminating, so the audit's own sessions (opened
+                // after accounts-b drained) are never hit.
+                if done.load(Ordering::SeqCst) || dir.join("stop-b").exists() {
+                    break;
+                }
                 let rows = admin
                     .query(
                         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \

@@ -94,7 +94,10 @@ fn resume_with_different_input_then_refused_naming_the_line() {
         !output.status.success(),
         "a different input must be refused"
     );
-    assert!(stderr.contains("line 7 (input record 7) differs"), "{stderr}");
+    assert!(
+        stderr.contains("line 7 (input record 7) differs"),
+        "{stderr}"
+    );
     assert!(
         stderr.contains("--epoch 1"),
         "says how to proceed: {stderr}"

@@ -172,8 +172,16 @@ impl Loop {
         };
         let clock = Arc::new(SystemClock);
         let mut publisher = LogPublisher::new(Arc::clone(&self.own));
-        let mut endpoint = Endpoint::new(handler, open()?, config.clone(), clock.clone());
         let mut failures = 0u32;
+        let store = match open() {
+            Ok(store) => store,
+            // The database may be restarting while this endpoint starts: same backoff.
+            Err(error) if is_connection_lost(&error) => {
+                self.reopen(&mut open, &mut failures, &error)?
+            }
+            Err(error) => return Err(error),
+        };
+        let mut endpoint = Endpoint::new(handler, store, config.clone(), clock.clone());
         loop {
             let error = match self.session(&mut endpoint, &mut publisher, &mut failures) {
                 Ok(()) => return Ok(()),
