@@ -56,7 +56,7 @@ fn main() -> std::process::ExitCode {
 /// The error and its causes on one line, `outer: cause: root`. A cause whose text the
 /// previous link already contains is skipped: an error that prints its source in its own
 /// message would otherwise show the same cause twice.
-fn error_chain(error: &anyhow::Error) -> String {
+pub(crate) fn error_chain(error: &anyhow::Error) -> String {
     let mut text = String::new();
     let mut previous = String::new();
     for link in error.chain() {

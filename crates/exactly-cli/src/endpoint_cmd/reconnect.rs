@@ -52,6 +52,53 @@ pub(crate) fn is_connection_lost(error: &anyhow::Error) -> bool {
     })
 }
 
+/// Opens the store; a transient failure (the database restarting while the endpoint
+/// starts) is retried like a lost connection.
+pub(crate) fn open_first<S>(
+    policy: &ReconnectPolicy,
+    open: &mut impl FnMut() -> anyhow::Result<S>,
+) -> anyhow::Result<S> {
+    match open() {
+        Ok(store) => Ok(store),
+        Err(error) if is_connection_lost(&error) => reopen(policy, open, &mut 0, &error),
+        Err(error) => Err(error),
+    }
+}
+
+/// Opens the store again after `lost`, retrying transient failures with backoff.
+/// `failures` counts consecutive failures (the caller resets it once a session recovered);
+/// past `policy.attempts_max` the last error is returned.
+pub(crate) fn reopen<S>(
+    policy: &ReconnectPolicy,
+    open: &mut impl FnMut() -> anyhow::Result<S>,
+    failures: &mut u32,
+    lost: &anyhow::Error,
+) -> anyhow::Result<S> {
+    let mut last = crate::error_chain(lost);
+    loop {
+        *failures += 1;
+        if *failures > policy.attempts_max {
+            anyhow::bail!(
+                "store connection lost and {} reconnection attempts failed; last: {last}",
+                policy.attempts_max
+            );
+        }
+        let delay = policy.delay(*failures);
+        eprintln!(
+            "warning: store connection lost ({last}); reconnecting in {} ms (attempt {}/{})",
+            delay.as_millis(),
+            failures,
+            policy.attempts_max
+        );
+        std::thread::sleep(delay);
+        match open() {
+            Ok(store) => return Ok(store),
+            Err(error) if is_connection_lost(&error) => last = crate::error_chain(&error),
+            Err(error) => return Err(error),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,7 @@
 //! log, and exits once its stop file exists and it has caught up. Killed at any moment by
 //! `bank`; restarting it is the whole recovery.
 
-use super::reconnect::{is_connection_lost, ReconnectPolicy};
+use super::reconnect::{is_connection_lost, open_first, reopen, ReconnectPolicy};
 use super::{open_store, Layout, Role};
 use anyhow::Context;
 use clap::Args;
@@ -82,7 +82,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     let role = Role::parse(&args.role)?;
     let layout = Layout::new(&args.dir);
-    let open = || open_store(&args.store, &layout, role, &args.schema_prefix);
+    let reconnect = ReconnectPolicy {
+        attempts_max: args.reconnect_attempts,
+        backoff_initial_ms: RECONNECT_BACKOFF_INITIAL_MS,
+        backoff_max_ms: args.reconnect_backoff_max_ms,
+    };
+    let mut open = || open_store(&args.store, &layout, role, &args.schema_prefix);
+    // The store first: a bad store fails fast, before waiting for the input.
+    let store = open_first(&reconnect, &mut open)?;
     let own_dir = layout.log_dir(role);
     let own = Arc::new(
         Log::open(&own_dir, LogConfig::default())
@@ -104,11 +111,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         topic,
         stop_file: layout.stop_file(role),
         fetch_max: args.batch * 4,
-        reconnect: ReconnectPolicy {
-            attempts_max: args.reconnect_attempts,
-            backoff_initial_ms: RECONNECT_BACKOFF_INITIAL_MS,
-            backoff_max_ms: args.reconnect_backoff_max_ms,
-        },
+        reconnect,
     };
     match role {
         Role::A => loop_args.run(
@@ -117,6 +120,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
                 remote: b,
                 batch_max: args.batch,
             },
+            store,
             open,
         ),
         Role::B => loop_args.run(
@@ -124,6 +128,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
                 local: b,
                 batch_max: args.batch,
             },
+            store,
             open,
         ),
     }
@@ -164,6 +169,7 @@ impl Loop {
     fn run<H: Handler>(
         self,
         handler: H,
+        store: Box<dyn Store>,
         mut open: impl FnMut() -> anyhow::Result<Box<dyn Store>>,
     ) -> anyhow::Result<()> {
         let config = EndpointConfig {
@@ -173,14 +179,6 @@ impl Loop {
         let clock = Arc::new(SystemClock);
         let mut publisher = LogPublisher::new(Arc::clone(&self.own));
         let mut failures = 0u32;
-        let store = match open() {
-            Ok(store) => store,
-            // The database may be restarting while this endpoint starts: same backoff.
-            Err(error) if is_connection_lost(&error) => {
-                self.reopen(&mut open, &mut failures, &error)?
-            }
-            Err(error) => return Err(error),
-        };
         let mut endpoint = Endpoint::new(handler, store, config.clone(), clock.clone());
         loop {
             let error = match self.session(&mut endpoint, &mut publisher, &mut failures) {
@@ -191,40 +189,8 @@ impl Loop {
             // The old store (and its dead connection) goes before a new one takes the lock.
             let (handler, old_store) = endpoint.into_parts();
             drop(old_store);
-            let store = self.reopen(&mut open, &mut failures, &error)?;
+            let store = reopen(&self.reconnect, &mut open, &mut failures, &error)?;
             endpoint = Endpoint::new(handler, store, config.clone(), clock.clone());
-        }
-    }
-
-    /// Opens the store again after `lost`, retrying transient failures with backoff.
-    fn reopen(
-        &self,
-        open: &mut impl FnMut() -> anyhow::Result<Box<dyn Store>>,
-        failures: &mut u32,
-        lost: &anyhow::Error,
-    ) -> anyhow::Result<Box<dyn Store>> {
-        let mut last = format!("{lost:#}");
-        loop {
-            *failures += 1;
-            if *failures > self.reconnect.attempts_max {
-                anyhow::bail!(
-                    "store connection lost and {} reconnection attempts failed; last: {last}",
-                    self.reconnect.attempts_max
-                );
-            }
-            let delay = self.reconnect.delay(*failures);
-            eprintln!(
-                "warning: store connection lost ({last}); reconnecting in {} ms (attempt {}/{})",
-                delay.as_millis(),
-                failures,
-                self.reconnect.attempts_max
-            );
-            std::thread::sleep(delay);
-            match open() {
-                Ok(store) => return Ok(store),
-                Err(error) if is_connection_lost(&error) => last = format!("{error:#}"),
-                Err(error) => return Err(error),
-            }
         }
     }
 
