@@ -10,7 +10,7 @@ use clap::Args;
 use exactly_core::SystemClock;
 use exactly_endpoint::bank::{Accounts, CreditHandler, DebitHandler, CREDITS_TOPIC};
 use exactly_endpoint::testkit::DEAD_LETTERS_TOPIC;
-use exactly_endpoint::{Endpoint, EndpointConfig, Handler, LogPublisher, LogSource, Store};
+use exactly_endpoint::{Endpoint, EndpointConfig, Handler, LogPublisher, LogSource, Source, Store};
 use exactly_log::{Log, LogConfig};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -203,13 +203,23 @@ impl Loop {
         failures: &mut u32,
     ) -> anyhow::Result<()> {
         let positions = endpoint.store().positions()?;
-        let mut source = LogSource::new(Arc::clone(&self.input), self.topic, &positions)?;
+        let source = LogSource::new(Arc::clone(&self.input), self.topic, &positions)?;
         for gap in source.lost_tails() {
             eprintln!("warning: {gap}");
         }
         // Whatever a previous session committed but did not dispatch goes out first.
         endpoint.dispatch(publisher)?;
         *failures = 0;
+        self.serve(endpoint, publisher, source)
+    }
+
+    /// The endpoint loop over any [`Source`] (the log here; NATS would plug in the same way).
+    fn serve<H: Handler>(
+        &self,
+        endpoint: &mut Endpoint<H, Box<dyn Store>>,
+        publisher: &mut LogPublisher,
+        mut source: impl Source,
+    ) -> anyhow::Result<()> {
         loop {
             let batch = source.poll(self.fetch_max, Duration::from_millis(50))?;
             if batch.is_empty() {
