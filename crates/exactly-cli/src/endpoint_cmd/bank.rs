@@ -269,7 +269,7 @@ pub fn run(args: BankArgs) -> anyhow::Result<()> {
         )
     });
     // Held until the run ends; the server releases it if this process is killed.
-    let _run_lock = match args.store.as_str() {
+    let mut run_lock = match args.store.as_str() {
         "embedded" => None,
         url => {
             let lock = lock_run(url, &schema_prefix)?;
@@ -281,6 +281,9 @@ pub fn run(args: BankArgs) -> anyhow::Result<()> {
     };
     // A prefix given again after a killed run: start from empty schemas.
     cleanup(&args.store, &schema_prefix);
+    if let Some(lock) = run_lock.as_mut() {
+        lock.create_schemas(&schema_prefix)?;
+    }
     let started = Instant::now();
     let outcome = drive(&layout, &args, &workload, seed, &schema_prefix).and_then(|runs| {
         let report = audit(&layout, &args.store, &schema_prefix, &workload)?;

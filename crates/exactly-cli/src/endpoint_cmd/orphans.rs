@@ -1,9 +1,10 @@
 //! The PostgreSQL schemas of a bank run outlive a SIGKILLed `bank` (it cannot clean up).
 //! Every run therefore holds a session advisory lock named after its schema prefix for its
 //! whole duration, on a connection of its own: the server releases it when the process
-//! dies, however it dies. The next run drops every `exactly_bank_*` schema pair whose run
-//! lock and endpoint locks are all free — the leftovers of a killed run — and never a
-//! schema of a run that is still going.
+//! dies, however it dies. The run creates its two schemas itself, marked with a comment.
+//! The next run drops every marked schema pair whose run lock and endpoint locks are all
+//! free — the leftovers of a killed run — and never a schema of a run that is still going
+//! (nor an unmarked one: a run of an older version takes no run lock).
 
 use anyhow::Context;
 use postgres::{Client, NoTls};
@@ -21,9 +22,27 @@ fn endpoint_lock_name(schema: &str) -> String {
     format!("exactly-endpoint/{schema}")
 }
 
+/// The comment that marks a schema as created by a bank run holding a run lock.
+const SCHEMA_MARK: &str = "exactly-bank-run";
+
 /// Held for the run's duration: dropping it (or the process dying) releases the run lock.
 pub(crate) struct RunLock {
-    _client: Client,
+    client: Client,
+}
+
+impl RunLock {
+    /// Creates the run's two schemas, marked as belonging to a locked run (the endpoints
+    /// create their tables in them).
+    pub(crate) fn create_schemas(&mut self, prefix: &str) -> anyhow::Result<()> {
+        for schema in [format!("{prefix}_a"), format!("{prefix}_b")] {
+            self.client
+                .batch_execute(&format!(
+                    "CREATE SCHEMA IF NOT EXISTS {schema}; COMMENT ON SCHEMA {schema} IS '{SCHEMA_MARK}'"
+                ))
+                .with_context(|| format!("creating schema {schema}"))?;
+        }
+        Ok(())
+    }
 }
 
 /// Takes the run lock of `prefix` on a connection of its own.
@@ -40,7 +59,7 @@ pub(crate) fn lock_run(url: &str, prefix: &str) -> anyhow::Result<RunLock> {
     if !locked {
         anyhow::bail!("another bank run is using the schema prefix {prefix}");
     }
-    Ok(RunLock { _client: client })
+    Ok(RunLock { client })
 }
 
 /// Drops the schemas of killed runs; returns the prefixes dropped.
@@ -49,8 +68,9 @@ pub(crate) fn drop_orphans(url: &str) -> anyhow::Result<Vec<String>> {
     let pattern = format!("{}%", SCHEMA_PREFIX_START.replace('_', "\\_"));
     let rows = client
         .query(
-            "SELECT nspname::text FROM pg_namespace WHERE nspname LIKE $1 ORDER BY 1",
-            &[&pattern],
+            "SELECT nspname::text FROM pg_namespace
+             WHERE nspname LIKE $1 AND obj_description(oid, 'pg_namespace') = $2 ORDER BY 1",
+            &[&pattern, &SCHEMA_MARK],
         )
         .context("listing bank schemas")?;
     let mut prefixes: Vec<String> = Vec::new();
