@@ -24,7 +24,7 @@
 use exactly_core::{ProducerEpoch, ProducerId};
 use exactly_log::Log;
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 const MAGIC: &[u8; 8] = b"EXPRODF1";
@@ -159,14 +159,17 @@ pub fn line_hash(line: &[u8]) -> u64 {
     xxhash_rust::xxh3::xxh3_64(line)
 }
 
-/// The open fingerprint of one (topic, producer id, epoch).
+/// The open fingerprint of one (topic, producer id, epoch). The entries the input must
+/// match are read as the input is, never all held in memory.
 pub struct InputFingerprint {
     path: PathBuf,
     file: File,
     producer_id: ProducerId,
     epoch: ProducerEpoch,
-    /// Entries the new input must match (up to the last appended one).
-    must_match: Vec<Entry>,
+    /// Reads the entries the new input must match, in order.
+    known: BufReader<File>,
+    /// How many entries the new input must match (up to the last appended one).
+    must_match: u64,
     /// Records seen so far in this run.
     records: u64,
     /// Entries of new records not written yet.
@@ -186,8 +189,8 @@ impl InputFingerprint {
         let dir = log.dir().join(".produce-inputs").join(topic);
         let path = dir.join(format!("producer-{}", producer_id.0));
         let in_log = sequences_in_log(log, topic, partitions, producer_id, epoch)?;
-        let entries = match read_file(&path, partitions)? {
-            Some((file_epoch, _)) if file_epoch > epoch.0 => {
+        match read_header(&path, partitions)? {
+            Some(file_epoch) if file_epoch > epoch.0 => {
                 return Err(FingerprintError::Fenced {
                     topic: topic.to_string(),
                     producer_id: producer_id.0,
@@ -195,15 +198,12 @@ impl InputFingerprint {
                     current: file_epoch,
                 })
             }
-            Some((file_epoch, entries)) if file_epoch == epoch.0 => entries,
+            Some(file_epoch) if file_epoch == epoch.0 => {}
             // No fingerprint yet, or one of an older epoch: this epoch starts over.
-            _ => {
-                create_atomically(&dir, &path, epoch, partitions)?;
-                Vec::new()
-            }
-        };
+            _ => create_atomically(&dir, &path, epoch, partitions)?,
+        }
         let must_match =
-            appended_prefix(&entries, &in_log, partitions).map_err(|(partition, known)| {
+            scan_entries(&path, partitions, &in_log)?.map_err(|(partition, known)| {
                 FingerprintError::Unaccounted {
                     topic: topic.to_string(),
                     partition,
@@ -218,20 +218,19 @@ impl InputFingerprint {
             path: path.clone(),
             source,
         };
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&path)
-            .map_err(io)?;
+        let file = OpenOptions::new().write(true).open(&path).map_err(io)?;
         // Entries past the last appended record are void: cut them before writing anew.
-        let keep = HEADER_BYTES + (must_match.len() * ENTRY_BYTES) as u64;
+        let keep = HEADER_BYTES + must_match * ENTRY_BYTES as u64;
         file.set_len(keep).map_err(io)?;
         file.sync_data().map_err(io)?;
+        let mut known = BufReader::new(File::open(&path).map_err(io)?);
+        known.seek(SeekFrom::Start(HEADER_BYTES)).map_err(io)?;
         Ok(Self {
             path,
             file,
             producer_id,
             epoch,
+            known,
             must_match,
             records: 0,
             pending: Vec::new(),
@@ -252,22 +251,33 @@ impl InputFingerprint {
             line_hash,
             partition,
         };
-        match usize::try_from(index)
-            .ok()
-            .and_then(|i| self.must_match.get(i))
-        {
-            Some(known) if *known == entry => Ok(()),
-            Some(_) => Err(FingerprintError::Differs {
-                line: line_no,
-                record: index + 1,
-                producer_id: self.producer_id.0,
-                epoch: self.epoch.0,
-            }),
-            None => {
-                self.pending.extend_from_slice(&entry.encode());
-                Ok(())
-            }
+        if index >= self.must_match {
+            self.pending.extend_from_slice(&entry.encode());
+            return Ok(());
         }
+        let position = HEADER_BYTES + index * ENTRY_BYTES as u64;
+        let mut bytes = [0u8; ENTRY_BYTES];
+        self.known
+            .read_exact(&mut bytes)
+            .map_err(|source| FingerprintError::Io {
+                path: self.path.clone(),
+                source,
+            })?;
+        // Scanned valid when opened; a change since is damage, not a torn tail.
+        let known = Entry::decode(&bytes).ok_or_else(|| FingerprintError::Corrupt {
+            path: self.path.clone(),
+            position,
+            reason: "entry changed while in use".to_string(),
+        })?;
+        if known == entry {
+            return Ok(());
+        }
+        Err(FingerprintError::Differs {
+            line: line_no,
+            record: index + 1,
+            producer_id: self.producer_id.0,
+            epoch: self.epoch.0,
+        })
     }
 
     /// Writes and fdatasyncs the queued entries: call before handing their records to the
@@ -321,17 +331,18 @@ fn sequences_in_log(
         .collect()
 }
 
-/// The entries up to and including the last one the log holds (entry `i` is held iff its
-/// rank among its partition's entries is below the partition's count in the log). Fails
-/// with `(partition, entries known)` when the log holds more than the fingerprint has.
+/// Finds how many leading entries the new input must match: up to and including the last
+/// one the log holds (entry `i` is held iff its rank among its partition's entries is below
+/// the partition's count in the log). Fails with `(partition, entries known)` when the log
+/// holds more than the fingerprint has.
 fn appended_prefix(
-    entries: &[Entry],
+    entries: impl Iterator<Item = Entry>,
     in_log: &[u64],
     partitions: u32,
-) -> Result<Vec<Entry>, (u32, u64)> {
+) -> Result<u64, (u32, u64)> {
     let mut rank = vec![0u64; partitions as usize];
     let mut end = 0;
-    for (index, entry) in entries.iter().enumerate() {
+    for (index, entry) in (1u64..).zip(entries) {
         let (Some(rank), Some(held)) = (
             rank.get_mut(entry.partition as usize),
             in_log.get(entry.partition as usize),
@@ -339,7 +350,7 @@ fn appended_prefix(
             continue;
         };
         if *rank < *held {
-            end = index + 1;
+            end = index;
         }
         *rank += 1;
     }
@@ -348,29 +359,28 @@ fn appended_prefix(
             return Err((partition as u32, *known));
         }
     }
-    Ok(entries.get(..end).unwrap_or_default().to_vec())
+    Ok(end)
 }
 
-/// The epoch and entries of an existing fingerprint; `None` if there is none.
-fn read_file(path: &Path, partitions: u32) -> Result<Option<(u16, Vec<Entry>)>, FingerprintError> {
-    let io = |source| FingerprintError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
+/// The epoch of an existing fingerprint; `None` if there is none.
+fn read_header(path: &Path, partitions: u32) -> Result<Option<u16>, FingerprintError> {
     let corrupt = |position: u64, reason: String| FingerprintError::Corrupt {
         path: path.to_path_buf(),
         position,
         reason,
     };
-    let mut bytes = Vec::new();
-    match File::open(path) {
-        Ok(mut file) => file.read_to_end(&mut bytes).map_err(io)?,
+    let mut file = match File::open(path) {
+        Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io(e)),
+        Err(source) => {
+            return Err(FingerprintError::Io {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
     };
-    let (header, body) = bytes.split_at(bytes.len().min(HEADER_BYTES as usize));
-    let header: [u8; HEADER_BYTES as usize] = header
-        .try_into()
+    let mut header = [0u8; HEADER_BYTES as usize];
+    file.read_exact(&mut header)
         .map_err(|_| corrupt(0, "header shorter than 16 bytes".to_string()))?;
     let [m0, m1, m2, m3, m4, m5, m6, m7, e0, e1, _, _, p0, p1, p2, p3] = header;
     if [m0, m1, m2, m3, m4, m5, m6, m7] != *MAGIC {
@@ -379,7 +389,6 @@ fn read_file(path: &Path, partitions: u32) -> Result<Option<(u16, Vec<Entry>)>, 
             "not an input fingerprint (bad magic)".to_string(),
         ));
     }
-    let epoch = u16::from_le_bytes([e0, e1]);
     let stored_partitions = u32::from_le_bytes([p0, p1, p2, p3]);
     if stored_partitions != partitions {
         return Err(corrupt(
@@ -387,28 +396,74 @@ fn read_file(path: &Path, partitions: u32) -> Result<Option<(u16, Vec<Entry>)>, 
             format!("written for {stored_partitions} partitions, the topic has {partitions}"),
         ));
     }
-    let mut entries = Vec::with_capacity(body.len() / ENTRY_BYTES);
-    let mut chunks = body.chunks_exact(ENTRY_BYTES);
+    Ok(Some(u16::from_le_bytes([e0, e1])))
+}
+
+/// Reads the entries once, streaming: how many the new input must match (see
+/// [`appended_prefix`]). A bad or partial entry with nothing valid after it is a torn tail
+/// (the write did not complete, so its records were never handed to the log) and is
+/// ignored; a bad entry followed by a valid one is corruption.
+fn scan_entries(
+    path: &Path,
+    partitions: u32,
+    in_log: &[u64],
+) -> Result<Result<u64, (u32, u64)>, FingerprintError> {
+    let io = |source| FingerprintError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut reader = BufReader::new(File::open(path).map_err(io)?);
+    reader.seek(SeekFrom::Start(HEADER_BYTES)).map_err(io)?;
+    let mut failure = None;
     let mut bad_at = None;
-    for (index, chunk) in chunks.by_ref().enumerate() {
-        let position = HEADER_BYTES + (index * ENTRY_BYTES) as u64;
-        let decoded = <&[u8; ENTRY_BYTES]>::try_from(chunk)
-            .ok()
-            .and_then(Entry::decode)
-            .filter(|e| e.partition < partitions);
-        match (decoded, bad_at) {
-            (Some(_), Some(bad)) => {
-                return Err(corrupt(bad, "bad entry followed by valid ones".to_string()))
-            }
-            (Some(entry), None) => entries.push(entry),
-            (None, _) => {
-                bad_at.get_or_insert(position);
+    let mut position = HEADER_BYTES;
+    let entries = std::iter::from_fn(|| loop {
+        let mut bytes = [0u8; ENTRY_BYTES];
+        match read_full(&mut reader, &mut bytes) {
+            Ok(true) => {}
+            Ok(false) => return None,
+            Err(e) => {
+                failure = Some(io(e));
+                return None;
             }
         }
+        let at = position;
+        position += ENTRY_BYTES as u64;
+        let decoded = Entry::decode(&bytes).filter(|e| e.partition < partitions);
+        match (decoded, bad_at) {
+            (Some(_), Some(bad)) => {
+                failure = Some(FingerprintError::Corrupt {
+                    path: path.to_path_buf(),
+                    position: bad,
+                    reason: "bad entry followed by valid ones".to_string(),
+                });
+                return None;
+            }
+            (Some(entry), None) => return Some(entry),
+            (None, _) => {
+                bad_at.get_or_insert(at);
+            }
+        }
+    });
+    let end = appended_prefix(entries, in_log, partitions);
+    match failure {
+        Some(error) => Err(error),
+        None => Ok(end),
     }
-    // A bad entry or a partial one with nothing valid after it is a torn tail: the write
-    // did not complete, so its records were never handed to the log.
-    Ok(Some((epoch, entries)))
+}
+
+/// Fills `bytes`; `false` at the end of the file (a partial entry counts as the end).
+fn read_full(reader: &mut impl Read, bytes: &mut [u8]) -> std::io::Result<bool> {
+    let mut filled = 0;
+    while filled < bytes.len() {
+        match reader.read(bytes.get_mut(filled..).unwrap_or_default()) {
+            Ok(0) => return Ok(false),
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(true)
 }
 
 /// Writes a fresh header-only fingerprint atomically (temporary file, fsync, rename,
@@ -444,6 +499,7 @@ fn create_atomically(
 }
 
 #[cfg(test)]
+#[allow(clippy::panic)] // Tests fail by panicking.
 mod tests {
     use super::*;
 
@@ -458,12 +514,48 @@ mod tests {
     fn appended_prefix_ends_at_the_last_held_entry() {
         // p0: entries 0, 2; p1: entries 1, 3. The log holds 1 of p0 and 2 of p1.
         let entries = [entry(1, 0), entry(2, 1), entry(3, 0), entry(4, 1)];
-        let prefix = appended_prefix(&entries, &[1, 2], 2);
-        assert_eq!(prefix, Ok(entries.to_vec()));
-        let prefix = appended_prefix(&entries, &[1, 1], 2);
-        assert_eq!(prefix, Ok(vec![entry(1, 0), entry(2, 1)]));
-        assert_eq!(appended_prefix(&entries, &[0, 0], 2), Ok(Vec::new()));
-        assert_eq!(appended_prefix(&entries, &[3, 0], 2), Err((0, 2)));
+        let prefix = |in_log: &[u64]| appended_prefix(entries.into_iter(), in_log, 2);
+        assert_eq!(prefix(&[1, 2]), Ok(4));
+        assert_eq!(prefix(&[1, 1]), Ok(2));
+        assert_eq!(prefix(&[2, 0]), Ok(3));
+        assert_eq!(prefix(&[0, 0]), Ok(0));
+        assert_eq!(prefix(&[3, 0]), Err((0, 2)));
+    }
+
+    /// A fingerprint file with a header for 2 partitions, then `body`.
+    fn file_with(body: &[u8]) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let path = dir.path().join("producer-1");
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend_from_slice(&[0, 0, 0, 0, 2, 0, 0, 0]);
+        bytes.extend_from_slice(body);
+        std::fs::write(&path, bytes).unwrap_or_else(|e| panic!("write: {e}"));
+        (dir, path)
+    }
+
+    #[test]
+    fn torn_tail_is_ignored_and_damage_before_valid_entries_is_refused() {
+        let (a, b) = (entry(1, 0).encode(), entry(2, 1).encode());
+        let mut torn = [a, b].concat();
+        torn.extend_from_slice(&[7; 9]); // partial entry
+        let (_dir, path) = file_with(&torn);
+        assert_eq!(read_header(&path, 2).ok(), Some(Some(0)));
+        assert!(matches!(scan_entries(&path, 2, &[1, 1]), Ok(Ok(2))));
+
+        let bad_tail = [a, [0; ENTRY_BYTES]].concat(); // zeros: unsynced, never used
+        let (_dir, path) = file_with(&bad_tail);
+        assert!(matches!(scan_entries(&path, 2, &[1, 0]), Ok(Ok(1))));
+
+        let bad_middle = [[0; ENTRY_BYTES], a].concat();
+        let (_dir, path) = file_with(&bad_middle);
+        assert!(matches!(
+            scan_entries(&path, 2, &[0, 0]),
+            Err(FingerprintError::Corrupt { position: 16, .. })
+        ));
+        assert!(matches!(
+            read_header(&path, 3),
+            Err(FingerprintError::Corrupt { position: 12, .. })
+        ));
     }
 
     #[test]
