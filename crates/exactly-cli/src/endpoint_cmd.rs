@@ -4,6 +4,8 @@
 
 mod audit;
 mod bank;
+mod orphans;
+mod reconnect;
 mod serve;
 
 use anyhow::{bail, Context};
@@ -35,6 +37,16 @@ pub fn run(args: EndpointArgs) -> anyhow::Result<()> {
         EndpointCommand::Bank(args) => bank::run(args),
         EndpointCommand::Serve(args) => serve::run(args),
     }
+}
+
+/// `--accounts`: accounts per endpoint.
+pub(crate) fn accounts_range() -> clap::builder::RangedU64ValueParser<u32> {
+    clap::builder::RangedU64ValueParser::<u32>::new().range(1..=1_000_000)
+}
+
+/// `--batch`: messages per store transaction.
+pub(crate) fn batch_range() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000)
 }
 
 /// The two endpoints of the bank.

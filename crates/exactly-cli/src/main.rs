@@ -47,11 +47,30 @@ fn main() -> std::process::ExitCode {
     match dispatch(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
-            // `{:#}` prints the whole context chain on one line, without a backtrace.
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", error_chain(&error));
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes on one line, `outer: cause: root`. A cause whose text the
+/// previous link already contains is skipped: an error that prints its source in its own
+/// message would otherwise show the same cause twice.
+pub(crate) fn error_chain(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    let mut previous = String::new();
+    for link in error.chain() {
+        let link_text = link.to_string();
+        if !previous.is_empty() && previous.contains(&link_text) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&link_text);
+        previous = link_text;
+    }
+    text
 }
 
 /// This binary: commands that run other `exactly` commands as child processes (so they

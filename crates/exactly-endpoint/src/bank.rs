@@ -139,7 +139,7 @@ impl Handler for DebitHandler {
             amount: t.amount,
             debit_balance_after: balance,
         };
-        out.send(CREDITS_TOPIC, t.to.into_bytes(), to_json(&credit))
+        out.send(CREDITS_TOPIC, t.to.into_bytes(), to_json(&credit)?)
     }
 
     fn batch_max(&self) -> usize {
@@ -186,8 +186,11 @@ impl Handler for CreditHandler {
     }
 }
 
-fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
-    serde_json::to_vec(value).unwrap_or_default()
+/// A payload as JSON; a failure fails the batch (never an empty payload).
+fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, HandlerError> {
+    serde_json::to_vec(value).map_err(|e| HandlerError::Failed {
+        reason: format!("encoding a payload: {e}"),
+    })
 }
 
 #[cfg(test)]

@@ -341,7 +341,7 @@ impl EmbeddedStore {
     }
 
     fn append_frame(&mut self, frame: &Frame, sync: bool) -> Result<(), StoreError> {
-        let bytes = encode_frame(frame);
+        let bytes = encode_frame(frame)?;
         let path = &self.journal_path;
         self.journal
             .write_at(self.journal_len_bytes, &bytes)
@@ -367,7 +367,12 @@ impl EmbeddedStore {
         self.storage
             .sync_dir(&self.dir)
             .map_err(io_error(&self.dir))?;
-        let body = postcard::to_stdvec(&self.memory.to_snapshot(generation)).unwrap_or_default();
+        let body = postcard::to_stdvec(&self.memory.to_snapshot(generation)).map_err(|e| {
+            StoreError::Encode {
+                what: "snapshot",
+                reason: e.to_string(),
+            }
+        })?;
         let mut bytes = crc32c::crc32c(&body).to_le_bytes().to_vec();
         bytes.extend_from_slice(&body);
         let snapshot_path = self.dir.join(SNAPSHOT_FILE);
@@ -528,8 +533,11 @@ fn load_snapshot(storage: &dyn Storage, dir: &Path) -> Result<(u64, Memory), Sto
     Ok((body.generation, Memory::from_snapshot(body)))
 }
 
-fn encode_frame(frame: &Frame) -> Vec<u8> {
-    let body = postcard::to_stdvec(frame).unwrap_or_default();
+fn encode_frame(frame: &Frame) -> Result<Vec<u8>, StoreError> {
+    let body = postcard::to_stdvec(frame).map_err(|e| StoreError::Encode {
+        what: "journal frame",
+        reason: e.to_string(),
+    })?;
     let len = (body.len() as u32).to_le_bytes();
     let mut hasher_input = Vec::with_capacity(4 + body.len());
     hasher_input.extend_from_slice(&len);
@@ -540,7 +548,7 @@ fn encode_frame(frame: &Frame) -> Vec<u8> {
     bytes.extend_from_slice(&len);
     bytes.extend_from_slice(&crc.to_le_bytes());
     bytes.extend_from_slice(&body);
-    bytes
+    Ok(bytes)
 }
 
 /// The frame at `position` and the position after it, if it is whole and valid.
@@ -593,7 +601,7 @@ mod tests {
 
     #[test]
     fn frames_round_trip_and_torn_frames_are_rejected() {
-        let bytes = encode_frame(&Frame::Dispatched(7));
+        let bytes = encode_frame(&Frame::Dispatched(7)).unwrap();
         assert!(
             matches!(decode_frame(&bytes, 0), Some((Frame::Dispatched(7), n)) if n == bytes.len())
         );

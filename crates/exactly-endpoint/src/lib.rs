@@ -44,4 +44,4 @@ pub use store::{
     Commit, InboxStats, NewOutgoing, Outcome, Prefetched, RetentionPolicy, StateEntry, Store,
     StoreError,
 };
-pub use transport::{LogPublisher, LogSource, Source, SourceError};
+pub use transport::{LogPublisher, LogSource, LostTail, Source, SourceError};

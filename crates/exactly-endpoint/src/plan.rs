@@ -38,7 +38,7 @@ impl BatchReport {
 #[non_exhaustive]
 pub enum PlanError {
     /// The handler failed (transiently) or broke its contract.
-    #[error("handler error on message {id}: {source}")]
+    #[error("handler error on message {id}")]
     Handler {
         /// The message.
         id: MessageId,

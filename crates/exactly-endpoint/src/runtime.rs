@@ -95,6 +95,12 @@ impl<H: Handler, S: Store> Endpoint<H, S> {
         self.store
     }
 
+    /// Takes the endpoint apart: handler and store (to reopen a store whose connection
+    /// was lost, then build the endpoint again with [`Endpoint::new`]).
+    pub fn into_parts(self) -> (H, S) {
+        (self.handler, self.store)
+    }
+
     /// The handler.
     pub fn handler(&self) -> &H {
         &self.handler

@@ -116,7 +116,7 @@ pub struct InboxStats {
 #[non_exhaustive]
 pub enum StoreError {
     /// File I/O failed.
-    #[error("store I/O on {path}: {source}")]
+    #[error("store I/O on {path}")]
     Io {
         /// File or directory.
         path: std::path::PathBuf,
@@ -167,6 +167,50 @@ pub enum StoreError {
         /// Driver message.
         reason: String,
     },
+    /// The database server refused a statement, with its own diagnosis.
+    #[error(
+        "database {severity} {code}: {message}{}{}",
+        labelled("detail", detail),
+        labelled("hint", hint)
+    )]
+    Database {
+        /// Server severity (`ERROR`, `FATAL`, …).
+        severity: String,
+        /// SQLSTATE code.
+        code: String,
+        /// Primary message.
+        message: String,
+        /// Optional detail.
+        detail: Option<String>,
+        /// Optional hint.
+        hint: Option<String>,
+    },
+    /// Encoding a journal frame or a snapshot failed: nothing was written.
+    #[error("cannot encode the store's {what}: {reason}")]
+    Encode {
+        /// What was being encoded.
+        what: &'static str,
+        /// Encoder message.
+        reason: String,
+    },
+    /// A stored row does not decode (a wrong type, a NULL, a malformed id): never skipped.
+    #[error("bad row in {table}, column {column}: {reason}")]
+    BadRow {
+        /// Table.
+        table: String,
+        /// Column.
+        column: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// ` (label: value)` for an optional field of an error message, nothing when absent.
+fn labelled(label: &str, value: &Option<String>) -> String {
+    match value {
+        Some(value) => format!(" ({label}: {value})"),
+        None => String::new(),
+    }
 }
 
 /// A transactional store of inbox, state, outbox and source positions.

@@ -40,6 +40,12 @@ pub struct Workload {
     pub accounts_b: Accounts,
 }
 
+/// A transfer as JSON.
+#[allow(clippy::expect_used)] // A struct of two strings and an integer always serializes.
+fn transfer_json(transfer: &Transfer) -> Vec<u8> {
+    serde_json::to_vec(transfer).expect("a transfer serializes")
+}
+
 /// Builds a workload: `transfers` transfers between `accounts` accounts per side, each
 /// delivered again later with probability `dup`, and `bad` bad messages (unparseable,
 /// unknown account, malformed envelope) mixed in.
@@ -57,10 +63,7 @@ pub fn bank_workload(seed: u64, transfers: u64, accounts: u32, dup: f64, bad: u6
             amount: rng.random_range(1..=500),
         };
         let id = transfer_id(n);
-        logical.push((
-            message(id, serde_json::to_vec(&t).unwrap_or_default()),
-            None,
-        ));
+        logical.push((message(id, transfer_json(&t)), None));
         valid.push((id, t));
         if bad > 0 && n % bad_every == bad_every - 1 && (bad_ids.len() as u64) < bad {
             let (msg, malformed) = bad_message(&mut rng, n, bad_ids.len());
@@ -97,10 +100,7 @@ fn bad_message(rng: &mut SmallRng, n: u64, index: usize) -> (Message, Option<Str
                 to: "b-0".into(),
                 amount: rng.random_range(1..=9),
             };
-            (
-                message(id, serde_json::to_vec(&t).unwrap_or_default()),
-                None,
-            )
+            (message(id, transfer_json(&t)), None)
         }
         // A record without an envelope: its id is its position, set when it is placed.
         _ => (

@@ -40,6 +40,30 @@ impl Source for LogSource {
     }
 }
 
+/// A committed position past the end of its source partition: the source lost records
+/// the endpoint had already read (its writer's machine crashed before its fsync).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LostTail {
+    /// Source topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: u32,
+    /// The durable end of the partition, where reading resumes.
+    pub end_offset: u64,
+    /// The committed position (one past the last record the endpoint processed).
+    pub committed_offset: u64,
+}
+
+impl std::fmt::Display for LostTail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "source {}/{} lost offsets {}..{} that were already processed; resuming at {}",
+            self.topic, self.partition, self.end_offset, self.committed_offset, self.end_offset
+        )
+    }
+}
+
 /// Reads one topic of a log from the positions the store committed.
 #[derive(Debug)]
 pub struct LogSource {
@@ -47,17 +71,26 @@ pub struct LogSource {
     topic: String,
     next: Vec<u64>,
     turn: usize,
+    lost_tails: Vec<LostTail>,
 }
 
 impl LogSource {
     /// A source on `topic`, resuming from `committed` (positions of other topics are
     /// ignored; a partition without a position starts at its first offset).
+    ///
+    /// A committed position past the partition's durable end means the source lost a tail
+    /// the endpoint had read: reading resumes at the end (never from the start, which
+    /// would lean on the inbox remembering every id ever processed), and the gap is
+    /// reported by [`LogSource::lost_tails`] for the caller to log. Messages the writer
+    /// republishes there are new offsets with their old ids: the inbox drops those it
+    /// processed.
     pub fn new(log: Arc<Log>, topic: &str, committed: &[Position]) -> Result<Self, SourceError> {
         let partitions = log.partition_count(topic).ok_or_else(|| SourceError {
             topic: topic.to_string(),
             reason: "no such topic".to_string(),
         })?;
         let mut next = vec![0u64; partitions as usize];
+        let mut lost_tails = Vec::new();
         for p in committed.iter().filter(|p| p.topic == topic) {
             let info = log
                 .partition_info(topic, p.partition)
@@ -65,12 +98,18 @@ impl LogSource {
                     topic: topic.to_string(),
                     reason: e.to_string(),
                 })?;
-            // A committed position past the end means the source lost a tail we had read
-            // (a machine crash of its writer before its fsync); the writer republishes
-            // those messages at lower offsets, so re-read the partition from its start and
-            // let the inbox drop what was already processed.
+            // Past everything written, even unsynced: those offsets are gone. Resume at the
+            // durable end, where the next record readers may see will be.
             let resume = match p.next_offset > info.written_offset.0 {
-                true => info.start_offset.0,
+                true => {
+                    lost_tails.push(LostTail {
+                        topic: topic.to_string(),
+                        partition: p.partition,
+                        end_offset: info.end_offset.0,
+                        committed_offset: p.next_offset,
+                    });
+                    info.end_offset.0
+                }
                 false => p.next_offset,
             };
             if let Some(slot) = next.get_mut(p.partition as usize) {
@@ -82,7 +121,14 @@ impl LogSource {
             topic: topic.to_string(),
             next,
             turn: 0,
+            lost_tails,
         })
+    }
+
+    /// Partitions whose committed position was past their end when the source was
+    /// created (see [`LogSource::new`]); the caller logs them as warnings.
+    pub fn lost_tails(&self) -> &[LostTail] {
+        &self.lost_tails
     }
 
     /// Up to `max` deliveries, waiting up to `timeout` for the first one. Partitions are

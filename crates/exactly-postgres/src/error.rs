@@ -1,6 +1,7 @@
 //! Errors of connecting, and how driver errors become [`StoreError`]s.
 
 use exactly_endpoint::StoreError;
+use postgres::error::DbError;
 
 /// Connecting a [`crate::PgStore`] failed.
 #[derive(Debug, thiserror::Error)]
@@ -12,10 +13,16 @@ pub enum ConnectError {
         /// The name given.
         schema: String,
     },
+    /// The connection string does not parse.
+    #[error("invalid PostgreSQL connection string: {reason}")]
+    BadUrl {
+        /// Driver message.
+        reason: String,
+    },
     /// The server could not be reached or refused the connection.
     #[error("cannot connect to PostgreSQL: {reason}")]
     Unreachable {
-        /// Driver message.
+        /// Driver message, with the server's diagnosis when it sent one.
         reason: String,
     },
     /// Creating the tables or taking the lock failed.
@@ -23,18 +30,65 @@ pub enum ConnectError {
     Store(#[from] StoreError),
 }
 
+impl ConnectError {
+    /// Whether retrying later may succeed: the server was unreachable or the connection
+    /// was lost while setting up (not a bad schema name, URL or a refused statement).
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Self::Unreachable { .. } | Self::Store(StoreError::Connection { .. })
+        )
+    }
+}
+
 /// Maps a driver error. A closed connection, an error without a server-side code, or a
 /// code of class 08 (connection exception) or 57 (operator intervention: the backend was
 /// terminated, the server is shutting down) means the connection is gone; the outcome of
 /// an in-flight `COMMIT` is then unknown to us, which the inbox makes safe to retry.
+/// Otherwise the server refused the statement: its severity, code, message, detail and
+/// hint are kept.
 pub(crate) fn store_error(error: postgres::Error) -> StoreError {
     let lost = |code: &str| code.starts_with("08") || code.starts_with("57");
     match error.as_db_error() {
-        Some(db) if !error.is_closed() && !lost(db.code().code()) => StoreError::Backend {
-            reason: format!("{} ({})", db.message(), db.code().code()),
+        Some(db) if !error.is_closed() && !lost(db.code().code()) => StoreError::Database {
+            severity: db.severity().to_string(),
+            code: db.code().code().to_string(),
+            message: db.message().to_string(),
+            detail: db.detail().map(str::to_string),
+            hint: db.hint().map(str::to_string),
         },
         _ => StoreError::Connection {
-            reason: error.to_string(),
+            reason: describe(&error),
         },
     }
+}
+
+/// The whole story of a driver error on one line: the server's diagnosis when it sent
+/// one (the driver's own text is only "db error"), else the driver's message and its
+/// causes, each once.
+pub(crate) fn describe(error: &postgres::Error) -> String {
+    if let Some(db) = error.as_db_error() {
+        return describe_db(db);
+    }
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text = format!("{text}: {cause_text}");
+        }
+        source = cause.source();
+    }
+    text
+}
+
+fn describe_db(db: &DbError) -> String {
+    let mut text = format!("{} {}: {}", db.severity(), db.code().code(), db.message());
+    if let Some(detail) = db.detail() {
+        text.push_str(&format!(" (detail: {detail})"));
+    }
+    if let Some(hint) = db.hint() {
+        text.push_str(&format!(" (hint: {hint})"));
+    }
+    text
 }

@@ -15,4 +15,4 @@ pub mod error;
 pub mod store;
 
 pub use error::ConnectError;
-pub use store::{drop_schema, PgOptions, PgStore};
+pub use store::{drop_schema, PgOptions, PgStore, APPLICATION_NAME_PREFIX};

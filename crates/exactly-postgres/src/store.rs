@@ -6,12 +6,13 @@
 //! session advisory lock on the schema name; a zombie whose connection died lost the lock
 //! with it, and every transaction runs on the connection that holds the lock.
 
-use crate::error::{store_error, ConnectError};
+use crate::error::{describe, store_error, ConnectError};
 use exactly_endpoint::{
     Commit, InboxStats, MessageId, OutboxEntry, Outcome, Position, Prefetched, RetentionPolicy,
     StateEntry, Store, StoreError,
 };
-use postgres::{Client, NoTls, Statement, Transaction};
+use postgres::types::FromSql;
+use postgres::{Client, NoTls, Row, Statement, Transaction};
 use std::collections::HashMap;
 
 /// Settings of a [`PgStore`].
@@ -79,9 +80,44 @@ fn valid_schema(schema: &str) -> bool {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
-fn connect_client(url: &str) -> Result<Client, ConnectError> {
-    Client::connect(url, NoTls).map_err(|e| ConnectError::Unreachable {
-        reason: e.to_string(),
+/// Prefix of the `application_name` of a store's connection (when the URL sets none), so
+/// an operator can find an endpoint's session in `pg_stat_activity`.
+pub const APPLICATION_NAME_PREFIX: &str = "exactly-endpoint/";
+
+fn connect_client(url: &str, application_name: &str) -> Result<Client, ConnectError> {
+    let mut config: postgres::Config = url.parse().map_err(|e| ConnectError::BadUrl {
+        reason: describe(&e),
+    })?;
+    if config.get_application_name().is_none() {
+        config.application_name(application_name);
+    }
+    config
+        .connect(NoTls)
+        .map_err(|e| ConnectError::Unreachable {
+            reason: describe(&e),
+        })
+}
+
+/// Column `index` (named `column`) of a row of `table`, or a typed error naming both.
+fn column<'a, T: FromSql<'a>>(
+    row: &'a Row,
+    table: &str,
+    index: usize,
+    column: &str,
+) -> Result<T, StoreError> {
+    row.try_get(index).map_err(|e| StoreError::BadRow {
+        table: table.to_string(),
+        column: column.to_string(),
+        reason: describe(&e),
+    })
+}
+
+/// A stored `bigint` that must not be negative, as `u64`.
+fn unsigned(value: i64, table: &str, column: &str) -> Result<u64, StoreError> {
+    u64::try_from(value).map_err(|_| StoreError::BadRow {
+        table: table.to_string(),
+        column: column.to_string(),
+        reason: format!("negative value {value}"),
     })
 }
 
@@ -92,7 +128,7 @@ pub fn drop_schema(url: &str, schema: &str) -> Result<(), ConnectError> {
             schema: schema.to_string(),
         });
     }
-    let mut client = connect_client(url)?;
+    let mut client = connect_client(url, &format!("{APPLICATION_NAME_PREFIX}drop"))?;
     client
         .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
         .map_err(|e| ConnectError::Store(store_error(e)))
@@ -107,7 +143,7 @@ impl PgStore {
                 schema: schema.to_string(),
             });
         }
-        let mut client = connect_client(url)?;
+        let mut client = connect_client(url, &format!("{APPLICATION_NAME_PREFIX}{schema}"))?;
         lock_schema(&mut client, schema, options.lock_wait_ms)?;
         create_tables(&mut client, schema)?;
         let statements = prepare(&mut client, schema).map_err(store_error)?;
@@ -122,8 +158,8 @@ impl PgStore {
             schema: schema.to_string(),
             options,
             statements,
-            next_inbox_seq: row.get::<_, i64>(0) + 1,
-            next_outbox_seq: row.get::<_, i64>(1) + 1,
+            next_inbox_seq: column::<i64>(&row, "counters", 0, "inbox_seq")? + 1,
+            next_outbox_seq: column::<i64>(&row, "counters", 1, "outbox_seq")? + 1,
             before_commit: None,
         })
     }
@@ -134,7 +170,7 @@ impl PgStore {
             .client
             .query_one("SELECT pg_backend_pid()", &[])
             .map_err(store_error)?;
-        Ok(row.get(0))
+        column(&row, "pg_backend_pid()", 0, "pid")
     }
 
     /// Installs a hook run right before each `COMMIT` (fault injection).
@@ -243,7 +279,7 @@ fn lock_schema(client: &mut Client, schema: &str, wait_ms: u64) -> Result<(), Co
         let row = client
             .query_one("SELECT pg_try_advisory_lock(hashtext($1))", &[&name])
             .map_err(|e| ConnectError::Store(store_error(e)))?;
-        if row.get::<_, bool>(0) {
+        if column::<bool>(&row, "pg_try_advisory_lock()", 0, "locked")? {
             return Ok(());
         }
         if std::time::Instant::now() >= deadline {
@@ -313,17 +349,25 @@ fn id_of(bytes: &[u8]) -> Option<MessageId> {
     Some(MessageId(bytes.try_into().ok()?))
 }
 
-fn corrupt(what: String) -> StoreError {
-    StoreError::Backend { reason: what }
+fn bad_id(table: &str) -> StoreError {
+    StoreError::BadRow {
+        table: table.to_string(),
+        column: "id".to_string(),
+        reason: "not 16 bytes".to_string(),
+    }
 }
 
 /// Inbox rows `(id, outcome)` as a map; a malformed row is an error, never skipped.
 fn inbox_rows(rows: &[postgres::Row]) -> Result<HashMap<MessageId, Outcome>, StoreError> {
     let mut found = HashMap::with_capacity(rows.len());
     for row in rows {
-        let id = id_of(row.get(0)).ok_or_else(|| corrupt("inbox id is not 16 bytes".into()))?;
-        let outcome =
-            Outcome::from_code(row.get(1)).ok_or_else(|| corrupt("bad inbox outcome".into()))?;
+        let id = id_of(column(row, "inbox", 0, "id")?).ok_or_else(|| bad_id("inbox"))?;
+        let code: i16 = column(row, "inbox", 1, "outcome")?;
+        let outcome = Outcome::from_code(code).ok_or_else(|| StoreError::BadRow {
+            table: "inbox".to_string(),
+            column: "outcome".to_string(),
+            reason: format!("unknown outcome code {code}"),
+        })?;
         found.insert(id, outcome);
     }
     Ok(found)
@@ -347,7 +391,10 @@ impl Store for PgStore {
             .query(&self.statements.state_get, &[&keys])
             .map_err(store_error)?
         {
-            prefetched.state.insert(row.get(0), row.get(1));
+            prefetched.state.insert(
+                column(&row, "state", 0, "key")?,
+                column(&row, "state", 1, "value")?,
+            );
         }
         let Some(commit) = plan(prefetched) else {
             tx.rollback().map_err(store_error)?;
@@ -381,12 +428,11 @@ impl Store for PgStore {
         rows.iter()
             .map(|row| {
                 Ok(OutboxEntry {
-                    seq: row.get::<_, i64>(0) as u64,
-                    id: id_of(row.get(1))
-                        .ok_or_else(|| corrupt("outbox id is not 16 bytes".into()))?,
-                    topic: row.get(2),
-                    key: row.get(3),
-                    payload: row.get(4),
+                    seq: unsigned(column(row, "outbox", 0, "seq")?, "outbox", "seq")?,
+                    id: id_of(column(row, "outbox", 1, "id")?).ok_or_else(|| bad_id("outbox"))?,
+                    topic: column(row, "outbox", 2, "topic")?,
+                    key: column(row, "outbox", 3, "key")?,
+                    payload: column(row, "outbox", 4, "payload")?,
                 })
             })
             .collect()
@@ -410,20 +456,37 @@ impl Store for PgStore {
             self.schema
         );
         let rows = self.client.query(&sql, &[]).map_err(store_error)?;
-        Ok(rows
-            .iter()
-            .map(|row| Position {
-                topic: row.get(0),
-                partition: row.get::<_, i64>(1) as u32,
-                next_offset: row.get::<_, i64>(2) as u64,
+        rows.iter()
+            .map(|row| {
+                let part: i64 = column(row, "positions", 1, "part")?;
+                Ok(Position {
+                    topic: column(row, "positions", 0, "topic")?,
+                    partition: u32::try_from(part).map_err(|_| StoreError::BadRow {
+                        table: "positions".to_string(),
+                        column: "part".to_string(),
+                        reason: format!("partition {part} out of range"),
+                    })?,
+                    next_offset: unsigned(
+                        column(row, "positions", 2, "next_offset")?,
+                        "positions",
+                        "next_offset",
+                    )?,
+                })
             })
-            .collect())
+            .collect()
     }
 
     fn state_entries(&mut self) -> Result<Vec<StateEntry>, StoreError> {
         let sql = format!("SELECT key, value FROM {}.state ORDER BY key", self.schema);
         let rows = self.client.query(&sql, &[]).map_err(store_error)?;
-        Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    column(row, "state", 0, "key")?,
+                    column(row, "state", 1, "value")?,
+                ))
+            })
+            .collect()
     }
 
     fn inbox_lookup(
@@ -445,9 +508,13 @@ impl Store for PgStore {
         );
         let row = self.client.query_one(&sql, &[]).map_err(store_error)?;
         Ok(InboxStats {
-            ids: row.get::<_, i64>(0) as u64,
+            ids: unsigned(column(&row, "inbox", 0, "count(*)")?, "inbox", "count(*)")?,
             memory_bytes: 0,
-            disk_bytes: row.get::<_, i64>(1) as u64,
+            disk_bytes: unsigned(
+                column(&row, "inbox", 1, "pg_total_relation_size")?,
+                "inbox",
+                "pg_total_relation_size",
+            )?,
         })
     }
 }

@@ -2,8 +2,13 @@
 //! `accounts-a`, runs both endpoints as child processes, SIGKILLs and restarts them at
 //! random moments, lets them drain, then audits: every transfer applied exactly once on
 //! both sides, money conserved, no credit without its debit, bad messages dead-lettered.
+//!
+//! The endpoint processes die with `bank`, even when it is SIGKILLed: each reads its
+//! standard input, a pipe whose only writer is `bank`, and exits when it closes. The
+//! PostgreSQL schemas of a killed run are dropped by the next run (see [`super::orphans`]).
 
 use super::audit::{audit, Audit};
+use super::orphans::{drop_orphans, lock_run, SCHEMA_PREFIX_START};
 use super::{schema_of, Layout, Role};
 
 /// An endpoint that exits by itself this many times is broken, not unlucky: stop.
@@ -26,27 +31,36 @@ pub struct BankArgs {
     /// `embedded`, or a PostgreSQL URL such as `postgres://postgres@127.0.0.1:5432/test`.
     #[arg(long, default_value = "embedded")]
     store: String,
-    /// Distinct transfers.
-    #[arg(long, default_value_t = 20_000)]
+    /// Distinct transfers (1..=10000000).
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     transfers: u64,
-    /// Probability that a transfer is delivered a second time, later.
-    #[arg(long, default_value_t = 0.1)]
+    /// Probability that a transfer is delivered a second time, later (0..=1).
+    #[arg(long, default_value_t = 0.1, value_parser = probability)]
     dup: f64,
-    /// Mean time between SIGKILLs of an endpoint process, in ms (0: no kills).
-    #[arg(long, default_value_t = 200)]
+    /// Mean time between SIGKILLs of an endpoint process, in ms (0: no kills; at most
+    /// 3600000).
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
     kill_every: u64,
-    /// Go on killing until this many kills landed (default: stop when all is fed).
-    #[arg(long)]
+    /// Go on killing until this many kills landed (default: stop when all is fed;
+    /// 1..=100000).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     kills: Option<u32>,
-    /// Bad messages mixed in (unparseable, unknown account, no envelope).
+    /// Bad messages mixed in (unparseable, unknown account, no envelope; at most
+    /// --transfers).
     #[arg(long)]
     bad: Option<u64>,
-    /// Accounts per endpoint.
-    #[arg(long, default_value_t = 100)]
+    /// Accounts per endpoint (1..=1000000).
+    #[arg(long, default_value_t = 100, value_parser = super::accounts_range())]
     accounts: u32,
-    /// Messages per store transaction.
-    #[arg(long, default_value_t = 64)]
+    /// Messages per store transaction (1..=100000).
+    #[arg(long, default_value_t = 64, value_parser = super::batch_range())]
     batch: usize,
+    /// Prefix of the PostgreSQL schemas (`<prefix>_a`, `<prefix>_b`); must start with
+    /// `exactly_bank_`, lower-case letters, digits and `_`, at most 40 characters
+    /// (default: `exactly_bank_<pid>_<seed>`). Schemas a killed run left behind are
+    /// dropped by the next run on the same database.
+    #[arg(long, value_parser = schema_prefix)]
+    schema_prefix: Option<String>,
     /// Seed of the workload and the kill timing (default: from the clock; printed).
     #[arg(long)]
     seed: Option<u64>,
@@ -56,9 +70,31 @@ pub struct BankArgs {
     /// Print the report as one JSON object.
     #[arg(long)]
     json: bool,
-    /// Give up after this many seconds.
-    #[arg(long, default_value_t = 600)]
+    /// Give up after this many seconds (1..=86400).
+    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     timeout_s: u64,
+}
+
+/// `--dup`: a probability.
+fn probability(text: &str) -> Result<f64, String> {
+    let value: f64 = text.parse().map_err(|e| format!("{e}"))?;
+    match (0.0..=1.0).contains(&value) {
+        true => Ok(value),
+        false => Err(format!("{value} is not within 0..=1")),
+    }
+}
+
+/// `--schema-prefix`: a safe, recognisable schema name prefix.
+fn schema_prefix(text: &str) -> Result<String, String> {
+    let plain = text
+        .bytes()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_');
+    if !text.starts_with(SCHEMA_PREFIX_START) || !plain || text.len() > 40 {
+        return Err(format!(
+            "{text:?}: want {SCHEMA_PREFIX_START}…, lower-case letters, digits and _, at most 40 characters"
+        ));
+    }
+    Ok(text.to_string())
 }
 
 /// What the process management did.
@@ -198,8 +234,11 @@ fn spawn(
             &args.accounts.to_string(),
             "--batch",
             &args.batch.to_string(),
+            "--exit-with-parent",
         ])
-        .stdin(Stdio::null())
+        // The child's standard input is a pipe only this process writes to (the `Child`
+        // keeps its end open): it closes when `bank` dies, and the child exits.
+        .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(stderr)
         .spawn()
@@ -208,10 +247,10 @@ fn spawn(
 
 /// Runs the bank and prints the audit; fails if the invariant does not hold.
 pub fn run(args: BankArgs) -> anyhow::Result<()> {
-    if !(0.0..=1.0).contains(&args.dup) {
-        bail!("--dup must be within 0..=1");
-    }
     super::check_store_choice(&args.store)?;
+    if let Some(bad) = args.bad.filter(|bad| *bad > args.transfers) {
+        bail!("--bad {bad} exceeds --transfers {}", args.transfers);
+    }
     let seed = args.seed.unwrap_or_else(|| rand::rng().random());
     let temp = tempfile::tempdir()?;
     let root = args
@@ -222,7 +261,29 @@ pub fn run(args: BankArgs) -> anyhow::Result<()> {
     let layout = Layout::new(&root.canonicalize()?);
     let bad = args.bad.unwrap_or((args.transfers / 500).max(3));
     let workload = bank_workload(seed, args.transfers, args.accounts, args.dup, bad);
-    let schema_prefix = format!("exactly_bank_{}_{}", std::process::id(), seed % 1_000_000);
+    let schema_prefix = args.schema_prefix.clone().unwrap_or_else(|| {
+        format!(
+            "{SCHEMA_PREFIX_START}{}_{}",
+            std::process::id(),
+            seed % 1_000_000
+        )
+    });
+    // Held until the run ends; the server releases it if this process is killed.
+    let mut run_lock = match args.store.as_str() {
+        "embedded" => None,
+        url => {
+            let lock = lock_run(url, &schema_prefix)?;
+            for prefix in drop_orphans(url)? {
+                eprintln!("dropped the schemas {prefix}_a, {prefix}_b left by a killed run");
+            }
+            Some(lock)
+        }
+    };
+    // A prefix given again after a killed run: start from empty schemas.
+    cleanup(&args.store, &schema_prefix);
+    if let Some(lock) = run_lock.as_mut() {
+        lock.create_schemas(&schema_prefix)?;
+    }
     let started = Instant::now();
     let outcome = drive(&layout, &args, &workload, seed, &schema_prefix).and_then(|runs| {
         let report = audit(&layout, &args.store, &schema_prefix, &workload)?;

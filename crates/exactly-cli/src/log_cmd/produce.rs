@@ -1,18 +1,25 @@
 //! `exactly log produce`: JSON lines in, batched appends out.
 //!
 //! With `--producer-id`, every record's sequence number is its position among the input
-//! records routed to its partition, and batches are cut at fixed sequence boundaries. Running
-//! the same command again after a crash therefore re-sends byte-identical batches: the log
-//! answers `Duplicate` for those it already has and appends the rest — exactly once.
+//! records routed to its partition, and batches are cut deterministically (at most
+//! `--batch-records` records and at most the log's batch size in bytes, counted with a
+//! per-record bound that does not depend on timestamps). Running the same command again
+//! after a crash therefore re-sends the same batches: the log answers `Duplicate` for
+//! those it already has and appends the rest — exactly once. That the input is the same
+//! is checked, not assumed: see [`fingerprint`].
+
+mod fingerprint;
 
 use super::open_writer;
 use anyhow::{bail, Context};
 use clap::Args;
 use exactly_core::{Clock, ProducerEpoch, ProducerId, Sequence, SystemClock, Timestamp};
+use exactly_log::batch::HEADER_BYTES;
 use exactly_log::{
     partition_for_key, AppendError, AppendOutcome, Durability, Log, LogConfig, ProducerStamp,
     Record,
 };
+use fingerprint::{line_hash, FingerprintError, InputFingerprint};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Deserialize;
 use serde_json::json;
@@ -36,7 +43,12 @@ pub struct ProduceArgs {
     /// Idempotent producer id: re-running the same input appends only what is missing.
     #[arg(long)]
     producer_id: Option<u64>,
-    /// Producer epoch (a higher epoch fences lower ones).
+    /// Producer epoch. A re-run at the same epoch resumes: it must read the same input
+    /// (checked against a fingerprint of the consumed lines kept in
+    /// `<dir>/.produce-inputs/`; a different input is refused with the first line that
+    /// differs) and appends only what is missing. A higher epoch fences older instances and
+    /// starts over: the whole input is appended again as new records (what the older epoch
+    /// appended stays in the log).
     #[arg(long, default_value_t = 0)]
     epoch: u16,
     /// immediate | interval:MS | none.
@@ -45,8 +57,9 @@ pub struct ProduceArgs {
     /// Input file of JSON lines (default: standard input).
     #[arg(long)]
     input: Option<PathBuf>,
-    /// Records per batch (per partition). Keep it the same across re-runs of one input.
-    #[arg(long, default_value_t = 1000)]
+    /// Most records per batch (per partition). Batches are also cut so that they stay
+    /// within the log's batch size in bytes.
+    #[arg(long, default_value_t = 1000, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
     batch_records: usize,
     /// Roll segments at this size (bytes).
     #[arg(long, default_value_t = LogConfig::default().segment_bytes_max)]
@@ -105,14 +118,106 @@ struct Appender {
     thread: Option<JoinHandle<anyhow::Result<()>>>,
 }
 
+/// Why `log produce` stopped at a line of its input.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum InputError {
+    /// Reading the input failed.
+    #[error("line {line}: cannot read the input")]
+    Read {
+        /// Line number (1-based).
+        line: u64,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The line is not UTF-8.
+    #[error("line {line} is not valid UTF-8 (invalid byte at position {byte} of the line)")]
+    NotUtf8 {
+        /// Line number (1-based).
+        line: u64,
+        /// Position of the first invalid byte within the line (0-based).
+        byte: usize,
+    },
+    /// The line is not a record.
+    #[error("line {line}: bad record")]
+    BadRecord {
+        /// Line number (1-based).
+        line: u64,
+        /// What is wrong.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The record cannot fit in any batch.
+    #[error(
+        "line {line}: the record takes up to {record_bytes} bytes in a batch, more than the \
+         {batch_bytes_max}-byte batch limit allows (the limit is the smaller of 16 MiB and \
+         --segment-bytes)"
+    )]
+    TooLarge {
+        /// Line number (1-based).
+        line: u64,
+        /// Bound of the record's encoded size.
+        record_bytes: usize,
+        /// The log's batch limit.
+        batch_bytes_max: u32,
+    },
+    /// The input is not the one an earlier run of this producer consumed.
+    #[error(transparent)]
+    Fingerprint(#[from] FingerprintError),
+}
+
+impl InputError {
+    fn line(&self) -> Option<u64> {
+        match self {
+            Self::Read { line, .. }
+            | Self::NotUtf8 { line, .. }
+            | Self::BadRecord { line, .. }
+            | Self::TooLarge { line, .. } => Some(*line),
+            Self::Fingerprint(FingerprintError::Differs { line, .. }) => Some(*line),
+            Self::Fingerprint(_) => None,
+        }
+    }
+}
+
+/// `log produce` stopped at a line; every record before it is in the log.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "stopped at line {line}: the {kept} records before it are in the log ({appended} \
+     appended by this run, {already} were already there)"
+)]
+pub(crate) struct Stopped {
+    /// Line number (1-based).
+    line: u64,
+    /// Records before the line that are in the log.
+    kept: u64,
+    /// Of those, appended by this run.
+    appended: u64,
+    /// Of those, already in the log (a resumed run).
+    already: u64,
+    /// Why.
+    #[source]
+    cause: InputError,
+}
+
+/// Most bytes a record takes in an encoded batch: its key and value plus four varints
+/// (record length, timestamp delta, key length, value length) of at most 10 bytes each.
+/// A bound rather than the exact size, so that batch cuts do not depend on timestamps
+/// (records without one are stamped with the clock, which differs between runs).
+fn record_bytes_bound(record: &Record) -> usize {
+    record.key.as_ref().map_or(0, Vec::len) + record.value.len() + 40
+}
+
 /// Routes records to partitions, cuts them into deterministic batches and hands each batch
 /// to the appender thread that owns its partition. Partitions are appended to in
 /// parallel, so their fsyncs overlap; within a partition, batches stay in input order.
 pub(crate) struct Batcher {
     batch_records: usize,
+    /// Bytes of records a batch may hold (the log's batch limit minus the header).
+    batch_record_bytes_max: usize,
+    batch_bytes_max: u32,
     pending: Vec<Vec<Record>>,
+    pending_bytes: Vec<usize>,
     next_sequence: Vec<u64>,
     routed: u64,
+    fingerprint: Option<InputFingerprint>,
     appenders: Vec<Appender>,
     counters: Arc<Counters>,
 }
@@ -130,36 +235,89 @@ impl Batcher {
         if batch_records == 0 {
             bail!("--batch-records must be at least 1");
         }
+        let fingerprint = match producer {
+            Some((id, epoch)) => Some(InputFingerprint::open(log, topic, partitions, id, epoch)?),
+            None => None,
+        };
+        let batch_bytes_max = log.config().batch_bytes_max;
         let counters = Arc::new(Counters::default());
         let appenders = (0..APPENDERS_MAX.min(partitions as usize))
             .map(|_| spawn_appender(log, topic, producer, &counters))
             .collect();
         Ok(Self {
             batch_records,
+            batch_record_bytes_max: (batch_bytes_max as usize).saturating_sub(HEADER_BYTES),
+            batch_bytes_max,
             pending: vec![Vec::new(); partitions as usize],
+            pending_bytes: vec![0; partitions as usize],
             next_sequence: vec![0; partitions as usize],
             routed: 0,
+            fingerprint,
             appenders,
             counters,
         })
     }
 
-    /// Queues a record; hands its partition's batch to an appender when full.
-    pub fn push(&mut self, record: Record) -> anyhow::Result<()> {
+    /// Routes the record of input line `line_no` (whose raw bytes hash to `line_hash`),
+    /// checks that it fits in a batch and matches what an earlier run of this producer
+    /// consumed; returns its partition. Nothing is queued.
+    pub fn admit(
+        &mut self,
+        record: &Record,
+        line_no: u64,
+        line_hash: u64,
+    ) -> Result<u32, InputError> {
+        let record_bytes = record_bytes_bound(record);
+        if record_bytes > self.batch_record_bytes_max {
+            return Err(InputError::TooLarge {
+                line: line_no,
+                record_bytes: record_bytes + HEADER_BYTES,
+                batch_bytes_max: self.batch_bytes_max,
+            });
+        }
         let partitions = self.pending.len() as u32;
         let partition = match &record.key {
             Some(key) => partition_for_key(key, partitions),
             None => (self.routed % u64::from(partitions)) as u32,
         };
         self.routed += 1;
-        let Some(queue) = self.pending.get_mut(partition as usize) else {
+        if let Some(fingerprint) = self.fingerprint.as_mut() {
+            fingerprint.admit(line_no, line_hash, partition)?;
+        }
+        Ok(partition)
+    }
+
+    /// Queues an admitted record; hands its partition's batch to an appender when the
+    /// record would not fit in it, and when it is full.
+    pub fn queue(&mut self, partition: u32, record: Record) -> anyhow::Result<()> {
+        let record_bytes = record_bytes_bound(&record);
+        let queued_bytes = self.pending_bytes.get(partition as usize).copied();
+        let Some(queued_bytes) = queued_bytes else {
+            bail!("partition {partition} out of range");
+        };
+        if queued_bytes + record_bytes > self.batch_record_bytes_max {
+            self.flush_partition(partition)?;
+        }
+        let (Some(queue), Some(bytes)) = (
+            self.pending.get_mut(partition as usize),
+            self.pending_bytes.get_mut(partition as usize),
+        ) else {
             bail!("partition {partition} out of range");
         };
         queue.push(record);
+        *bytes += record_bytes;
         if queue.len() >= self.batch_records {
             self.flush_partition(partition)?;
         }
         Ok(())
+    }
+
+    /// Records appended and found already in the log so far (complete after `finish`).
+    fn counts(&self) -> (u64, u64) {
+        (
+            self.counters.appended.load(Ordering::SeqCst),
+            self.counters.deduplicated.load(Ordering::SeqCst),
+        )
     }
 
     /// Appends every queued record, waits for the appenders, and returns
@@ -168,8 +326,7 @@ impl Batcher {
         let flushed = (0..self.pending.len() as u32).try_for_each(|p| self.flush_partition(p));
         let joined = self.join_appenders();
         flushed.and(joined)?;
-        let appended = self.counters.appended.load(Ordering::SeqCst);
-        Ok((appended, self.counters.deduplicated.load(Ordering::SeqCst)))
+        Ok(self.counts())
     }
 
     fn flush_partition(&mut self, partition: u32) -> anyhow::Result<()> {
@@ -177,6 +334,11 @@ impl Batcher {
         let records = std::mem::take(self.pending.get_mut(index).context("partition")?);
         if records.is_empty() {
             return Ok(());
+        }
+        *self.pending_bytes.get_mut(index).context("partition")? = 0;
+        // Write-ahead: the fingerprint knows these records before the log may hold them.
+        if let Some(fingerprint) = self.fingerprint.as_mut() {
+            fingerprint.sync()?;
         }
         let sequence = self.next_sequence.get_mut(index).context("partition")?;
         let first_sequence = *sequence;
@@ -285,6 +447,92 @@ fn append_job(
     Ok(())
 }
 
+/// Reads the input into `batcher`; returns the number of records.
+fn feed(
+    mut reader: Box<dyn BufRead>,
+    batcher: &mut Batcher,
+    clock: &dyn Clock,
+    progress: &ProgressBar,
+) -> Result<u64, Fed> {
+    let mut records = 0u64;
+    let mut buffer = Vec::new();
+    for line_no in 1u64.. {
+        buffer.clear();
+        let read = reader
+            .read_until(b'\n', &mut buffer)
+            .map_err(|source| InputError::Read {
+                line: line_no,
+                source,
+            })?;
+        if read == 0 {
+            break;
+        }
+        let raw = buffer.strip_suffix(b"\n").unwrap_or(&buffer);
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        let line = std::str::from_utf8(raw).map_err(|e| InputError::NotUtf8 {
+            line: line_no,
+            byte: e.valid_up_to(),
+        })?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let record = parse_line(line, clock.now_ms()).map_err(|e| InputError::BadRecord {
+            line: line_no,
+            source: e.into(),
+        })?;
+        let partition = batcher.admit(&record, line_no, line_hash(raw))?;
+        batcher.queue(partition, record).map_err(Fed::Append)?;
+        records += 1;
+        if records.is_multiple_of(10_000) {
+            progress.set_position(records);
+        }
+    }
+    Ok(records)
+}
+
+/// Why feeding stopped early.
+enum Fed {
+    /// The input is bad at a line.
+    Input(InputError),
+    /// The log refused an append.
+    Append(anyhow::Error),
+}
+
+impl From<InputError> for Fed {
+    fn from(error: InputError) -> Self {
+        Self::Input(error)
+    }
+}
+
+/// Appends everything admitted before an input error (so a fixed input can resume) and
+/// says how much of it is in the log.
+fn stop(batcher: Batcher, cause: Fed) -> anyhow::Error {
+    let cause = match cause {
+        Fed::Append(error) => {
+            // The appenders' own error says what failed; stop them.
+            let _ = batcher.finish();
+            return error;
+        }
+        Fed::Input(cause) => cause,
+    };
+    let Some(line) = cause.line() else {
+        return cause.into();
+    };
+    match batcher.finish() {
+        Ok((appended, already)) => Stopped {
+            line,
+            kept: appended + already,
+            appended,
+            already,
+            cause,
+        }
+        .into(),
+        Err(error) => error.context(format!(
+            "appending the records before line {line}, which stopped the run: {cause}"
+        )),
+    }
+}
+
 /// Runs `exactly log produce`.
 pub fn run(args: ProduceArgs) -> anyhow::Result<()> {
     let started = Instant::now();
@@ -314,28 +562,10 @@ pub fn run(args: ProduceArgs) -> anyhow::Result<()> {
             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
     let clock = SystemClock;
-    let mut records = 0u64;
-    for (line_index, line) in reader.lines().enumerate() {
-        let line_no = line_index + 1;
-        let line = line.with_context(|| format!("reading line {line_no}"))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        match parse_line(&line, clock.now_ms()) {
-            Ok(record) => batcher.push(record)?,
-            Err(error) => {
-                // Everything before the bad line is appended, so a fixed input can resume.
-                batcher.finish()?;
-                return Err(error.context(format!(
-                    "line {line_no}: bad record; the {records} records before it were appended"
-                )));
-            }
-        }
-        records += 1;
-        if records.is_multiple_of(10_000) {
-            progress.set_position(records);
-        }
-    }
+    let records = match feed(reader, &mut batcher, &clock, &progress) {
+        Ok(records) => records,
+        Err(cause) => return Err(stop(batcher, cause)),
+    };
     let (appended, deduplicated) = batcher.finish()?;
     progress.finish_and_clear();
     let log = Arc::try_unwrap(log).map_err(|_| anyhow::anyhow!("appenders still hold the log"))?;
