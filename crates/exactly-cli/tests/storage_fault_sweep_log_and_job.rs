@@ -115,15 +115,25 @@ fn path_str(path: &Path) -> &str {
 
 /// Builds the log the faults are injected into.
 fn build(dir: &Path, inputs: &Inputs) {
-    must(dir, &["log", "create", "--topic", "payments", "--partitions", "2"]);
+    must(
+        dir,
+        &["log", "create", "--topic", "payments", "--partitions", "2"],
+    );
     must(dir, &["log", "create", "--topic", "ledger"]);
     let payments = path_str(&inputs.payments_before);
     must(
         dir,
-        &["log", "produce", "--topic", "payments", "--producer-id", "7"]
-            .into_iter()
-            .chain(["--batch-records", "40", "--input", payments])
-            .collect::<Vec<_>>(),
+        &[
+            "log",
+            "produce",
+            "--topic",
+            "payments",
+            "--producer-id",
+            "7",
+        ]
+        .into_iter()
+        .chain(["--batch-records", "40", "--input", payments])
+        .collect::<Vec<_>>(),
     );
     for (i, ledger) in inputs.ledger[..3].iter().enumerate() {
         let mut args = vec!["log", "txn", "--transactional-id", "t1", "--input"];
@@ -137,10 +147,17 @@ fn build(dir: &Path, inputs: &Inputs) {
         let count = count.to_string();
         must(
             dir,
-            &["gen", "transfers", "--topic", "transfers", "--count", &count]
-                .into_iter()
-                .chain(["--accounts", ACCOUNTS, "--seed", "1"])
-                .collect::<Vec<_>>(),
+            &[
+                "gen",
+                "transfers",
+                "--topic",
+                "transfers",
+                "--count",
+                &count,
+            ]
+            .into_iter()
+            .chain(["--accounts", ACCOUNTS, "--seed", "1"])
+            .collect::<Vec<_>>(),
         );
         assert!(balances_job(dir).status.success());
     }
@@ -151,7 +168,14 @@ const TOPICS: [&str; 5] = ["payments", "ledger", "transfers", "balances", "appli
 fn consume(dir: &Path, topic: &str) -> std::process::Output {
     run(
         dir,
-        &["log", "consume", "--topic", topic, "--isolation", "read-committed"],
+        &[
+            "log",
+            "consume",
+            "--topic",
+            topic,
+            "--isolation",
+            "read-committed",
+        ],
     )
 }
 
@@ -183,17 +207,30 @@ fn judge_fault(dir: &Path, file: &Path, inputs: &Inputs, truth: &[String]) -> Ju
     let mut judge = Judge::new(file);
     if let Some(out) = judge.ran("verify", &run(dir, &["log", "verify"])) {
         let damage = out.contains("\"damage\":true");
-        judge.expect("verify", !damage, || format!("exit 0 but reports damage: {out}"));
+        judge.expect("verify", !damage, || {
+            format!("exit 0 but reports damage: {out}")
+        });
     }
     for (topic, expected) in TOPICS.iter().zip(truth) {
         if let Some(out) = judge.ran(&format!("consume {topic}"), &consume(dir, topic)) {
             judge.expect(&format!("consume {topic}"), &out == expected, || {
-                format!("{} lines, expected {}", out.lines().count(), expected.lines().count())
+                format!(
+                    "{} lines, expected {}",
+                    out.lines().count(),
+                    expected.lines().count()
+                )
             });
         }
     }
     let check = [
-        "run", "check", "--input", "transfers", "--output", "balances", "--audit", "applied",
+        "run",
+        "check",
+        "--input",
+        "transfers",
+        "--output",
+        "balances",
+        "--audit",
+        "applied",
     ];
     let before = TRANSFERS_FIRST + TRANSFERS_SECOND;
     if let Some(out) = judge.ran("check", &run(dir, &check)) {
@@ -207,7 +244,14 @@ fn judge_fault(dir: &Path, file: &Path, inputs: &Inputs, truth: &[String]) -> Ju
 
 fn resume_producer(dir: &Path, inputs: &Inputs, judge: &mut Judge) {
     let payments = path_str(&inputs.payments_after);
-    let args = ["log", "produce", "--topic", "payments", "--producer-id", "7"];
+    let args = [
+        "log",
+        "produce",
+        "--topic",
+        "payments",
+        "--producer-id",
+        "7",
+    ];
     let args: Vec<&str> = args
         .into_iter()
         .chain(["--batch-records", "40", "--input", payments])
@@ -245,7 +289,14 @@ fn next_transaction(dir: &Path, inputs: &Inputs, judge: &mut Judge) {
 
 fn more_input_and_job(dir: &Path, check: &[&str], transfers_truth: &str, judge: &mut Judge) {
     let count = TRANSFERS_AFTER.to_string();
-    let args = ["gen", "transfers", "--topic", "transfers", "--count", &count];
+    let args = [
+        "gen",
+        "transfers",
+        "--topic",
+        "transfers",
+        "--count",
+        &count,
+    ];
     let args: Vec<&str> = args.into_iter().chain(["--accounts", ACCOUNTS]).collect();
     if judge.ran("gen more", &run(dir, &args)).is_none() {
         return;
@@ -276,7 +327,19 @@ fn every_fault_in_every_file_is_repaired_or_refused_never_silent() {
     build(&template, &inputs);
     let truth: Vec<String> = TOPICS
         .iter()
-        .map(|t| must(&template, &["log", "consume", "--topic", t, "--isolation", "read-committed"]))
+        .map(|t| {
+            must(
+                &template,
+                &[
+                    "log",
+                    "consume",
+                    "--topic",
+                    t,
+                    "--isolation",
+                    "read-committed",
+                ],
+            )
+        })
         .collect();
     let mut tally = Tally::default();
     let mut failures = Vec::new();
@@ -308,6 +371,12 @@ fn every_fault_in_every_file_is_repaired_or_refused_never_silent() {
     for failure in &failures {
         println!("{failure}");
     }
-    assert_eq!(tally.silently_wrong, 0, "seed {seed}: silently wrong outcomes above");
-    assert_eq!(tally.refused_unnamed, 0, "seed {seed}: refusals that do not name the file");
+    assert_eq!(
+        tally.silently_wrong, 0,
+        "seed {seed}: silently wrong outcomes above"
+    );
+    assert_eq!(
+        tally.refused_unnamed, 0,
+        "seed {seed}: refusals that do not name the file"
+    );
 }

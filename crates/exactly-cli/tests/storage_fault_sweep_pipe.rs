@@ -106,9 +106,17 @@ fn build(root: &Path, input: &Path) {
     let recv = receiver(&root.join("recv"), &addr);
     std::thread::sleep(Duration::from_millis(100));
     let send = finish(sender(&root.join("send"), &addr, input), "sender");
-    assert!(send.status.success(), "{}", String::from_utf8_lossy(&send.stderr));
+    assert!(
+        send.status.success(),
+        "{}",
+        String::from_utf8_lossy(&send.stderr)
+    );
     let recv = finish(recv, "receiver");
-    assert!(recv.status.success(), "{}", String::from_utf8_lossy(&recv.stderr));
+    assert!(
+        recv.status.success(),
+        "{}",
+        String::from_utf8_lossy(&recv.stderr)
+    );
 }
 
 fn judge_fault(root: &Path, file: &Path, input: &Path) -> Judge {
@@ -116,7 +124,9 @@ fn judge_fault(root: &Path, file: &Path, input: &Path) -> Judge {
     let (recv_state, send_state) = (root.join("recv"), root.join("send"));
     if let Some(out) = judge.ran("dump", &dump(&recv_state)) {
         let ns = delivered(&out);
-        judge.expect("dump", exactly_once(&ns), || format!("{} messages", ns.len()));
+        judge.expect("dump", exactly_once(&ns), || {
+            format!("{} messages", ns.len())
+        });
     }
     let addr = free_addr();
     let mut recv = receiver(&recv_state, &addr);
@@ -142,7 +152,9 @@ fn judge_fault(root: &Path, file: &Path, input: &Path) -> Judge {
     }
     if let Some(out) = judge.ran("dump after", &dump(&recv_state)) {
         let ns = delivered(&out);
-        judge.expect("dump after", exactly_once(&ns), || format!("{} messages", ns.len()));
+        judge.expect("dump after", exactly_once(&ns), || {
+            format!("{} messages", ns.len())
+        });
     }
     judge
 }
@@ -186,6 +198,12 @@ fn every_fault_in_pipe_state_is_repaired_or_refused_never_silent() {
     for failure in &failures {
         println!("{failure}");
     }
-    assert_eq!(tally.silently_wrong, 0, "seed {seed}: silently wrong outcomes above");
-    assert_eq!(tally.refused_unnamed, 0, "seed {seed}: refusals that do not name the file");
+    assert_eq!(
+        tally.silently_wrong, 0,
+        "seed {seed}: silently wrong outcomes above"
+    );
+    assert_eq!(
+        tally.refused_unnamed, 0,
+        "seed {seed}: refusals that do not name the file"
+    );
 }

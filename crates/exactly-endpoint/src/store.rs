@@ -167,6 +167,14 @@ pub enum StoreError {
         /// Driver message.
         reason: String,
     },
+    /// A record could not be serialized: nothing was written.
+    #[error("cannot encode the {what}: {reason}")]
+    Encode {
+        /// What was being encoded.
+        what: &'static str,
+        /// The serializer's message.
+        reason: String,
+    },
 }
 
 /// A transactional store of inbox, state, outbox and source positions.

@@ -61,7 +61,11 @@ pub fn faults_for(len: u64, random: usize, rng: &mut SmallRng) -> Vec<Fault> {
     if len == 0 {
         return faults;
     }
-    let mut flips = vec![0, len - 1, len.saturating_sub(1 + rng.random_range(0..64.min(len)))];
+    let mut flips = vec![
+        0,
+        len - 1,
+        len.saturating_sub(1 + rng.random_range(0..64.min(len))),
+    ];
     flips.extend((0..random).map(|_| rng.random_range(0..len)));
     for position in flips {
         let bit = rng.random_range(0..8);
