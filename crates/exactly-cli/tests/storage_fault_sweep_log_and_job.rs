@@ -33,6 +33,9 @@ const TRANSFERS_FIRST: u64 = 3000;
 const TRANSFERS_SECOND: u64 = 2000;
 const TRANSFERS_AFTER: u64 = 1000;
 const ACCOUNTS: &str = "50";
+/// Options of every `log produce`: small batches, and small segments so that sealed
+/// segments with their index files exist too.
+const PRODUCE_OPTIONS: [&str; 4] = ["--batch-records", "40", "--segment-bytes", "2048"];
 
 /// `exactly <args…> --dir <dir>`.
 fn run(dir: &Path, args: &[&str]) -> std::process::Output {
@@ -132,7 +135,8 @@ fn build(dir: &Path, inputs: &Inputs) {
             "7",
         ]
         .into_iter()
-        .chain(["--batch-records", "40", "--input", payments])
+        .chain(PRODUCE_OPTIONS)
+        .chain(["--input", payments])
         .collect::<Vec<_>>(),
     );
     for (i, ledger) in inputs.ledger[..3].iter().enumerate() {
@@ -254,7 +258,8 @@ fn resume_producer(dir: &Path, inputs: &Inputs, judge: &mut Judge) {
     ];
     let args: Vec<&str> = args
         .into_iter()
-        .chain(["--batch-records", "40", "--input", payments])
+        .chain(PRODUCE_OPTIONS)
+        .chain(["--input", payments])
         .collect();
     if judge.ran("produce resume", &run(dir, &args)).is_none() {
         return;
