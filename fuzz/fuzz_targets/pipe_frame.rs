@@ -1,7 +1,7 @@
 //! Fuzzes the pipe frame decoder and the state machines behind it with arbitrary bytes.
 //! Decoding must never panic and never allocate for the payload; whatever decodes must
 //! re-encode to the same bytes; the receiver and sender must survive any frame and keep
-//! their memory bounds.
+//! their memory bounds (sender table and forgotten-sender floors included).
 #![no_main]
 
 use exactly_pipe::frame::{self, FrameKind};
@@ -19,12 +19,17 @@ fuzz_target!(|data: &[u8]| {
             let range = f.ack_range().expect("validated range ack");
             let _ = (range.gaps().count(), range.pending().count());
         }
+        if f.kind == FrameKind::Refused {
+            f.refusal().expect("validated refused frame");
+        }
     }
     // The same bytes, split into frames, through every receiver and a sender.
     for mode in PipeMode::ALL {
         let mut config = ReceiverConfig::for_mode(mode);
         config.gap_ids_max = 64;
         config.reorder_buffer_max = 64;
+        config.senders_max = 4;
+        config.sender_floors_max = 4;
         let mut receiver = Receiver::new(config);
         let mut sender = Sender::new(SenderConfig::for_mode(mode, 1));
         let _ = sender.send(0, b"m");
@@ -34,8 +39,10 @@ fuzz_target!(|data: &[u8]| {
             while receiver.poll_delivery().is_some() {}
             while receiver.poll_transmit().is_some() {}
             assert!(receiver.gap_ids_len(1) <= 64 && receiver.reorder_buffered_len(1) <= 64);
+            assert!(receiver.senders_len() <= 4 && receiver.sender_floors_len() <= 4);
         }
         sender.handle_timeout(u64::MAX / 2);
         while sender.poll_transmit().is_some() {}
+        let _ = sender.refusal();
     }
 });

@@ -3,7 +3,10 @@
 //! - `pipe send` reads JSON lines and sends each as one message; its state directory holds a
 //!   journal of unconfirmed messages, so a sender killed with SIGKILL resumes where it was.
 //!   Message seq `n` is the `n`-th non-empty input line, so the resume point is the
-//!   journal's next seq.
+//!   journal's next seq; the journal keeps a fingerprint of the lines already sent, and a
+//!   restart with a different input is refused (naming the lines) instead of skipping lines.
+//! - Each state directory is locked (`<dir>/LOCK`) by the process using it, and an end whose
+//!   directory is deleted under it stops with an error before confirming anything more.
 //! - `pipe recv` journals each new message with its sender id and seq and fsyncs *before*
 //!   confirming it (cascade confirmation onto storage). The journal in its state directory
 //!   is the output of record — `pipe dump` prints it — and also its de-dup state, so the
@@ -19,7 +22,7 @@ pub mod udp;
 use anyhow::{ensure, Context};
 use exactly_core::StdStorage;
 use exactly_pipe::durable::DurableReceiver;
-use exactly_pipe::PipeMode;
+use exactly_pipe::{PipeMode, StateDirLock};
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -69,8 +72,15 @@ pub struct SendArgs {
     /// Receiver address (host:port).
     #[arg(long)]
     pub to: String,
-    /// State directory (journal of unconfirmed messages).
-    #[arg(long)]
+    /// State directory (journal of unconfirmed messages; locked while in use).
+    ///
+    /// A restart with the same directory resumes where the last run stopped: message `n` is
+    /// the `n`-th non-empty input line, and the lines already sent are skipped. The directory
+    /// keeps a fingerprint of those lines, so the input must be the same (it may be longer):
+    /// a different or shorter input is refused with the lines that differ. To send a new
+    /// input from its first line, use a new (empty) state directory — it gets a new sender
+    /// id, so the receiver treats its messages as new.
+    #[arg(long, verbatim_doc_comment)]
     pub state: PathBuf,
     /// Pipe (must match the receiver's).
     #[arg(long, default_value = "resend+id-dedup")]
@@ -97,7 +107,7 @@ pub struct RecvArgs {
     /// Address to listen on (host:port).
     #[arg(long)]
     pub listen: String,
-    /// State directory (journal of delivered messages = de-dup state).
+    /// State directory (journal of delivered messages = de-dup state; locked while in use).
     #[arg(long)]
     pub state: PathBuf,
     /// Pipe (must match the sender's).
@@ -109,6 +119,19 @@ pub struct RecvArgs {
     /// Do not print delivered messages (the journal still records them).
     #[arg(long)]
     pub quiet: bool,
+    /// Senders with full de-dup state at most. When a new sender arrives and the table is
+    /// full, the least recently active sender that can be forgotten safely is reduced to a
+    /// floor; if none can, the new sender is refused (it stops with an error).
+    #[arg(long, default_value_t = 1024)]
+    pub senders_max: usize,
+    /// Forgotten senders remembered by their floor at most; when full, new senders are
+    /// refused.
+    #[arg(long, default_value_t = 1 << 20)]
+    pub sender_floors_max: usize,
+    /// A sender with missing messages is forgotten only after this long without a frame;
+    /// if it comes back, it is refused from its lowest missing message on.
+    #[arg(long, default_value_t = 600_000)]
+    pub sender_idle_evict_ms: u64,
     #[command(flatten)]
     pub faults: FaultArgs,
 }
@@ -126,8 +149,8 @@ pub fn run(args: PipeArgs) -> anyhow::Result<()> {
     match args.command {
         PipeCommand::Send(a) => {
             a.faults.check()?;
-            let lines = read_lines(a.input.as_ref())?;
-            let summary = udp::run_sender(&a, &lines)?;
+            let input = read_lines(a.input.as_ref())?;
+            let summary = udp::run_sender(&a, &input)?;
             eprintln!("{summary}");
             Ok(())
         }
@@ -139,8 +162,16 @@ pub fn run(args: PipeArgs) -> anyhow::Result<()> {
     }
 }
 
+/// The non-empty lines of an input, each checked to be JSON, with their line numbers.
+pub struct InputLines {
+    /// The lines, trimmed; message seq `n` is `lines[n]`.
+    pub lines: Vec<String>,
+    /// The 1-based line number in the input of each of `lines`.
+    pub line_numbers: Vec<usize>,
+}
+
 /// The non-empty lines of the input, each checked to be JSON.
-fn read_lines(input: Option<&PathBuf>) -> anyhow::Result<Vec<String>> {
+fn read_lines(input: Option<&PathBuf>) -> anyhow::Result<InputLines> {
     let reader: Box<dyn BufRead> = match input {
         Some(path) => Box::new(std::io::BufReader::new(
             std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?,
@@ -148,6 +179,7 @@ fn read_lines(input: Option<&PathBuf>) -> anyhow::Result<Vec<String>> {
         None => Box::new(std::io::stdin().lock()),
     };
     let mut lines = Vec::new();
+    let mut line_numbers = Vec::new();
     for (i, line) in reader.lines().enumerate() {
         let line = line.context("reading input")?;
         let line = line.trim();
@@ -157,8 +189,12 @@ fn read_lines(input: Option<&PathBuf>) -> anyhow::Result<Vec<String>> {
         serde_json::from_str::<serde_json::Value>(line)
             .with_context(|| format!("input line {} is not JSON", i + 1))?;
         lines.push(line.to_owned());
+        line_numbers.push(i + 1);
     }
-    Ok(lines)
+    Ok(InputLines {
+        lines,
+        line_numbers,
+    })
 }
 
 /// One delivered message as the JSON line both `recv` and `dump` print.
@@ -169,6 +205,8 @@ pub fn delivery_json(sender_id: u64, seq: u64, payload: &[u8]) -> serde_json::Va
 }
 
 fn dump(args: &DumpArgs) -> anyhow::Result<()> {
+    // Reading recovers the journal (it may cut a torn tail): not under a running receiver.
+    let _lock = StateDirLock::acquire(&args.state)?;
     let delivered = DurableReceiver::read_delivered(Arc::new(StdStorage), &args.state)
         .with_context(|| format!("reading {}", args.state.display()))?;
     let mut out = std::io::stdout().lock();

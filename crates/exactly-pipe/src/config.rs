@@ -155,8 +155,19 @@ pub struct ReceiverConfig {
     pub reorder_buffer_max: usize,
     /// Cascade: maximum delivered but unconfirmed messages per sender.
     pub pending_confirm_max: usize,
-    /// Maximum distinct senders remembered; frames from more are dropped.
+    /// Maximum senders with full de-dup state. When a new sender arrives and the table is
+    /// full, the least recently active sender that can be forgotten safely is reduced to a
+    /// floor (see `sender_floors_max`); if none can, the new sender is answered with a
+    /// refused frame ([`crate::frame::Refusal::SendersFull`]).
     pub senders_max: usize,
+    /// Maximum forgotten senders remembered by their floor (16 bytes of state each). When
+    /// full, no sender is forgotten any more and new senders are refused.
+    pub sender_floors_max: usize,
+    /// A sender with holes (missing seqs below ones it delivered) is forgotten only after
+    /// this long without a frame; if it comes back it is refused from its lowest hole on
+    /// ([`crate::frame::Refusal::Evicted`]). Senders without holes are forgotten losslessly
+    /// whenever room is needed.
+    pub sender_idle_evict_ms: u64,
     /// Largest payload accepted; larger frames are rejected before allocation.
     pub payload_bytes_max: usize,
     /// Maximum individually listed seqs per ack frame.
@@ -179,6 +190,8 @@ impl ReceiverConfig {
             reorder_buffer_max: 1024,
             pending_confirm_max: 1024,
             senders_max: 1024,
+            sender_floors_max: 1 << 20,
+            sender_idle_evict_ms: 10 * 60 * 1000,
             payload_bytes_max: 64 * 1024,
             ack_ids_max: 256,
             ack_repeat_ms: 5,

@@ -12,12 +12,14 @@
 //!   store and the de-dup state: recovery replays it into the [`Receiver`].
 
 use crate::config::{ReceiverConfig, SenderConfig};
+use crate::fingerprint::{Fingerprint, ResumeMismatch};
 use crate::journal::{Journal, JournalError};
 use crate::receiver::{Delivery, Receiver};
 use crate::sender::{SendError, Sender, SenderEvent};
+use crate::state_dir::{StateDirError, StateDirLock};
 use exactly_core::Storage;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use thiserror::Error;
 
@@ -39,8 +41,46 @@ pub enum DurableError {
     #[error(transparent)]
     Journal(#[from] JournalError),
     /// The state directory could not be created.
-    #[error("creating state directory: {0}")]
-    Dir(#[source] std::io::Error),
+    #[error("creating state directory {dir}")]
+    Dir {
+        /// The state directory.
+        dir: PathBuf,
+        /// The file-system error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The state directory is locked by another process, or was deleted while in use.
+    #[error(transparent)]
+    StateDir(#[from] StateDirError),
+    /// The journal file disappeared from its directory while in use (the directory was
+    /// deleted or the file moved): nothing more is confirmed.
+    #[error(
+        "journal {journal} is gone from its state directory: stopping before confirming \
+         anything more"
+    )]
+    JournalGone {
+        /// The journal's path.
+        journal: PathBuf,
+    },
+    /// The receiver refused this sender; resending cannot succeed.
+    #[error(
+        "receiver refused sender {sender_id}: {unconfirmed} messages are unconfirmed (the \
+         oldest is seq {first_unconfirmed}) and may or may not have been delivered"
+    )]
+    Refused {
+        /// This sender's id.
+        sender_id: u64,
+        /// Messages sent but not confirmed.
+        unconfirmed: usize,
+        /// The oldest of them (the next seq if none).
+        first_unconfirmed: u64,
+        /// The receiver's reason.
+        #[source]
+        refusal: crate::frame::Refusal,
+    },
+    /// An earlier commit failed; the end is stopped.
+    #[error("stopped after an earlier failure")]
+    Stopped,
     /// A journal record that does not parse.
     #[error("malformed {kind} journal record of {len} bytes")]
     Malformed {
@@ -58,6 +98,48 @@ fn u64_at(body: &[u8], at: usize) -> Option<u64> {
     Some(u64::from_le_bytes(body.get(at..at + 8)?.try_into().ok()?))
 }
 
+fn create_dir(storage: &dyn Storage, dir: &Path) -> Result<(), DurableError> {
+    storage
+        .create_dir_all(dir)
+        .map_err(|source| DurableError::Dir {
+            dir: dir.to_owned(),
+            source,
+        })
+}
+
+/// Where a durable end lives, and the proof that it still does: the journal must still be
+/// at its path and, when the directory is locked, the lock must still be its `LOCK`.
+#[derive(Debug)]
+struct Home {
+    storage: Arc<dyn Storage>,
+    journal: PathBuf,
+    lock: Option<StateDirLock>,
+}
+
+impl Home {
+    fn new(storage: Arc<dyn Storage>, journal: PathBuf) -> Self {
+        Home {
+            storage,
+            journal,
+            lock: None,
+        }
+    }
+
+    /// Fails unless the state is still where it was opened (checked after each fsync and
+    /// before anything that depends on it is released).
+    fn check_present(&self) -> Result<(), DurableError> {
+        if let Some(lock) = &self.lock {
+            lock.check_present()?;
+        }
+        match self.storage.exists(&self.journal) {
+            Ok(true) => Ok(()),
+            Ok(false) | Err(_) => Err(DurableError::JournalGone {
+                journal: self.journal.clone(),
+            }),
+        }
+    }
+}
+
 fn record(kind: u8, fields: &[u64], payload: &[u8]) -> Vec<u8> {
     let mut body = Vec::with_capacity(1 + 8 * fields.len() + payload.len());
     body.push(kind);
@@ -73,30 +155,59 @@ fn record(kind: u8, fields: &[u64], payload: &[u8]) -> Vec<u8> {
 pub struct DurableSender {
     sender: Sender,
     journal: Journal,
+    home: Home,
     unsynced: Vec<(u64, Vec<u8>)>,
     compact_bytes_min: u64,
+    fingerprint: Fingerprint,
 }
 
-#[derive(Default)]
 struct SenderRecovery {
     sender_id: Option<u64>,
     next_seq: u64,
     unconfirmed: BTreeMap<u64, Vec<u8>>,
     malformed: Option<usize>,
+    fingerprint: Fingerprint,
 }
 
 impl SenderRecovery {
+    fn new() -> Self {
+        SenderRecovery {
+            sender_id: None,
+            next_seq: 0,
+            unconfirmed: BTreeMap::new(),
+            malformed: None,
+            fingerprint: Fingerprint::starting_at(0),
+        }
+    }
+
     fn visit(&mut self, body: &[u8]) {
         let (kind, a, b) = (body.first().copied(), u64_at(body, 1), u64_at(body, 9));
         match (kind, a, b) {
             (Some(META), Some(id), Some(next)) => {
                 self.sender_id = Some(id);
                 self.next_seq = self.next_seq.max(next);
+                // A META without a fingerprint was written by an older version: messages
+                // below its next seq cannot be checked.
+                let fingerprint = match body.get(17..) {
+                    Some([]) | None => Some(Fingerprint::starting_at(next)),
+                    Some(rest) => Fingerprint::decode(rest).filter(|f| f.next_seq() == next),
+                };
+                match fingerprint {
+                    Some(f) => self.fingerprint = f,
+                    None => self.malformed = Some(body.len()),
+                }
             }
             (Some(MSG), Some(seq), _) => {
                 self.next_seq = self.next_seq.max(seq + 1);
-                self.unconfirmed
-                    .insert(seq, body.get(9..).unwrap_or_default().to_vec());
+                let payload = body.get(9..).unwrap_or_default();
+                // Compaction re-lists unconfirmed messages already folded in; a seq beyond
+                // the next one would be a hole in the journal.
+                if seq == self.fingerprint.next_seq() {
+                    self.fingerprint.push(payload);
+                } else if seq > self.fingerprint.next_seq() {
+                    self.malformed = Some(body.len());
+                }
+                self.unconfirmed.insert(seq, payload.to_vec());
             }
             (Some(DONE), Some(seq), _) => {
                 self.unconfirmed.remove(&seq);
@@ -116,9 +227,11 @@ impl DurableSender {
         mut config: SenderConfig,
         now_ms: u64,
     ) -> Result<Self, DurableError> {
-        storage.create_dir_all(dir).map_err(DurableError::Dir)?;
-        let mut rec = SenderRecovery::default();
-        let mut journal = Journal::open(storage, &dir.join(SENDER_JOURNAL), |b| rec.visit(b))?;
+        create_dir(storage.as_ref(), dir)?;
+        let mut rec = SenderRecovery::new();
+        let journal_path = dir.join(SENDER_JOURNAL);
+        let home = Home::new(Arc::clone(&storage), journal_path.clone());
+        let mut journal = Journal::open(storage, &journal_path, |b| rec.visit(b))?;
         if let Some(len) = rec.malformed {
             return Err(DurableError::Malformed {
                 kind: "sender",
@@ -128,7 +241,9 @@ impl DurableSender {
         if let Some(id) = rec.sender_id {
             config.sender_id = id;
         } else {
-            journal.append(&record(META, &[config.sender_id, 0], &[]))?;
+            let mut fingerprint = Vec::new();
+            rec.fingerprint.encode(&mut fingerprint);
+            journal.append(&record(META, &[config.sender_id, 0], &fingerprint))?;
             journal.commit()?;
         }
         let mut sender = Sender::starting_at(config, rec.next_seq);
@@ -138,8 +253,54 @@ impl DurableSender {
         Ok(DurableSender {
             sender,
             journal,
+            home,
             unsynced: Vec::new(),
             compact_bytes_min: 8 * 1024 * 1024,
+            fingerprint: rec.fingerprint,
+        })
+    }
+
+    /// Attaches the lock of the state directory (taken with [`StateDirLock::acquire`]
+    /// *before* [`DurableSender::open`]): it is held while the sender lives, and
+    /// [`DurableSender::commit`] fails with [`StateDirError::Gone`] once the directory was
+    /// deleted or replaced.
+    pub fn with_dir_lock(mut self, lock: StateDirLock) -> Self {
+        self.home.lock = Some(lock);
+        self
+    }
+
+    /// Checks that `input` begins with exactly the messages this state already accepted
+    /// (seq `n` = `input[n]`), so resuming by position is safe. A different or shorter input
+    /// is [`ResumeMismatch`], naming the range of seqs holding the first difference.
+    ///
+    /// The range is narrowed with the unconfirmed messages the journal still holds: from its
+    /// start, each seq whose payload is known is compared exactly.
+    pub fn check_resume_input<T: AsRef<[u8]>>(&self, input: &[T]) -> Result<(), ResumeMismatch> {
+        let checked = self.fingerprint.check(input);
+        let Err(ResumeMismatch::InputDiffers {
+            mut first_seq,
+            last_seq,
+        }) = checked
+        else {
+            return checked;
+        };
+        let known: BTreeMap<u64, &[u8]> = self.sender.in_flight().collect();
+        while first_seq < last_seq {
+            let given = usize::try_from(first_seq).ok().and_then(|i| input.get(i));
+            match (known.get(&first_seq), given) {
+                (Some(sent), Some(given)) if *sent == given.as_ref() => first_seq += 1,
+                (Some(_), Some(_)) => {
+                    return Err(ResumeMismatch::InputDiffers {
+                        first_seq,
+                        last_seq: first_seq,
+                    })
+                }
+                _ => break,
+            }
+        }
+        Err(ResumeMismatch::InputDiffers {
+            first_seq,
+            last_seq,
         })
     }
 
@@ -184,6 +345,7 @@ impl DurableSender {
         }
         let seq = self.next_seq();
         self.journal.append(&record(MSG, &[seq], payload))?;
+        self.fingerprint.push(payload);
         self.unsynced.push((seq, payload.to_vec()));
         Ok(seq)
     }
@@ -192,6 +354,7 @@ impl DurableSender {
     /// wire. Compacts the journal when it has grown large.
     pub fn commit(&mut self, now_ms: u64) -> Result<(), DurableError> {
         self.journal.commit()?;
+        self.home.check_present()?;
         for (seq, payload) in std::mem::take(&mut self.unsynced) {
             let assigned = self.sender.send(now_ms, &payload)?;
             debug_assert_eq!(assigned, seq, "journaled seq must match the sender's");
@@ -204,10 +367,12 @@ impl DurableSender {
 
     fn compact(&mut self) -> Result<(), DurableError> {
         let config = self.sender.config();
+        let mut fingerprint = Vec::new();
+        self.fingerprint.encode(&mut fingerprint);
         let mut bodies = vec![record(
             META,
             &[config.sender_id, self.sender.next_seq()],
-            &[],
+            &fingerprint,
         )];
         bodies.extend(
             self.sender
@@ -239,9 +404,23 @@ impl DurableSender {
     }
 
     /// The next confirmation or give-up; it is journaled (durable at the next commit).
+    /// [`DurableError::Refused`] once the receiver refused this sender and every
+    /// confirmation that arrived before the refusal was returned.
     pub fn poll_event(&mut self) -> Result<Option<SenderEvent>, DurableError> {
         let Some(event) = self.sender.poll_event() else {
-            return Ok(None);
+            return match self.sender.refusal() {
+                Some(refusal) => Err(DurableError::Refused {
+                    sender_id: self.sender.config().sender_id,
+                    unconfirmed: self.sender.in_flight_len(),
+                    first_unconfirmed: self
+                        .sender
+                        .in_flight()
+                        .next()
+                        .map_or(self.sender.next_seq(), |(seq, _)| seq),
+                    refusal,
+                }),
+                None => Ok(None),
+            };
         };
         let (SenderEvent::Confirmed { seq } | SenderEvent::GaveUp { seq }) = event;
         self.journal.append(&record(DONE, &[seq], &[]))?;
@@ -260,7 +439,10 @@ impl DurableSender {
 pub struct DurableReceiver {
     receiver: Receiver,
     journal: Journal,
+    home: Home,
     uncommitted: Vec<Delivery>,
+    /// A commit failed: nothing more is confirmed (fail-stop).
+    failed: bool,
 }
 
 fn parse_delivered(body: &[u8]) -> Option<Delivery> {
@@ -282,19 +464,16 @@ impl DurableReceiver {
         dir: &Path,
         mut config: ReceiverConfig,
     ) -> Result<Self, DurableError> {
-        storage.create_dir_all(dir).map_err(DurableError::Dir)?;
+        create_dir(storage.as_ref(), dir)?;
         config.cascade = true;
         let mut receiver = Receiver::new(config);
         let mut malformed = None;
-        let journal =
-            Journal::open(
-                storage,
-                &dir.join(RECEIVER_JOURNAL),
-                |body| match parse_delivered(body) {
-                    Some(d) => receiver.replay_delivered(d.sender_id, d.seq),
-                    None => malformed = Some(body.len()),
-                },
-            )?;
+        let journal_path = dir.join(RECEIVER_JOURNAL);
+        let home = Home::new(Arc::clone(&storage), journal_path.clone());
+        let journal = Journal::open(storage, &journal_path, |body| match parse_delivered(body) {
+            Some(d) => receiver.replay_delivered(d.sender_id, d.seq),
+            None => malformed = Some(body.len()),
+        })?;
         if let Some(len) = malformed {
             return Err(DurableError::Malformed {
                 kind: "receiver",
@@ -304,8 +483,19 @@ impl DurableReceiver {
         Ok(DurableReceiver {
             receiver,
             journal,
+            home,
             uncommitted: Vec::new(),
+            failed: false,
         })
+    }
+
+    /// Attaches the lock of the state directory (taken with [`StateDirLock::acquire`]
+    /// *before* [`DurableReceiver::open`]): it is held while the receiver lives, and
+    /// [`DurableReceiver::commit`] fails with [`StateDirError::Gone`] once the directory
+    /// was deleted or replaced.
+    pub fn with_dir_lock(mut self, lock: StateDirLock) -> Self {
+        self.home.lock = Some(lock);
+        self
     }
 
     /// Every message delivered durably so far, in delivery order (the output of record).
@@ -350,8 +540,19 @@ impl DurableReceiver {
 
     /// Makes the journaled deliveries durable, confirms them to their senders and returns
     /// them for the application.
+    ///
+    /// After an error the receiver is stopped: every later commit fails and no ack is
+    /// transmitted (its durable state is unknown or gone; confirming anything could lose
+    /// confirmed messages).
     pub fn commit(&mut self) -> Result<Vec<Delivery>, DurableError> {
+        if self.failed {
+            return Err(DurableError::Stopped);
+        }
+        self.failed = true;
         self.journal.commit()?;
+        // The fsync went to a file still in place: only then may its messages be confirmed.
+        self.home.check_present()?;
+        self.failed = false;
         let delivered = std::mem::take(&mut self.uncommitted);
         for d in &delivered {
             self.receiver.confirm(d.sender_id, d.seq);
@@ -371,6 +572,9 @@ impl DurableReceiver {
 
     /// The next ack frame and the sender id it goes to.
     pub fn poll_transmit(&mut self) -> Option<(u64, Vec<u8>)> {
+        if self.failed {
+            return None;
+        }
         self.receiver.poll_transmit()
     }
 }

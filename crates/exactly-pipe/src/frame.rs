@@ -4,7 +4,7 @@
 //! offset size field
 //!  0     2    magic        0x5850 ("PX"), little-endian like every integer here
 //!  2     1    version      1
-//!  3     1    kind         1 = data, 2 = ack (list), 3 = ack (range)
+//!  3     1    kind         1 = data, 2 = ack (list), 3 = ack (range), 4 = refused
 //!  4     4    payload_len  bytes after the header
 //!  8     8    sender_id    the sending end's id (acks echo the id they confirm for)
 //! 16     8    seq          data: the message's sequence number;
@@ -16,7 +16,13 @@
 //!                          pending seqs — every seq in [seq, end) is confirmed except the
 //!                          gaps (never received) and the pending (received, not yet
 //!                          confirmed by the application)
+//!                          refused: reason u64 | a u64 | b u64 (see [`Refusal`]); `seq`
+//!                          is the refused data frame's seq
 //! ```
+//!
+//! Kind 4 was added to version 1 without changing the other kinds: a receiver answers a
+//! data frame it will not take with it, so the sender stops with an error instead of
+//! resending forever. A sender built before it counts the frame as undecodable.
 //!
 //! A range ack describes the receiver's whole window, so losing one costs nothing: the next
 //! one says it again. Receivers without de-dup state (the plain resend pipe) can only list
@@ -45,7 +51,72 @@ pub enum FrameKind {
     Ack,
     /// Confirmations from a receiver as a range with exceptions.
     AckRange,
+    /// The receiver will not take this sender's messages (see [`Refusal`]).
+    Refused,
 }
+
+/// Why a receiver refuses a sender's data frames (the payload of a [`FrameKind::Refused`]
+/// frame).
+#[derive(Clone, Copy, Debug, Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// Its sender table holds `senders_max` senders it cannot forget yet (each still has
+    /// unconfirmed messages or was heard from recently) and it remembers `floors_max`
+    /// forgotten ones: a new sender cannot be taken without risking duplicates.
+    #[error(
+        "the receiver's sender table is full ({senders_max} active senders, {floors_max} \
+         forgotten ones remembered) and none can be forgotten safely"
+    )]
+    SendersFull {
+        /// The receiver's `senders_max`.
+        senders_max: u64,
+        /// The receiver's `sender_floors_max`.
+        floors_max: u64,
+    },
+    /// The receiver forgot this sender (idle too long) while seqs in `[low, high)` were
+    /// partly missing: it can no longer tell which of them it delivered, so it takes
+    /// nothing at or above `low` from this sender id again. Seqs below `low` were delivered.
+    #[error(
+        "the receiver forgot this sender after it was idle with seqs {low}..{high} partly \
+         undelivered; it no longer takes seqs from {low} on from this sender id"
+    )]
+    Evicted {
+        /// Every seq below it was delivered.
+        low: u64,
+        /// One above the highest seq the receiver had seen.
+        high: u64,
+    },
+}
+
+impl Refusal {
+    fn encode(self) -> [u64; 3] {
+        match self {
+            Refusal::SendersFull {
+                senders_max,
+                floors_max,
+            } => [1, senders_max, floors_max],
+            Refusal::Evicted { low, high } => [2, low, high],
+        }
+    }
+
+    fn decode(payload: &[u8]) -> Option<Refusal> {
+        if payload.len() != REFUSED_PAYLOAD_BYTES {
+            return None;
+        }
+        let (a, b) = (le_u64(payload, 8), le_u64(payload, 16));
+        match le_u64(payload, 0) {
+            1 => Some(Refusal::SendersFull {
+                senders_max: a,
+                floors_max: b,
+            }),
+            2 => Some(Refusal::Evicted { low: a, high: b }),
+            _ => None,
+        }
+    }
+}
+
+/// Payload size of a refused frame.
+const REFUSED_PAYLOAD_BYTES: usize = 24;
 
 impl FrameKind {
     fn code(self) -> u8 {
@@ -53,6 +124,7 @@ impl FrameKind {
             FrameKind::Data => 1,
             FrameKind::Ack => 2,
             FrameKind::AckRange => 3,
+            FrameKind::Refused => 4,
         }
     }
 
@@ -61,6 +133,7 @@ impl FrameKind {
             1 => Some(FrameKind::Data),
             2 => Some(FrameKind::Ack),
             3 => Some(FrameKind::AckRange),
+            4 => Some(FrameKind::Refused),
             _ => None,
         }
     }
@@ -90,6 +163,14 @@ impl<'a> FrameRef<'a> {
         payload
             .chunks_exact(8)
             .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+    }
+
+    /// A refused frame's reason; `None` for other frames. Validated by [`decode`].
+    pub fn refusal(&self) -> Option<Refusal> {
+        match self.kind {
+            FrameKind::Refused => Refusal::decode(self.payload),
+            _ => None,
+        }
     }
 
     /// A range ack's `(end, gaps, pending)`; `None` for other frames. Validated by
@@ -177,8 +258,8 @@ pub enum FrameError {
         /// Bytes after the header.
         actual: usize,
     },
-    /// An ack payload that is not a whole number of seqs, or a range ack whose gap count
-    /// exceeds what it lists.
+    /// An ack payload that is not a whole number of seqs, a range ack whose gap count
+    /// exceeds what it lists, or a refused frame without a known reason.
     #[error("malformed ack payload of {payload_len} bytes")]
     BadAckPayload {
         /// Payload length.
@@ -247,6 +328,15 @@ pub fn encode_ack_range(
     encode(FrameKind::AckRange, sender_id, cumulative, &payload, out);
 }
 
+/// Encodes a refused frame answering `sender_id`'s data frame `seq`.
+pub fn encode_refused(sender_id: u64, seq: u64, refusal: Refusal, out: &mut Vec<u8>) {
+    let mut payload = Vec::with_capacity(REFUSED_PAYLOAD_BYTES);
+    for v in refusal.encode() {
+        payload.extend_from_slice(&v.to_le_bytes());
+    }
+    encode(FrameKind::Refused, sender_id, seq, &payload, out);
+}
+
 fn le_u16(bytes: &[u8], at: usize) -> u16 {
     let mut b = [0; 2];
     b.copy_from_slice(bytes.get(at..at + 2).unwrap_or(&[0; 2]));
@@ -266,6 +356,9 @@ fn le_u64(bytes: &[u8], at: usize) -> u64 {
 }
 
 fn ack_payload_ok(kind: FrameKind, payload: &[u8]) -> bool {
+    if kind == FrameKind::Refused {
+        return Refusal::decode(payload).is_some();
+    }
     if payload.len() % 8 != 0 {
         return false;
     }
@@ -368,6 +461,32 @@ mod tests {
         let mut payload = 20u64.to_le_bytes().to_vec();
         payload.extend_from_slice(&5u64.to_le_bytes()); // claims 5 gaps, lists none
         encode(FrameKind::AckRange, 3, 10, &payload, &mut bad);
+        assert!(matches!(
+            decode(&bad, 1024),
+            Err(FrameError::BadAckPayload { .. })
+        ));
+    }
+
+    #[test]
+    fn refused_frame_round_trips_and_unknown_reasons_are_rejected() {
+        for refusal in [
+            Refusal::SendersFull {
+                senders_max: 4,
+                floors_max: 9,
+            },
+            Refusal::Evicted { low: 3, high: 7 },
+        ] {
+            let mut buf = Vec::new();
+            encode_refused(5, 11, refusal, &mut buf);
+            let frame = decode(&buf, 1024).unwrap();
+            assert_eq!(
+                (frame.kind, frame.sender_id, frame.seq),
+                (FrameKind::Refused, 5, 11)
+            );
+            assert_eq!(frame.refusal(), Some(refusal));
+        }
+        let mut bad = Vec::new();
+        encode(FrameKind::Refused, 5, 11, &[9; 24], &mut bad);
         assert!(matches!(
             decode(&bad, 1024),
             Err(FrameError::BadAckPayload { .. })

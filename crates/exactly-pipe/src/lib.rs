@@ -18,25 +18,35 @@
 //! - [`sender`]: [`Sender`] — resend with timeouts, capped exponential backoff, bounded
 //!   in-flight window, optional retry limit.
 //! - [`receiver`]: [`Receiver`] — bounded ID de-dup, index de-dup, ordered delivery,
-//!   cascade confirmation, batched acks.
+//!   cascade confirmation, batched acks; a bounded sender table that forgets idle senders
+//!   down to a floor and refuses (frame kind 4) what it cannot take safely.
 //! - [`meter`]: [`HopMeter`], [`Reliability`], [`DeliveryMode`], [`SeenSet`].
-//! - [`journal`]: [`Journal`], an append-only CRC-checked record file over `Storage`.
+//! - [`journal`]: [`Journal`], an append-only CRC-checked record file over `Storage`, with a
+//!   durable-end file so damage in fsynced records is refused, never cut as a torn tail.
 //! - [`durable`]: [`DurableSender`], [`DurableReceiver`].
+//! - [`fingerprint`]: the hash chain of a sender's accepted messages ([`ResumeMismatch`]).
+//! - [`state_dir`]: [`StateDirLock`] — one process per state directory, and a check that
+//!   it was not deleted under a running end.
 //!
 //! Byte layouts, memory bounds and recovery rules are in `docs/pipes.md`.
 
 pub mod config;
 pub mod durable;
+mod durable_end;
+pub mod fingerprint;
 pub mod frame;
 pub mod journal;
 pub mod meter;
 pub mod receiver;
 pub mod sender;
+pub mod state_dir;
 
 pub use config::{Dedup, PipeMode, ReceiverConfig, SenderConfig, UnknownPipeMode};
 pub use durable::{DurableError, DurableReceiver, DurableSender};
+pub use fingerprint::ResumeMismatch;
 pub use frame::{FrameError, FrameKind, FrameRef};
 pub use journal::{Journal, JournalError};
 pub use meter::{DeliveryMode, HopMeter, Reliability, SeenSet};
 pub use receiver::{Delivery, Receiver, ReceiverStats};
 pub use sender::{SendError, Sender, SenderEvent, SenderStats};
+pub use state_dir::{StateDirError, StateDirLock};

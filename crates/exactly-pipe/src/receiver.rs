@@ -6,10 +6,15 @@
 //! [`Receiver::poll_transmit`] (ack frames, each addressed by the sender id it confirms).
 //!
 //! De-duplication state is per sender id and bounded — see [`crate::Dedup`] and the memory
-//! rules in `docs/pipes.md`.
+//! rules in `docs/pipes.md`. At most `senders_max` senders have full state; idle ones are
+//! forgotten down to a floor, and a sender that cannot be taken is answered with a refused
+//! frame — see `receiver/admission.rs`.
+
+mod admission;
 
 use crate::config::{Dedup, ReceiverConfig};
 use crate::frame::{self, FrameKind};
+use admission::{Admitted, Floor};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 /// A message handed to the application.
@@ -40,10 +45,15 @@ pub struct ReceiverStats {
     /// overtaken messages — index de-dup cannot tell them apart).
     pub stale_discarded: u64,
     /// Frames dropped unconfirmed because a bound was reached (gap ids, reorder buffer,
-    /// pending confirmations, senders); the sender resends them later.
+    /// pending confirmations); the sender resends them later. (A sender that cannot be
+    /// taken is refused explicitly: `frames_refused`.)
     pub dropped_over_bound: u64,
     /// Ack frames sent.
     pub acks_sent: u64,
+    /// Senders forgotten (reduced to a floor) to make room for another.
+    pub senders_forgotten: u64,
+    /// Data frames answered with a refused frame.
+    pub frames_refused: u64,
 }
 
 /// The per-sender de-duplication state.
@@ -89,6 +99,24 @@ struct Peer {
     repeat_at_ms: u64,
     repeat_interval_ms: u64,
     repeats_left: u8,
+    /// The latest time a data frame of this sender arrived (forgetting picks the oldest).
+    last_active_ms: u64,
+}
+
+impl Peer {
+    fn new(dedup: DedupState, now_ms: u64) -> Self {
+        Peer {
+            dedup,
+            pending: BTreeSet::new(),
+            acks: Vec::new(),
+            ack_due: false,
+            ack_is_repeat: false,
+            repeat_at_ms: 0,
+            repeat_interval_ms: 0,
+            repeats_left: 0,
+            last_active_ms: now_ms,
+        }
+    }
 }
 
 /// The receiving end of a pipe. See the module docs.
@@ -96,6 +124,10 @@ struct Peer {
 pub struct Receiver {
     config: ReceiverConfig,
     peers: HashMap<u64, Peer>,
+    /// Forgotten senders (at most `sender_floors_max`).
+    floors: HashMap<u64, Floor>,
+    /// Frames for senders without a peer (refusals, acks below a floor): (sender id, frame).
+    stateless: VecDeque<(u64, Vec<u8>)>,
     due: Vec<u64>,
     deliveries: VecDeque<Delivery>,
     stats: ReceiverStats,
@@ -109,6 +141,8 @@ impl Receiver {
         Receiver {
             config,
             peers: HashMap::new(),
+            floors: HashMap::new(),
+            stateless: VecDeque::new(),
             due: Vec::new(),
             deliveries: VecDeque::new(),
             stats: ReceiverStats::default(),
@@ -147,41 +181,15 @@ impl Receiver {
         self.peers.get(&sender_id).map_or(0, |p| p.pending.len())
     }
 
-    /// Senders remembered.
+    /// Senders with full state (at most `senders_max`, except after a replay that needed
+    /// more: replay never forgets a sender with holes).
     pub fn senders_len(&self) -> usize {
         self.peers.len()
     }
 
-    fn new_dedup(dedup: Dedup) -> DedupState {
-        match dedup {
-            Dedup::None => DedupState::None,
-            Dedup::Id => DedupState::Id {
-                next: 0,
-                gaps: BTreeSet::new(),
-            },
-            Dedup::Index => DedupState::Index { next: 0 },
-            Dedup::Ordered => DedupState::Ordered {
-                next: 0,
-                buffer: BTreeMap::new(),
-            },
-        }
-    }
-
-    fn peer(&mut self, sender_id: u64) -> Option<&mut Peer> {
-        if !self.peers.contains_key(&sender_id) && self.peers.len() >= self.config.senders_max {
-            return None;
-        }
-        let dedup = self.config.dedup;
-        Some(self.peers.entry(sender_id).or_insert_with(|| Peer {
-            dedup: Self::new_dedup(dedup),
-            pending: BTreeSet::new(),
-            acks: Vec::new(),
-            ack_due: false,
-            ack_is_repeat: false,
-            repeat_at_ms: 0,
-            repeat_interval_ms: 0,
-            repeats_left: 0,
-        }))
+    /// Forgotten senders remembered by their floor (at most `sender_floors_max`).
+    pub fn sender_floors_len(&self) -> usize {
+        self.floors.len()
     }
 
     /// Handles bytes from the network: data frames are de-duplicated and delivered, anything
@@ -210,10 +218,23 @@ impl Receiver {
         let cascade = self.config.cascade && live;
         let (gap_ids_max, buffer_max) = (self.config.gap_ids_max, self.config.reorder_buffer_max);
         let pending_max = self.config.pending_confirm_max;
-        let Some(peer) = self.peer(sender_id) else {
-            self.stats.dropped_over_bound += 1;
+        match self.admit(sender_id, seq, live) {
+            Ok(Admitted::Peer) => {}
+            Ok(Admitted::BelowFloor(low)) => {
+                // Below a forgotten sender's floor: delivered long ago; confirm again.
+                self.stats.duplicates_suppressed += 1;
+                if live {
+                    self.ack_below_floor(sender_id, low);
+                }
+                return;
+            }
+            Err(refusal) => return self.refuse(sender_id, seq, refusal),
+        }
+        let now_ms = self.now_ms;
+        let Some(peer) = self.peers.get_mut(&sender_id) else {
             return;
         };
+        peer.last_active_ms = now_ms;
         if cascade && peer.pending.len() >= pending_max && !peer.pending.contains(&seq) {
             self.stats.dropped_over_bound += 1;
             return;
@@ -337,6 +358,9 @@ impl Receiver {
 
     /// The next ack frame, with the sender id it must go to.
     pub fn poll_transmit(&mut self) -> Option<(u64, Vec<u8>)> {
+        if let Some(stateless) = self.stateless.pop_front() {
+            return Some(stateless);
+        }
         let sender_id = self.due.pop()?;
         let ack_ids_max = self.config.ack_ids_max;
         let peer = self.peers.get_mut(&sender_id)?;

@@ -10,7 +10,7 @@
 //! receiver must remember.
 
 use crate::config::SenderConfig;
-use crate::frame::{self, FrameKind};
+use crate::frame::{self, FrameKind, Refusal};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use thiserror::Error;
@@ -106,6 +106,8 @@ pub struct Sender {
     rtt: Option<(f64, f64)>,
     /// The time of the latest input (for RTT samples on confirmation).
     now_ms: u64,
+    /// The receiver refused this sender (see [`Sender::refusal`]).
+    refusal: Option<Refusal>,
 }
 
 impl Sender {
@@ -128,6 +130,7 @@ impl Sender {
             stats: SenderStats::default(),
             rtt: None,
             now_ms: 0,
+            refusal: None,
         }
     }
 
@@ -163,6 +166,14 @@ impl Sender {
             .iter()
             .zip(base..)
             .filter_map(|(slot, seq)| slot.as_ref().map(|f| (seq, f.payload.as_slice())))
+    }
+
+    /// The receiver's refusal, if it answered a data frame with one: it will not take this
+    /// sender's messages, so resending cannot succeed. The sender stops transmitting and
+    /// the unconfirmed messages stay in flight for the application to report. Sans-IO
+    /// drivers must check it after [`Sender::handle_frame`] and stop with an error.
+    pub fn refusal(&self) -> Option<Refusal> {
+        self.refusal
     }
 
     /// Whether [`Sender::send`] would accept a message now.
@@ -322,6 +333,11 @@ impl Sender {
         if frame.kind == FrameKind::Data || frame.sender_id != self.config.sender_id {
             return;
         }
+        if let Some(refusal) = frame.refusal() {
+            self.refusal.get_or_insert(refusal);
+            self.transmits.clear();
+            return;
+        }
         self.stats.acks_received += 1;
         let upto = frame.seq.min(self.next_seq);
         for seq in self.base_seq..upto.max(self.base_seq) {
@@ -466,6 +482,9 @@ impl Sender {
     /// at once would only flood the receiver — and the acks of the first resends (range acks
     /// describe the whole window) confirm or reveal the rest.
     pub fn handle_timeout(&mut self, now_ms: u64) {
+        if self.refusal.is_some() {
+            return;
+        }
         let mut budget = self.config.resends_per_timeout_max.max(1);
         let mut deferred = Vec::new();
         while let Some(Reverse((deadline, seq, attempts))) = self.timers.peek().copied() {
@@ -525,8 +544,12 @@ impl Sender {
         self.arm(now_ms, seq, attempts);
     }
 
-    /// The next frame to put on the wire.
+    /// The next frame to put on the wire (none once refused).
     pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        if self.refusal.is_some() {
+            self.transmits.clear();
+            return None;
+        }
         self.transmits.pop_front()
     }
 

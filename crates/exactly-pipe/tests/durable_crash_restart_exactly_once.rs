@@ -101,6 +101,12 @@ impl World {
         self.send_disk.crash(t);
         self.sender = open_sender(&self.send_disk, self.pipe, self.now_ms)
             .unwrap_or_else(|e| panic!("sender recovery: {e}"));
+        // The recovered fingerprint still matches the input (seq n carries n) after torn
+        // tails and compactions.
+        let input: Vec<[u8; 8]> = (0..MESSAGES).map(u64::to_le_bytes).collect();
+        self.sender
+            .check_resume_input(&input)
+            .unwrap_or_else(|e| panic!("resume check after a crash: {e}"));
     }
 
     fn crash_receiver(&mut self) {

@@ -1,11 +1,11 @@
 //! The UDP drivers of the durable pipe ends: sockets, wall-clock time and fault injection
 //! around the sans-IO state machines.
 
-use super::{delivery_json, FaultArgs, RecvArgs, SendArgs};
+use super::{delivery_json, FaultArgs, InputLines, RecvArgs, SendArgs};
 use anyhow::Context;
 use exactly_core::StdStorage;
 use exactly_pipe::durable::{DurableReceiver, DurableSender};
-use exactly_pipe::{frame, ReceiverConfig, SenderConfig};
+use exactly_pipe::{frame, ReceiverConfig, ResumeMismatch, SenderConfig, StateDirLock};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use std::collections::HashMap;
@@ -75,13 +75,17 @@ fn elapsed_ms(start: Instant) -> u64 {
 }
 
 /// Runs `pipe send` until every line is confirmed; returns a JSON summary.
-pub fn run_sender(args: &SendArgs, lines: &[String]) -> anyhow::Result<serde_json::Value> {
+pub fn run_sender(args: &SendArgs, input: &InputLines) -> anyhow::Result<serde_json::Value> {
     let start = Instant::now();
+    let lines = &input.lines;
     let mut config = SenderConfig::for_mode(args.pipe, rand::random::<u64>() | 1);
     config.in_flight_max = args.window.max(1);
     config.resend_timeout_ms = args.resend_timeout_ms.max(1);
+    let lock = StateDirLock::acquire(&args.state)?;
     let mut ds = DurableSender::open(Arc::new(StdStorage), &args.state, config, 0)
-        .with_context(|| format!("opening sender state {}", args.state.display()))?;
+        .with_context(|| format!("opening sender state {}", args.state.display()))?
+        .with_dir_lock(lock);
+    check_resume_input(&ds, args, input)?;
     let resumed_at = ds.next_seq();
     let mut next_line = usize::try_from(resumed_at).unwrap_or(usize::MAX);
     let socket = UdpSocket::bind("127.0.0.1:0").context("binding the sender socket")?;
@@ -137,6 +141,65 @@ pub fn run_sender(args: &SendArgs, lines: &[String]) -> anyhow::Result<serde_jso
     }))
 }
 
+/// Refuses to resume with an input other than the one the state already sent part of.
+fn check_resume_input(
+    ds: &DurableSender,
+    args: &SendArgs,
+    input: &InputLines,
+) -> anyhow::Result<()> {
+    let line_of = |seq: u64| {
+        usize::try_from(seq)
+            .ok()
+            .and_then(|i| input.line_numbers.get(i).copied())
+            .map_or_else(|| format!("#{}", seq + 1), |n| n.to_string())
+    };
+    let state = args.state.display();
+    let fresh = format!(
+        "to resume, pass the input this state was sending; to send this input from its first \
+         line as new messages, use a new, empty --state directory instead of {state}"
+    );
+    match ds.check_resume_input(&input.lines) {
+        Ok(()) => Ok(()),
+        Err(ResumeMismatch::Unverifiable { from_seq }) => {
+            eprintln!(
+                "warning: sender state {state} predates input fingerprints: the first \
+                 {from_seq} non-empty input lines cannot be checked against what it sent"
+            );
+            Ok(())
+        }
+        Err(ResumeMismatch::InputDiffers {
+            first_seq,
+            last_seq,
+        }) => {
+            let differs = if first_seq == last_seq {
+                format!(
+                    "input line {} differs from the line it sent at that position",
+                    line_of(first_seq)
+                )
+            } else {
+                format!(
+                    "the first difference from what it sent is between input lines {} and {}",
+                    line_of(first_seq),
+                    line_of(last_seq)
+                )
+            };
+            anyhow::bail!(
+                "the input is not the one sender state {state} was sending: {differs} (it \
+                 already sent {} lines, which resuming would skip as duplicates); {fresh}",
+                ds.next_seq()
+            )
+        }
+        Err(ResumeMismatch::InputShorter {
+            accepted,
+            input_len,
+        }) => anyhow::bail!(
+            "the input has {input_len} non-empty lines but sender state {state} already sent \
+             {accepted}: it is not the input this state was sending; {fresh}"
+        ),
+        Err(other) => Err(other.into()),
+    }
+}
+
 /// With `--rate`, how many lines may have been handed to the sender by `now_ms`.
 fn paced_limit(rate: u64, resumed_at: u64, now_ms: u64, total: usize) -> usize {
     if rate == 0 {
@@ -149,9 +212,15 @@ fn paced_limit(rate: u64, resumed_at: u64, now_ms: u64, total: usize) -> usize {
 /// Runs `pipe recv` until killed (or idle for `--idle-exit-ms`).
 pub fn run_receiver(args: &RecvArgs) -> anyhow::Result<()> {
     let start = Instant::now();
-    let config = ReceiverConfig::for_mode(args.pipe);
+    let mut config = ReceiverConfig::for_mode(args.pipe);
+    config.senders_max = args.senders_max.max(1);
+    config.sender_floors_max = args.sender_floors_max;
+    config.sender_idle_evict_ms = args.sender_idle_evict_ms;
+    let addresses_max = config.senders_max.saturating_mul(2).saturating_add(1024);
+    let lock = StateDirLock::acquire(&args.state)?;
     let mut dr = DurableReceiver::open(Arc::new(StdStorage), &args.state, config)
-        .with_context(|| format!("opening receiver state {}", args.state.display()))?;
+        .with_context(|| format!("opening receiver state {}", args.state.display()))?
+        .with_dir_lock(lock);
     let socket =
         UdpSocket::bind(&args.listen).with_context(|| format!("listening on {}", args.listen))?;
     let mut faults = Faults::new(&args.faults);
@@ -167,6 +236,12 @@ pub fn run_receiver(args: &RecvArgs) -> anyhow::Result<()> {
                 Ok((n, from)) => {
                     let bytes = buf.get(..n).unwrap_or_default();
                     if let Ok(f) = frame::decode(bytes, config_payload_max()) {
+                        // Bounded like the receiver's sender table: forged sender ids must
+                        // not grow it without limit. Forgetting addresses only costs acks,
+                        // and every sender's next resend brings its address back.
+                        if peers.len() >= addresses_max && !peers.contains_key(&f.sender_id) {
+                            peers.clear();
+                        }
                         peers.insert(f.sender_id, from);
                     }
                     let now = elapsed_ms(start);
