@@ -10,6 +10,12 @@
 //!   body = postcard(`Frame`). A commit frame is written and fdatasynced before the
 //!   commit is acknowledged; dispatch marks are written without a sync (a lost mark only
 //!   republishes).
+//! - `durable-end`: the evidence of how much of the journal was durable (see
+//!   [`durable_end`]); recovery refuses to cut a journal below it.
+
+mod durable_end;
+
+use durable_end::{Claim, DurableEnd};
 
 use crate::id::MessageId;
 use crate::message::{OutboxEntry, Position};
@@ -204,6 +210,7 @@ pub struct EmbeddedStore {
     journal_path: PathBuf,
     journal_len_bytes: u64,
     memory: Memory,
+    evidence: DurableEnd,
     failed: Option<String>,
     _lock: Option<std::fs::File>,
 }
@@ -246,8 +253,10 @@ impl EmbeddedStore {
     ) -> Result<Self, StoreError> {
         let dir = dir.as_ref().to_path_buf();
         storage.create_dir_all(&dir).map_err(io_error(&dir))?;
-        let (generation, memory) = load_snapshot(storage.as_ref(), &dir)?;
+        let (generation, mut memory) = load_snapshot(storage.as_ref(), &dir)?;
         let journal_path = dir.join(journal_name(generation));
+        let claim = DurableEnd::read(storage.as_ref(), &dir)?;
+        check_claim_generation(claim, generation, &dir)?;
         let existed = storage
             .exists(&journal_path)
             .map_err(io_error(&journal_path))?;
@@ -257,47 +266,36 @@ impl EmbeddedStore {
         if !existed {
             storage.sync_dir(&dir).map_err(io_error(&dir))?;
         }
-        let mut store = Self {
+        let acknowledged_bytes = claim
+            .filter(|c| c.generation == generation)
+            .map_or(0, |c| c.length_bytes);
+        let journal_len_bytes = replay_journal(
+            storage.as_ref(),
+            &journal_path,
+            journal.as_ref(),
+            acknowledged_bytes,
+            &mut |frame| memory.apply(frame, options.retention),
+        )?;
+        let claim_now = Claim {
+            generation,
+            length_bytes: journal_len_bytes,
+        };
+        let evidence = DurableEnd::open(storage.as_ref(), &dir, claim_now)?;
+        let store = Self {
             storage,
             dir,
             options,
             generation,
             journal,
             journal_path,
-            journal_len_bytes: 0,
+            journal_len_bytes,
             memory,
+            evidence,
             failed: None,
             _lock: None,
         };
-        store.replay_journal()?;
         store.remove_stray_files()?;
         Ok(store)
-    }
-
-    fn replay_journal(&mut self) -> Result<(), StoreError> {
-        let path = self.journal_path.clone();
-        let bytes = read_file(self.storage.as_ref(), &path).map_err(io_error(&path))?;
-        let mut position = 0usize;
-        while let Some((frame, next)) = decode_frame(&bytes, position) {
-            self.memory.apply(frame, self.options.retention);
-            position = next;
-        }
-        if position < bytes.len() {
-            if let Some(later) = next_valid_frame(&bytes, position + 1) {
-                return Err(StoreError::Corrupt {
-                    path,
-                    position: position as u64,
-                    reason: format!("bad frame followed by a valid frame at byte {later}"),
-                });
-            }
-            // A torn tail: bytes of a commit that was never acknowledged.
-            self.journal
-                .set_len(position as u64)
-                .map_err(io_error(&path))?;
-            self.journal.sync_data().map_err(io_error(&path))?;
-        }
-        self.journal_len_bytes = position as u64;
-        Ok(())
     }
 
     fn remove_stray_files(&self) -> Result<(), StoreError> {
@@ -309,6 +307,8 @@ impl EmbeddedStore {
         let mut removed = false;
         for name in names {
             let stray = (name.starts_with("journal-") && name != current) || name.ends_with(".tmp");
+            // Never a journal the evidence could still vouch for: a newer one than the
+            // snapshot names was refused before this point (check_claim_generation).
             if stray {
                 let path = self.dir.join(&name);
                 self.storage.remove_file(&path).map_err(io_error(&path))?;
@@ -382,6 +382,11 @@ impl EmbeddedStore {
         self.journal = journal;
         self.generation = generation;
         self.journal_len_bytes = 0;
+        let fresh = Claim {
+            generation,
+            length_bytes: 0,
+        };
+        self.evidence.record(fresh, true)?;
         self.storage.remove_file(&old).map_err(io_error(&old))?;
         Ok(())
     }
@@ -427,6 +432,13 @@ impl Store for EmbeddedStore {
         }
         let frame = Frame::Commit(commit);
         self.append_frame(&frame, true).map_err(|e| self.fail(e))?;
+        let durable = Claim {
+            generation: self.generation,
+            length_bytes: self.journal_len_bytes,
+        };
+        self.evidence
+            .record(durable, false)
+            .map_err(|e| self.fail(e))?;
         self.memory.apply(frame, self.options.retention);
         if self.journal_len_bytes > self.options.journal_bytes_max {
             self.compact().map_err(|e| self.fail(e))?;
@@ -549,6 +561,69 @@ fn encode_frame(frame: &Frame) -> Result<Vec<u8>, StoreError> {
     bytes.extend_from_slice(&crc.to_le_bytes());
     bytes.extend_from_slice(&body);
     Ok(bytes)
+}
+
+/// Refuses evidence of a newer journal generation than the snapshot names: the snapshot
+/// was replaced by an older one or removed, and opening would forget acknowledged commits.
+fn check_claim_generation(
+    claim: Option<Claim>,
+    generation: u64,
+    dir: &Path,
+) -> Result<(), StoreError> {
+    match claim {
+        Some(claim) if claim.generation > generation => Err(StoreError::Corrupt {
+            path: dir.join(SNAPSHOT_FILE),
+            position: 0,
+            reason: format!(
+                "the store acknowledged commits in journal generation {} but the snapshot \
+                 (missing or older) continues with generation {generation}",
+                claim.generation
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Replays the journal at `path` into `apply`; returns the length of its valid prefix. A
+/// torn tail (nothing valid after it, and beyond `acknowledged_bytes`) is cut: it is a
+/// commit whose sync never returned. Damage below `acknowledged_bytes`, or followed by a
+/// valid frame, is `Corrupt`: cutting it would lose acknowledged commits.
+fn replay_journal(
+    storage: &dyn Storage,
+    path: &Path,
+    journal: &dyn StorageFile,
+    acknowledged_bytes: u64,
+    apply: &mut dyn FnMut(Frame),
+) -> Result<u64, StoreError> {
+    let bytes = read_file(storage, path).map_err(io_error(path))?;
+    let mut position = 0usize;
+    while let Some((frame, next)) = decode_frame(&bytes, position) {
+        apply(frame);
+        position = next;
+    }
+    let corrupt = |reason: String| StoreError::Corrupt {
+        path: path.to_path_buf(),
+        position: position as u64,
+        reason,
+    };
+    if (position as u64) < acknowledged_bytes {
+        return Err(corrupt(format!(
+            "damaged or missing commits in bytes {position}..{acknowledged_bytes}, which were \
+             acknowledged as durable (file is {} bytes)",
+            bytes.len()
+        )));
+    }
+    if position < bytes.len() {
+        if let Some(later) = next_valid_frame(&bytes, position + 1) {
+            return Err(corrupt(format!(
+                "bad frame followed by a valid frame at byte {later}"
+            )));
+        }
+        // A torn tail: bytes of a commit that was never acknowledged.
+        journal.set_len(position as u64).map_err(io_error(path))?;
+        journal.sync_data().map_err(io_error(path))?;
+    }
+    Ok(position as u64)
 }
 
 /// The frame at `position` and the position after it, if it is whole and valid.

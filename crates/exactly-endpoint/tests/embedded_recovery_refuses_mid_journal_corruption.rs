@@ -1,6 +1,7 @@
-//! A torn journal tail is truncated (it was never acknowledged), but a damaged frame
-//! followed by valid frames is corruption of acknowledged commits: recovery refuses to
-//! skip it and reports the file and byte position.
+//! A torn journal tail past the acknowledged end is truncated (it was never acknowledged),
+//! but a cut inside an acknowledged commit, or a damaged frame followed by valid frames, is
+//! damage of acknowledged commits: recovery refuses and reports the file and byte
+//! position.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -38,15 +39,37 @@ fn mid_journal_corruption_is_refused_and_torn_tail_truncated() {
     let journal = Path::new("/s/journal-00000000000000000000");
     let clean = storage.live_bytes(journal).unwrap();
 
-    // Torn tail: cut inside the last frame; recovery keeps the first three batches.
-    storage
-        .overwrite_bytes(journal, clean[..clean.len() - 3].to_vec())
-        .unwrap();
+    let full = {
+        let mut store =
+            EmbeddedStore::open_with(Arc::new(storage.clone()), "/s", EmbeddedOptions::default())
+                .unwrap();
+        store.positions().unwrap()[0].next_offset
+    };
+
+    // Torn tail: half a frame past the acknowledged end (a commit whose sync never
+    // returned) is cut, and every acknowledged commit stays.
+    let mut torn = clean.clone();
+    torn.extend_from_slice(&clean[..clean.len().min(40) / 2]);
+    storage.overwrite_bytes(journal, torn).unwrap();
     let mut store =
         EmbeddedStore::open_with(Arc::new(storage.clone()), "/s", EmbeddedOptions::default())
             .unwrap();
-    assert_eq!(store.positions().unwrap()[0].next_offset, 15);
+    assert_eq!(store.positions().unwrap()[0].next_offset, full);
     drop(store);
+    assert_eq!(storage.live_bytes(journal).unwrap(), clean);
+
+    // A cut inside the last acknowledged frame is not a torn write: refused, naming the
+    // journal, instead of forgetting the commit.
+    storage
+        .overwrite_bytes(journal, clean[..clean.len() - 3].to_vec())
+        .unwrap();
+    let error =
+        EmbeddedStore::open_with(Arc::new(storage.clone()), "/s", EmbeddedOptions::default())
+            .unwrap_err();
+    assert!(
+        matches!(&error, StoreError::Corrupt { path, .. } if path == journal),
+        "{error}"
+    );
 
     // A flipped byte in the first frame, with valid frames after it: refused.
     let mut flipped = clean.clone();
