@@ -163,7 +163,7 @@ impl Log {
         });
         inner.load_topics()?;
         let flusher = match (inner.config.durability, mode) {
-            (Durability::Interval(ms), Mode::ReadWrite) => Some(spawn_flusher(&inner, ms)),
+            (Durability::Interval(ms), Mode::ReadWrite) => Some(spawn_flusher(&inner, ms)?),
             _ => None,
         };
         let log = Self {
@@ -214,12 +214,17 @@ impl Log {
         // Partitions first, the metadata file last: it is the commit point of the creation.
         let topic = self.inner.open_topic(name, partitions).map_err(Box::new)?;
         let topic_dir = self.inner.dir.join(name);
+        let meta_path = topic_dir.join(TOPIC_META_FILE);
+        // An empty metadata file used to be written on an encoding failure: the topic then
+        // failed to open ("does not parse") with its partitions already on disk.
         let meta = serde_json::to_vec(&TopicMeta {
             version: 1,
             partitions,
         })
-        .unwrap_or_default();
-        let meta_path = topic_dir.join(TOPIC_META_FILE);
+        .map_err(|e| TopicError::Io {
+            path: meta_path.clone(),
+            source: std::io::Error::other(e),
+        })?;
         write_file_atomically(self.inner.storage.as_ref(), &meta_path, &meta)
             .map_err(topic_io(&meta_path))?;
         self.inner
@@ -524,7 +529,9 @@ fn maintenance(error: AppendError) -> MaintenanceError {
     }
 }
 
-fn spawn_flusher(inner: &Arc<LogInner>, interval_ms: u64) -> Flusher {
+/// Starts the interval flusher. Failing to start it is an error: without it an
+/// `Interval` log never synced, yet kept acknowledging appends.
+fn spawn_flusher(inner: &Arc<LogInner>, interval_ms: u64) -> Result<Flusher, OpenError> {
     let stop = Arc::new((Mutex::new(false), Condvar::new()));
     let weak: Weak<LogInner> = Arc::downgrade(inner);
     let stop_flag = Arc::clone(&stop);
@@ -553,8 +560,14 @@ fn spawn_flusher(inner: &Arc<LogInner>, interval_ms: u64) -> Flusher {
                 let _ = partition.flush();
             }
         })
-        .ok();
-    Flusher { stop, thread }
+        .map_err(|source| OpenError::Io {
+            path: inner.dir.clone(),
+            source,
+        })?;
+    Ok(Flusher {
+        stop,
+        thread: Some(thread),
+    })
 }
 
 impl LogInner {
@@ -569,9 +582,17 @@ impl LogInner {
         let mut topics = self.topics.write().unwrap_or_else(|e| e.into_inner());
         for name in names {
             let meta_path = self.dir.join(&name).join(TOPIC_META_FILE);
-            if validate_topic_name(&name).is_err()
-                || !self.storage.exists(&meta_path).unwrap_or(false)
-            {
+            // An unreadable metadata path is an error: treating it as "not a topic" made
+            // the whole topic silently disappear from the log.
+            let is_topic = validate_topic_name(&name).is_ok()
+                && self
+                    .storage
+                    .exists(&meta_path)
+                    .map_err(|source| OpenError::Io {
+                        path: meta_path.clone(),
+                        source,
+                    })?;
+            if !is_topic {
                 // Not a topic, or a creation that crashed before its commit point.
                 continue;
             }

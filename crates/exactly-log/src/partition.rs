@@ -527,7 +527,10 @@ impl Partition {
             .producers
             .expire(self.clock.now_ms(), self.config.producer_expiry_ms);
         let path = self.dir.join(snapshot_file_name(next_offset));
-        let bytes = state.producers.encode_snapshot(next_offset);
+        let bytes = state
+            .producers
+            .encode_snapshot(next_offset)
+            .map_err(|e| format!("encoding the producer snapshot {} failed: {e}", path.display()))?;
         write_file_atomically(self.storage.as_ref(), &path, &bytes)
             .map_err(|e| format!("writing {} failed: {e}", path.display()))?;
         self.prune_snapshots(state.start_offset());

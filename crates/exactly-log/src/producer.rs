@@ -369,16 +369,17 @@ impl ProducerTable {
         before - self.entries.len()
     }
 
-    /// Serialises the table as a snapshot valid up to (excluding) `next_offset`.
-    pub fn encode_snapshot(&self, next_offset: Offset) -> Vec<u8> {
+    /// Serialises the table as a snapshot valid up to (excluding) `next_offset`. An
+    /// encoding failure is returned, never written as an empty snapshot.
+    pub fn encode_snapshot(&self, next_offset: Offset) -> Result<Vec<u8>, serde_json::Error> {
         let snapshot = SnapshotRef {
             next_offset: next_offset.0,
             table: self,
         };
-        let json = serde_json::to_vec(&snapshot).unwrap_or_default();
+        let json = serde_json::to_vec(&snapshot)?;
         let mut out = crc32c::crc32c(&json).to_le_bytes().to_vec();
         out.extend_from_slice(&json);
-        out
+        Ok(out)
     }
 
     /// Parses a snapshot; `None` if it is damaged (the caller rebuilds from the log).
@@ -583,7 +584,7 @@ mod tests {
         let mut table = ProducerTable::default();
         table.record(&header(stamp(1, 0, 0), 2, 0), 1_000);
         table.record(&header(stamp(2, 0, 0), 2, 2), 5_000);
-        let bytes = table.encode_snapshot(Offset(4));
+        let bytes = table.encode_snapshot(Offset(4)).unwrap();
         let (offset, back) = ProducerTable::decode_snapshot(&bytes).unwrap();
         assert_eq!((offset, &back), (Offset(4), &table));
         let mut damaged = bytes.clone();

@@ -131,6 +131,16 @@ pub enum TxnError {
         /// Why.
         reason: String,
     },
+    /// A transaction or position record could not be serialised (nothing was written).
+    #[error("encoding the {what} record of '{key}' failed: {reason}")]
+    Encode {
+        /// Which record: "transaction state" or "consumer position".
+        what: &'static str,
+        /// Its transactional id or group/topic/partition key.
+        key: String,
+        /// The serialiser's message.
+        reason: String,
+    },
     /// An append failed.
     #[error(transparent)]
     Append(#[from] AppendError),
@@ -207,7 +217,13 @@ impl Log {
         let record = Record {
             timestamp: Timestamp(self.now_ms()),
             key: Some(meta.transactional_id.as_bytes().to_vec()),
-            value: serde_json::to_vec(meta).unwrap_or_default(),
+            // An empty value here used to be written (and fsynced) as the new state of the
+            // id, which the next open then refused as corrupt.
+            value: serde_json::to_vec(meta).map_err(|e| TxnError::Encode {
+                what: "transaction state",
+                key: meta.transactional_id.clone(),
+                reason: e.to_string(),
+            })?,
         };
         self.append_internal_lazily(TRANSACTIONS_TOPIC, 0, &[record])?;
         Ok(())
@@ -370,7 +386,7 @@ impl Log {
         positions: &[(String, u32, Offset)],
     ) -> Result<(), TxnError> {
         self.internal_topic(OFFSETS_TOPIC)?;
-        let records = offset_records(group, positions, self.now_ms());
+        let records = offset_records(group, positions, self.now_ms())?;
         if !records.is_empty() {
             self.append_internal(OFFSETS_TOPIC, 0, &records, None, 0)?;
             self.flush_partition(OFFSETS_TOPIC, 0)?;
@@ -399,9 +415,14 @@ impl Log {
                 crate::Isolation::ReadCommitted,
             )?;
             for record in &batch.records {
-                let Ok(entry) = serde_json::from_slice::<OffsetEntry>(&record.value) else {
-                    continue;
-                };
+                // A position that does not parse is damage, not a record to skip: skipping
+                // it silently restarted the group from an older position.
+                let entry = serde_json::from_slice::<OffsetEntry>(&record.value).map_err(|e| {
+                    TxnError::CorruptState {
+                        offset: record.offset.0,
+                        reason: format!("{OFFSETS_TOPIC}: {e}"),
+                    }
+                })?;
                 if entry.group == group {
                     positions.insert((entry.topic, entry.partition), Offset(entry.offset));
                 }
@@ -423,19 +444,33 @@ struct OffsetEntry {
     offset: u64,
 }
 
-fn offset_records(group: &str, positions: &[(String, u32, Offset)], now_ms: i64) -> Vec<Record> {
+/// One `__consumer_offsets` record per position; an encoding failure is an error (an empty
+/// value would be a position that silently never reads back).
+fn offset_records(
+    group: &str,
+    positions: &[(String, u32, Offset)],
+    now_ms: i64,
+) -> Result<Vec<Record>, TxnError> {
     positions
         .iter()
-        .map(|(topic, partition, offset)| Record {
-            timestamp: Timestamp(now_ms),
-            key: Some(format!("{group}/{topic}/{partition}").into_bytes()),
-            value: serde_json::to_vec(&OffsetEntry {
+        .map(|(topic, partition, offset)| {
+            let key = format!("{group}/{topic}/{partition}");
+            let value = serde_json::to_vec(&OffsetEntry {
                 group: group.to_string(),
                 topic: topic.clone(),
                 partition: *partition,
                 offset: offset.0,
             })
-            .unwrap_or_default(),
+            .map_err(|e| TxnError::Encode {
+                what: "consumer position",
+                key: key.clone(),
+                reason: e.to_string(),
+            })?;
+            Ok(Record {
+                timestamp: Timestamp(now_ms),
+                key: Some(key.into_bytes()),
+                value,
+            })
         })
         .collect()
 }
@@ -613,7 +648,7 @@ impl TransactionalProducer<'_> {
         positions: &[(String, u32, Offset)],
     ) -> Result<(), TxnError> {
         self.log.internal_topic(OFFSETS_TOPIC)?;
-        let records = offset_records(group, positions, self.log.now_ms());
+        let records = offset_records(group, positions, self.log.now_ms())?;
         if records.is_empty() {
             return Ok(());
         }

@@ -108,11 +108,15 @@ pub fn verify_log(storage: &dyn Storage, dir: &Path, config: &LogConfig) -> Veri
     };
     for topic in topics {
         let topic_dir = dir.join(&topic);
-        if !storage
-            .exists(&topic_dir.join("topic.json"))
-            .unwrap_or(false)
-        {
-            continue;
+        let meta_path = topic_dir.join("topic.json");
+        match storage.exists(&meta_path) {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(e) => {
+                // Skipping it would report a log with an unreadable topic as clean.
+                report.findings.push(unreadable(&meta_path, e));
+                continue;
+            }
         }
         let partitions = match storage.list_dir(&topic_dir) {
             Ok(names) => names,
