@@ -4,6 +4,7 @@
 mod consume;
 mod copy;
 mod produce;
+mod repair;
 mod txn;
 
 use anyhow::{bail, Context};
@@ -37,6 +38,9 @@ enum LogCommand {
     Describe(DescribeArgs),
     /// Checksum every batch; exit non-zero on damage.
     Verify(VerifyArgs),
+    /// Cut damaged data at the end of partitions (also data known durable), printing what
+    /// is dropped.
+    Repair(repair::RepairArgs),
 }
 
 #[derive(Args, Debug)]
@@ -79,6 +83,7 @@ pub fn run(args: LogArgs) -> anyhow::Result<()> {
         LogCommand::Copy(args) => copy::run(args),
         LogCommand::Describe(args) => describe(args),
         LogCommand::Verify(args) => verify(args),
+        LogCommand::Repair(args) => repair::run(args),
     }
 }
 

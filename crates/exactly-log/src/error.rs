@@ -42,6 +42,35 @@ pub enum OpenError {
         /// What is wrong.
         reason: String,
     },
+    /// The active segment's valid data ends below what the log had evidence was durable:
+    /// acknowledged records are damaged or missing. Recovery refuses to cut them as a torn
+    /// write; `exactly log repair` cuts them explicitly.
+    #[error(
+        "durable data damaged in {file} at byte {position}: offsets {first_lost_offset}..{durable_next_offset} \
+         were durable ({evidence}) but {reason}; run `exactly log repair` to cut them explicitly"
+    )]
+    DurableDataLost {
+        /// The active segment file.
+        file: PathBuf,
+        /// Byte position of the first invalid byte (the end of the valid batches).
+        position: u64,
+        /// First offset that cannot be read.
+        first_lost_offset: Offset,
+        /// Offset after the last record known to be durable.
+        durable_next_offset: Offset,
+        /// Which evidence: the durable-end file's byte position or a producer snapshot.
+        evidence: String,
+        /// What recovery found at `position`.
+        reason: String,
+    },
+}
+
+impl OpenError {
+    /// Whether an operator's `exactly log repair` can fix this (damage at or after the
+    /// first invalid batch of an active segment).
+    pub fn is_repairable(&self) -> bool {
+        matches!(self, OpenError::DurableDataLost { .. })
+    }
 }
 
 /// Why a topic could not be created or looked up.

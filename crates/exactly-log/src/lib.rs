@@ -18,6 +18,8 @@
 //! - `log`: [`Log`], topics and the public API.
 //! - [`txn`]: transactions — the coordinator over `__transactions`, the
 //!   [`TransactionalProducer`], consumer-group positions in `__consumer_offsets`.
+//! - [`durable_end`]: the durable-end evidence format (pure); `evidence`: its file I/O.
+//! - [`repair`]: the operator's explicit cut of damaged durable data.
 //! - [`verify`]: read-only integrity check of a whole log directory.
 //!
 //! The byte layouts and recovery rules are in `docs/design.md`; the hazards and what
@@ -25,11 +27,14 @@
 
 pub mod batch;
 pub mod config;
+pub mod durable_end;
 pub mod error;
+mod evidence;
 pub mod index;
 mod log;
 mod partition;
 pub mod producer;
+pub mod repair;
 mod segment;
 pub mod txn;
 pub mod verify;

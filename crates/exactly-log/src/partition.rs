@@ -8,7 +8,9 @@
 
 use crate::batch::{self, BatchHeader, ControlKind, EncodedBatch, StoredRecord};
 use crate::config::{Durability, LogConfig};
+use crate::durable_end::{self, DurableEnd};
 use crate::error::{AppendError, OpenError, ReadError};
+use crate::evidence::{self, EvidenceWriter};
 use crate::index::SegmentIndex;
 use crate::producer::{
     AbortedTxn, MarkerCheck, OngoingTxn, ProducerTable, SequenceCheck, SequenceViolation,
@@ -64,6 +66,13 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 struct WriteMark {
     segment_base: u64,
     position: u64,
+}
+
+/// The durable end and the file that records it (guarded together: the evidence is written
+/// right after the sync that makes its claim true, in the order of the syncs).
+struct DurableState {
+    mark: WriteMark,
+    evidence: Option<EvidenceWriter>,
 }
 
 /// What happened to an append.
@@ -207,7 +216,7 @@ pub(crate) struct Partition {
     fail: Arc<FailStop>,
     state: Mutex<PartitionState>,
     visible_changed: Condvar,
-    durable: Mutex<WriteMark>,
+    durable: Mutex<DurableState>,
     recovery: Vec<RecoveryEvent>,
     mode: Mode,
 }
@@ -250,6 +259,17 @@ impl Partition {
             storage.create_dir_all(&dir).map_err(io_open(&dir))?;
         }
         let names = storage.list_dir(&dir).map_err(io_open(&dir))?;
+        // Read before the segments: a follower then never sees a claim beyond what it scans
+        // (the owner writes the evidence only after the data's sync).
+        let recorded = evidence::load(storage.as_ref(), &dir).map_err(|e| match e {
+            evidence::LoadError::Io(path, source) => OpenError::Io { path, source },
+            evidence::LoadError::Damaged(file, reason) => OpenError::Corrupt {
+                file,
+                position: 0,
+                reason,
+            },
+        })?;
+        let claim = evidence::strongest_claim(&names, recorded.map(|slot| slot.end));
         let mut bases: Vec<Offset> = names
             .iter()
             .filter_map(|n| parse_file_name(n, "log"))
@@ -285,7 +305,7 @@ impl Partition {
             opener.check_continuity(sealed.last(), &segment)?;
             sealed.push(segment);
         }
-        let (active, active_headers, recovery) = opener.recover_active(*active_base)?;
+        let (active, active_headers, recovery) = opener.recover_active(*active_base, claim)?;
         opener.check_continuity(sealed.last(), &active)?;
         let mut state = PartitionState {
             sealed,
@@ -300,7 +320,32 @@ impl Partition {
         // Followers need the transaction state too: `read_committed` depends on it.
         state.producers =
             opener.rebuild_producers(&names, &state, active_headers, clock.now_ms())?;
-        let durable = Mutex::new(state.write_mark());
+        let evidence = match mode == Mode::ReadWrite && config.durable_end_evidence {
+            true => {
+                // Everything recovered was synced above: the claim is true.
+                let end = DurableEnd {
+                    segment_base: state.active.base_offset(),
+                    position: state.active.len_bytes(),
+                    next_offset: state.next_offset(),
+                };
+                let interval = config.durable_end_sync_interval_ms;
+                let writer = EvidenceWriter::open(
+                    storage.as_ref(),
+                    &dir,
+                    recorded,
+                    end,
+                    clock.now_ms(),
+                    interval,
+                )
+                .map_err(io_open(&evidence::path_in(&dir)))?;
+                Some(writer)
+            }
+            false => None,
+        };
+        let durable = Mutex::new(DurableState {
+            mark: state.write_mark(),
+            evidence,
+        });
         Ok(Self {
             dir,
             storage,
@@ -436,7 +481,7 @@ impl Partition {
     /// appenders waiting at the same time.
     fn make_durable(&self, target: WriteMark) -> Result<(), AppendError> {
         let mut durable = lock(&self.durable);
-        if *durable >= target {
+        if durable.mark >= target {
             return Ok(());
         }
         self.fail
@@ -455,8 +500,19 @@ impl Partition {
         if let Err(e) = file.sync_data() {
             return Err(self.fail_stopped(format!("fdatasync of {} failed: {e}", path.display())));
         }
-        debug_assert!(mark >= *durable, "the durable mark only moves forward");
-        *durable = mark;
+        debug_assert!(mark >= durable.mark, "the durable mark only moves forward");
+        durable.mark = mark;
+        if let Some(writer) = durable.evidence.as_mut() {
+            let end = DurableEnd {
+                segment_base: Offset(mark.segment_base),
+                position: mark.position,
+                next_offset,
+            };
+            if let Err(e) = writer.record(end, self.clock.now_ms()) {
+                let reason = format!("writing {} failed: {e}", writer.path().display());
+                return Err(self.fail_stopped(reason));
+            }
+        }
         drop(durable);
         self.publish_visible(next_offset);
         Ok(())
@@ -527,10 +583,12 @@ impl Partition {
             .producers
             .expire(self.clock.now_ms(), self.config.producer_expiry_ms);
         let path = self.dir.join(snapshot_file_name(next_offset));
-        let bytes = state
-            .producers
-            .encode_snapshot(next_offset)
-            .map_err(|e| format!("encoding the producer snapshot {} failed: {e}", path.display()))?;
+        let bytes = state.producers.encode_snapshot(next_offset).map_err(|e| {
+            format!(
+                "encoding the producer snapshot {} failed: {e}",
+                path.display()
+            )
+        })?;
         write_file_atomically(self.storage.as_ref(), &path, &bytes)
             .map_err(|e| format!("writing {} failed: {e}", path.display()))?;
         self.prune_snapshots(state.start_offset());
@@ -603,6 +661,15 @@ impl Partition {
             return Ok(());
         }
         self.flush()?;
+        {
+            let mut durable = lock(&self.durable);
+            if let Some(writer) = durable.evidence.as_mut() {
+                if let Err(e) = writer.sync() {
+                    let reason = format!("fsync of {} failed: {e}", writer.path().display());
+                    return Err(self.fail_stopped(reason));
+                }
+            }
+        }
         let mut state = lock(&self.state);
         let next = state.next_offset();
         self.write_snapshot(&mut state, next)
@@ -1050,6 +1117,40 @@ fn find_time_in_segment(
     Ok(None)
 }
 
+/// The refusal when the valid batches of the active segment end below `claim`.
+pub(crate) fn durable_data_lost(
+    path: &Path,
+    base: Offset,
+    len: u64,
+    scan: &segment::ScanOutcome,
+    claim: &DurableEnd,
+) -> Option<OpenError> {
+    let valid_bytes = scan.stop.as_ref().map_or(len, |s| s.position);
+    let lost = durable_end::shortfall(claim, base, valid_bytes, scan.index.next_offset)?;
+    let evidence = match lost.durable_position {
+        Some(p) => format!(
+            "{} says durable up to byte {p}",
+            durable_end::DURABLE_END_FILE
+        ),
+        None => format!(
+            "durability evidence (durable-end file or producer snapshot) names offset {}",
+            lost.durable_next_offset
+        ),
+    };
+    let reason = match &scan.stop {
+        Some(stop) => stop.reason.clone(),
+        None => format!("the file ends at byte {len}"),
+    };
+    Some(OpenError::DurableDataLost {
+        file: path.to_path_buf(),
+        position: valid_bytes,
+        first_lost_offset: lost.first_lost_offset,
+        durable_next_offset: lost.durable_next_offset,
+        evidence,
+        reason,
+    })
+}
+
 /// Opening helpers, grouped so `Partition::open` reads as a list of steps.
 struct Opener<'a> {
     dir: &'a Path,
@@ -1134,6 +1235,7 @@ impl Opener<'_> {
     fn recover_active(
         &mut self,
         base: Offset,
+        claim: Option<DurableEnd>,
     ) -> Result<(Segment, Vec<BatchHeader>, Option<RecoveryEvent>), OpenError> {
         let (path, file, len) = self.open_segment_file(base)?;
         let scan = segment::scan_segment(
@@ -1144,6 +1246,15 @@ impl Opener<'_> {
             self.config.index_interval_bytes,
             ScanDepth::Checksums,
         );
+        // A follower may have listed the segments just before the owner rolled to a new
+        // one: a claim about a segment it does not see yet says nothing about this one.
+        let judged = claim.filter(|c| self.mode == Mode::ReadWrite || c.segment_base <= base);
+        let lost = judged.and_then(|c| durable_data_lost(&path, base, len, &scan, &c));
+        if scan.stop.is_none() {
+            if let Some(lost) = lost {
+                return Err(lost); // The file is shorter than what was durable.
+            }
+        }
         let mut event = None;
         if let Some(stop) = scan.stop {
             let next = scan.index.next_offset;
@@ -1164,6 +1275,10 @@ impl Opener<'_> {
                         stop.reason
                     ),
                 });
+            }
+            if let Some(lost) = lost {
+                // Damage below the evidence is not a torn write: the data was durable.
+                return Err(lost);
             }
             if self.mode == Mode::ReadOnly {
                 // The owner may be writing this batch right now: just stop before it.

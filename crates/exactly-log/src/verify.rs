@@ -3,6 +3,9 @@
 //! Nothing is repaired; opening the log is what truncates a torn tail.
 
 use crate::config::LogConfig;
+use crate::durable_end::DurableEnd;
+use crate::error::OpenError;
+use crate::evidence;
 use crate::index::SegmentIndex;
 use crate::segment::{self, index_file_name, parse_file_name, ScanDepth};
 use exactly_core::storage::read_file;
@@ -32,6 +35,22 @@ pub enum Finding {
         /// Bytes after it.
         bytes: u64,
         /// What is wrong.
+        reason: String,
+    },
+    /// The active segment's valid batches end below what the log had evidence was durable
+    /// (acknowledged data damaged or missing). Opening refuses; `exactly log repair` cuts.
+    DurableDataLost {
+        /// Segment file.
+        file: PathBuf,
+        /// Where the valid batches end.
+        position: u64,
+        /// First offset that cannot be read.
+        first_lost_offset: Offset,
+        /// Offset after the last record known durable.
+        durable_next_offset: Offset,
+        /// Which evidence.
+        evidence: String,
+        /// What is wrong at `position`.
         reason: String,
     },
     /// A sealed segment's index is missing or does not match; opening rebuilds it.
@@ -64,6 +83,11 @@ impl std::fmt::Display for Finding {
             Finding::TornTail { file, position, bytes, reason } => write!(
                 f,
                 "TORN TAIL {} at byte {position} ({bytes} bytes after the last whole batch): {reason}",
+                file.display()
+            ),
+            Finding::DurableDataLost { file, position, first_lost_offset, durable_next_offset, evidence, reason } => write!(
+                f,
+                "DURABLE DATA LOST {} at byte {position}: offsets {first_lost_offset}..{durable_next_offset} were durable ({evidence}) but {reason}",
                 file.display()
             ),
             Finding::IndexStale { file } => write!(f, "index {} is stale (rebuilt on open)", file.display()),
@@ -155,6 +179,18 @@ fn verify_partition(
         .filter_map(|n| parse_file_name(n, "log"))
         .collect();
     bases.sort();
+    let claim = match evidence::load(storage, dir) {
+        Ok(slot) => evidence::strongest_claim(&names, slot.map(|s| s.end)),
+        Err(evidence::LoadError::Io(path, e)) => return report.findings.push(unreadable(&path, e)),
+        Err(evidence::LoadError::Damaged(file, reason)) => {
+            report.findings.push(Finding::Corrupt {
+                file,
+                position: 0,
+                reason,
+            });
+            evidence::strongest_claim(&names, None)
+        }
+    };
     let mut expected: Option<Offset> = None;
     for (i, base) in bases.iter().enumerate() {
         let is_last = i + 1 == bases.len();
@@ -168,7 +204,17 @@ fn verify_partition(
                 ),
             });
         }
-        expected = verify_segment(storage, dir, &path, *base, is_last, config, report);
+        let segment_claim = claim.filter(|_| is_last);
+        expected = verify_segment(
+            storage,
+            dir,
+            &path,
+            *base,
+            segment_claim,
+            is_last,
+            config,
+            report,
+        );
     }
 }
 
@@ -178,6 +224,7 @@ fn verify_segment(
     dir: &Path,
     path: &Path,
     base: Offset,
+    claim: Option<DurableEnd>,
     is_last: bool,
     config: &LogConfig,
     report: &mut VerifyReport,
@@ -204,6 +251,29 @@ fn verify_segment(
     );
     report.batches += scan.batches;
     report.records += scan.records;
+    // A claim about a segment created after the listing (a live writer rolled) says
+    // nothing about this one.
+    let lost = claim
+        .filter(|c| c.segment_base <= base)
+        .and_then(|c| crate::partition::durable_data_lost(path, base, len, &scan, &c));
+    let lost_finding = match lost {
+        Some(OpenError::DurableDataLost {
+            file,
+            position,
+            first_lost_offset,
+            durable_next_offset,
+            evidence,
+            reason,
+        }) => Some(Finding::DurableDataLost {
+            file,
+            position,
+            first_lost_offset,
+            durable_next_offset,
+            evidence,
+            reason,
+        }),
+        _ => None,
+    };
     if let Some(stop) = scan.stop {
         let next = scan.index.next_offset;
         let valid_later = segment::valid_batch_after(
@@ -213,8 +283,9 @@ fn verify_segment(
             next,
             config.batch_bytes_max,
         );
-        let finding = match (is_last, valid_later) {
-            (true, Ok(None)) => Finding::TornTail {
+        let finding = match (is_last, valid_later, lost_finding) {
+            (true, Ok(None), Some(lost)) => lost,
+            (true, Ok(None), None) => Finding::TornTail {
                 file: path.to_path_buf(),
                 position: stop.position,
                 bytes: len - stop.position,
@@ -227,6 +298,8 @@ fn verify_segment(
             },
         };
         report.findings.push(finding);
+    } else if let Some(lost) = lost_finding {
+        report.findings.push(lost);
     } else if !is_last {
         let index_path = dir.join(index_file_name(base));
         let stored = read_file(storage, &index_path)
