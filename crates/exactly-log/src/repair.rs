@@ -131,6 +131,9 @@ fn partition_dirs(
     };
     let mut dirs = Vec::new();
     for name in topics {
+        if crate::validate_topic_name(&name).is_err() {
+            continue; // LOCK, temporary files: not topics.
+        }
         let topic_dir = dir.join(&name);
         let is_topic = storage
             .exists(&topic_dir.join("topic.json"))

@@ -131,6 +131,9 @@ pub fn verify_log(storage: &dyn Storage, dir: &Path, config: &LogConfig) -> Veri
         }
     };
     for topic in topics {
+        if crate::validate_topic_name(&topic).is_err() {
+            continue; // LOCK, temporary files: not topics.
+        }
         let topic_dir = dir.join(&topic);
         let meta_path = topic_dir.join("topic.json");
         match storage.exists(&meta_path) {
