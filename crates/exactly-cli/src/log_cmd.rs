@@ -9,9 +9,8 @@ mod txn;
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
-use exactly_core::StdStorage;
 use exactly_log::verify::verify_log;
-use exactly_log::{Log, LogConfig, TxnState};
+use exactly_log::{Log, LogConfig, ReadOnlyStorage, TxnState};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
@@ -192,7 +191,8 @@ fn verify(args: VerifyArgs) -> anyhow::Result<()> {
     if !args.dir.is_dir() {
         bail!("log directory {} does not exist", args.dir.display());
     }
-    let report = verify_log(&StdStorage, &args.dir, &LogConfig::default());
+    // Read-only opens: verify works on a read-only mount and never writes.
+    let report = verify_log(&ReadOnlyStorage, &args.dir, &LogConfig::default());
     for finding in &report.findings {
         eprintln!("{finding}");
     }

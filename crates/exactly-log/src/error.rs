@@ -13,7 +13,7 @@ pub enum OpenError {
     #[error("invalid log config: {0}")]
     BadConfig(String),
     /// A file could not be read or written.
-    #[error("I/O error on {path}: {source}")]
+    #[error("I/O error on {path}")]
     Io {
         /// File or directory.
         path: PathBuf,
@@ -106,7 +106,7 @@ pub enum TopicError {
         topic: String,
     },
     /// A file could not be written.
-    #[error("I/O error on {path}: {source}")]
+    #[error("I/O error on {path}")]
     Io {
         /// File or directory.
         path: PathBuf,
@@ -238,7 +238,7 @@ pub enum ReadError {
         reason: String,
     },
     /// A file could not be read.
-    #[error("I/O error on {path}: {source}")]
+    #[error("I/O error on {path}")]
     Io {
         /// Segment file.
         path: PathBuf,

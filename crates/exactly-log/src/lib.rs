@@ -34,6 +34,7 @@ pub mod index;
 mod log;
 mod partition;
 pub mod producer;
+mod read_only_storage;
 pub mod repair;
 mod segment;
 pub mod txn;
@@ -42,6 +43,7 @@ pub mod verify;
 pub use batch::{ProducerStamp, Record, StoredRecord};
 pub use config::{Durability, LogConfig};
 pub use error::{AppendError, MaintenanceError, OpenError, ReadError, TopicError};
+pub use read_only_storage::ReadOnlyStorage;
 pub use log::{partition_for_key, validate_topic_name, Log, PARTITIONS_MAX};
 pub use partition::{
     AppendOutcome, Isolation, PartitionInfo, ProducerSummary, ReadBatch, RecoveryEvent,

@@ -119,8 +119,11 @@ impl Log {
     /// writes. Readers see what the owner has written so far — including records it has
     /// not synced yet, which a crash of the owner's machine could still take back — and
     /// new records and segments as they appear. Topics created after this call are not seen.
+    ///
+    /// Files are opened read-only ([`crate::ReadOnlyStorage`]): it works on a read-only
+    /// mount and never creates, truncates or rewrites a file.
     pub fn open_read_only(dir: impl AsRef<Path>, config: LogConfig) -> Result<Self, OpenError> {
-        let storage: Arc<dyn Storage> = Arc::new(StdStorage);
+        let storage: Arc<dyn Storage> = Arc::new(crate::ReadOnlyStorage);
         Self::open_in_mode(storage, Arc::new(SystemClock), dir, config, Mode::ReadOnly)
     }
 
