@@ -154,6 +154,20 @@ pub enum AppendError {
         /// The epoch the partition knows.
         current_epoch: ProducerEpoch,
     },
+    /// A marker was refused: an older transaction of the producer is still open in the
+    /// partition (its own marker was lost) and must be reconciled first.
+    #[error(
+        "producer {producer_id}: a transaction of epoch {open_epoch} is still open here; \
+         a marker of epoch {marker_epoch} cannot end it"
+    )]
+    OlderTransactionOpen {
+        /// Producer id.
+        producer_id: ProducerId,
+        /// Epoch of the open transaction.
+        open_epoch: ProducerEpoch,
+        /// Epoch of the refused marker.
+        marker_epoch: ProducerEpoch,
+    },
     /// The batch does not continue the producer's sequence: records in between are missing.
     #[error("producer {producer_id}: out-of-order sequence {got}, expected {expected}")]
     OutOfOrderSequence {

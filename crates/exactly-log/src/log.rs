@@ -339,10 +339,28 @@ impl Log {
         partition: u32,
         producer_id: ProducerId,
         epoch: ProducerEpoch,
+        fence_epoch: ProducerEpoch,
         kind: ControlKind,
     ) -> Result<Option<Offset>, AppendError> {
         self.append_target(topic, partition)?
-            .append_marker(producer_id, epoch, kind)
+            .append_marker(producer_id, epoch, fence_epoch, kind)
+    }
+
+    /// Every partition of every topic with its open transactions (for reconciliation).
+    pub(crate) fn open_transactions(
+        &self,
+    ) -> Vec<(String, u32, Vec<crate::producer::OngoingTxn>)> {
+        let topics = self.inner.topics.read().unwrap_or_else(|e| e.into_inner());
+        let mut out = Vec::new();
+        for (name, topic) in topics.iter() {
+            for (p, partition) in topic.partitions.iter().enumerate() {
+                let open = partition.info().open_transactions;
+                if !open.is_empty() {
+                    out.push((name.clone(), p as u32, open));
+                }
+            }
+        }
+        out
     }
 
     /// The log's wall clock.

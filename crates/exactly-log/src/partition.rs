@@ -820,10 +820,15 @@ impl Partition {
     /// Writes a commit/abort marker for `producer_id`'s transaction at `epoch`. Returns the
     /// marker's offset, or `None` when nothing of the producer is open here (a repeated
     /// marker). A marker older than the producer's epoch here is `ProducerFenced`.
+    ///
+    /// `epoch` is the transaction's own epoch (its batches carry it); `fence_epoch` (≥ it)
+    /// is the coordinator's current epoch, raised here in memory afterwards so a batch of
+    /// the ended transaction still on its way is refused.
     pub fn append_marker(
         &self,
         producer_id: ProducerId,
         epoch: exactly_core::ProducerEpoch,
+        fence_epoch: exactly_core::ProducerEpoch,
         kind: ControlKind,
     ) -> Result<Option<Offset>, AppendError> {
         if self.mode == Mode::ReadOnly {
@@ -851,12 +856,15 @@ impl Partition {
             Ok(MarkerCheck::NothingOpen) => {
                 // Fence a batch of the ended transaction still on its way here (see
                 // `ProducerTable::fence`).
-                state.producers.fence(producer_id, epoch, now_ms);
+                state.producers.fence(producer_id, fence_epoch.max(epoch), now_ms);
                 return Ok(None);
             }
             Ok(MarkerCheck::Write) => {}
         }
         let offset = self.write_batch(&mut state, &mut marker)?;
+        state
+            .producers
+            .fence(producer_id, fence_epoch.max(epoch), now_ms);
         let mark = state.write_mark();
         drop(state);
         // The coordinator records completion only after every marker is durable — under
@@ -982,6 +990,13 @@ fn violation_error(
             producer_id,
             base_sequence: stamp.base_sequence,
         },
+        SequenceViolation::OlderTransactionOpen { open_epoch } => {
+            AppendError::OlderTransactionOpen {
+                producer_id,
+                open_epoch,
+                marker_epoch: stamp.epoch,
+            }
+        }
         SequenceViolation::TooManyProducers { max } => {
             AppendError::TooManyProducers { producer_id, max }
         }

@@ -83,6 +83,18 @@ pub struct TxnMetadata {
     pub timeout_ms: i64,
     /// Wall time the current transaction began.
     pub started_ms: i64,
+    /// Epoch of the current transaction's batches (its epoch at `begin`; `epoch` may be
+    /// bumped since by an abort or a hand-over). Its markers carry exactly this epoch.
+    /// `None` in records written before it existed: `epoch` is used then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub txn_epoch: Option<u16>,
+}
+
+impl TxnMetadata {
+    /// The epoch the current transaction's batches and markers carry.
+    pub fn data_epoch(&self) -> u16 {
+        self.txn_epoch.unwrap_or(self.epoch)
+    }
 }
 
 /// Why a transactional operation failed.
@@ -233,9 +245,10 @@ impl Log {
     /// the completion. `meta.state` must already be the durable decision.
     fn finish_txn(&self, meta: &mut TxnMetadata, kind: ControlKind) -> Result<(), TxnError> {
         let producer_id = ProducerId(meta.producer_id);
-        let epoch = ProducerEpoch(meta.epoch);
+        let epoch = ProducerEpoch(meta.data_epoch());
+        let fence_epoch = ProducerEpoch(meta.epoch);
         for (topic, partition) in &meta.partitions {
-            self.append_marker(topic, *partition, producer_id, epoch, kind)?;
+            self.append_marker(topic, *partition, producer_id, epoch, fence_epoch, kind)?;
         }
         meta.state = match kind {
             ControlKind::Commit => TxnState::CompleteCommit,
@@ -276,7 +289,72 @@ impl Log {
                 _ => {}
             }
         }
+        let live: Vec<TxnMetadata> = table
+            .txns
+            .values()
+            .filter(|m| m.state == TxnState::Prepared)
+            .cloned()
+            .collect();
+        drop(table);
+        self.reconcile_markers(&live)
+    }
+
+    /// Ends every transaction still open in a partition although the coordinator has
+    /// decided it (its marker was lost: cut by `log repair`, or not durable before an OS
+    /// crash) with the marker decided in `__transactions` for that exact producer id and
+    /// epoch; one that was never decided and is not prepared is aborted. A lost COMMIT
+    /// otherwise pinned the last stable offset forever; a lost ABORT let a later commit of
+    /// the same id expose the aborted records.
+    fn reconcile_markers(&self, prepared: &[TxnMetadata]) -> Result<(), TxnError> {
+        let open = self.open_transactions();
+        if open.is_empty() {
+            return Ok(());
+        }
+        let history = self.txn_history()?;
+        for (topic, partition, spans) in open {
+            for span in spans {
+                let waiting = prepared
+                    .iter()
+                    .any(|m| m.producer_id == span.producer_id && m.data_epoch() == span.epoch);
+                if waiting {
+                    continue; // Prepared: waits for its decision, as two-phase commit says.
+                }
+                let kind = decision_for(&history, span.producer_id, span.epoch)
+                    .unwrap_or(ControlKind::Abort);
+                let epoch = ProducerEpoch(span.epoch);
+                let id = ProducerId(span.producer_id);
+                self.append_marker(&topic, partition, id, epoch, epoch, kind)?;
+            }
+        }
         Ok(())
+    }
+
+    /// Every record of `__transactions`, in order.
+    fn txn_history(&self) -> Result<Vec<TxnMetadata>, TxnError> {
+        let mut history = Vec::new();
+        let mut next = Offset(0);
+        loop {
+            let batch = self.read_with(
+                TRANSACTIONS_TOPIC,
+                0,
+                next,
+                10_000,
+                crate::Isolation::ReadUncommitted,
+            )?;
+            for record in &batch.records {
+                let meta: TxnMetadata = serde_json::from_slice(&record.value).map_err(|e| {
+                    TxnError::CorruptState {
+                        offset: record.offset.0,
+                        reason: e.to_string(),
+                    }
+                })?;
+                history.push(meta);
+            }
+            if batch.next_offset <= next {
+                return Ok(history);
+            }
+            next = batch.next_offset;
+        }
     }
 
     /// Aborts open transactions that ran past their timeout; returns how many.
@@ -327,6 +405,7 @@ impl Log {
                 partitions: BTreeSet::new(),
                 timeout_ms,
                 started_ms: 0,
+                txn_epoch: None,
             });
         if meta.producer_id == next_id {
             table.next_producer_id += 1;
@@ -434,6 +513,26 @@ impl Log {
         }
         Ok(positions)
     }
+}
+
+/// The decision `__transactions` recorded for the transaction of `producer_id` whose
+/// batches carry `epoch`: the first decision record of that exact transaction (`txn_epoch`),
+/// or, for records written before `txn_epoch` existed, the first decision at that epoch or a
+/// later one (an abort of an open transaction and a hand-over bump the epoch before
+/// deciding; a new transaction's records are all at later epochs than its begin).
+fn decision_for(history: &[TxnMetadata], producer_id: u64, epoch: u16) -> Option<ControlKind> {
+    history
+        .iter()
+        .filter(|m| m.producer_id == producer_id)
+        .filter(|m| match m.txn_epoch {
+            Some(txn_epoch) => txn_epoch == epoch,
+            None => m.epoch >= epoch,
+        })
+        .find_map(|m| match m.state {
+            TxnState::PrepareCommit | TxnState::CompleteCommit => Some(ControlKind::Commit),
+            TxnState::PrepareAbort | TxnState::CompleteAbort => Some(ControlKind::Abort),
+            _ => None,
+        })
 }
 
 #[derive(Serialize, Deserialize)]
@@ -573,6 +672,7 @@ impl TransactionalProducer<'_> {
                 meta.epoch += 1;
             }
             meta.state = TxnState::Ongoing;
+            meta.txn_epoch = Some(meta.epoch);
             meta.partitions.clear();
             meta.started_ms = log.now_ms();
             // Not written yet: the first partition added records it (with this epoch)
