@@ -99,23 +99,47 @@ fn stdout_lines(output: &Output) -> Vec<String> {
 fn read_only_commands_work_on_a_read_only_mount_and_write_nothing() {
     let temp = tempfile::tempdir().unwrap();
     let dir = temp.path().join("log");
-    assert!(run(&["log", "create", "--topic", "t"], &dir, "").status.success());
+    assert!(run(&["log", "create", "--topic", "t"], &dir, "")
+        .status
+        .success());
     let input: String = (0..400)
-        .map(|i| format!("{{\"key\":\"k{}\",\"value\":\"value number {i}\"}}\n", i % 7))
+        .map(|i| {
+            format!(
+                "{{\"key\":\"k{}\",\"value\":\"value number {i}\"}}\n",
+                i % 7
+            )
+        })
         .collect();
     // Small segments: several sealed ones, each with an index file.
     let produce = run(
-        &["log", "produce", "--topic", "t", "--segment-bytes", "4096", "--batch-records", "10"],
+        &[
+            "log",
+            "produce",
+            "--topic",
+            "t",
+            "--segment-bytes",
+            "4096",
+            "--batch-records",
+            "10",
+        ],
         &dir,
         &input,
     );
-    assert!(produce.status.success(), "{}", String::from_utf8_lossy(&produce.stderr));
+    assert!(
+        produce.status.success(),
+        "{}",
+        String::from_utf8_lossy(&produce.stderr)
+    );
     let txn = run(
         &["log", "txn", "--transactional-id", "tx"],
         &dir,
         "{\"topic\":\"t\",\"value\":\"in a transaction\"}\n",
     );
-    assert!(txn.status.success(), "{}", String::from_utf8_lossy(&txn.stderr));
+    assert!(
+        txn.status.success(),
+        "{}",
+        String::from_utf8_lossy(&txn.stderr)
+    );
     let index = std::fs::read_dir(dir.join("t/0"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -140,6 +164,10 @@ fn read_only_commands_work_on_a_read_only_mount_and_write_nothing() {
     assert!(verify[0].contains("\"damage\":false"), "{verify:?}");
     drop(mount);
 
-    assert_eq!(tree(&dir), before, "a read-only command changed the directory");
+    assert_eq!(
+        tree(&dir),
+        before,
+        "a read-only command changed the directory"
+    );
     assert!(!index.exists(), "the index was rebuilt on disk");
 }

@@ -43,10 +43,10 @@ pub mod verify;
 pub use batch::{ProducerStamp, Record, StoredRecord};
 pub use config::{Durability, LogConfig};
 pub use error::{AppendError, MaintenanceError, OpenError, ReadError, TopicError};
-pub use read_only_storage::ReadOnlyStorage;
 pub use log::{partition_for_key, validate_topic_name, Log, PARTITIONS_MAX};
 pub use partition::{
     AppendOutcome, Isolation, PartitionInfo, ProducerSummary, ReadBatch, RecoveryEvent,
 };
+pub use read_only_storage::ReadOnlyStorage;
 pub use segment::{index_file_name, segment_file_name};
 pub use txn::{TransactionalProducer, TxnError, TxnMetadata, TxnState};

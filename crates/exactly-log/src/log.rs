@@ -347,9 +347,7 @@ impl Log {
     }
 
     /// Every partition of every topic with its open transactions (for reconciliation).
-    pub(crate) fn open_transactions(
-        &self,
-    ) -> Vec<(String, u32, Vec<crate::producer::OngoingTxn>)> {
+    pub(crate) fn open_transactions(&self) -> Vec<(String, u32, Vec<crate::producer::OngoingTxn>)> {
         let topics = self.inner.topics.read().unwrap_or_else(|e| e.into_inner());
         let mut out = Vec::new();
         for (name, topic) in topics.iter() {

@@ -856,7 +856,9 @@ impl Partition {
             Ok(MarkerCheck::NothingOpen) => {
                 // Fence a batch of the ended transaction still on its way here (see
                 // `ProducerTable::fence`).
-                state.producers.fence(producer_id, fence_epoch.max(epoch), now_ms);
+                state
+                    .producers
+                    .fence(producer_id, fence_epoch.max(epoch), now_ms);
                 return Ok(None);
             }
             Ok(MarkerCheck::Write) => {}

@@ -342,12 +342,11 @@ impl Log {
                 crate::Isolation::ReadUncommitted,
             )?;
             for record in &batch.records {
-                let meta: TxnMetadata = serde_json::from_slice(&record.value).map_err(|e| {
-                    TxnError::CorruptState {
+                let meta: TxnMetadata =
+                    serde_json::from_slice(&record.value).map_err(|e| TxnError::CorruptState {
                         offset: record.offset.0,
                         reason: e.to_string(),
-                    }
-                })?;
+                    })?;
                 history.push(meta);
             }
             if batch.next_offset <= next {
