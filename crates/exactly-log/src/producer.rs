@@ -240,10 +240,9 @@ impl ProducerTable {
             // A marker ends only the transaction it was written for: an older one still
             // open here (its own marker lost) must be reconciled first, never closed by a
             // newer transaction's marker.
-            Some(txn) if txn.epoch < epoch.0 => Err(SequenceViolation::OlderTransactionOpen {
+            Some(txn) => Err(SequenceViolation::OlderTransactionOpen {
                 open_epoch: ProducerEpoch(txn.epoch),
             }),
-            Some(_) => Ok(MarkerCheck::Write),
         }
     }
 

@@ -207,18 +207,22 @@ fn verify_partition(
                 ),
             });
         }
-        let segment_claim = claim.filter(|_| is_last);
-        expected = verify_segment(
-            storage,
-            dir,
-            &path,
-            *base,
-            segment_claim,
+        // Only the last segment can end below the evidence without being `Corrupt`.
+        let role = SegmentRole {
             is_last,
-            config,
-            report,
-        );
+            claim: claim.filter(|_| is_last),
+        };
+        expected = verify_segment(storage, dir, &path, *base, role, config, report);
     }
+}
+
+/// Where a segment stands in its partition.
+#[derive(Clone, Copy)]
+struct SegmentRole {
+    /// The active (last) segment.
+    is_last: bool,
+    /// The durability claim it must reach (last segment only).
+    claim: Option<DurableEnd>,
 }
 
 /// Checks one segment; returns the offset after its last whole batch.
@@ -227,11 +231,11 @@ fn verify_segment(
     dir: &Path,
     path: &Path,
     base: Offset,
-    claim: Option<DurableEnd>,
-    is_last: bool,
+    role: SegmentRole,
     config: &LogConfig,
     report: &mut VerifyReport,
 ) -> Option<Offset> {
+    let SegmentRole { is_last, claim } = role;
     let opened = storage
         .open(path, OpenMode::Existing)
         .and_then(|file| file.len_bytes().map(|len| (file, len)));
