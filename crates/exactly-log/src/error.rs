@@ -65,14 +65,6 @@ pub enum OpenError {
     },
 }
 
-impl OpenError {
-    /// Whether an operator's `exactly log repair` can fix this (damage at or after the
-    /// first invalid batch of an active segment).
-    pub fn is_repairable(&self) -> bool {
-        matches!(self, OpenError::DurableDataLost { .. })
-    }
-}
-
 /// Why a topic could not be created or looked up.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

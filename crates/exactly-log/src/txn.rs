@@ -90,13 +90,6 @@ pub struct TxnMetadata {
     pub txn_epoch: Option<u16>,
 }
 
-impl TxnMetadata {
-    /// The epoch the current transaction's batches and markers carry.
-    pub fn data_epoch(&self) -> u16 {
-        self.txn_epoch.unwrap_or(self.epoch)
-    }
-}
-
 /// Why a transactional operation failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -245,9 +238,19 @@ impl Log {
     /// the completion. `meta.state` must already be the durable decision.
     fn finish_txn(&self, meta: &mut TxnMetadata, kind: ControlKind) -> Result<(), TxnError> {
         let producer_id = ProducerId(meta.producer_id);
-        let epoch = ProducerEpoch(meta.data_epoch());
         let fence_epoch = ProducerEpoch(meta.epoch);
         for (topic, partition) in &meta.partitions {
+            let epoch = match meta.txn_epoch {
+                Some(epoch) => epoch,
+                // Recorded before `txn_epoch` existed (the epoch may have been bumped since
+                // the data was written): the producer's open transaction there is this one
+                // if it is not newer than the coordinator's epoch.
+                None => self
+                    .open_txn_epoch(topic, *partition, producer_id)?
+                    .filter(|open| *open <= meta.epoch)
+                    .unwrap_or(meta.epoch),
+            };
+            let epoch = ProducerEpoch(epoch);
             self.append_marker(topic, *partition, producer_id, epoch, fence_epoch, kind)?;
         }
         meta.state = match kind {
@@ -313,9 +316,14 @@ impl Log {
         let history = self.txn_history()?;
         for (topic, partition, spans) in open {
             for span in spans {
-                let waiting = prepared
-                    .iter()
-                    .any(|m| m.producer_id == span.producer_id && m.data_epoch() == span.epoch);
+                let waiting = prepared.iter().any(|m| {
+                    m.producer_id == span.producer_id
+                        && match m.txn_epoch {
+                            Some(epoch) => epoch == span.epoch,
+                            // Recorded before `txn_epoch`: a hand-over bumped `epoch`.
+                            None => m.epoch >= span.epoch,
+                        }
+                });
                 if waiting {
                     continue; // Prepared: waits for its decision, as two-phase commit says.
                 }
@@ -327,6 +335,21 @@ impl Log {
             }
         }
         Ok(())
+    }
+
+    /// The epoch of `producer_id`'s open transaction in a partition, if one is open.
+    fn open_txn_epoch(
+        &self,
+        topic: &str,
+        partition: u32,
+        producer_id: ProducerId,
+    ) -> Result<Option<u16>, TxnError> {
+        let info = self.partition_info(topic, partition)?;
+        Ok(info
+            .open_transactions
+            .iter()
+            .find(|t| t.producer_id == producer_id.0)
+            .map(|t| t.epoch))
     }
 
     /// Every record of `__transactions`, in order.
