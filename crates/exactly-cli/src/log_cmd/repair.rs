@@ -1,13 +1,15 @@
 //! `exactly log repair`: the operator's explicit cut of damaged data at the end of a
 //! partition — also data the log has evidence was durable, which opening refuses to cut.
-//! Prints every cut (file, byte range, offsets) as a JSON line, then opens the log once so
-//! recovery reconciles transactions whose markers were cut.
+//! Prints every cut (file, byte range, offsets) as a JSON line, checks that no damage
+//! remains (damage in a sealed segment is not cut: exit non-zero naming it), then opens the
+//! log once so recovery reconciles transactions whose markers were cut.
 
 use super::open_writer;
-use anyhow::Context;
+use anyhow::{bail, Context};
 use clap::Args;
 use exactly_log::repair::repair_dir;
-use exactly_log::LogConfig;
+use exactly_log::verify::verify_log;
+use exactly_log::{LogConfig, ReadOnlyStorage};
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -62,6 +64,14 @@ pub fn run(args: RepairArgs) -> anyhow::Result<()> {
                     action.first_dropped_offset
                 ),
             }
+        );
+    }
+    // Repair cuts only the end of active segments; anything else must not pass as repaired.
+    let report = verify_log(&ReadOnlyStorage, &args.dir, &config);
+    if let Some(damage) = report.findings.iter().find(|f| f.is_damage()) {
+        bail!(
+            "damage remains that repair does not cut (it cuts only the end of each \
+             partition's active segment): {damage}"
         );
     }
     if actions.is_empty() {
