@@ -25,8 +25,8 @@ pub enum Finding {
         /// What is wrong.
         reason: String,
     },
-    /// The last segment ends in an incomplete or damaged batch with nothing valid after it:
-    /// a torn write (or damage to the newest batch). Opening the log truncates it.
+    /// The last segment ends in an incomplete or damaged batch with nothing valid after it,
+    /// beyond what was known durable: a torn write. Opening the log truncates it.
     TornTail {
         /// Segment file.
         file: PathBuf,
@@ -36,6 +36,11 @@ pub enum Finding {
         bytes: u64,
         /// What is wrong.
         reason: String,
+        /// Whether durability evidence (the `durable-end` file, a snapshot) shows the torn
+        /// bytes were never durable, hence never acknowledged: then it is no damage (a live
+        /// writer's batch in progress looks the same). Without evidence (a log written
+        /// before it existed) nobody can tell, and it counts as damage.
+        beyond_evidence: bool,
     },
     /// The active segment's valid batches end below what the log had evidence was durable
     /// (acknowledged data damaged or missing). Opening refuses; `exactly log repair` cuts.
@@ -70,7 +75,14 @@ pub enum Finding {
 impl Finding {
     /// Whether the finding means data damage (as opposed to a rebuildable index).
     pub fn is_damage(&self) -> bool {
-        !matches!(self, Finding::IndexStale { .. })
+        !matches!(
+            self,
+            Finding::IndexStale { .. }
+                | Finding::TornTail {
+                    beyond_evidence: true,
+                    ..
+                }
+        )
     }
 }
 
@@ -80,10 +92,14 @@ impl std::fmt::Display for Finding {
             Finding::Corrupt { file, position, reason } => {
                 write!(f, "CORRUPT {} at byte {position}: {reason}", file.display())
             }
-            Finding::TornTail { file, position, bytes, reason } => write!(
+            Finding::TornTail { file, position, bytes, reason, beyond_evidence } => write!(
                 f,
-                "TORN TAIL {} at byte {position} ({bytes} bytes after the last whole batch): {reason}",
-                file.display()
+                "TORN TAIL {} at byte {position} ({bytes} bytes after the last whole batch): {reason} ({})",
+                file.display(),
+                match beyond_evidence {
+                    true => "beyond the durable-end evidence: never acknowledged; cut on open",
+                    false => "no durability evidence: cannot tell whether it was acknowledged",
+                }
             ),
             Finding::DurableDataLost { file, position, first_lost_offset, durable_next_offset, evidence, reason } => write!(
                 f,
@@ -297,6 +313,7 @@ fn verify_segment(
                 position: stop.position,
                 bytes: len - stop.position,
                 reason: stop.reason,
+                beyond_evidence: claim.is_some(),
             },
             _ => Finding::Corrupt {
                 file: path.to_path_buf(),

@@ -1,7 +1,7 @@
 //! The durable-end evidence decides what recovery may cut on its own, on simulated storage:
 //!
 //! 1. bytes beyond the evidence (an unacknowledged, torn write after a kill) are still
-//!    truncated silently;
+//!    truncated silently, and `verify_log` reports them as a torn tail that is no damage;
 //! 2. a flipped bit in the last acknowledged batch after a kill (no clean close) is refused
 //!    with `DurableDataLost`, `verify_log` reports it, `repair_log` cuts exactly that batch and
 //!    the partition continues at its offset;
@@ -71,6 +71,16 @@ fn garbage_beyond_the_evidence_is_a_torn_tail_and_recovers_silently() {
     let copy = bytes[start..end - 3].to_vec();
     bytes.extend_from_slice(&copy); // a half-written sixth batch nobody was told about
     storage.overwrite_bytes(&segment(), bytes).unwrap();
+    let report = verify_log(&storage, Path::new(LOG_DIR), &LogConfig::default());
+    assert!(!report.has_damage(), "{:?}", report.findings);
+    assert!(
+        matches!(
+            report.findings.as_slice(),
+            [Finding::TornTail { position, beyond_evidence: true, .. }] if *position == whole as u64
+        ),
+        "{:?}",
+        report.findings
+    );
     let log = open_sim(&storage, &clock, LogConfig::default()).unwrap();
     let events = log.recovery_events();
     assert_eq!(events.len(), 1);
