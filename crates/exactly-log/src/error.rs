@@ -146,18 +146,18 @@ pub enum AppendError {
         /// The epoch the partition knows.
         current_epoch: ProducerEpoch,
     },
-    /// A marker was refused: an older transaction of the producer is still open in the
-    /// partition (its own marker was lost) and must be reconciled first.
+    /// A marker or transactional batch was refused: an older transaction of the producer is
+    /// still open in the partition (its own marker was lost) and must be reconciled first.
     #[error(
         "producer {producer_id}: a transaction of epoch {open_epoch} is still open here; \
-         a marker of epoch {marker_epoch} cannot end it"
+         a marker or batch of epoch {marker_epoch} cannot end or join it"
     )]
     OlderTransactionOpen {
         /// Producer id.
         producer_id: ProducerId,
         /// Epoch of the open transaction.
         open_epoch: ProducerEpoch,
-        /// Epoch of the refused marker.
+        /// Epoch of the refused marker or batch.
         marker_epoch: ProducerEpoch,
     },
     /// The batch does not continue the producer's sequence: records in between are missing.

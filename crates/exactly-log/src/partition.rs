@@ -396,6 +396,12 @@ impl Partition {
             .check()
             .map_err(|reason| AppendError::FailStopped { reason })?;
         if let Some(stamp) = batch.producer {
+            if batch.attributes & batch::ATTR_TRANSACTIONAL != 0 {
+                state
+                    .producers
+                    .check_transactional(stamp)
+                    .map_err(|v| violation_error(stamp.producer_id, stamp, v))?;
+            }
             let verdict = state.producers.check(
                 stamp,
                 batch.record_count,

@@ -246,6 +246,21 @@ impl ProducerTable {
         }
     }
 
+    /// Checks that a transactional batch stamped `stamp` does not start a new transaction
+    /// while an older one of its producer is still open here (its marker lost): its batches
+    /// would join the older span and share its fate (an abort of the old one would hide
+    /// them; a commit of the new one would have exposed the old one).
+    pub fn check_transactional(&self, stamp: ProducerStamp) -> Result<(), SequenceViolation> {
+        match self.ongoing.get(&stamp.producer_id.0) {
+            Some(open) if open.epoch < stamp.epoch.0 => {
+                Err(SequenceViolation::OlderTransactionOpen {
+                    open_epoch: ProducerEpoch(open.epoch),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Raises `producer_id`'s epoch here to `epoch` when a marker found nothing open. A
     /// batch of the ended transaction may still be on its way (its producer passed the
     /// coordinator's epoch check just before a newer instance aborted the transaction):
@@ -586,6 +601,22 @@ mod tests {
                 current: ProducerEpoch(4)
             })
         );
+    }
+
+    #[test]
+    fn a_newer_transaction_cannot_start_while_an_older_one_is_open() {
+        let mut table = ProducerTable::default();
+        table.record(&txn_batch(1, 3, 0, 1, 0), 0);
+        assert_eq!(table.check_transactional(stamp(1, 3, 1)), Ok(()));
+        assert_eq!(
+            table.check_transactional(stamp(1, 5, 0)),
+            Err(SequenceViolation::OlderTransactionOpen {
+                open_epoch: ProducerEpoch(3)
+            })
+        );
+        assert_eq!(table.check_transactional(stamp(2, 5, 0)), Ok(()));
+        table.record(&marker(1, 3, ControlKind::Commit, 1), 0);
+        assert_eq!(table.check_transactional(stamp(1, 5, 0)), Ok(()));
     }
 
     #[test]
