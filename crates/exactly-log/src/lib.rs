@@ -5,8 +5,10 @@
 //! sequence of segment files holding CRC32C-checked record batches, with a sparse offset
 //! and time index per segment. Appends are group-committed with an explicit
 //! [`Durability`]; idempotent producers (producer id, epoch, sequence) make retries safe;
-//! recovery truncates a torn tail and refuses to skip corruption. All file access goes
-//! through [`exactly_core::Storage`], so every crash point can be simulated.
+//! recovery truncates a torn tail, refuses to skip corruption and refuses to cut data its
+//! durable-end evidence shows was durable (`exactly log repair` is the explicit cut). All
+//! file access goes through [`exactly_core::Storage`], so every crash point can be
+//! simulated.
 //!
 //! # Layout
 //! - [`batch`]: the on-disk batch format (pure encode/decode, CRC).
