@@ -4,13 +4,13 @@
 mod consume;
 mod copy;
 mod produce;
+mod repair;
 mod txn;
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
-use exactly_core::StdStorage;
 use exactly_log::verify::verify_log;
-use exactly_log::{Log, LogConfig, TxnState};
+use exactly_log::{Log, LogConfig, ReadOnlyStorage, TxnState};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
@@ -37,6 +37,9 @@ enum LogCommand {
     Describe(DescribeArgs),
     /// Checksum every batch; exit non-zero on damage.
     Verify(VerifyArgs),
+    /// Cut damaged data at the end of partitions (also data known durable), printing what
+    /// is dropped.
+    Repair(repair::RepairArgs),
 }
 
 #[derive(Args, Debug)]
@@ -79,6 +82,7 @@ pub fn run(args: LogArgs) -> anyhow::Result<()> {
         LogCommand::Copy(args) => copy::run(args),
         LogCommand::Describe(args) => describe(args),
         LogCommand::Verify(args) => verify(args),
+        LogCommand::Repair(args) => repair::run(args),
     }
 }
 
@@ -187,7 +191,8 @@ fn verify(args: VerifyArgs) -> anyhow::Result<()> {
     if !args.dir.is_dir() {
         bail!("log directory {} does not exist", args.dir.display());
     }
-    let report = verify_log(&StdStorage, &args.dir, &LogConfig::default());
+    // Read-only opens: verify works on a read-only mount and never writes.
+    let report = verify_log(&ReadOnlyStorage, &args.dir, &LogConfig::default());
     for finding in &report.findings {
         eprintln!("{finding}");
     }

@@ -60,6 +60,14 @@ pub struct LogConfig {
     /// Most producer ids remembered per partition; a new one beyond it is rejected
     /// (`TooManyProducers`) rather than silently evicting another's de-duplication state.
     pub producers_per_partition_max: usize,
+    /// Keep the durable-end evidence file of every partition (see `docs/design.md`,
+    /// "Durable-end evidence"): without it recovery cannot tell damage of acknowledged data
+    /// in the newest batch from a torn write. Off only to measure its cost (`exactly bench
+    /// log`).
+    pub durable_end_evidence: bool,
+    /// Longest time the evidence file goes without an fsync while appends continue: an OS
+    /// crash can take back at most this much of the evidence (never data).
+    pub durable_end_sync_interval_ms: u64,
 }
 
 impl Default for LogConfig {
@@ -73,6 +81,8 @@ impl Default for LogConfig {
             retention_ms: None,
             producer_expiry_ms: 7 * 24 * 3600 * 1000,
             producers_per_partition_max: 100_000,
+            durable_end_evidence: true,
+            durable_end_sync_interval_ms: 1_000,
         }
     }
 }

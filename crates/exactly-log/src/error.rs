@@ -13,7 +13,7 @@ pub enum OpenError {
     #[error("invalid log config: {0}")]
     BadConfig(String),
     /// A file could not be read or written.
-    #[error("I/O error on {path}: {source}")]
+    #[error("I/O error on {path}")]
     Io {
         /// File or directory.
         path: PathBuf,
@@ -40,6 +40,27 @@ pub enum OpenError {
         /// Byte position of the first damaged batch.
         position: u64,
         /// What is wrong.
+        reason: String,
+    },
+    /// The active segment's valid data ends below what the log had evidence was durable:
+    /// acknowledged records are damaged or missing. Recovery refuses to cut them as a torn
+    /// write; `exactly log repair` cuts them explicitly.
+    #[error(
+        "durable data damaged in {file} at byte {position}: offsets {first_lost_offset}..{durable_next_offset} \
+         were durable ({evidence}) but {reason}; run `exactly log repair` to cut them explicitly"
+    )]
+    DurableDataLost {
+        /// The active segment file.
+        file: PathBuf,
+        /// Byte position of the first invalid byte (the end of the valid batches).
+        position: u64,
+        /// First offset that cannot be read.
+        first_lost_offset: Offset,
+        /// Offset after the last record known to be durable.
+        durable_next_offset: Offset,
+        /// Which evidence: the durable-end file's byte position or a producer snapshot.
+        evidence: String,
+        /// What recovery found at `position`.
         reason: String,
     },
 }
@@ -77,7 +98,7 @@ pub enum TopicError {
         topic: String,
     },
     /// A file could not be written.
-    #[error("I/O error on {path}: {source}")]
+    #[error("I/O error on {path}")]
     Io {
         /// File or directory.
         path: PathBuf,
@@ -124,6 +145,20 @@ pub enum AppendError {
         epoch: ProducerEpoch,
         /// The epoch the partition knows.
         current_epoch: ProducerEpoch,
+    },
+    /// A marker or transactional batch was refused: an older transaction of the producer is
+    /// still open in the partition (its own marker was lost) and must be reconciled first.
+    #[error(
+        "producer {producer_id}: a transaction of epoch {open_epoch} is still open here; \
+         a marker or batch of epoch {marker_epoch} cannot end or join it"
+    )]
+    OlderTransactionOpen {
+        /// Producer id.
+        producer_id: ProducerId,
+        /// Epoch of the open transaction.
+        open_epoch: ProducerEpoch,
+        /// Epoch of the refused marker or batch.
+        marker_epoch: ProducerEpoch,
     },
     /// The batch does not continue the producer's sequence: records in between are missing.
     #[error("producer {producer_id}: out-of-order sequence {got}, expected {expected}")]
@@ -209,7 +244,7 @@ pub enum ReadError {
         reason: String,
     },
     /// A file could not be read.
-    #[error("I/O error on {path}: {source}")]
+    #[error("I/O error on {path}")]
     Io {
         /// Segment file.
         path: PathBuf,

@@ -5,8 +5,10 @@
 //! sequence of segment files holding CRC32C-checked record batches, with a sparse offset
 //! and time index per segment. Appends are group-committed with an explicit
 //! [`Durability`]; idempotent producers (producer id, epoch, sequence) make retries safe;
-//! recovery truncates a torn tail and refuses to skip corruption. All file access goes
-//! through [`exactly_core::Storage`], so every crash point can be simulated.
+//! recovery truncates a torn tail, refuses to skip corruption and refuses to cut data its
+//! durable-end evidence shows was durable (`exactly log repair` is the explicit cut). All
+//! file access goes through [`exactly_core::Storage`], so every crash point can be
+//! simulated.
 //!
 //! # Layout
 //! - [`batch`]: the on-disk batch format (pure encode/decode, CRC).
@@ -18,6 +20,8 @@
 //! - `log`: [`Log`], topics and the public API.
 //! - [`txn`]: transactions — the coordinator over `__transactions`, the
 //!   [`TransactionalProducer`], consumer-group positions in `__consumer_offsets`.
+//! - [`durable_end`]: the durable-end evidence format (pure); `evidence`: its file I/O.
+//! - [`repair`]: the operator's explicit cut of damaged durable data.
 //! - [`verify`]: read-only integrity check of a whole log directory.
 //!
 //! The byte layouts and recovery rules are in `docs/design.md`; the hazards and what
@@ -25,11 +29,15 @@
 
 pub mod batch;
 pub mod config;
+pub mod durable_end;
 pub mod error;
+mod evidence;
 pub mod index;
 mod log;
 mod partition;
 pub mod producer;
+mod read_only_storage;
+pub mod repair;
 mod segment;
 pub mod txn;
 pub mod verify;
@@ -41,5 +49,6 @@ pub use log::{partition_for_key, validate_topic_name, Log, PARTITIONS_MAX};
 pub use partition::{
     AppendOutcome, Isolation, PartitionInfo, ProducerSummary, ReadBatch, RecoveryEvent,
 };
+pub use read_only_storage::ReadOnlyStorage;
 pub use segment::{index_file_name, segment_file_name};
 pub use txn::{TransactionalProducer, TxnError, TxnMetadata, TxnState};

@@ -119,8 +119,11 @@ impl Log {
     /// writes. Readers see what the owner has written so far — including records it has
     /// not synced yet, which a crash of the owner's machine could still take back — and
     /// new records and segments as they appear. Topics created after this call are not seen.
+    ///
+    /// Files are opened read-only ([`crate::ReadOnlyStorage`]): it works on a read-only
+    /// mount and never creates, truncates or rewrites a file.
     pub fn open_read_only(dir: impl AsRef<Path>, config: LogConfig) -> Result<Self, OpenError> {
-        let storage: Arc<dyn Storage> = Arc::new(StdStorage);
+        let storage: Arc<dyn Storage> = Arc::new(crate::ReadOnlyStorage);
         Self::open_in_mode(storage, Arc::new(SystemClock), dir, config, Mode::ReadOnly)
     }
 
@@ -163,7 +166,7 @@ impl Log {
         });
         inner.load_topics()?;
         let flusher = match (inner.config.durability, mode) {
-            (Durability::Interval(ms), Mode::ReadWrite) => Some(spawn_flusher(&inner, ms)),
+            (Durability::Interval(ms), Mode::ReadWrite) => Some(spawn_flusher(&inner, ms)?),
             _ => None,
         };
         let log = Self {
@@ -214,12 +217,17 @@ impl Log {
         // Partitions first, the metadata file last: it is the commit point of the creation.
         let topic = self.inner.open_topic(name, partitions).map_err(Box::new)?;
         let topic_dir = self.inner.dir.join(name);
+        let meta_path = topic_dir.join(TOPIC_META_FILE);
+        // An empty metadata file used to be written on an encoding failure: the topic then
+        // failed to open ("does not parse") with its partitions already on disk.
         let meta = serde_json::to_vec(&TopicMeta {
             version: 1,
             partitions,
         })
-        .unwrap_or_default();
-        let meta_path = topic_dir.join(TOPIC_META_FILE);
+        .map_err(|e| TopicError::Io {
+            path: meta_path.clone(),
+            source: std::io::Error::other(e),
+        })?;
         write_file_atomically(self.inner.storage.as_ref(), &meta_path, &meta)
             .map_err(topic_io(&meta_path))?;
         self.inner
@@ -331,10 +339,26 @@ impl Log {
         partition: u32,
         producer_id: ProducerId,
         epoch: ProducerEpoch,
+        fence_epoch: ProducerEpoch,
         kind: ControlKind,
     ) -> Result<Option<Offset>, AppendError> {
         self.append_target(topic, partition)?
-            .append_marker(producer_id, epoch, kind)
+            .append_marker(producer_id, epoch, fence_epoch, kind)
+    }
+
+    /// Every partition of every topic with its open transactions (for reconciliation).
+    pub(crate) fn open_transactions(&self) -> Vec<(String, u32, Vec<crate::producer::OngoingTxn>)> {
+        let topics = self.inner.topics.read().unwrap_or_else(|e| e.into_inner());
+        let mut out = Vec::new();
+        for (name, topic) in topics.iter() {
+            for (p, partition) in topic.partitions.iter().enumerate() {
+                let open = partition.info().open_transactions;
+                if !open.is_empty() {
+                    out.push((name.clone(), p as u32, open));
+                }
+            }
+        }
+        out
     }
 
     /// The log's wall clock.
@@ -524,7 +548,9 @@ fn maintenance(error: AppendError) -> MaintenanceError {
     }
 }
 
-fn spawn_flusher(inner: &Arc<LogInner>, interval_ms: u64) -> Flusher {
+/// Starts the interval flusher. Failing to start it is an error: without it an
+/// `Interval` log never synced, yet kept acknowledging appends.
+fn spawn_flusher(inner: &Arc<LogInner>, interval_ms: u64) -> Result<Flusher, OpenError> {
     let stop = Arc::new((Mutex::new(false), Condvar::new()));
     let weak: Weak<LogInner> = Arc::downgrade(inner);
     let stop_flag = Arc::clone(&stop);
@@ -553,8 +579,14 @@ fn spawn_flusher(inner: &Arc<LogInner>, interval_ms: u64) -> Flusher {
                 let _ = partition.flush();
             }
         })
-        .ok();
-    Flusher { stop, thread }
+        .map_err(|source| OpenError::Io {
+            path: inner.dir.clone(),
+            source,
+        })?;
+    Ok(Flusher {
+        stop,
+        thread: Some(thread),
+    })
 }
 
 impl LogInner {
@@ -569,9 +601,17 @@ impl LogInner {
         let mut topics = self.topics.write().unwrap_or_else(|e| e.into_inner());
         for name in names {
             let meta_path = self.dir.join(&name).join(TOPIC_META_FILE);
-            if validate_topic_name(&name).is_err()
-                || !self.storage.exists(&meta_path).unwrap_or(false)
-            {
+            // An unreadable metadata path is an error: treating it as "not a topic" made
+            // the whole topic silently disappear from the log.
+            let is_topic = validate_topic_name(&name).is_ok()
+                && self
+                    .storage
+                    .exists(&meta_path)
+                    .map_err(|source| OpenError::Io {
+                        path: meta_path.clone(),
+                        source,
+                    })?;
+            if !is_topic {
                 // Not a topic, or a creation that crashed before its commit point.
                 continue;
             }

@@ -8,7 +8,9 @@
 
 use crate::batch::{self, BatchHeader, ControlKind, EncodedBatch, StoredRecord};
 use crate::config::{Durability, LogConfig};
+use crate::durable_end::{self, DurableEnd};
 use crate::error::{AppendError, OpenError, ReadError};
+use crate::evidence::{self, EvidenceWriter};
 use crate::index::SegmentIndex;
 use crate::producer::{
     AbortedTxn, MarkerCheck, OngoingTxn, ProducerTable, SequenceCheck, SequenceViolation,
@@ -64,6 +66,13 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 struct WriteMark {
     segment_base: u64,
     position: u64,
+}
+
+/// The durable end and the file that records it (guarded together: the evidence is written
+/// right after the sync that makes its claim true, in the order of the syncs).
+struct DurableState {
+    mark: WriteMark,
+    evidence: Option<EvidenceWriter>,
 }
 
 /// What happened to an append.
@@ -207,7 +216,7 @@ pub(crate) struct Partition {
     fail: Arc<FailStop>,
     state: Mutex<PartitionState>,
     visible_changed: Condvar,
-    durable: Mutex<WriteMark>,
+    durable: Mutex<DurableState>,
     recovery: Vec<RecoveryEvent>,
     mode: Mode,
 }
@@ -250,6 +259,17 @@ impl Partition {
             storage.create_dir_all(&dir).map_err(io_open(&dir))?;
         }
         let names = storage.list_dir(&dir).map_err(io_open(&dir))?;
+        // Read before the segments: a follower then never sees a claim beyond what it scans
+        // (the owner writes the evidence only after the data's sync).
+        let recorded = evidence::load(storage.as_ref(), &dir).map_err(|e| match e {
+            evidence::LoadError::Io(path, source) => OpenError::Io { path, source },
+            evidence::LoadError::Damaged(file, reason) => OpenError::Corrupt {
+                file,
+                position: 0,
+                reason,
+            },
+        })?;
+        let claim = evidence::strongest_claim(&names, recorded.map(|slot| slot.end));
         let mut bases: Vec<Offset> = names
             .iter()
             .filter_map(|n| parse_file_name(n, "log"))
@@ -285,7 +305,7 @@ impl Partition {
             opener.check_continuity(sealed.last(), &segment)?;
             sealed.push(segment);
         }
-        let (active, active_headers, recovery) = opener.recover_active(*active_base)?;
+        let (active, active_headers, recovery) = opener.recover_active(*active_base, claim)?;
         opener.check_continuity(sealed.last(), &active)?;
         let mut state = PartitionState {
             sealed,
@@ -300,7 +320,32 @@ impl Partition {
         // Followers need the transaction state too: `read_committed` depends on it.
         state.producers =
             opener.rebuild_producers(&names, &state, active_headers, clock.now_ms())?;
-        let durable = Mutex::new(state.write_mark());
+        let evidence = match mode == Mode::ReadWrite && config.durable_end_evidence {
+            true => {
+                // Everything recovered was synced above: the claim is true.
+                let end = DurableEnd {
+                    segment_base: state.active.base_offset(),
+                    position: state.active.len_bytes(),
+                    next_offset: state.next_offset(),
+                };
+                let interval = config.durable_end_sync_interval_ms;
+                let writer = EvidenceWriter::open(
+                    storage.as_ref(),
+                    &dir,
+                    recorded,
+                    end,
+                    clock.now_ms(),
+                    interval,
+                )
+                .map_err(io_open(&evidence::path_in(&dir)))?;
+                Some(writer)
+            }
+            false => None,
+        };
+        let durable = Mutex::new(DurableState {
+            mark: state.write_mark(),
+            evidence,
+        });
         Ok(Self {
             dir,
             storage,
@@ -351,6 +396,12 @@ impl Partition {
             .check()
             .map_err(|reason| AppendError::FailStopped { reason })?;
         if let Some(stamp) = batch.producer {
+            if batch.attributes & batch::ATTR_TRANSACTIONAL != 0 {
+                state
+                    .producers
+                    .check_transactional(stamp)
+                    .map_err(|v| violation_error(stamp.producer_id, stamp, v))?;
+            }
             let verdict = state.producers.check(
                 stamp,
                 batch.record_count,
@@ -436,7 +487,7 @@ impl Partition {
     /// appenders waiting at the same time.
     fn make_durable(&self, target: WriteMark) -> Result<(), AppendError> {
         let mut durable = lock(&self.durable);
-        if *durable >= target {
+        if durable.mark >= target {
             return Ok(());
         }
         self.fail
@@ -455,8 +506,19 @@ impl Partition {
         if let Err(e) = file.sync_data() {
             return Err(self.fail_stopped(format!("fdatasync of {} failed: {e}", path.display())));
         }
-        debug_assert!(mark >= *durable, "the durable mark only moves forward");
-        *durable = mark;
+        debug_assert!(mark >= durable.mark, "the durable mark only moves forward");
+        durable.mark = mark;
+        if let Some(writer) = durable.evidence.as_mut() {
+            let end = DurableEnd {
+                segment_base: Offset(mark.segment_base),
+                position: mark.position,
+                next_offset,
+            };
+            if let Err(e) = writer.record(end, self.clock.now_ms()) {
+                let reason = format!("writing {} failed: {e}", writer.path().display());
+                return Err(self.fail_stopped(reason));
+            }
+        }
         drop(durable);
         self.publish_visible(next_offset);
         Ok(())
@@ -527,7 +589,12 @@ impl Partition {
             .producers
             .expire(self.clock.now_ms(), self.config.producer_expiry_ms);
         let path = self.dir.join(snapshot_file_name(next_offset));
-        let bytes = state.producers.encode_snapshot(next_offset);
+        let bytes = state.producers.encode_snapshot(next_offset).map_err(|e| {
+            format!(
+                "encoding the producer snapshot {} failed: {e}",
+                path.display()
+            )
+        })?;
         write_file_atomically(self.storage.as_ref(), &path, &bytes)
             .map_err(|e| format!("writing {} failed: {e}", path.display()))?;
         self.prune_snapshots(state.start_offset());
@@ -600,6 +667,15 @@ impl Partition {
             return Ok(());
         }
         self.flush()?;
+        {
+            let mut durable = lock(&self.durable);
+            if let Some(writer) = durable.evidence.as_mut() {
+                if let Err(e) = writer.sync() {
+                    let reason = format!("fsync of {} failed: {e}", writer.path().display());
+                    return Err(self.fail_stopped(reason));
+                }
+            }
+        }
         let mut state = lock(&self.state);
         let next = state.next_offset();
         self.write_snapshot(&mut state, next)
@@ -750,10 +826,15 @@ impl Partition {
     /// Writes a commit/abort marker for `producer_id`'s transaction at `epoch`. Returns the
     /// marker's offset, or `None` when nothing of the producer is open here (a repeated
     /// marker). A marker older than the producer's epoch here is `ProducerFenced`.
+    ///
+    /// `epoch` is the transaction's own epoch (its batches carry it); `fence_epoch` (≥ it)
+    /// is the coordinator's current epoch, raised here in memory afterwards so a batch of
+    /// the ended transaction still on its way is refused.
     pub fn append_marker(
         &self,
         producer_id: ProducerId,
         epoch: exactly_core::ProducerEpoch,
+        fence_epoch: exactly_core::ProducerEpoch,
         kind: ControlKind,
     ) -> Result<Option<Offset>, AppendError> {
         if self.mode == Mode::ReadOnly {
@@ -781,12 +862,17 @@ impl Partition {
             Ok(MarkerCheck::NothingOpen) => {
                 // Fence a batch of the ended transaction still on its way here (see
                 // `ProducerTable::fence`).
-                state.producers.fence(producer_id, epoch, now_ms);
+                state
+                    .producers
+                    .fence(producer_id, fence_epoch.max(epoch), now_ms);
                 return Ok(None);
             }
             Ok(MarkerCheck::Write) => {}
         }
         let offset = self.write_batch(&mut state, &mut marker)?;
+        state
+            .producers
+            .fence(producer_id, fence_epoch.max(epoch), now_ms);
         let mark = state.write_mark();
         drop(state);
         // The coordinator records completion only after every marker is durable — under
@@ -912,6 +998,13 @@ fn violation_error(
             producer_id,
             base_sequence: stamp.base_sequence,
         },
+        SequenceViolation::OlderTransactionOpen { open_epoch } => {
+            AppendError::OlderTransactionOpen {
+                producer_id,
+                open_epoch,
+                marker_epoch: stamp.epoch,
+            }
+        }
         SequenceViolation::TooManyProducers { max } => {
             AppendError::TooManyProducers { producer_id, max }
         }
@@ -1047,6 +1140,40 @@ fn find_time_in_segment(
     Ok(None)
 }
 
+/// The refusal when the valid batches of the active segment end below `claim`.
+pub(crate) fn durable_data_lost(
+    path: &Path,
+    base: Offset,
+    len: u64,
+    scan: &segment::ScanOutcome,
+    claim: &DurableEnd,
+) -> Option<OpenError> {
+    let valid_bytes = scan.stop.as_ref().map_or(len, |s| s.position);
+    let lost = durable_end::shortfall(claim, base, valid_bytes, scan.index.next_offset)?;
+    let evidence = match lost.durable_position {
+        Some(p) => format!(
+            "{} says durable up to byte {p}",
+            durable_end::DURABLE_END_FILE
+        ),
+        None => format!(
+            "durability evidence (durable-end file or producer snapshot) names offset {}",
+            lost.durable_next_offset
+        ),
+    };
+    let reason = match &scan.stop {
+        Some(stop) => stop.reason.clone(),
+        None => format!("the file ends at byte {len}"),
+    };
+    Some(OpenError::DurableDataLost {
+        file: path.to_path_buf(),
+        position: valid_bytes,
+        first_lost_offset: lost.first_lost_offset,
+        durable_next_offset: lost.durable_next_offset,
+        evidence,
+        reason,
+    })
+}
+
 /// Opening helpers, grouped so `Partition::open` reads as a list of steps.
 struct Opener<'a> {
     dir: &'a Path,
@@ -1131,6 +1258,7 @@ impl Opener<'_> {
     fn recover_active(
         &mut self,
         base: Offset,
+        claim: Option<DurableEnd>,
     ) -> Result<(Segment, Vec<BatchHeader>, Option<RecoveryEvent>), OpenError> {
         let (path, file, len) = self.open_segment_file(base)?;
         let scan = segment::scan_segment(
@@ -1141,6 +1269,15 @@ impl Opener<'_> {
             self.config.index_interval_bytes,
             ScanDepth::Checksums,
         );
+        // A follower may have listed the segments just before the owner rolled to a new
+        // one: a claim about a segment it does not see yet says nothing about this one.
+        let judged = claim.filter(|c| self.mode == Mode::ReadWrite || c.segment_base <= base);
+        let lost = judged.and_then(|c| durable_data_lost(&path, base, len, &scan, &c));
+        if scan.stop.is_none() {
+            if let Some(lost) = lost {
+                return Err(lost); // The file is shorter than what was durable.
+            }
+        }
         let mut event = None;
         if let Some(stop) = scan.stop {
             let next = scan.index.next_offset;
@@ -1161,6 +1298,10 @@ impl Opener<'_> {
                         stop.reason
                     ),
                 });
+            }
+            if let Some(lost) = lost {
+                // Damage below the evidence is not a torn write: the data was durable.
+                return Err(lost);
             }
             if self.mode == Mode::ReadOnly {
                 // The owner may be writing this batch right now: just stop before it.

@@ -86,6 +86,12 @@ pub enum SequenceViolation {
     },
     /// The batch's sequences do not fit in a u64.
     Overflow,
+    /// A transaction of an older epoch of this producer is still open here (its marker was
+    /// lost); a marker of a newer one must not end it.
+    OlderTransactionOpen {
+        /// The open transaction's epoch.
+        open_epoch: ProducerEpoch,
+    },
     /// No room for another producer id.
     TooManyProducers {
         /// The limit.
@@ -213,6 +219,12 @@ impl ProducerTable {
         producer_id: ProducerId,
         epoch: ProducerEpoch,
     ) -> Result<MarkerCheck, SequenceViolation> {
+        let open = self.ongoing.get(&producer_id.0);
+        if open.is_some_and(|txn| txn.epoch == epoch.0) {
+            // Exactly the open transaction (even if a later epoch's marker, written before
+            // markers carried their transaction's epoch, raised the producer's epoch).
+            return Ok(MarkerCheck::Write);
+        }
         if let Some(entry) = self.entries.get(&producer_id.0) {
             if epoch.0 < entry.epoch {
                 return Err(SequenceViolation::Fenced {
@@ -220,12 +232,32 @@ impl ProducerTable {
                 });
             }
         }
-        match self.ongoing.get(&producer_id.0) {
+        match open {
             None => Ok(MarkerCheck::NothingOpen),
             Some(txn) if txn.epoch > epoch.0 => Err(SequenceViolation::Fenced {
                 current: ProducerEpoch(txn.epoch),
             }),
-            Some(_) => Ok(MarkerCheck::Write),
+            // A marker ends only the transaction it was written for: an older one still
+            // open here (its own marker lost) must be reconciled first, never closed by a
+            // newer transaction's marker.
+            Some(txn) => Err(SequenceViolation::OlderTransactionOpen {
+                open_epoch: ProducerEpoch(txn.epoch),
+            }),
+        }
+    }
+
+    /// Checks that a transactional batch stamped `stamp` does not start a new transaction
+    /// while an older one of its producer is still open here (its marker lost): its batches
+    /// would join the older span and share its fate (an abort of the old one would hide
+    /// them; a commit of the new one would have exposed the old one).
+    pub fn check_transactional(&self, stamp: ProducerStamp) -> Result<(), SequenceViolation> {
+        match self.ongoing.get(&stamp.producer_id.0) {
+            Some(open) if open.epoch < stamp.epoch.0 => {
+                Err(SequenceViolation::OlderTransactionOpen {
+                    open_epoch: ProducerEpoch(open.epoch),
+                })
+            }
+            _ => Ok(()),
         }
     }
 
@@ -303,7 +335,11 @@ impl ProducerTable {
         }
         entry.last_append_ms = entry.last_append_ms.max(now_ms);
         let open = self.ongoing.get(&stamp.producer_id.0).copied();
-        if let Some(txn) = open.filter(|t| t.epoch <= stamp.epoch.0) {
+        // Exactly its own transaction: a marker of another epoch used to end any older open
+        // transaction too — a lost abort marker then let the next commit expose the aborted
+        // records. (Markers written before this rule carried a bumped epoch after an abort
+        // of an open transaction or a hand-over; recovery reconciles those spans.)
+        if let Some(txn) = open.filter(|t| t.epoch == stamp.epoch.0) {
             self.ongoing.remove(&stamp.producer_id.0);
             if kind == ControlKind::Abort {
                 self.aborted.push_back(AbortedTxn {
@@ -369,16 +405,17 @@ impl ProducerTable {
         before - self.entries.len()
     }
 
-    /// Serialises the table as a snapshot valid up to (excluding) `next_offset`.
-    pub fn encode_snapshot(&self, next_offset: Offset) -> Vec<u8> {
+    /// Serialises the table as a snapshot valid up to (excluding) `next_offset`. An
+    /// encoding failure is returned, never written as an empty snapshot.
+    pub fn encode_snapshot(&self, next_offset: Offset) -> Result<Vec<u8>, serde_json::Error> {
         let snapshot = SnapshotRef {
             next_offset: next_offset.0,
             table: self,
         };
-        let json = serde_json::to_vec(&snapshot).unwrap_or_default();
+        let json = serde_json::to_vec(&snapshot)?;
         let mut out = crc32c::crc32c(&json).to_le_bytes().to_vec();
         out.extend_from_slice(&json);
-        out
+        Ok(out)
     }
 
     /// Parses a snapshot; `None` if it is damaged (the caller rebuilds from the log).
@@ -536,21 +573,50 @@ mod tests {
     }
 
     #[test]
-    fn a_bumped_epoch_marker_ends_the_older_transaction_and_fences_it() {
+    fn a_marker_ends_only_its_own_transaction_and_the_fence_refuses_late_batches() {
+        // A newer epoch's marker used to end an older open transaction: a lost abort marker
+        // then let the next commit expose the aborted records.
         let mut table = ProducerTable::default();
         table.record(&txn_batch(1, 3, 0, 1, 0), 0);
         assert_eq!(
             table.check_marker(ProducerId(1), ProducerEpoch(4)),
+            Err(SequenceViolation::OlderTransactionOpen {
+                open_epoch: ProducerEpoch(3)
+            })
+        );
+        table.record(&marker(1, 4, ControlKind::Commit, 1), 0);
+        assert_eq!(table.first_unstable_offset(), Some(Offset(0)), "still open");
+        assert_eq!(
+            table.check_marker(ProducerId(1), ProducerEpoch(3)),
             Ok(MarkerCheck::Write)
         );
-        table.record(&marker(1, 4, ControlKind::Abort, 1), 0);
+        table.record(&marker(1, 3, ControlKind::Abort, 2), 0);
         assert_eq!(table.first_unstable_offset(), None);
+        assert_eq!(table.aborted_len(), 1);
+        // The coordinator's bumped epoch fences a late batch of the ended transaction.
+        table.fence(ProducerId(1), ProducerEpoch(4), 0);
         assert_eq!(
             table.check(stamp(1, 3, 1), 1, 10),
             Err(SequenceViolation::Fenced {
                 current: ProducerEpoch(4)
             })
         );
+    }
+
+    #[test]
+    fn a_newer_transaction_cannot_start_while_an_older_one_is_open() {
+        let mut table = ProducerTable::default();
+        table.record(&txn_batch(1, 3, 0, 1, 0), 0);
+        assert_eq!(table.check_transactional(stamp(1, 3, 1)), Ok(()));
+        assert_eq!(
+            table.check_transactional(stamp(1, 5, 0)),
+            Err(SequenceViolation::OlderTransactionOpen {
+                open_epoch: ProducerEpoch(3)
+            })
+        );
+        assert_eq!(table.check_transactional(stamp(2, 5, 0)), Ok(()));
+        table.record(&marker(1, 3, ControlKind::Commit, 1), 0);
+        assert_eq!(table.check_transactional(stamp(1, 5, 0)), Ok(()));
     }
 
     #[test]
@@ -583,7 +649,7 @@ mod tests {
         let mut table = ProducerTable::default();
         table.record(&header(stamp(1, 0, 0), 2, 0), 1_000);
         table.record(&header(stamp(2, 0, 0), 2, 2), 5_000);
-        let bytes = table.encode_snapshot(Offset(4));
+        let bytes = table.encode_snapshot(Offset(4)).unwrap();
         let (offset, back) = ProducerTable::decode_snapshot(&bytes).unwrap();
         assert_eq!((offset, &back), (Offset(4), &table));
         let mut damaged = bytes.clone();

@@ -83,6 +83,11 @@ pub struct TxnMetadata {
     pub timeout_ms: i64,
     /// Wall time the current transaction began.
     pub started_ms: i64,
+    /// Epoch of the current transaction's batches (its epoch at `begin`; `epoch` may be
+    /// bumped since by an abort or a hand-over). Its markers carry exactly this epoch.
+    /// `None` in records written before it existed: `epoch` is used then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub txn_epoch: Option<u16>,
 }
 
 /// Why a transactional operation failed.
@@ -129,6 +134,16 @@ pub enum TxnError {
         /// Offset in `__transactions`.
         offset: u64,
         /// Why.
+        reason: String,
+    },
+    /// A transaction or position record could not be serialised (nothing was written).
+    #[error("encoding the {what} record of '{key}' failed: {reason}")]
+    Encode {
+        /// Which record: "transaction state" or "consumer position".
+        what: &'static str,
+        /// Its transactional id or group/topic/partition key.
+        key: String,
+        /// The serialiser's message.
         reason: String,
     },
     /// An append failed.
@@ -207,7 +222,13 @@ impl Log {
         let record = Record {
             timestamp: Timestamp(self.now_ms()),
             key: Some(meta.transactional_id.as_bytes().to_vec()),
-            value: serde_json::to_vec(meta).unwrap_or_default(),
+            // An empty value here used to be written (and fsynced) as the new state of the
+            // id, which the next open then refused as corrupt.
+            value: serde_json::to_vec(meta).map_err(|e| TxnError::Encode {
+                what: "transaction state",
+                key: meta.transactional_id.clone(),
+                reason: e.to_string(),
+            })?,
         };
         self.append_internal_lazily(TRANSACTIONS_TOPIC, 0, &[record])?;
         Ok(())
@@ -217,9 +238,20 @@ impl Log {
     /// the completion. `meta.state` must already be the durable decision.
     fn finish_txn(&self, meta: &mut TxnMetadata, kind: ControlKind) -> Result<(), TxnError> {
         let producer_id = ProducerId(meta.producer_id);
-        let epoch = ProducerEpoch(meta.epoch);
+        let fence_epoch = ProducerEpoch(meta.epoch);
         for (topic, partition) in &meta.partitions {
-            self.append_marker(topic, *partition, producer_id, epoch, kind)?;
+            let epoch = match meta.txn_epoch {
+                Some(epoch) => epoch,
+                // Recorded before `txn_epoch` existed (the epoch may have been bumped since
+                // the data was written): the producer's open transaction there is this one
+                // if it is not newer than the coordinator's epoch.
+                None => self
+                    .open_txn_epoch(topic, *partition, producer_id)?
+                    .filter(|open| *open <= meta.epoch)
+                    .unwrap_or(meta.epoch),
+            };
+            let epoch = ProducerEpoch(epoch);
+            self.append_marker(topic, *partition, producer_id, epoch, fence_epoch, kind)?;
         }
         meta.state = match kind {
             ControlKind::Commit => TxnState::CompleteCommit,
@@ -260,7 +292,91 @@ impl Log {
                 _ => {}
             }
         }
+        let live: Vec<TxnMetadata> = table
+            .txns
+            .values()
+            .filter(|m| m.state == TxnState::Prepared)
+            .cloned()
+            .collect();
+        drop(table);
+        self.reconcile_markers(&live)
+    }
+
+    /// Ends every transaction still open in a partition although the coordinator has
+    /// decided it (its marker was lost: cut by `log repair`, or not durable before an OS
+    /// crash) with the marker decided in `__transactions` for that exact producer id and
+    /// epoch; one that was never decided and is not prepared is aborted. A lost COMMIT
+    /// otherwise pinned the last stable offset forever; a lost ABORT let a later commit of
+    /// the same id expose the aborted records.
+    fn reconcile_markers(&self, prepared: &[TxnMetadata]) -> Result<(), TxnError> {
+        let open = self.open_transactions();
+        if open.is_empty() {
+            return Ok(());
+        }
+        let history = self.txn_history()?;
+        for (topic, partition, spans) in open {
+            for span in spans {
+                let waiting = prepared.iter().any(|m| {
+                    m.producer_id == span.producer_id
+                        && match m.txn_epoch {
+                            Some(epoch) => epoch == span.epoch,
+                            // Recorded before `txn_epoch`: a hand-over bumped `epoch`.
+                            None => m.epoch >= span.epoch,
+                        }
+                });
+                if waiting {
+                    continue; // Prepared: waits for its decision, as two-phase commit says.
+                }
+                let kind = decision_for(&history, span.producer_id, span.epoch)
+                    .unwrap_or(ControlKind::Abort);
+                let epoch = ProducerEpoch(span.epoch);
+                let id = ProducerId(span.producer_id);
+                self.append_marker(&topic, partition, id, epoch, epoch, kind)?;
+            }
+        }
         Ok(())
+    }
+
+    /// The epoch of `producer_id`'s open transaction in a partition, if one is open.
+    fn open_txn_epoch(
+        &self,
+        topic: &str,
+        partition: u32,
+        producer_id: ProducerId,
+    ) -> Result<Option<u16>, TxnError> {
+        let info = self.partition_info(topic, partition)?;
+        Ok(info
+            .open_transactions
+            .iter()
+            .find(|t| t.producer_id == producer_id.0)
+            .map(|t| t.epoch))
+    }
+
+    /// Every record of `__transactions`, in order.
+    fn txn_history(&self) -> Result<Vec<TxnMetadata>, TxnError> {
+        let mut history = Vec::new();
+        let mut next = Offset(0);
+        loop {
+            let batch = self.read_with(
+                TRANSACTIONS_TOPIC,
+                0,
+                next,
+                10_000,
+                crate::Isolation::ReadUncommitted,
+            )?;
+            for record in &batch.records {
+                let meta: TxnMetadata =
+                    serde_json::from_slice(&record.value).map_err(|e| TxnError::CorruptState {
+                        offset: record.offset.0,
+                        reason: e.to_string(),
+                    })?;
+                history.push(meta);
+            }
+            if batch.next_offset <= next {
+                return Ok(history);
+            }
+            next = batch.next_offset;
+        }
     }
 
     /// Aborts open transactions that ran past their timeout; returns how many.
@@ -311,6 +427,7 @@ impl Log {
                 partitions: BTreeSet::new(),
                 timeout_ms,
                 started_ms: 0,
+                txn_epoch: None,
             });
         if meta.producer_id == next_id {
             table.next_producer_id += 1;
@@ -370,7 +487,7 @@ impl Log {
         positions: &[(String, u32, Offset)],
     ) -> Result<(), TxnError> {
         self.internal_topic(OFFSETS_TOPIC)?;
-        let records = offset_records(group, positions, self.now_ms());
+        let records = offset_records(group, positions, self.now_ms())?;
         if !records.is_empty() {
             self.append_internal(OFFSETS_TOPIC, 0, &records, None, 0)?;
             self.flush_partition(OFFSETS_TOPIC, 0)?;
@@ -399,9 +516,14 @@ impl Log {
                 crate::Isolation::ReadCommitted,
             )?;
             for record in &batch.records {
-                let Ok(entry) = serde_json::from_slice::<OffsetEntry>(&record.value) else {
-                    continue;
-                };
+                // A position that does not parse is damage, not a record to skip: skipping
+                // it silently restarted the group from an older position.
+                let entry = serde_json::from_slice::<OffsetEntry>(&record.value).map_err(|e| {
+                    TxnError::CorruptState {
+                        offset: record.offset.0,
+                        reason: format!("{OFFSETS_TOPIC}: {e}"),
+                    }
+                })?;
                 if entry.group == group {
                     positions.insert((entry.topic, entry.partition), Offset(entry.offset));
                 }
@@ -415,6 +537,26 @@ impl Log {
     }
 }
 
+/// The decision `__transactions` recorded for the transaction of `producer_id` whose
+/// batches carry `epoch`: the first decision record of that exact transaction (`txn_epoch`),
+/// or, for records written before `txn_epoch` existed, the first decision at that epoch or a
+/// later one (an abort of an open transaction and a hand-over bump the epoch before
+/// deciding; a new transaction's records are all at later epochs than its begin).
+fn decision_for(history: &[TxnMetadata], producer_id: u64, epoch: u16) -> Option<ControlKind> {
+    history
+        .iter()
+        .filter(|m| m.producer_id == producer_id)
+        .filter(|m| match m.txn_epoch {
+            Some(txn_epoch) => txn_epoch == epoch,
+            None => m.epoch >= epoch,
+        })
+        .find_map(|m| match m.state {
+            TxnState::PrepareCommit | TxnState::CompleteCommit => Some(ControlKind::Commit),
+            TxnState::PrepareAbort | TxnState::CompleteAbort => Some(ControlKind::Abort),
+            _ => None,
+        })
+}
+
 #[derive(Serialize, Deserialize)]
 struct OffsetEntry {
     group: String,
@@ -423,19 +565,33 @@ struct OffsetEntry {
     offset: u64,
 }
 
-fn offset_records(group: &str, positions: &[(String, u32, Offset)], now_ms: i64) -> Vec<Record> {
+/// One `__consumer_offsets` record per position; an encoding failure is an error (an empty
+/// value would be a position that silently never reads back).
+fn offset_records(
+    group: &str,
+    positions: &[(String, u32, Offset)],
+    now_ms: i64,
+) -> Result<Vec<Record>, TxnError> {
     positions
         .iter()
-        .map(|(topic, partition, offset)| Record {
-            timestamp: Timestamp(now_ms),
-            key: Some(format!("{group}/{topic}/{partition}").into_bytes()),
-            value: serde_json::to_vec(&OffsetEntry {
+        .map(|(topic, partition, offset)| {
+            let key = format!("{group}/{topic}/{partition}");
+            let value = serde_json::to_vec(&OffsetEntry {
                 group: group.to_string(),
                 topic: topic.clone(),
                 partition: *partition,
                 offset: offset.0,
             })
-            .unwrap_or_default(),
+            .map_err(|e| TxnError::Encode {
+                what: "consumer position",
+                key: key.clone(),
+                reason: e.to_string(),
+            })?;
+            Ok(Record {
+                timestamp: Timestamp(now_ms),
+                key: Some(key.into_bytes()),
+                value,
+            })
         })
         .collect()
 }
@@ -538,6 +694,7 @@ impl TransactionalProducer<'_> {
                 meta.epoch += 1;
             }
             meta.state = TxnState::Ongoing;
+            meta.txn_epoch = Some(meta.epoch);
             meta.partitions.clear();
             meta.started_ms = log.now_ms();
             // Not written yet: the first partition added records it (with this epoch)
@@ -613,7 +770,7 @@ impl TransactionalProducer<'_> {
         positions: &[(String, u32, Offset)],
     ) -> Result<(), TxnError> {
         self.log.internal_topic(OFFSETS_TOPIC)?;
-        let records = offset_records(group, positions, self.log.now_ms());
+        let records = offset_records(group, positions, self.log.now_ms())?;
         if records.is_empty() {
             return Ok(());
         }

@@ -3,6 +3,9 @@
 //! Nothing is repaired; opening the log is what truncates a torn tail.
 
 use crate::config::LogConfig;
+use crate::durable_end::DurableEnd;
+use crate::error::OpenError;
+use crate::evidence;
 use crate::index::SegmentIndex;
 use crate::segment::{self, index_file_name, parse_file_name, ScanDepth};
 use exactly_core::storage::read_file;
@@ -22,8 +25,8 @@ pub enum Finding {
         /// What is wrong.
         reason: String,
     },
-    /// The last segment ends in an incomplete or damaged batch with nothing valid after it:
-    /// a torn write (or damage to the newest batch). Opening the log truncates it.
+    /// The last segment ends in an incomplete or damaged batch with nothing valid after it,
+    /// beyond what was known durable: a torn write. Opening the log truncates it.
     TornTail {
         /// Segment file.
         file: PathBuf,
@@ -32,6 +35,27 @@ pub enum Finding {
         /// Bytes after it.
         bytes: u64,
         /// What is wrong.
+        reason: String,
+        /// Whether durability evidence (the `durable-end` file, a snapshot) shows the torn
+        /// bytes were never durable, hence never acknowledged: then it is no damage (a live
+        /// writer's batch in progress looks the same). Without evidence (a log written
+        /// before it existed) nobody can tell, and it counts as damage.
+        beyond_evidence: bool,
+    },
+    /// The active segment's valid batches end below what the log had evidence was durable
+    /// (acknowledged data damaged or missing). Opening refuses; `exactly log repair` cuts.
+    DurableDataLost {
+        /// Segment file.
+        file: PathBuf,
+        /// Where the valid batches end.
+        position: u64,
+        /// First offset that cannot be read.
+        first_lost_offset: Offset,
+        /// Offset after the last record known durable.
+        durable_next_offset: Offset,
+        /// Which evidence.
+        evidence: String,
+        /// What is wrong at `position`.
         reason: String,
     },
     /// A sealed segment's index is missing or does not match; opening rebuilds it.
@@ -51,7 +75,14 @@ pub enum Finding {
 impl Finding {
     /// Whether the finding means data damage (as opposed to a rebuildable index).
     pub fn is_damage(&self) -> bool {
-        !matches!(self, Finding::IndexStale { .. })
+        !matches!(
+            self,
+            Finding::IndexStale { .. }
+                | Finding::TornTail {
+                    beyond_evidence: true,
+                    ..
+                }
+        )
     }
 }
 
@@ -61,9 +92,18 @@ impl std::fmt::Display for Finding {
             Finding::Corrupt { file, position, reason } => {
                 write!(f, "CORRUPT {} at byte {position}: {reason}", file.display())
             }
-            Finding::TornTail { file, position, bytes, reason } => write!(
+            Finding::TornTail { file, position, bytes, reason, beyond_evidence } => write!(
                 f,
-                "TORN TAIL {} at byte {position} ({bytes} bytes after the last whole batch): {reason}",
+                "TORN TAIL {} at byte {position} ({bytes} bytes after the last whole batch): {reason} ({})",
+                file.display(),
+                match beyond_evidence {
+                    true => "beyond the durable-end evidence: never acknowledged; cut on open",
+                    false => "no durability evidence: cannot tell whether it was acknowledged",
+                }
+            ),
+            Finding::DurableDataLost { file, position, first_lost_offset, durable_next_offset, evidence, reason } => write!(
+                f,
+                "DURABLE DATA LOST {} at byte {position}: offsets {first_lost_offset}..{durable_next_offset} were durable ({evidence}) but {reason}",
                 file.display()
             ),
             Finding::IndexStale { file } => write!(f, "index {} is stale (rebuilt on open)", file.display()),
@@ -107,12 +147,19 @@ pub fn verify_log(storage: &dyn Storage, dir: &Path, config: &LogConfig) -> Veri
         }
     };
     for topic in topics {
+        if crate::validate_topic_name(&topic).is_err() {
+            continue; // LOCK, temporary files: not topics.
+        }
         let topic_dir = dir.join(&topic);
-        if !storage
-            .exists(&topic_dir.join("topic.json"))
-            .unwrap_or(false)
-        {
-            continue;
+        let meta_path = topic_dir.join("topic.json");
+        match storage.exists(&meta_path) {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(e) => {
+                // Skipping it would report a log with an unreadable topic as clean.
+                report.findings.push(unreadable(&meta_path, e));
+                continue;
+            }
         }
         let partitions = match storage.list_dir(&topic_dir) {
             Ok(names) => names,
@@ -151,6 +198,18 @@ fn verify_partition(
         .filter_map(|n| parse_file_name(n, "log"))
         .collect();
     bases.sort();
+    let claim = match evidence::load(storage, dir) {
+        Ok(slot) => evidence::strongest_claim(&names, slot.map(|s| s.end)),
+        Err(evidence::LoadError::Io(path, e)) => return report.findings.push(unreadable(&path, e)),
+        Err(evidence::LoadError::Damaged(file, reason)) => {
+            report.findings.push(Finding::Corrupt {
+                file,
+                position: 0,
+                reason,
+            });
+            evidence::strongest_claim(&names, None)
+        }
+    };
     let mut expected: Option<Offset> = None;
     for (i, base) in bases.iter().enumerate() {
         let is_last = i + 1 == bases.len();
@@ -164,8 +223,22 @@ fn verify_partition(
                 ),
             });
         }
-        expected = verify_segment(storage, dir, &path, *base, is_last, config, report);
+        // Only the last segment can end below the evidence without being `Corrupt`.
+        let role = SegmentRole {
+            is_last,
+            claim: claim.filter(|_| is_last),
+        };
+        expected = verify_segment(storage, dir, &path, *base, role, config, report);
     }
+}
+
+/// Where a segment stands in its partition.
+#[derive(Clone, Copy)]
+struct SegmentRole {
+    /// The active (last) segment.
+    is_last: bool,
+    /// The durability claim it must reach (last segment only).
+    claim: Option<DurableEnd>,
 }
 
 /// Checks one segment; returns the offset after its last whole batch.
@@ -174,10 +247,11 @@ fn verify_segment(
     dir: &Path,
     path: &Path,
     base: Offset,
-    is_last: bool,
+    role: SegmentRole,
     config: &LogConfig,
     report: &mut VerifyReport,
 ) -> Option<Offset> {
+    let SegmentRole { is_last, claim } = role;
     let opened = storage
         .open(path, OpenMode::Existing)
         .and_then(|file| file.len_bytes().map(|len| (file, len)));
@@ -200,6 +274,29 @@ fn verify_segment(
     );
     report.batches += scan.batches;
     report.records += scan.records;
+    // A claim about a segment created after the listing (a live writer rolled) says
+    // nothing about this one.
+    let lost = claim
+        .filter(|c| c.segment_base <= base)
+        .and_then(|c| crate::partition::durable_data_lost(path, base, len, &scan, &c));
+    let lost_finding = match lost {
+        Some(OpenError::DurableDataLost {
+            file,
+            position,
+            first_lost_offset,
+            durable_next_offset,
+            evidence,
+            reason,
+        }) => Some(Finding::DurableDataLost {
+            file,
+            position,
+            first_lost_offset,
+            durable_next_offset,
+            evidence,
+            reason,
+        }),
+        _ => None,
+    };
     if let Some(stop) = scan.stop {
         let next = scan.index.next_offset;
         let valid_later = segment::valid_batch_after(
@@ -209,12 +306,14 @@ fn verify_segment(
             next,
             config.batch_bytes_max,
         );
-        let finding = match (is_last, valid_later) {
-            (true, Ok(None)) => Finding::TornTail {
+        let finding = match (is_last, valid_later, lost_finding) {
+            (true, Ok(None), Some(lost)) => lost,
+            (true, Ok(None), None) => Finding::TornTail {
                 file: path.to_path_buf(),
                 position: stop.position,
                 bytes: len - stop.position,
                 reason: stop.reason,
+                beyond_evidence: claim.is_some(),
             },
             _ => Finding::Corrupt {
                 file: path.to_path_buf(),
@@ -223,6 +322,8 @@ fn verify_segment(
             },
         };
         report.findings.push(finding);
+    } else if let Some(lost) = lost_finding {
+        report.findings.push(lost);
     } else if !is_last {
         let index_path = dir.join(index_file_name(base));
         let stored = read_file(storage, &index_path)

@@ -1,9 +1,10 @@
 //! Bit flips never turn into wrong data.
 //!
 //! 1. Every single-bit flip in the last 4 KiB of the last segment is reported as damage by
-//!    `verify_log`; opening then either truncates the damaged batch as a torn tail (when it is
-//!    the last batch: nothing valid follows) or refuses with `OpenError::Corrupt` at that
-//!    batch (when valid batches follow), and reads return exactly the original records.
+//!    `verify_log`; opening then refuses: with `OpenError::DurableDataLost` naming the
+//!    batch's offsets when it is the last batch (the log was closed cleanly, so the
+//!    durable-end evidence says it was durable: it is not a torn write — this used to be
+//!    cut silently), or with `OpenError::Corrupt` at that batch when valid batches follow.
 //! 2. 1 000 random single-bit flips in sealed segments: `verify_log` reports `Corrupt` for
 //!    that segment, the log still opens (sealed segments are checked when read), reading the
 //!    affected batch returns `ReadError::Corrupt`, and no read from any offset of that
@@ -128,7 +129,11 @@ fn damage_findings(p: &Prepared, file: &Path) -> Vec<Finding> {
         .collect();
     for (i, f) in findings.iter().enumerate() {
         match f {
-            Finding::Corrupt { file: at, .. } | Finding::TornTail { file: at, .. } if i == 0 => {
+            Finding::Corrupt { file: at, .. }
+            | Finding::TornTail { file: at, .. }
+            | Finding::DurableDataLost { file: at, .. }
+                if i == 0 =>
+            {
                 assert_eq!(
                     at, file,
                     "damage reported in the flipped file: {findings:?}"
@@ -180,33 +185,57 @@ fn check_last_segment_flip(p: &Prepared, bit: usize) {
         .unwrap();
     let ctx = format!("flip of bit {bit} (byte {}) of the last segment", bit / 8);
     let k = last.batches.partition_point(|b| b.1 <= bit / 8);
-    let (start, _, base, _) = last.batches[k];
+    let (start, _, base, count) = last.batches[k];
     let findings = damage_findings(p, &last.path);
     assert_eq!(findings.len(), 1, "{ctx}: {findings:?}");
     let is_last_batch = k + 1 == last.batches.len();
     match &findings[0] {
-        Finding::TornTail { position, .. } if is_last_batch => {
-            assert_eq!(*position, start as u64, "{ctx}")
-        }
+        Finding::DurableDataLost {
+            position,
+            first_lost_offset,
+            durable_next_offset,
+            ..
+        } if is_last_batch => assert_eq!(
+            (*position, *first_lost_offset, *durable_next_offset),
+            (start as u64, Offset(base), Offset(base + count)),
+            "{ctx}"
+        ),
         Finding::Corrupt { position, .. } if !is_last_batch => {
             assert_eq!(*position, start as u64, "{ctx}")
         }
         other => panic!("{ctx}: batch {k} of {}: {other:?}", last.batches.len()),
     }
     match open_sim(&p.storage, &p.clock, config()) {
-        Ok(log) => {
-            assert!(is_last_batch, "{ctx}: opened although valid batches follow");
-            let events = log.recovery_events();
-            assert_eq!(events.len(), 1, "{ctx}");
-            assert_eq!(events[0].truncated_at, start as u64, "{ctx}");
-            let got = read_all(&log, TOPIC, 0);
-            assert!(
-                got[..] == p.records[..base as usize],
-                "{ctx}: records after truncation differ"
+        Ok(_) => panic!("{ctx}: opened although durable data is damaged"),
+        Err(OpenError::DurableDataLost {
+            file,
+            position,
+            first_lost_offset,
+            durable_next_offset,
+            ..
+        }) => {
+            assert!(is_last_batch, "{ctx}: valid batches follow: want Corrupt");
+            assert_eq!(
+                (
+                    file.as_path(),
+                    position,
+                    first_lost_offset,
+                    durable_next_offset
+                ),
+                (
+                    last.path.as_path(),
+                    start as u64,
+                    Offset(base),
+                    Offset(base + count)
+                ),
+                "{ctx}"
             );
         }
         Err(OpenError::Corrupt { file, position, .. }) => {
-            assert!(!is_last_batch, "{ctx}: refused a torn tail");
+            assert!(
+                !is_last_batch,
+                "{ctx}: the last batch is durable data, not corrupt"
+            );
             assert_eq!(
                 (file.as_path(), position),
                 (last.path.as_path(), start as u64),

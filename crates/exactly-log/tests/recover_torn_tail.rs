@@ -11,6 +11,11 @@
 //! 4 KiB get all three fills. So ≈ 65 536 + 32 768 + 8 192 cases. (All 4 × 65 536 took
 //! ≈ 42 s on the shared 2-core machine, above the time budget; run with
 //! `EXACTLY_TORN_ALL=1` to check every fill at every offset.)
+//! A torn write is never of data the log knows was durable: before each case the
+//! partition's durable-end evidence is reset to what it said when the last segment held its
+//! first batch (as after an OS crash that kept the data but not the newest evidence), so the
+//! torn bytes all lie beyond the evidence. (Damage below the evidence is refused, see
+//! `regression_log_durable_tail_damage_refused.rs`.)
 //! To stay fast the log is built once per worker thread on `SimStorage`, and each case only
 //! overwrites the last segment's bytes and reopens; the sealed segment is compared in full
 //! every 509th case (its bytes are never touched, and its end offset is checked every time).
@@ -53,6 +58,8 @@ struct Prepared {
     last_bytes: Vec<u8>,
     /// Base offset of the last segment.
     last_base: u64,
+    /// The durable-end evidence file as it was when the last segment held one batch.
+    early_evidence: Vec<u8>,
     /// Per batch of the last segment: start position, end position, base offset, base
     /// sequence, records.
     batches: Vec<(usize, usize, u64, u64, Vec<Record>)>,
@@ -73,6 +80,8 @@ fn prepare(seed: u64) -> Prepared {
     let mut all: Vec<(u64, u64, Vec<Record>)> = Vec::new();
     let mut seq = 0u64;
     let mut ts = 0i64;
+    let evidence_path = partition_dir(TOPIC, 0).join(exactly_log::durable_end::DURABLE_END_FILE);
+    let mut early_evidence = None;
     loop {
         let segs = files_with_ext(&storage, &partition_dir(TOPIC, 0), "log");
         let last_name = segs.last().unwrap().clone();
@@ -80,6 +89,9 @@ fn prepare(seed: u64) -> Prepared {
             .live_bytes(&partition_dir(TOPIC, 0).join(&last_name))
             .unwrap()
             .len();
+        if segs.len() == 2 && early_evidence.is_none() {
+            early_evidence = Some(storage.live_bytes(&evidence_path).unwrap());
+        }
         if segs.len() == 2 && last_len > WINDOW + 2048 {
             break;
         }
@@ -152,6 +164,7 @@ fn prepare(seed: u64) -> Prepared {
         last_path,
         last_bytes,
         last_base,
+        early_evidence: early_evidence.unwrap(),
         batches,
         sealed,
         last_records,
@@ -190,6 +203,10 @@ fn run_case(p: &Prepared, cut: usize, tear: Tear, random: &[u8], case_no: usize)
     }
     let torn_len = bytes.len();
     p.storage.overwrite_bytes(&p.last_path, bytes).unwrap();
+    let evidence_path = partition_dir(TOPIC, 0).join(exactly_log::durable_end::DURABLE_END_FILE);
+    p.storage
+        .overwrite_bytes(&evidence_path, p.early_evidence.clone())
+        .unwrap();
     let ctx = format!("cut at {cut} ({tear:?}), last whole batch ends at {keep_end}");
 
     let log = open_sim(&p.storage, &p.clock, config())

@@ -9,6 +9,10 @@
 //! dropped) and it skipped the idempotent batches written between the truncation point and
 //! N (their retries were appended a second time). Recovery now deletes snapshots past the
 //! recovered end.
+//!
+//! Since the durable-end evidence, such damage after a clean close is refused on open
+//! (`DurableDataLost`): the operator's `repair` cuts it, and must delete the stale snapshot
+//! just the same.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -44,12 +48,30 @@ fn snapshot_past_a_truncated_tail_is_not_used_later() {
     bytes[last] ^= 0x20; // damage the newest batch (offsets 8..10)
     storage.overwrite_bytes(&segment, bytes).unwrap();
 
-    let log = open_sim(&storage, &clock, config()).unwrap();
-    assert_eq!(
-        log.recovery_events().len(),
-        1,
-        "the damaged tail is truncated"
+    let refused = open_sim(&storage, &clock, config()).unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            exactly_log::OpenError::DurableDataLost {
+                first_lost_offset: Offset(8),
+                durable_next_offset: Offset(10),
+                ..
+            }
+        ),
+        "{refused}"
     );
+    let actions = exactly_log::repair::repair_log(
+        &storage,
+        std::path::Path::new(LOG_DIR),
+        &config(),
+        None,
+        None,
+    )
+    .unwrap();
+    assert_eq!(actions.len(), 1, "the damaged tail is cut: {actions:?}");
+    assert_eq!(actions[0].first_dropped_offset, Offset(8));
+    assert_eq!(actions[0].durable_next_offset, Some(Offset(10)));
+    let log = open_sim(&storage, &clock, config()).unwrap();
     assert_eq!(log.partition_info(TOPIC, 0).unwrap().end_offset, Offset(8));
     // Producer 2 appends past offset 10; producer 1 re-sends its lost batch later.
     for i in 0..3u64 {

@@ -6,7 +6,10 @@
 //! fencing the old one: its later operations must fail with `Fenced`), operations of such
 //! fenced zombies, timeouts (`ManualClock`; noticed by `expire_transactions`, by the
 //! producer's next call — `TimedOut` — or by creating a producer), a clean close and
-//! reopen, and a crash (`SimStorage::crash`, tear mode chosen) and reopen. After a restart
+//! reopen, a crash (`SimStorage::crash`, tear mode chosen) and reopen, and a clean close
+//! after which every partition's newest batch, when it is a commit/abort marker, is
+//! damaged and cut by `repair_log` (a lost marker): the reopen must write the same decision
+//! again, so the model does not change. After a restart
 //! recovery has aborted every open transaction; prepared ones are resumed through
 //! `transactional_producer` (which must report `is_prepared()`) and committed or aborted as
 //! the operation says. 4 KiB segments, so rolls and producer snapshots happen.
@@ -95,6 +98,9 @@ enum Op {
         tear: usize,
         commit: [bool; 2],
     },
+    LoseMarkers {
+        commit: [bool; 2],
+    },
 }
 
 fn op_strategy() -> impl Strategy<Value = Op> {
@@ -112,6 +118,7 @@ fn op_strategy() -> impl Strategy<Value = Op> {
         2 => any::<bool>().prop_map(|now| Op::Timeout { now }),
         1 => any::<[bool; 2]>().prop_map(|commit| Op::Reopen { commit }),
         1 => (0..TEARS.len(), any::<[bool; 2]>()).prop_map(|(tear, commit)| Op::Crash { tear, commit }),
+        1 => any::<[bool; 2]>().prop_map(|commit| Op::LoseMarkers { commit }),
     ]
 }
 
@@ -448,7 +455,9 @@ fn apply<'a>(log: &'a Log, clock: &ManualClock, h: &mut Handles<'a>, m: &mut Mod
                 assert_eq!(log.expire_transactions().unwrap(), expected, "expired");
             }
         }
-        Op::Reopen { .. } | Op::Crash { .. } => unreachable!("handled by run"),
+        Op::Reopen { .. } | Op::Crash { .. } | Op::LoseMarkers { .. } => {
+            unreachable!("handled by run")
+        }
     }
 }
 
@@ -543,6 +552,37 @@ fn restarted(m: &mut Model) {
     }
 }
 
+/// Damages the newest batch of every partition whose newest offset is a marker (when it
+/// is in the active segment) and cuts it with `repair_log`, as an operator would.
+fn lose_last_markers(storage: &SimStorage, m: &Model) {
+    let mut damaged = 0;
+    for (part, (topic, partition)) in PARTS.iter().enumerate() {
+        if !matches!(m.parts[part].last(), Some(Slot::Marker)) {
+            continue;
+        }
+        let dir = partition_dir(topic, *partition);
+        let last = files_with_ext(storage, &dir, "log").pop().unwrap();
+        let path = dir.join(last);
+        let mut bytes = storage.live_bytes(&path).unwrap();
+        let mut at = 0;
+        let mut batch = None;
+        while let Ok(h) = exactly_log::batch::check_batch(&bytes[at..], 1 << 20) {
+            batch = Some((at, at + h.batch_len as usize));
+            at += h.batch_len as usize;
+        }
+        let Some((start, end)) = batch else {
+            continue; // Just rolled: the marker is in a sealed segment.
+        };
+        bytes[(start + end) / 2] ^= 0x08;
+        storage.overwrite_bytes(&path, bytes).unwrap();
+        damaged += 1;
+    }
+    let dir = std::path::Path::new(LOG_DIR);
+    let actions = exactly_log::repair::repair_log(storage, dir, &config(), None, None).unwrap();
+    assert_eq!(actions.len(), damaged, "{actions:?}");
+    assert!(actions.iter().all(|a| a.durable_offsets_dropped() == 1));
+}
+
 fn run(seed: u64, ops: &[Op]) {
     let storage = SimStorage::new(seed);
     let clock = ManualClock::new(1_000_000);
@@ -570,7 +610,10 @@ fn run(seed: u64, ops: &[Op]) {
         let mut restart = None;
         while let Some(op) = ops.get(i) {
             i += 1;
-            if matches!(op, Op::Reopen { .. } | Op::Crash { .. }) {
+            if matches!(
+                op,
+                Op::Reopen { .. } | Op::Crash { .. } | Op::LoseMarkers { .. }
+            ) {
                 restart = Some(op.clone());
                 break;
             }
@@ -599,6 +642,11 @@ fn run(seed: u64, ops: &[Op]) {
                 log.flush().unwrap();
                 drop(log);
                 storage.crash(TEARS[tear]);
+                decisions = Some(commit);
+            }
+            Some(Op::LoseMarkers { commit }) => {
+                log.close().unwrap();
+                lose_last_markers(&storage, &m);
                 decisions = Some(commit);
             }
             Some(_) => unreachable!(),

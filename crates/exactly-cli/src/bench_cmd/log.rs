@@ -3,7 +3,9 @@
 //! 1. raw sequential write + fdatasync bandwidth, 1 MiB blocks (the physical ceiling);
 //! 2. durable appends (`Durability::Immediate`, group commit) of 100 B and 1 KiB records
 //!    with 1 and 8 concurrent producers on one partition, idempotent and not;
-//! 3. sequential read of everything written.
+//! 3. sequential read of everything written;
+//! 4. the cost of the durable-end evidence: one-record durable appends (100 B and 1 KiB,
+//!    8 producers, group commit) with the evidence file on and off, interleaved.
 //!
 //! Every figure is printed with its ratio to a figure measured in the same run.
 
@@ -129,7 +131,37 @@ pub fn run(args: LogBenchArgs) -> anyhow::Result<()> {
     let read = median(reads).context("no rounds")?;
     let versus = ("1 KiB x8 durable append", read.mb_per_sec() / append_1k);
     report(&args, &read, Some(versus));
-    idempotence_cpu_cost(&args, temp.path(), budget)
+    idempotence_cpu_cost(&args, temp.path(), budget)?;
+    evidence_cost(&args, temp.path(), budget)
+}
+
+/// The durable-end evidence is one small `pwrite` after every group-commit fsync (and an
+/// fsync of its file at most once a second): measured where it weighs most, one record per
+/// durable append, 8 producers sharing each fsync. On and off alternate round by round in
+/// the same run; medians are compared.
+fn evidence_cost(args: &LogBenchArgs, dir: &Path, budget: Duration) -> anyhow::Result<()> {
+    for record_bytes in [100, 1024] {
+        let config = c(record_bytes, 8, false);
+        let (mut on, mut off) = (Vec::new(), Vec::new());
+        for round in 0..args.rounds {
+            for evidence in [round % 2 == 0, round % 2 == 1] {
+                let path = dir.join(format!("evidence-{round}-{evidence}"));
+                let immediate = Durability::Immediate;
+                let m = appends(&path, config, record_bytes, budget, immediate, evidence)?;
+                std::fs::remove_dir_all(&path)?;
+                match evidence {
+                    true => on.push(m),
+                    false => off.push(m),
+                }
+            }
+        }
+        let on = median(on).context("no rounds")?;
+        let off = median(off).context("no rounds")?;
+        report(args, &off, None);
+        let ratio = on.records_per_sec() / off.records_per_sec().max(1e-9);
+        report(args, &on, Some(("evidence off", ratio)));
+    }
+    Ok(())
 }
 
 /// Idempotence costs CPU, not I/O: measured without fsync, with small batches (100 records
@@ -244,7 +276,14 @@ fn durable_appends(
     batch_bytes: usize,
     budget: Duration,
 ) -> anyhow::Result<Measurement> {
-    appends(dir, config, batch_bytes, budget, Durability::Immediate)
+    appends(
+        dir,
+        config,
+        batch_bytes,
+        budget,
+        Durability::Immediate,
+        true,
+    )
 }
 
 /// `config.producers` threads append to one partition with `durability` until the budget
@@ -255,6 +294,7 @@ fn appends(
     batch_bytes: usize,
     budget: Duration,
     durability: Durability,
+    evidence: bool,
 ) -> anyhow::Result<Measurement> {
     let Config {
         record_bytes,
@@ -264,6 +304,7 @@ fn appends(
     let log_config = LogConfig {
         durability,
         segment_bytes_max: 512 << 20,
+        durable_end_evidence: evidence,
         ..LogConfig::default()
     };
     let log = Arc::new(Log::open(dir, log_config)?);
@@ -305,8 +346,12 @@ fn appends(
         (true, _) => "idempotent",
         (false, _) => "plain",
     };
+    let evidence_note = match evidence {
+        true => "",
+        false => ", evidence off",
+    };
     Ok(Measurement {
-        name: format!("append {record_bytes} B x{producers} {mode}"),
+        name: format!("append {record_bytes} B x{producers} {mode}{evidence_note}"),
         records: total,
         bytes: total * record_bytes as u64,
         elapsed,
