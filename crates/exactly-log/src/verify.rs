@@ -268,7 +268,7 @@ fn verify_segment(
         file.as_ref(),
         base,
         len,
-        config.batch_bytes_max,
+        config.read_batch_bytes_max(),
         config.index_interval_bytes,
         ScanDepth::Checksums,
     );
@@ -304,7 +304,7 @@ fn verify_segment(
             stop.position,
             len,
             next,
-            config.batch_bytes_max,
+            config.read_batch_bytes_max(),
         );
         let finding = match (is_last, valid_later, lost_finding) {
             (true, Ok(None), Some(lost)) => lost,
