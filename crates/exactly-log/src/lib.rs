@@ -39,6 +39,7 @@ pub mod producer;
 mod read_only_storage;
 pub mod repair;
 mod segment;
+mod topic_meta;
 pub mod txn;
 pub mod verify;
 
