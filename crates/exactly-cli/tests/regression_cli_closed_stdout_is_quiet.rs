@@ -18,7 +18,15 @@ fn a_closed_stdout_ends_the_command_without_a_panic() {
     let temp = tempfile::tempdir().unwrap();
     let dir = temp.path().join("log");
     let gen = Command::new(EXE)
-        .args(["gen", "transfers", "--topic", "t", "--count", "200000", "--dir"])
+        .args([
+            "gen",
+            "transfers",
+            "--topic",
+            "t",
+            "--count",
+            "200000",
+            "--dir",
+        ])
         .arg(&dir)
         .output()
         .unwrap();
@@ -38,10 +46,19 @@ fn a_closed_stdout_ends_the_command_without_a_panic() {
     // The reader is gone (like `head -1` exiting): the pipe is closed.
     let status = child.wait().unwrap();
     let mut stderr = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
     assert!(!stderr.contains("panicked"), "{stderr}");
     use std::os::unix::process::ExitStatusExt;
-    assert_eq!(status.signal(), Some(libc_sigpipe()), "{status:?}: {stderr}");
+    assert_eq!(
+        status.signal(),
+        Some(libc_sigpipe()),
+        "{status:?}: {stderr}"
+    );
 }
 
 /// SIGPIPE's number on Linux.
