@@ -38,6 +38,7 @@ mod partition;
 pub mod producer;
 mod read_only_storage;
 pub mod repair;
+pub mod scope;
 mod segment;
 pub mod txn;
 pub mod verify;
@@ -50,5 +51,6 @@ pub use partition::{
     AppendOutcome, Isolation, PartitionInfo, ProducerSummary, ReadBatch, RecoveryEvent,
 };
 pub use read_only_storage::ReadOnlyStorage;
+pub use scope::WriteScope;
 pub use segment::{index_file_name, segment_file_name};
 pub use txn::{TransactionalProducer, TxnError, TxnMetadata, TxnState};
