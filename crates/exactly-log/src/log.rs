@@ -779,16 +779,23 @@ impl LogInner {
             true => (Mode::ReadWrite, &self.storage),
             false => (Mode::ReadOnly, &self.follow_storage),
         };
+        // A scoped writer's followed topics feed jobs that commit what they read: show
+        // them only what their owner has made durable.
+        let durable_only = mode == Mode::ReadOnly && self.scope.is_some();
         for p in 0..partitions {
             let dir = self.dir.join(name).join(p.to_string());
-            opened.push(Arc::new(Partition::open(
+            let partition = Partition::open(
                 dir,
                 Arc::clone(storage),
                 Arc::clone(&self.clock),
                 Arc::clone(&config),
                 Arc::clone(&self.fail),
                 mode,
-            )?));
+            )?;
+            opened.push(Arc::new(match durable_only {
+                true => partition.follow_durable_only(),
+                false => partition,
+            }));
         }
         if mode == Mode::ReadWrite {
             let topic_dir = self.dir.join(name);
