@@ -5,7 +5,8 @@ use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use exactly_engine::jobs::{self, Rejected};
 use exactly_engine::{
-    default_state_dir, journal_topic, log_topic, BadInputPolicy, Guarantee, Job, RunOptions, SinkMode, StatusFile,
+    default_state_dir, journal_topic, log_topic, BadInputPolicy, Guarantee, Job, RunOptions,
+    SinkMode, StatusFile,
 };
 use exactly_log::{Log, LogConfig, WriteScope};
 use indicatif::{ProgressBar, ProgressStyle};

@@ -69,11 +69,18 @@ fn follow_job_owns_its_outputs_and_leaves_its_input_writable() {
 
     // Its input: writable by another process.
     let fed = produce(&dir, "transfers", r#"{"value":"not a transfer"}"#);
-    assert!(fed.status.success(), "produce into the input: {}", stderr(&fed));
+    assert!(
+        fed.status.success(),
+        "produce into the input: {}",
+        stderr(&fed)
+    );
 
     // Its output: refused, naming the topic, nothing written.
     let refused = produce(&dir, "balances", r#"{"key":"x","value":"1"}"#);
-    assert!(!refused.status.success(), "a second writer of the output ran");
+    assert!(
+        !refused.status.success(),
+        "a second writer of the output ran"
+    );
     let message = stderr(&refused);
     assert!(
         message.contains("topic 'balances' is owned by another process"),

@@ -174,12 +174,7 @@ impl Log {
         dir: impl AsRef<Path>,
         config: LogConfig,
     ) -> Result<Self, OpenError> {
-        Self::open_in_mode(
-            Opening::whole(storage, Mode::ReadWrite),
-            clock,
-            dir,
-            config,
-        )
+        Self::open_in_mode(Opening::whole(storage, Mode::ReadWrite), clock, dir, config)
     }
 
     fn open_in_mode(
@@ -272,7 +267,12 @@ impl Log {
         let mut noted = lock(&self.inner.pending_markers);
         let already = noted.iter().any(|p| {
             (&p.topic, p.partition, p.producer_id, p.epoch)
-                == (&pending.topic, pending.partition, pending.producer_id, pending.epoch)
+                == (
+                    &pending.topic,
+                    pending.partition,
+                    pending.producer_id,
+                    pending.epoch,
+                )
         });
         if !already {
             noted.push(pending);

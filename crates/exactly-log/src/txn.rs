@@ -284,7 +284,10 @@ impl Log {
             if !self.owns_topic(topic) {
                 // Followed read-only: if no transaction of this producer is open there any
                 // more, its owner has already written the marker.
-                if self.open_txn_epoch(topic, *partition, producer_id)?.is_none() {
+                if self
+                    .open_txn_epoch(topic, *partition, producer_id)?
+                    .is_none()
+                {
                     continue;
                 }
                 left_pending = true;

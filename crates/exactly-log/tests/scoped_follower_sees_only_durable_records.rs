@@ -37,15 +37,26 @@ fn followed_topics_show_only_what_their_owner_synced() {
     owner.flush().unwrap();
     owner.append("in", 0, &[record("unsynced")], None).unwrap();
 
-    let job = Log::open_scoped(temp.path(), LogConfig::default(), WriteScope::topics(["out"]))
-        .unwrap();
+    let job = Log::open_scoped(
+        temp.path(),
+        LogConfig::default(),
+        WriteScope::topics(["out"]),
+    )
+    .unwrap();
     let raw = Log::open_read_only(temp.path(), LogConfig::default()).unwrap();
-    assert_eq!(values(&raw), vec!["synced", "unsynced"], "the data is on disk");
-    assert_eq!(values(&job), vec!["synced"], "a job must not see unsynced input");
-    assert!(
-        !job.wait_for("in", 0, Offset(1), std::time::Duration::from_millis(50))
-            .unwrap()
+    assert_eq!(
+        values(&raw),
+        vec!["synced", "unsynced"],
+        "the data is on disk"
     );
+    assert_eq!(
+        values(&job),
+        vec!["synced"],
+        "a job must not see unsynced input"
+    );
+    assert!(!job
+        .wait_for("in", 0, Offset(1), std::time::Duration::from_millis(50))
+        .unwrap());
 
     owner.append("in", 0, &[record("later")], None).unwrap();
     owner.flush().unwrap();

@@ -51,15 +51,19 @@ fn markers_for_unowned_partitions_wait_for_their_owner() {
         let log = Log::open_scoped(dir, LogConfig::default(), scope_a.clone()).unwrap();
         let pending = log.pending_markers();
         assert_eq!(pending.len(), 1, "{pending:?}");
-        assert_eq!(
-            (pending[0].topic.as_str(), pending[0].partition),
-            ("b", 0)
-        );
+        assert_eq!((pending[0].topic.as_str(), pending[0].partition), ("b", 0));
         assert_eq!(pending[0].kind, ControlKind::Abort);
         assert_eq!(pending[0].transactional_id.as_deref(), Some("t"));
         // `a` is ended (its last stable offset passed the marker); `b` is not.
-        assert!(log.partition_info("a", 0).unwrap().open_transactions.is_empty());
-        assert_eq!(log.partition_info("b", 0).unwrap().open_transactions.len(), 1);
+        assert!(log
+            .partition_info("a", 0)
+            .unwrap()
+            .open_transactions
+            .is_empty());
+        assert_eq!(
+            log.partition_info("b", 0).unwrap().open_transactions.len(),
+            1
+        );
         assert_eq!(committed(&log, "b"), vec!["before".to_string()]);
         let state = log
             .transactions()
@@ -79,7 +83,11 @@ fn markers_for_unowned_partitions_wait_for_their_owner() {
     let scope_b = WriteScope::topics(["b"]).with_transactions();
     let log = Log::open_scoped(dir, LogConfig::default(), scope_b).unwrap();
     assert!(log.pending_markers().is_empty());
-    assert!(log.partition_info("b", 0).unwrap().open_transactions.is_empty());
+    assert!(log
+        .partition_info("b", 0)
+        .unwrap()
+        .open_transactions
+        .is_empty());
     let mut producer = log.transactional_producer("t", 600_000).unwrap();
     producer.begin().unwrap();
     producer.send("b", 0, &[record("b-next")]).unwrap();

@@ -11,9 +11,7 @@ use super::open_scoped_writer;
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use exactly_core::Offset;
-use exactly_log::{
-    partition_for_key, Isolation, Log, LogConfig, Record, StoredRecord, WriteScope,
-};
+use exactly_log::{partition_for_key, Isolation, Log, LogConfig, Record, StoredRecord, WriteScope};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::PathBuf;

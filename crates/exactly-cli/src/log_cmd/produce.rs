@@ -16,9 +16,8 @@ use clap::Args;
 use exactly_core::{Clock, ProducerEpoch, ProducerId, Sequence, SystemClock, Timestamp};
 use exactly_log::batch::HEADER_BYTES;
 use exactly_log::{
-    WriteScope,
     partition_for_key, AppendError, AppendOutcome, Durability, Log, LogConfig, ProducerStamp,
-    Record,
+    Record, WriteScope,
 };
 use fingerprint::{line_hash, FingerprintError, InputFingerprint};
 use indicatif::{ProgressBar, ProgressStyle};

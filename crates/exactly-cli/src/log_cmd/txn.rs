@@ -1,8 +1,8 @@
 //! `exactly log txn`: write a JSON-lines file to several topics in one transaction — all
 //! of it becomes visible to `read_committed` readers, or none of it.
 
-use super::{open_follower, open_scoped_writer};
 use super::produce::parse_line;
+use super::{open_follower, open_scoped_writer};
 use anyhow::{bail, Context};
 use clap::Args;
 use exactly_core::{Clock, SystemClock};
