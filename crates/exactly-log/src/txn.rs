@@ -336,6 +336,13 @@ impl Log {
         self.finish_txn(meta, ControlKind::Abort)
     }
 
+    /// A marker recovery left pending for `transactional_id`'s decided transaction.
+    fn pending_marker_of(&self, transactional_id: &str) -> Option<PendingMarker> {
+        self.pending_markers()
+            .into_iter()
+            .find(|p| p.transactional_id.as_deref() == Some(transactional_id))
+    }
+
     /// Completes what a crash interrupted: decided transactions get their markers, open
     /// ones are aborted, prepared ones wait. Called when a log is opened.
     pub(crate) fn recover_transactions(&self) -> Result<(), TxnError> {
@@ -517,11 +524,7 @@ impl Log {
         meta.timeout_ms = timeout_ms;
         let prepared = meta.state == TxnState::Prepared;
         // Recovery already left this decision pending: do not write its markers again.
-        let pending = self
-            .pending_markers()
-            .into_iter()
-            .find(|p| p.transactional_id.as_deref() == Some(transactional_id));
-        if let Some(pending) = pending {
+        if let Some(pending) = self.pending_marker_of(transactional_id) {
             return Err(TxnError::PendingOutsideScope {
                 transactional_id: transactional_id.to_string(),
                 topic: pending.topic,
@@ -555,16 +558,18 @@ impl Log {
             }
         }
         if matches!(meta.state, TxnState::PrepareCommit | TxnState::PrepareAbort) {
-            let (topic, partition) = meta
-                .partitions
-                .iter()
-                .find(|(topic, _)| !self.owns_topic(topic))
-                .cloned()
-                .unwrap_or_default();
-            return Err(TxnError::PendingOutsideScope {
-                transactional_id: transactional_id.to_string(),
-                topic,
-                partition,
+            // `finish_txn` left it decided: a partition outside the scope still waits.
+            return Err(match self.pending_marker_of(transactional_id) {
+                Some(pending) => TxnError::PendingOutsideScope {
+                    transactional_id: transactional_id.to_string(),
+                    topic: pending.topic,
+                    partition: pending.partition,
+                },
+                None => TxnError::InvalidState {
+                    transactional_id: transactional_id.to_string(),
+                    operation: "resume",
+                    state: meta.state,
+                },
             });
         }
         Ok(TransactionalProducer {
