@@ -18,6 +18,8 @@
 //! - [`error`]: one error enum per operation.
 //! - `segment`, `partition`: segment files, scanning, group commit, recovery, retention.
 //! - `log`: [`Log`], topics and the public API.
+//! - [`scope`]: [`WriteScope`] — which topics a process owns ([`Log::open_scoped`]) and
+//!   the per-topic locks that keep one writer per topic while other topics are followed.
 //! - [`txn`]: transactions — the coordinator over `__transactions`, the
 //!   [`TransactionalProducer`], consumer-group positions in `__consumer_offsets`.
 //! - [`durable_end`]: the durable-end evidence format (pure); `evidence`: its file I/O.
