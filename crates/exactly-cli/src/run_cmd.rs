@@ -201,6 +201,9 @@ fn run_job(job: Job, args: &JobArgs, rejected: Option<&Rejected>) -> anyhow::Res
         Some(name) => job.named(name),
         None => job,
     };
+    // Refused before the log is opened: a bad job must not create even lock files.
+    job.validate()
+        .with_context(|| format!("running {}", job.name()))?;
     let log = Log::open_scoped(&args.dir, LogConfig::default(), job_scope(&job))
         .with_context(|| format!("opening the log in {}", args.dir.display()))?;
     let mut options = RunOptions::new(&log, &job, args.guarantee.into());
