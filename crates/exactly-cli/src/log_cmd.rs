@@ -110,7 +110,31 @@ pub(crate) fn open_scoped_writer(
             dir.display()
         );
     }
-    Log::open_scoped(dir, config, scope).with_context(|| format!("opening log {}", dir.display()))
+    let log = Log::open_scoped(dir, config, scope)
+        .with_context(|| format!("opening log {}", dir.display()))?;
+    warn_pending_markers(&log);
+    Ok(log)
+}
+
+/// Warns on standard error of every transaction marker recovery left to another owner:
+/// `read_committed` readers of those partitions wait until it is written.
+pub(crate) fn warn_pending_markers(log: &Log) {
+    for pending in log.pending_markers() {
+        eprintln!(
+            "warning: transaction {} (producer {} epoch {}) is decided ({:?}) but its marker \
+             in {}/{} is not written: that topic is owned elsewhere; readers of it wait until \
+             a process owning it and __transactions opens the log",
+            pending
+                .transactional_id
+                .as_deref()
+                .unwrap_or("(unknown id)"),
+            pending.producer_id,
+            pending.epoch,
+            pending.kind,
+            pending.topic,
+            pending.partition
+        );
+    }
 }
 
 /// Opens a log for reading without taking its lock, so it can follow a log another process

@@ -206,6 +206,7 @@ fn run_job(job: Job, args: &JobArgs, rejected: Option<&Rejected>) -> anyhow::Res
         .with_context(|| format!("running {}", job.name()))?;
     let log = Log::open_scoped(&args.dir, LogConfig::default(), job_scope(&job))
         .with_context(|| format!("opening the log in {}", args.dir.display()))?;
+    crate::log_cmd::warn_pending_markers(&log);
     let mut options = RunOptions::new(&log, &job, args.guarantee.into());
     options.parallelism = args.parallelism;
     options.sink_mode = match args.sink {
