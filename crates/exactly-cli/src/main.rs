@@ -25,8 +25,9 @@ struct Cli {
 enum Command {
     /// The embedded durable log: create, produce, consume, describe, verify.
     Log(log_cmd::LogArgs),
-    /// The main job: an idempotent producer killed with SIGKILL and resumed, verified
-    /// exactly once.
+    /// The main job: the balances stream job under at-most-once, at-least-once and
+    /// exactly-once, killed with SIGKILL and restarted, audited (`demo producer`: the log's
+    /// idempotent producer alone).
     Demo(demo_cmd::DemoArgs),
     /// Benchmarks that report ratios measured in the same run.
     Bench(bench_cmd::BenchArgs),
@@ -43,6 +44,7 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    restore_default_sigpipe();
     let cli = Cli::parse();
     match dispatch(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -50,6 +52,18 @@ fn main() -> std::process::ExitCode {
             eprintln!("error: {}", error_chain(&error));
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// Output piped into a reader that stops early (`exactly log consume … | head`) must end
+/// the process quietly, as for every Unix tool: Rust ignores SIGPIPE, so `println!` would
+/// panic with a backtrace on the closed pipe instead.
+#[allow(unsafe_code)]
+fn restore_default_sigpipe() {
+    // SAFETY: called first thing in `main`, before any thread exists; setting a signal's
+    // disposition to its default has no memory-safety preconditions.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

@@ -35,7 +35,7 @@ const TRANSFERS_AFTER: u64 = 1000;
 const ACCOUNTS: &str = "50";
 /// Options of every `log produce`: small batches, and small segments so that sealed
 /// segments with their index files exist too.
-const PRODUCE_OPTIONS: [&str; 4] = ["--batch-records", "40", "--segment-bytes", "2048"];
+const PRODUCE_OPTIONS: [&str; 4] = ["--batch-records", "40", "--segment-bytes", "4096"];
 
 /// `exactly <args…> --dir <dir>`.
 fn run(dir: &Path, args: &[&str]) -> std::process::Output {

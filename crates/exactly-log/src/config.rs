@@ -88,6 +88,15 @@ impl Default for LogConfig {
 }
 
 impl LogConfig {
+    /// Largest batch a *read* or a recovery scan accepts: the format's limit, not
+    /// [`LogConfig::batch_bytes_max`]. Appends obey `batch_bytes_max`; data already written
+    /// with a larger limit (another command, an earlier run) must stay readable, never be
+    /// refused or cut because the limit was lowered. Memory stays bounded: readers never
+    /// buffer more than the bytes the file holds.
+    pub fn read_batch_bytes_max(&self) -> u32 {
+        u32::try_from(SEGMENT_BYTES_LIMIT).unwrap_or(u32::MAX)
+    }
+
     /// Checks that every limit is within what the formats support.
     pub fn validate(&self) -> Result<(), String> {
         if self.segment_bytes_max < 4096 || self.segment_bytes_max > SEGMENT_BYTES_LIMIT {

@@ -102,7 +102,9 @@ impl EvidenceWriter {
             unsynced: false,
             sync_interval_ms: i64::try_from(sync_interval_ms).unwrap_or(i64::MAX),
         };
-        if previous.is_some() {
+        // Only a new claim is written: an open that changes nothing (a command refused
+        // after opening, a reader-writer that appends nothing) must leave the file as it is.
+        if previous.is_some_and(|slot| slot.end != end) {
             writer.record(end, now_ms)?;
             writer.sync()?;
         }

@@ -42,6 +42,7 @@ mod read_only_storage;
 pub mod repair;
 pub mod scope;
 mod segment;
+mod topic_meta;
 pub mod txn;
 pub mod verify;
 

@@ -13,7 +13,6 @@ use exactly_core::storage::{read_file, write_file_atomically};
 use exactly_core::{
     Clock, Offset, ProducerEpoch, ProducerId, StdStorage, Storage, SystemClock, Timestamp,
 };
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, RwLock, Weak};
@@ -22,12 +21,14 @@ use std::time::Duration;
 
 /// Most partitions a topic may have.
 pub const PARTITIONS_MAX: u32 = 10_000;
-const TOPIC_META_FILE: &str = "topic.json";
+const TOPIC_META_FILE: &str = crate::topic_meta::FILE_NAME;
 
-#[derive(Serialize, Deserialize)]
-struct TopicMeta {
-    version: u32,
-    partitions: u32,
+/// Whether [`LogInner::open_topic`] opens a committed topic (its partitions must exist) or
+/// creates one.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Existing {
+    MustExist,
+    Create,
 }
 
 struct Topic {
@@ -308,16 +309,15 @@ impl Log {
             };
         }
         // Partitions first, the metadata file last: it is the commit point of the creation.
-        let topic = self.inner.open_topic(name, partitions).map_err(Box::new)?;
+        let topic = self
+            .inner
+            .open_topic(name, partitions, Existing::Create)
+            .map_err(Box::new)?;
         let topic_dir = self.inner.dir.join(name);
         let meta_path = topic_dir.join(TOPIC_META_FILE);
         // An empty metadata file used to be written on an encoding failure: the topic then
         // failed to open ("does not parse") with its partitions already on disk.
-        let meta = serde_json::to_vec(&TopicMeta {
-            version: 1,
-            partitions,
-        })
-        .map_err(|e| TopicError::Io {
+        let meta = crate::topic_meta::encode(partitions).map_err(|e| TopicError::Io {
             path: meta_path.clone(),
             source: std::io::Error::other(e),
         })?;
@@ -744,26 +744,44 @@ impl LogInner {
                     path: meta_path.clone(),
                     source,
                 })?;
-            let meta: TopicMeta =
-                serde_json::from_slice(&bytes).map_err(|e| OpenError::Corrupt {
-                    file: meta_path.clone(),
-                    position: 0,
-                    reason: format!("topic metadata does not parse: {e}"),
+            let partitions =
+                crate::topic_meta::decode(&bytes, PARTITIONS_MAX).map_err(|reason| {
+                    OpenError::Corrupt {
+                        file: meta_path.clone(),
+                        position: 0,
+                        reason,
+                    }
                 })?;
-            if meta.partitions == 0 || meta.partitions > PARTITIONS_MAX {
-                return Err(OpenError::Corrupt {
-                    file: meta_path,
-                    position: 0,
-                    reason: format!("partition count {} out of range", meta.partitions),
-                });
-            }
-            let topic = self.open_topic(&name, meta.partitions)?;
+            let topic = self.open_topic(&name, partitions, Existing::MustExist)?;
             topics.insert(name, Arc::new(topic));
         }
         Ok(())
     }
 
-    fn open_topic(&self, name: &str, partitions: u32) -> Result<Topic, OpenError> {
+    /// A partition of a committed topic (its `topic.json` exists) must exist: its
+    /// directories are made before the metadata. A missing one was removed, and opening
+    /// would recreate it empty, silently losing what it held.
+    fn check_partition_exists(&self, dir: &Path) -> Result<(), OpenError> {
+        let exists = self.storage.exists(dir).map_err(|source| OpenError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        match exists {
+            true => Ok(()),
+            false => Err(OpenError::Corrupt {
+                file: dir.to_path_buf(),
+                position: 0,
+                reason: format!("partition directory missing although {TOPIC_META_FILE} names it"),
+            }),
+        }
+    }
+
+    fn open_topic(
+        &self,
+        name: &str,
+        partitions: u32,
+        existing: Existing,
+    ) -> Result<Topic, OpenError> {
         let mut opened = Vec::with_capacity(partitions as usize);
         // Internal topics hold transaction state and group positions: retention must never
         // delete them (they would need compaction, which is not built).
@@ -784,6 +802,9 @@ impl LogInner {
         let durable_only = mode == Mode::ReadOnly && self.scope.is_some();
         for p in 0..partitions {
             let dir = self.dir.join(name).join(p.to_string());
+            if existing == Existing::MustExist {
+                self.check_partition_exists(&dir)?;
+            }
             let partition = Partition::open(
                 dir,
                 Arc::clone(storage),

@@ -756,7 +756,7 @@ impl Partition {
             let reached = read_segment(
                 &view,
                 next,
-                self.config.batch_bytes_max,
+                self.config.read_batch_bytes_max(),
                 max_records,
                 &mut out,
             )?;
@@ -905,7 +905,7 @@ impl Partition {
                 position,
                 target,
                 visible_end,
-                self.config.batch_bytes_max,
+                self.config.read_batch_bytes_max(),
             )?;
             if found.is_some() {
                 return Ok(found);
@@ -999,7 +999,7 @@ impl Partition {
             state.active.file.as_ref(),
             index,
             len,
-            self.config.batch_bytes_max,
+            self.config.read_batch_bytes_max(),
             ScanDepth::Checksums,
         );
         state.active.index = scan.index;
@@ -1244,7 +1244,7 @@ impl Opener<'_> {
                     file.as_ref(),
                     base,
                     len,
-                    self.config.batch_bytes_max,
+                    self.config.read_batch_bytes_max(),
                     interval,
                     ScanDepth::Headers,
                 );
@@ -1297,7 +1297,7 @@ impl Opener<'_> {
             file.as_ref(),
             base,
             len,
-            self.config.batch_bytes_max,
+            self.config.read_batch_bytes_max(),
             self.config.index_interval_bytes,
             ScanDepth::Checksums,
         );
@@ -1318,7 +1318,7 @@ impl Opener<'_> {
                 stop.position,
                 len,
                 next,
-                self.config.batch_bytes_max,
+                self.config.read_batch_bytes_max(),
             )
             .map_err(io_open(&path))?;
             if let Some(valid_at) = later {
@@ -1409,7 +1409,7 @@ impl Opener<'_> {
                 segment.file.as_ref(),
                 segment.base_offset(),
                 segment.len_bytes(),
-                self.config.batch_bytes_max,
+                self.config.read_batch_bytes_max(),
                 self.config.index_interval_bytes,
                 // Checksummed, and a stop is an error: a headers-only scan whose stop was
                 // ignored silently dropped (or invented) producer sequences from damage.

@@ -197,7 +197,7 @@ fn repair_partition(
         file.as_ref(),
         active_base,
         len,
-        config.batch_bytes_max,
+        config.read_batch_bytes_max(),
         config.index_interval_bytes,
         ScanDepth::Checksums,
     );

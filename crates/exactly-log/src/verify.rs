@@ -168,11 +168,45 @@ pub fn verify_log(storage: &dyn Storage, dir: &Path, config: &LogConfig) -> Veri
                 continue;
             }
         };
+        check_topic_meta(storage, &meta_path, &partitions, &mut report);
         for partition in partitions.iter().filter(|n| n.parse::<u32>().is_ok()) {
             verify_partition(storage, &topic_dir.join(partition), config, &mut report);
         }
     }
     report
+}
+
+/// The metadata must decode (checksum included) and every partition it names must exist.
+fn check_topic_meta(
+    storage: &dyn Storage,
+    meta_path: &Path,
+    partition_dirs: &[String],
+    report: &mut VerifyReport,
+) {
+    let bytes = match read_file(storage, meta_path) {
+        Ok(bytes) => bytes,
+        Err(e) => return report.findings.push(unreadable(meta_path, e)),
+    };
+    let corrupt = |file: PathBuf, reason: String| Finding::Corrupt {
+        file,
+        position: 0,
+        reason,
+    };
+    let partitions = match crate::topic_meta::decode(&bytes, crate::PARTITIONS_MAX) {
+        Ok(partitions) => partitions,
+        Err(reason) => {
+            return report
+                .findings
+                .push(corrupt(meta_path.to_path_buf(), reason))
+        }
+    };
+    let topic_dir = meta_path.parent().unwrap_or(meta_path);
+    for missing in (0..partitions).filter(|p| !partition_dirs.contains(&p.to_string())) {
+        let reason = "partition directory missing although topic.json names it".to_string();
+        report
+            .findings
+            .push(corrupt(topic_dir.join(missing.to_string()), reason));
+    }
 }
 
 fn unreadable(path: &Path, error: std::io::Error) -> Finding {
@@ -268,7 +302,7 @@ fn verify_segment(
         file.as_ref(),
         base,
         len,
-        config.batch_bytes_max,
+        config.read_batch_bytes_max(),
         config.index_interval_bytes,
         ScanDepth::Checksums,
     );
@@ -304,7 +338,7 @@ fn verify_segment(
             stop.position,
             len,
             next,
-            config.batch_bytes_max,
+            config.read_batch_bytes_max(),
         );
         let finding = match (is_last, valid_later, lost_finding) {
             (true, Ok(None), Some(lost)) => lost,

@@ -170,6 +170,12 @@ impl SimStorage {
         self.lock().crash_after_mutations = Some(n);
     }
 
+    /// Disarms a crash point set by [`SimStorage::crash_after_mutations`] that was not
+    /// reached (the workload finished in fewer mutations).
+    pub fn clear_crash_point(&self) {
+        self.lock().crash_after_mutations = None;
+    }
+
     /// Whether the simulated machine has stopped (the crash point was reached).
     pub fn is_crashed(&self) -> bool {
         self.lock().crashed
