@@ -6,7 +6,7 @@ use exactly_core::Timestamp;
 use exactly_engine::jobs::{
     generate_lines, generate_transfers, transfer_record, GENERATED_EPOCH_MS,
 };
-use exactly_log::{partition_for_key, Log, LogConfig, Record};
+use exactly_log::{partition_for_key, Log, LogConfig, Record, WriteScope};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -124,7 +124,9 @@ fn write(
     target: &Target,
     generate: impl Fn(u64, u64, u64) -> Result<Vec<Record>, anyhow::Error>,
 ) -> anyhow::Result<serde_json::Value> {
-    let log = Log::open(&target.dir, LogConfig::default())
+    // Owns only the generated topic: a job may follow the log meanwhile.
+    let scope = WriteScope::topics([target.topic.as_str()]);
+    let log = Log::open_scoped(&target.dir, LogConfig::default(), scope)
         .with_context(|| format!("opening the log in {}", target.dir.display()))?;
     let partitions = match log.partition_count(&target.topic) {
         Some(existing) => existing,

@@ -10,7 +10,7 @@ mod txn;
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use exactly_log::verify::verify_log;
-use exactly_log::{Log, LogConfig, ReadOnlyStorage, TxnState};
+use exactly_log::{Log, LogConfig, ReadOnlyStorage, TxnState, WriteScope};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
@@ -97,6 +97,46 @@ pub(crate) fn open_writer(dir: &Path, config: LogConfig) -> anyhow::Result<Log> 
     Log::open(dir, config).with_context(|| format!("opening log {}", dir.display()))
 }
 
+/// Opens an existing log directory as the writer of the topics in `scope` only: other
+/// processes may write other topics meanwhile (see `Log::open_scoped`).
+pub(crate) fn open_scoped_writer(
+    dir: &Path,
+    config: LogConfig,
+    scope: WriteScope,
+) -> anyhow::Result<Log> {
+    if !dir.is_dir() {
+        bail!(
+            "log directory {} does not exist (create a topic first)",
+            dir.display()
+        );
+    }
+    let log = Log::open_scoped(dir, config, scope)
+        .with_context(|| format!("opening log {}", dir.display()))?;
+    warn_pending_markers(&log);
+    Ok(log)
+}
+
+/// Warns on standard error of every transaction marker recovery left to another owner:
+/// `read_committed` readers of those partitions wait until it is written.
+pub(crate) fn warn_pending_markers(log: &Log) {
+    for pending in log.pending_markers() {
+        eprintln!(
+            "warning: transaction {} (producer {} epoch {}) is decided ({:?}) but its marker \
+             in {}/{} is not written: that topic is owned elsewhere; readers of it wait until \
+             a process owning it and __transactions opens the log",
+            pending
+                .transactional_id
+                .as_deref()
+                .unwrap_or("(unknown id)"),
+            pending.producer_id,
+            pending.epoch,
+            pending.kind,
+            pending.topic,
+            pending.partition
+        );
+    }
+}
+
 /// Opens a log for reading without taking its lock, so it can follow a log another process
 /// is appending to (see `Log::open_read_only`).
 pub(crate) fn open_follower(dir: &Path) -> anyhow::Result<Log> {
@@ -111,7 +151,9 @@ pub(crate) fn open_follower(dir: &Path) -> anyhow::Result<Log> {
 }
 
 fn create(args: CreateArgs) -> anyhow::Result<()> {
-    let log = Log::open(&args.dir, LogConfig::default())
+    // Scoped to the new topic: a topic can be created while jobs write others.
+    let scope = WriteScope::topics([args.topic.as_str()]);
+    let log = Log::open_scoped(&args.dir, LogConfig::default(), scope)
         .with_context(|| format!("opening log {}", args.dir.display()))?;
     log.create_topic(&args.topic, args.partitions)?;
     log.close()?;

@@ -5,9 +5,10 @@ use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use exactly_engine::jobs::{self, Rejected};
 use exactly_engine::{
-    default_state_dir, log_topic, BadInputPolicy, Guarantee, Job, RunOptions, SinkMode, StatusFile,
+    default_state_dir, journal_topic, log_topic, BadInputPolicy, Guarantee, Job, RunOptions,
+    SinkMode, StatusFile,
 };
-use exactly_log::{Log, LogConfig};
+use exactly_log::{Log, LogConfig, WriteScope};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use std::io::IsTerminal;
@@ -200,8 +201,12 @@ fn run_job(job: Job, args: &JobArgs, rejected: Option<&Rejected>) -> anyhow::Res
         Some(name) => job.named(name),
         None => job,
     };
-    let log = Log::open(&args.dir, LogConfig::default())
+    // Refused before the log is opened: a bad job must not create even lock files.
+    job.validate()
+        .with_context(|| format!("running {}", job.name()))?;
+    let log = Log::open_scoped(&args.dir, LogConfig::default(), job_scope(&job))
         .with_context(|| format!("opening the log in {}", args.dir.display()))?;
+    crate::log_cmd::warn_pending_markers(&log);
     let mut options = RunOptions::new(&log, &job, args.guarantee.into());
     options.parallelism = args.parallelism;
     options.sink_mode = match args.sink {
@@ -243,6 +248,19 @@ fn run_job(job: Job, args: &JobArgs, rejected: Option<&Rejected>) -> anyhow::Res
     }
     log.close()?;
     Ok(())
+}
+
+/// What a job writes: its outputs, audit and dead-letter topics, its journal and the
+/// transaction topics. Its input is followed read-only, so other processes can keep
+/// appending to it while the job runs (with or without `--follow`).
+fn job_scope(job: &Job) -> WriteScope {
+    let mut topics = vec![
+        job.sink_topic().to_string(),
+        job.dead_letter_topic(),
+        journal_topic(job.name()),
+    ];
+    topics.extend(job.audit_topic().map(str::to_string));
+    WriteScope::topics(topics).with_transactions()
 }
 
 /// A progress line on a terminal (records, checkpoints, min clock); nothing when piped.

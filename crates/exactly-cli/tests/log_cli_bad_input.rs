@@ -187,13 +187,29 @@ fn a_second_process_is_refused_while_the_log_is_open() {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     assert!(held, "the producer never took the lock");
-    let output = run(&["log", "create", "--topic", "other"], &dir, "");
-    let refused = (!output.status.success()).then(|| stderr(&output));
+    // The producer owns topic `t` (and holds `LOCK` shared): a second writer of `t` and a
+    // whole-log writer are refused; another topic may be created beside it.
+    let same_topic = run(
+        &["log", "produce", "--topic", "t"],
+        &dir,
+        "{\"value\":\"second\"}\n",
+    );
+    let same_topic_refused = (!same_topic.status.success()).then(|| stderr(&same_topic));
+    let whole_log = run(&["log", "repair"], &dir, "");
+    let whole_log_refused = (!whole_log.status.success()).then(|| stderr(&whole_log));
+    let other_topic = run(&["log", "create", "--topic", "other"], &dir, "");
     drop(held_stdin);
     assert!(holder.wait().unwrap().success());
+    let message = same_topic_refused
+        .expect("a second writer of the topic must be refused while the producer holds it");
+    assert!(
+        message.contains("topic 't' is owned by another process"),
+        "{message}"
+    );
     let message =
-        refused.expect("a second writer must be refused while the producer holds the log");
+        whole_log_refused.expect("a whole-log writer must be refused while the producer runs");
     assert!(message.contains("locked by another process"), "{message}");
+    assert!(other_topic.status.success(), "{}", stderr(&other_topic));
     assert_eq!(consume_values(&dir), ["held"]);
 }
 

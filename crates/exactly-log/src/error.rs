@@ -32,6 +32,14 @@ pub enum OpenError {
         /// The lock file.
         path: PathBuf,
     },
+    /// Another process owns `topic` (a scoped writer holds its lock).
+    #[error("topic '{topic}' is owned by another process (lock {path})")]
+    TopicLocked {
+        /// The topic.
+        topic: String,
+        /// Its lock file.
+        path: PathBuf,
+    },
     /// Data before the tail is damaged: refusing to open rather than skip it.
     #[error("corrupt log file {file} at byte {position}: {reason}")]
     Corrupt {
@@ -108,6 +116,12 @@ pub enum TopicError {
     /// The log was opened read-only.
     #[error("the log is open read-only")]
     ReadOnly,
+    /// The log was opened with a write scope that does not own the topic.
+    #[error("topic '{topic}' is not in this process's write scope")]
+    NotOwned {
+        /// Topic name.
+        topic: String,
+    },
     /// Creating the partitions failed while opening them.
     #[error(transparent)]
     Open(#[from] Box<OpenError>),
@@ -189,6 +203,12 @@ pub enum AppendError {
     /// The log was opened read-only (a follower of another process).
     #[error("the log is open read-only")]
     ReadOnly,
+    /// The log was opened with a write scope that does not own the topic.
+    #[error("topic '{topic}' is not in this process's write scope")]
+    NotOwned {
+        /// Topic name.
+        topic: String,
+    },
     /// Topics starting with `__` are written by the log itself.
     #[error("topic '{topic}' is internal")]
     InternalTopic {

@@ -18,6 +18,8 @@
 //! - [`error`]: one error enum per operation.
 //! - `segment`, `partition`: segment files, scanning, group commit, recovery, retention.
 //! - `log`: [`Log`], topics and the public API.
+//! - [`scope`]: [`WriteScope`] — which topics a process owns ([`Log::open_scoped`]) and
+//!   the per-topic locks that keep one writer per topic while other topics are followed.
 //! - [`txn`]: transactions — the coordinator over `__transactions`, the
 //!   [`TransactionalProducer`], consumer-group positions in `__consumer_offsets`.
 //! - [`durable_end`]: the durable-end evidence format (pure); `evidence`: its file I/O.
@@ -38,6 +40,7 @@ mod partition;
 pub mod producer;
 mod read_only_storage;
 pub mod repair;
+pub mod scope;
 mod segment;
 mod topic_meta;
 pub mod txn;
@@ -51,5 +54,6 @@ pub use partition::{
     AppendOutcome, Isolation, PartitionInfo, ProducerSummary, ReadBatch, RecoveryEvent,
 };
 pub use read_only_storage::ReadOnlyStorage;
+pub use scope::WriteScope;
 pub use segment::{index_file_name, segment_file_name};
 pub use txn::{TransactionalProducer, TxnError, TxnMetadata, TxnState};

@@ -7,7 +7,8 @@ use crate::partition::{
     lock, AppendOutcome, FailStop, Isolation, Mode, Partition, PartitionInfo, ProducerSummary,
     ReadBatch, RecoveryEvent,
 };
-use crate::txn::TxnTable;
+use crate::scope::{lock_scope, ScopeLocks, WriteScope};
+use crate::txn::{PendingMarker, TxnTable, TRANSACTIONS_TOPIC};
 use exactly_core::storage::{read_file, write_file_atomically};
 use exactly_core::{
     Clock, Offset, ProducerEpoch, ProducerId, StdStorage, Storage, SystemClock, Timestamp,
@@ -42,7 +43,12 @@ struct LogInner {
     fail: Arc<FailStop>,
     topics: RwLock<BTreeMap<String, Arc<Topic>>>,
     mode: Mode,
+    // `None`: the whole log (as `mode` says); `Some`: only these topics are written, every
+    // other topic is followed read-only through `follow_storage`.
+    scope: Option<WriteScope>,
+    follow_storage: Arc<dyn Storage>,
     txns: Mutex<TxnTable>,
+    pending_markers: Mutex<Vec<PendingMarker>>,
 }
 
 struct Flusher {
@@ -59,6 +65,8 @@ pub struct Log {
     flusher: Option<Flusher>,
     // Held for the life of the handle: one process per log directory.
     _dir_lock: Option<std::fs::File>,
+    // Held for the life of a scoped handle: `LOCK` shared, each owned topic exclusive.
+    _scope_locks: Option<ScopeLocks>,
 }
 
 impl std::fmt::Debug for Log {
@@ -116,6 +124,37 @@ impl Log {
         Ok(log)
     }
 
+    /// Opens the log in `dir` (creating it if needed) as the writer of the topics in `scope`
+    /// only: it appends to, creates, recovers and reconciles those, and follows every other
+    /// topic read-only (as [`Log::open_read_only`] does), so other processes can write them
+    /// at the same time.
+    ///
+    /// Takes `dir/LOCK` shared (a whole-log writer, [`Log::open`], excludes and is excluded
+    /// by every scoped writer) and each owned topic's lock exclusively: a topic another
+    /// process owns gives [`OpenError::TopicLocked`] naming it. Transactions need
+    /// [`WriteScope::with_transactions`]; a decided transaction whose markers go to topics
+    /// outside the scope stays pending ([`Log::pending_markers`]) until a process owning
+    /// them opens the log. Topics other processes create after this call are not seen.
+    pub fn open_scoped(
+        dir: impl AsRef<Path>,
+        config: LogConfig,
+        scope: WriteScope,
+    ) -> Result<Self, OpenError> {
+        let dir = dir.as_ref();
+        let locks = lock_scope(dir, &scope)?;
+        let storage: Arc<dyn Storage> = Arc::new(StdStorage);
+        let follow: Arc<dyn Storage> = Arc::new(crate::ReadOnlyStorage);
+        let opening = Opening {
+            storage,
+            follow_storage: follow,
+            mode: Mode::ReadWrite,
+            scope: Some(scope),
+        };
+        let mut log = Self::open_in_mode(opening, Arc::new(SystemClock), dir, config)?;
+        log._scope_locks = Some(locks);
+        Ok(log)
+    }
+
     /// Opens a log that another process owns, to follow it: no lock, no recovery, no
     /// writes. Readers see what the owner has written so far — including records it has
     /// not synced yet, which a crash of the owner's machine could still take back — and
@@ -125,7 +164,8 @@ impl Log {
     /// mount and never creates, truncates or rewrites a file.
     pub fn open_read_only(dir: impl AsRef<Path>, config: LogConfig) -> Result<Self, OpenError> {
         let storage: Arc<dyn Storage> = Arc::new(crate::ReadOnlyStorage);
-        Self::open_in_mode(storage, Arc::new(SystemClock), dir, config, Mode::ReadOnly)
+        let opening = Opening::whole(storage, Mode::ReadOnly);
+        Self::open_in_mode(opening, Arc::new(SystemClock), dir, config)
     }
 
     /// Opens the log on the given storage and clock (simulation, tests).
@@ -135,16 +175,21 @@ impl Log {
         dir: impl AsRef<Path>,
         config: LogConfig,
     ) -> Result<Self, OpenError> {
-        Self::open_in_mode(storage, clock, dir, config, Mode::ReadWrite)
+        Self::open_in_mode(Opening::whole(storage, Mode::ReadWrite), clock, dir, config)
     }
 
     fn open_in_mode(
-        storage: Arc<dyn Storage>,
+        opening: Opening,
         clock: Arc<dyn Clock>,
         dir: impl AsRef<Path>,
         config: LogConfig,
-        mode: Mode,
     ) -> Result<Self, OpenError> {
+        let Opening {
+            storage,
+            follow_storage,
+            mode,
+            scope,
+        } = opening;
         config.validate().map_err(OpenError::BadConfig)?;
         let dir = dir.as_ref().to_path_buf();
         if mode == Mode::ReadWrite {
@@ -163,7 +208,10 @@ impl Log {
             fail: Arc::new(FailStop::default()),
             topics: RwLock::new(BTreeMap::new()),
             mode,
+            scope,
+            follow_storage,
             txns: Mutex::new(TxnTable::default()),
+            pending_markers: Mutex::new(Vec::new()),
         });
         inner.load_topics()?;
         let flusher = match (inner.config.durability, mode) {
@@ -174,8 +222,11 @@ impl Log {
             inner,
             flusher,
             _dir_lock: None,
+            _scope_locks: None,
         };
-        if mode == Mode::ReadWrite {
+        // Without `__transactions` in its scope a process cannot record a decision, so it
+        // leaves transaction recovery to the process that owns it.
+        if log.owns_topic(TRANSACTIONS_TOPIC) {
             log.recover_transactions()
                 .map_err(|e| OpenError::Transactions {
                     reason: e.to_string(),
@@ -194,12 +245,54 @@ impl Log {
         &self.inner.config
     }
 
+    /// The write scope the log was opened with (`None`: the whole log, or read-only).
+    pub fn write_scope(&self) -> Option<&WriteScope> {
+        self.inner.scope.as_ref()
+    }
+
+    /// Whether this handle writes `topic` (it is not read-only and `topic` is in its scope).
+    pub fn owns_topic(&self, topic: &str) -> bool {
+        self.inner.owns(topic)
+    }
+
+    /// Transaction markers that recovery could not write because their partition is outside
+    /// this handle's write scope: the transactions stay decided but not complete until a
+    /// process owning those topics and `__transactions` opens the log.
+    pub fn pending_markers(&self) -> Vec<PendingMarker> {
+        lock(&self.inner.pending_markers).clone()
+    }
+
+    /// Records a marker recovery had to leave to another owner.
+    /// Reconciliation meets again what the coordinator's recovery already noted: once each.
+    pub(crate) fn note_pending_marker(&self, pending: PendingMarker) {
+        let mut noted = lock(&self.inner.pending_markers);
+        let already = noted.iter().any(|p| {
+            (&p.topic, p.partition, p.producer_id, p.epoch)
+                == (
+                    &pending.topic,
+                    pending.partition,
+                    pending.producer_id,
+                    pending.epoch,
+                )
+        });
+        if !already {
+            noted.push(pending);
+        }
+    }
+
     /// Creates a topic with `partitions` partitions. Creating an existing topic with the same
     /// count is a no-op; with another count it is an error.
     pub fn create_topic(&self, name: &str, partitions: u32) -> Result<(), TopicError> {
         validate_topic_name(name)?;
         if self.inner.mode == Mode::ReadOnly {
             return Err(TopicError::ReadOnly);
+        }
+        // Holding the topic's lock since before the topics were loaded is what makes this
+        // creation safe against other scoped writers: nobody else can create it meanwhile.
+        if !self.owns_topic(name) {
+            return Err(TopicError::NotOwned {
+                topic: name.to_string(),
+            });
         }
         if partitions == 0 || partitions > PARTITIONS_MAX {
             return Err(TopicError::InvalidPartitions { partitions });
@@ -263,6 +356,11 @@ impl Log {
     }
 
     fn append_target(&self, topic: &str, partition: u32) -> Result<Arc<Partition>, AppendError> {
+        if self.inner.scope.is_some() && !self.inner.owns(topic) {
+            return Err(AppendError::NotOwned {
+                topic: topic.to_string(),
+            });
+        }
         self.partition(topic, partition)
             .map_err(|(topic, partitions)| match partitions {
                 0 => AppendError::UnknownTopic { topic },
@@ -589,7 +687,33 @@ fn spawn_flusher(inner: &Arc<LogInner>, interval_ms: u64) -> Result<Flusher, Ope
     })
 }
 
+/// How a handle opens its partitions: storage for owned topics and for followed ones, the
+/// handle's mode, its write scope.
+struct Opening {
+    storage: Arc<dyn Storage>,
+    follow_storage: Arc<dyn Storage>,
+    mode: Mode,
+    scope: Option<WriteScope>,
+}
+
+impl Opening {
+    /// The whole log in `mode` on `storage`.
+    fn whole(storage: Arc<dyn Storage>, mode: Mode) -> Self {
+        Self {
+            follow_storage: Arc::clone(&storage),
+            storage,
+            mode,
+            scope: None,
+        }
+    }
+}
+
 impl LogInner {
+    /// Whether this handle writes `topic`.
+    fn owns(&self, topic: &str) -> bool {
+        self.mode == Mode::ReadWrite && self.scope.as_ref().is_none_or(|s| s.owns(topic))
+    }
+
     fn load_topics(&self) -> Result<(), OpenError> {
         let names = self
             .storage
@@ -669,21 +793,32 @@ impl LogInner {
             }),
             false => Arc::clone(&self.config),
         };
+        let (mode, storage) = match self.owns(name) {
+            true => (Mode::ReadWrite, &self.storage),
+            false => (Mode::ReadOnly, &self.follow_storage),
+        };
+        // A scoped writer's followed topics feed jobs that commit what they read: show
+        // them only what their owner has made durable.
+        let durable_only = mode == Mode::ReadOnly && self.scope.is_some();
         for p in 0..partitions {
             let dir = self.dir.join(name).join(p.to_string());
             if existing == Existing::MustExist {
                 self.check_partition_exists(&dir)?;
             }
-            opened.push(Arc::new(Partition::open(
+            let partition = Partition::open(
                 dir,
-                Arc::clone(&self.storage),
+                Arc::clone(storage),
                 Arc::clone(&self.clock),
                 Arc::clone(&config),
                 Arc::clone(&self.fail),
-                self.mode,
-            )?));
+                mode,
+            )?;
+            opened.push(Arc::new(match durable_only {
+                true => partition.follow_durable_only(),
+                false => partition,
+            }));
         }
-        if self.mode == Mode::ReadWrite {
+        if mode == Mode::ReadWrite {
             let topic_dir = self.dir.join(name);
             self.storage
                 .sync_dir(&topic_dir)

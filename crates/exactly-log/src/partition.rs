@@ -219,6 +219,8 @@ pub(crate) struct Partition {
     durable: Mutex<DurableState>,
     recovery: Vec<RecoveryEvent>,
     mode: Mode,
+    // A follower that shows only what the owner's durable-end evidence says is durable.
+    durable_only: bool,
 }
 
 /// Whether a partition may write.
@@ -357,6 +359,7 @@ impl Partition {
             durable,
             recovery: recovery.into_iter().collect(),
             mode,
+            durable_only: false,
         })
     }
 
@@ -916,10 +919,38 @@ impl Partition {
     /// Read-only followers: picks up batches and segments the owning process added since the
     /// last look, and forgets sealed segments it deleted. Problems (a batch being written
     /// right now) just end the look; the next one continues from the same place.
+    /// Makes a follower show only records the owner has made durable, as its durable-end
+    /// evidence says: a follow job then never processes a record that an OS crash of the
+    /// owner's machine could still take back. Without an evidence file (a log written
+    /// before it existed, or with the evidence switched off) everything written is shown.
+    pub(crate) fn follow_durable_only(mut self) -> Self {
+        self.durable_only = true;
+        let limit = self.durable_limit();
+        let state = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
+        state.visible_end = limit.map_or(state.next_offset(), |l| l.min(state.next_offset()));
+        self
+    }
+
+    /// How far a durable-only follower may show: the evidence's durable next offset;
+    /// `None` (no limit) without an evidence file or for other handles. An unreadable or
+    /// damaged file (the owner may be rewriting a slot) shows nothing new: offset 0.
+    fn durable_limit(&self) -> Option<Offset> {
+        if !self.durable_only {
+            return None;
+        }
+        match evidence::load(self.storage.as_ref(), &self.dir) {
+            Ok(Some(slot)) => Some(slot.end.next_offset),
+            Ok(None) => None,
+            Err(_) => Some(Offset(0)),
+        }
+    }
+
     fn refresh(&self) {
         if self.mode == Mode::ReadWrite {
             return;
         }
+        // Read before the data: the claim can only be below what the scan then finds.
+        let limit = self.durable_limit();
         let mut state = lock(&self.state);
         self.scan_active_tail(&mut state);
         let Ok(names) = self.storage.list_dir(&self.dir) else {
@@ -949,8 +980,9 @@ impl Partition {
             state.sealed.push(sealed);
             self.scan_active_tail(&mut state);
         }
-        if state.next_offset() > state.visible_end {
-            state.visible_end = state.next_offset();
+        let end = limit.map_or(state.next_offset(), |l| l.min(state.next_offset()));
+        if end > state.visible_end {
+            state.visible_end = end;
             self.visible_changed.notify_all();
         }
     }

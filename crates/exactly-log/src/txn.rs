@@ -122,6 +122,21 @@ pub enum TxnError {
         /// The timeout.
         timeout_ms: i64,
     },
+    /// The id's previous transaction is decided but its marker for a partition outside
+    /// this handle's write scope is not written: a new transaction would overwrite the
+    /// decision that completes it.
+    #[error(
+        "transaction '{transactional_id}' is decided but its marker for {topic}/{partition} \
+         is not written; open the log owning '{topic}' to complete it"
+    )]
+    PendingOutsideScope {
+        /// Transactional id.
+        transactional_id: String,
+        /// A topic still waiting for the marker.
+        topic: String,
+        /// Its partition.
+        partition: u32,
+    },
     /// Internal topics cannot be written directly.
     #[error("topic '{topic}' is internal")]
     InternalTopic {
@@ -155,6 +170,27 @@ pub enum TxnError {
     /// Creating an internal topic failed.
     #[error(transparent)]
     Topic(#[from] TopicError),
+}
+
+/// A transaction marker recovery left unwritten because its partition is outside the
+/// recovering process's write scope ([`Log::open_scoped`]). The transaction stays decided
+/// but not complete: `read_committed` readers of that partition stop at its first record
+/// (the last stable offset) until a process owning the topic and `__transactions` opens
+/// the log and writes the marker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingMarker {
+    /// The transaction's id (`None`: found only as an open span in the partition).
+    pub transactional_id: Option<String>,
+    /// Topic of the partition.
+    pub topic: String,
+    /// Partition number.
+    pub partition: u32,
+    /// The transaction's producer id.
+    pub producer_id: u64,
+    /// The epoch of the transaction's batches in that partition.
+    pub epoch: u16,
+    /// The marker the decision calls for.
+    pub kind: ControlKind,
 }
 
 /// The coordinator's in-memory view of `__transactions`.
@@ -236,10 +272,35 @@ impl Log {
 
     /// Writes `kind` markers for `meta`'s transaction to all its partitions, then records
     /// the completion. `meta.state` must already be the durable decision.
+    ///
+    /// A partition outside this handle's write scope gets no marker: the transaction is
+    /// left decided (its state unchanged) with a [`PendingMarker`], and the next process
+    /// owning that topic completes it (each partition ignores a repeated marker).
     fn finish_txn(&self, meta: &mut TxnMetadata, kind: ControlKind) -> Result<(), TxnError> {
         let producer_id = ProducerId(meta.producer_id);
         let fence_epoch = ProducerEpoch(meta.epoch);
+        let mut left_pending = false;
         for (topic, partition) in &meta.partitions {
+            if !self.owns_topic(topic) {
+                // Followed read-only: if no transaction of this producer is open there any
+                // more, its owner has already written the marker.
+                if self
+                    .open_txn_epoch(topic, *partition, producer_id)?
+                    .is_none()
+                {
+                    continue;
+                }
+                left_pending = true;
+                self.note_pending_marker(PendingMarker {
+                    transactional_id: Some(meta.transactional_id.clone()),
+                    topic: topic.clone(),
+                    partition: *partition,
+                    producer_id: meta.producer_id,
+                    epoch: meta.txn_epoch.unwrap_or(meta.epoch),
+                    kind,
+                });
+                continue;
+            }
             let epoch = match meta.txn_epoch {
                 Some(epoch) => epoch,
                 // Recorded before `txn_epoch` existed (the epoch may have been bumped since
@@ -252,6 +313,9 @@ impl Log {
             };
             let epoch = ProducerEpoch(epoch);
             self.append_marker(topic, *partition, producer_id, epoch, fence_epoch, kind)?;
+        }
+        if left_pending {
+            return Ok(());
         }
         meta.state = match kind {
             ControlKind::Commit => TxnState::CompleteCommit,
@@ -270,6 +334,13 @@ impl Log {
         meta.state = TxnState::PrepareAbort;
         self.write_txn(meta)?;
         self.finish_txn(meta, ControlKind::Abort)
+    }
+
+    /// A marker recovery left pending for `transactional_id`'s decided transaction.
+    fn pending_marker_of(&self, transactional_id: &str) -> Option<PendingMarker> {
+        self.pending_markers()
+            .into_iter()
+            .find(|p| p.transactional_id.as_deref() == Some(transactional_id))
     }
 
     /// Completes what a crash interrupted: decided transactions get their markers, open
@@ -316,6 +387,7 @@ impl Log {
         let history = self.txn_history()?;
         for (topic, partition, spans) in open {
             for span in spans {
+                let owned = self.owns_topic(&topic);
                 let waiting = prepared.iter().any(|m| {
                     m.producer_id == span.producer_id
                         && match m.txn_epoch {
@@ -329,6 +401,17 @@ impl Log {
                 }
                 let kind = decision_for(&history, span.producer_id, span.epoch)
                     .unwrap_or(ControlKind::Abort);
+                if !owned {
+                    self.note_pending_marker(PendingMarker {
+                        transactional_id: None,
+                        topic: topic.clone(),
+                        partition,
+                        producer_id: span.producer_id,
+                        epoch: span.epoch,
+                        kind,
+                    });
+                    continue;
+                }
                 let epoch = ProducerEpoch(span.epoch);
                 let id = ProducerId(span.producer_id);
                 self.append_marker(&topic, partition, id, epoch, epoch, kind)?;
@@ -440,6 +523,14 @@ impl Log {
         };
         meta.timeout_ms = timeout_ms;
         let prepared = meta.state == TxnState::Prepared;
+        // Recovery already left this decision pending: do not write its markers again.
+        if let Some(pending) = self.pending_marker_of(transactional_id) {
+            return Err(TxnError::PendingOutsideScope {
+                transactional_id: transactional_id.to_string(),
+                topic: pending.topic,
+                partition: pending.partition,
+            });
+        }
         match meta.state {
             TxnState::Prepared => {
                 // Bump the epoch on hand-over too: without it the old instance kept the
@@ -465,6 +556,21 @@ impl Log {
                 meta.state = TxnState::Empty;
                 self.write_txn(meta)?;
             }
+        }
+        if matches!(meta.state, TxnState::PrepareCommit | TxnState::PrepareAbort) {
+            // `finish_txn` left it decided: a partition outside the scope still waits.
+            return Err(match self.pending_marker_of(transactional_id) {
+                Some(pending) => TxnError::PendingOutsideScope {
+                    transactional_id: transactional_id.to_string(),
+                    topic: pending.topic,
+                    partition: pending.partition,
+                },
+                None => TxnError::InvalidState {
+                    transactional_id: transactional_id.to_string(),
+                    operation: "resume",
+                    state: meta.state,
+                },
+            });
         }
         Ok(TransactionalProducer {
             log: self,

@@ -7,11 +7,11 @@
 //! and positions are committed after them: a kill between the two duplicates the outputs
 //! written since the last commit.
 
-use super::open_writer;
+use super::open_scoped_writer;
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use exactly_core::Offset;
-use exactly_log::{partition_for_key, Isolation, Log, LogConfig, Record, StoredRecord};
+use exactly_log::{partition_for_key, Isolation, Log, LogConfig, Record, StoredRecord, WriteScope};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -133,7 +133,9 @@ fn poll(
 /// Runs `exactly log copy`.
 pub fn run(args: CopyArgs) -> anyhow::Result<()> {
     let started = Instant::now();
-    let log = open_writer(&args.dir, LogConfig::default())?;
+    // Owns its output and the group positions and transactions; follows its input.
+    let scope = WriteScope::topics([args.to.as_str()]).with_transactions();
+    let log = open_scoped_writer(&args.dir, LogConfig::default(), scope)?;
     let inputs = log
         .partition_count(&args.from)
         .with_context(|| format!("unknown input topic '{}'", args.from))?;

@@ -10,14 +10,14 @@
 
 mod fingerprint;
 
-use super::open_writer;
+use super::open_scoped_writer;
 use anyhow::{bail, Context};
 use clap::Args;
 use exactly_core::{Clock, ProducerEpoch, ProducerId, Sequence, SystemClock, Timestamp};
 use exactly_log::batch::HEADER_BYTES;
 use exactly_log::{
     partition_for_key, AppendError, AppendOutcome, Durability, Log, LogConfig, ProducerStamp,
-    Record,
+    Record, WriteScope,
 };
 use fingerprint::{line_hash, FingerprintError, InputFingerprint};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -545,7 +545,8 @@ pub fn run(args: ProduceArgs) -> anyhow::Result<()> {
             .min(u32::try_from(args.segment_bytes).unwrap_or(u32::MAX)),
         ..LogConfig::default()
     };
-    let log = Arc::new(open_writer(&args.dir, config)?);
+    let scope = WriteScope::topics([args.topic.as_str()]);
+    let log = Arc::new(open_scoped_writer(&args.dir, config, scope)?);
     let producer = args
         .producer_id
         .map(|id| (ProducerId(id), ProducerEpoch(args.epoch)));

@@ -1,12 +1,12 @@
 //! `exactly log txn`: write a JSON-lines file to several topics in one transaction — all
 //! of it becomes visible to `read_committed` readers, or none of it.
 
-use super::open_writer;
 use super::produce::parse_line;
+use super::{open_follower, open_scoped_writer};
 use anyhow::{bail, Context};
 use clap::Args;
 use exactly_core::{Clock, SystemClock};
-use exactly_log::{partition_for_key, LogConfig, Record};
+use exactly_log::{partition_for_key, LogConfig, Record, WriteScope};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -48,7 +48,9 @@ fn split_topic(line: &str, now_ms: i64) -> anyhow::Result<(String, Record)> {
 
 /// Runs `exactly log txn`.
 pub fn run(args: TxnArgs) -> anyhow::Result<()> {
-    let log = open_writer(&args.dir, LogConfig::default())?;
+    // Parse against a read-only view (partition counts never change), then own only the
+    // topics the transaction writes.
+    let view = open_follower(&args.dir)?;
     let reader: Box<dyn BufRead> = match &args.input {
         Some(path) => Box::new(BufReader::new(
             std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?,
@@ -68,7 +70,7 @@ pub fn run(args: TxnArgs) -> anyhow::Result<()> {
         }
         let (topic, record) = split_topic(&line, clock.now_ms())
             .with_context(|| format!("line {line_no}: bad record; nothing was written"))?;
-        let partitions = log.partition_count(&topic).with_context(|| {
+        let partitions = view.partition_count(&topic).with_context(|| {
             format!("line {line_no}: unknown topic '{topic}'; nothing was written")
         })?;
         let partition = match &record.key {
@@ -82,6 +84,9 @@ pub fn run(args: TxnArgs) -> anyhow::Result<()> {
         batches.entry((topic, partition)).or_default().push(record);
         records += 1;
     }
+    drop(view);
+    let scope = WriteScope::topics(batches.keys().map(|(topic, _)| topic.clone()));
+    let log = open_scoped_writer(&args.dir, LogConfig::default(), scope.with_transactions())?;
     let mut producer = log.transactional_producer(&args.transactional_id, args.timeout_ms)?;
     if producer.is_prepared() {
         bail!(

@@ -630,6 +630,13 @@ impl<K: GroupKey, T: Send + 'static, O: OutputRecord> Plan for TypedPlan<K, T, O
 }
 
 impl Job {
+    /// Checks the job's name and its output topics without a log (what [`Job::run`]
+    /// checks first): a caller can refuse a bad job before opening or locking anything.
+    pub fn validate(&self) -> Result<(), RunError> {
+        validate_job_name(&self.name)?;
+        validate_outputs(self)
+    }
+
     /// Runs the job on `log` until its input is drained (or, with `follow`, until
     /// `options.stop` is set), resuming from its newest checkpoint.
     pub fn run(&self, log: &Log, options: &RunOptions) -> Result<RunReport, RunError> {
