@@ -18,9 +18,7 @@
 
 mod fault_common;
 
-use fault_common::{
-    copy_tree, exactly_os, faults_for, files_under, seed_and_samples, Judge, Tally, Verdict,
-};
+use fault_common::{exactly_os, seed_and_samples, sweep, Judge};
 use serde_json::Value;
 use std::ffi::OsStr;
 use std::path::Path;
@@ -346,42 +344,8 @@ fn every_fault_in_every_file_is_repaired_or_refused_never_silent() {
             )
         })
         .collect();
-    let mut tally = Tally::default();
-    let mut failures = Vec::new();
-    for file in files_under(&template) {
-        let relative = file.strip_prefix(&template).unwrap().to_path_buf();
-        let len = std::fs::metadata(&file).unwrap().len();
-        for fault in faults_for(len, samples, &mut rng) {
-            let dir = temp.path().join("faulted");
-            let _ = std::fs::remove_dir_all(&dir);
-            copy_tree(&template, &dir);
-            fault.apply(&dir.join(&relative));
-            let judge = judge_fault(&dir, &relative, &inputs, &truth);
-            let verdict = judge.verdict();
-            tally.add(verdict);
-            if matches!(verdict, Verdict::SilentlyWrong | Verdict::RefusedUnnamed) {
-                failures.push(format!(
-                    "{verdict:?}: {} {fault:?}\n    {}",
-                    relative.display(),
-                    judge.transcript.join("\n    ")
-                ));
-            }
-        }
-    }
-    println!(
-        "faults tried {}, worked (repaired or harmless) {}, refused naming the file {}, \
-         refused without naming it {}, silently wrong {}",
-        tally.tried, tally.worked, tally.refused, tally.refused_unnamed, tally.silently_wrong
-    );
-    for failure in &failures {
-        println!("{failure}");
-    }
-    assert_eq!(
-        tally.silently_wrong, 0,
-        "seed {seed}: silently wrong outcomes above"
-    );
-    assert_eq!(
-        tally.refused_unnamed, 0,
-        "seed {seed}: refusals that do not name the file"
-    );
+    let scratch = temp.path().join("faulted");
+    sweep(&template, &scratch, seed, samples, &mut rng, |dir, file| {
+        judge_fault(dir, file, &inputs, &truth)
+    });
 }

@@ -16,9 +16,7 @@
 
 mod fault_common;
 
-use fault_common::{
-    copy_tree, faults_for, files_under, seed_and_samples, Judge, Tally, Verdict, EXE,
-};
+use fault_common::{seed_and_samples, sweep, Judge, EXE};
 use std::net::UdpSocket;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
@@ -168,42 +166,13 @@ fn every_fault_in_pipe_state_is_repaired_or_refused_never_silent() {
     std::fs::write(&input, lines).unwrap();
     let template = temp.path().join("template");
     build(&template, &input);
-    let mut tally = Tally::default();
-    let mut failures = Vec::new();
-    for file in files_under(&template) {
-        let relative = file.strip_prefix(&template).unwrap().to_path_buf();
-        let len = std::fs::metadata(&file).unwrap().len();
-        for fault in faults_for(len, samples, &mut rng) {
-            let root = temp.path().join("faulted");
-            let _ = std::fs::remove_dir_all(&root);
-            copy_tree(&template, &root);
-            fault.apply(&root.join(&relative));
-            let judge = judge_fault(&root, &relative, &input);
-            let verdict = judge.verdict();
-            tally.add(verdict);
-            if matches!(verdict, Verdict::SilentlyWrong | Verdict::RefusedUnnamed) {
-                failures.push(format!(
-                    "{verdict:?}: {} {fault:?}\n    {}",
-                    relative.display(),
-                    judge.transcript.join("\n    ")
-                ));
-            }
-        }
-    }
-    println!(
-        "faults tried {}, worked (repaired or harmless) {}, refused naming the file {}, \
-         refused without naming it {}, silently wrong {}",
-        tally.tried, tally.worked, tally.refused, tally.refused_unnamed, tally.silently_wrong
-    );
-    for failure in &failures {
-        println!("{failure}");
-    }
-    assert_eq!(
-        tally.silently_wrong, 0,
-        "seed {seed}: silently wrong outcomes above"
-    );
-    assert_eq!(
-        tally.refused_unnamed, 0,
-        "seed {seed}: refusals that do not name the file"
+    let scratch = temp.path().join("faulted");
+    sweep(
+        &template,
+        &scratch,
+        seed,
+        samples,
+        &mut rng,
+        |root, file| judge_fault(root, file, &input),
     );
 }

@@ -216,29 +216,9 @@ impl Log {
         }
         table.next_producer_id = FIRST_ALLOCATED_PRODUCER_ID;
         if self.partition_count(TRANSACTIONS_TOPIC).is_some() {
-            let mut next = Offset(0);
-            loop {
-                let batch = self.read_with(
-                    TRANSACTIONS_TOPIC,
-                    0,
-                    next,
-                    10_000,
-                    crate::Isolation::ReadUncommitted,
-                )?;
-                for record in &batch.records {
-                    let meta: TxnMetadata = serde_json::from_slice(&record.value).map_err(|e| {
-                        TxnError::CorruptState {
-                            offset: record.offset.0,
-                            reason: e.to_string(),
-                        }
-                    })?;
-                    table.next_producer_id = table.next_producer_id.max(meta.producer_id + 1);
-                    table.txns.insert(meta.transactional_id.clone(), meta);
-                }
-                if batch.next_offset <= next {
-                    break;
-                }
-                next = batch.next_offset;
+            for meta in self.txn_history()? {
+                table.next_producer_id = table.next_producer_id.max(meta.producer_id + 1);
+                table.txns.insert(meta.transactional_id.clone(), meta);
             }
         }
         table.loaded = true;

@@ -262,3 +262,54 @@ pub fn seed_and_samples(default_samples: usize) -> (u64, usize, SmallRng) {
     println!("seed {seed}, random flips per file {samples} (EXACTLY_SEED, EXACTLY_FAULT_SAMPLES)");
     (seed, samples, SmallRng::seed_from_u64(seed))
 }
+
+/// Tries every fault of [`faults_for`] on every file of `template`, each on a fresh copy at
+/// `scratch` (the same relative layout), and lets `judge(copy, damaged file relative to
+/// the copy)` run the commands. Prints the counts and every failure, then fails the test
+/// on any silently wrong outcome or any refusal that does not name the file.
+pub fn sweep(
+    template: &Path,
+    scratch: &Path,
+    seed: u64,
+    samples: usize,
+    rng: &mut SmallRng,
+    mut judge: impl FnMut(&Path, &Path) -> Judge,
+) {
+    let mut tally = Tally::default();
+    let mut failures = Vec::new();
+    for file in files_under(template) {
+        let relative = file.strip_prefix(template).unwrap().to_path_buf();
+        let len = std::fs::metadata(&file).unwrap().len();
+        for fault in faults_for(len, samples, rng) {
+            let _ = std::fs::remove_dir_all(scratch);
+            copy_tree(template, scratch);
+            fault.apply(&scratch.join(&relative));
+            let judged = judge(scratch, &relative);
+            let verdict = judged.verdict();
+            tally.add(verdict);
+            if matches!(verdict, Verdict::SilentlyWrong | Verdict::RefusedUnnamed) {
+                failures.push(format!(
+                    "{verdict:?}: {} {fault:?}\n    {}",
+                    relative.display(),
+                    judged.transcript.join("\n    ")
+                ));
+            }
+        }
+    }
+    println!(
+        "faults tried {}, worked (repaired or harmless) {}, refused naming the file {}, \
+         refused without naming it {}, silently wrong {}",
+        tally.tried, tally.worked, tally.refused, tally.refused_unnamed, tally.silently_wrong
+    );
+    for failure in &failures {
+        println!("{failure}");
+    }
+    assert_eq!(
+        tally.silently_wrong, 0,
+        "seed {seed}: silently wrong outcomes above"
+    );
+    assert_eq!(
+        tally.refused_unnamed, 0,
+        "seed {seed}: refusals that do not name the file"
+    );
+}
