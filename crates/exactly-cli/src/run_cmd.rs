@@ -28,7 +28,7 @@ pub struct RunArgs {
 enum RunCommand {
     /// Account balances from transfers: each transfer debits `from` and credits `to`.
     Balances(JobArgs),
-    /// Word counts of text records (the seed's CountProcessor).
+    /// Word counts of text records (a per-key CountProcessor).
     Wordcount(JobArgs),
     /// Records per key per tumbling event-time window.
     WindowCount(WindowArgs),

@@ -1,6 +1,6 @@
 //! `exactly sim`: runs messages through pipes over the seeded simulated network and prints
 //! the measured reliability R, uniqueness rate UR and the delivery mode they imply;
-//! `exactly sim sweep` compares measured R and UR with the seed's arithmetic over a grid of
+//! `exactly sim sweep` compares measured R and UR with the analytic formulas over a grid of
 //! loss rates and retry limits (table, CSV, SVG).
 
 mod svg;

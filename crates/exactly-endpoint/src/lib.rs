@@ -1,5 +1,5 @@
 //! `exactly-endpoint`: consistent endpoints — exactly-once *processing* at a service
-//! endpoint (seed 003). For each incoming message, in one store transaction, the runtime
+//! endpoint. For each incoming message, in one store transaction, the runtime
 //! looks its id up in the **inbox** (a duplicate skips the handler), runs the handler
 //! against the **state**, records the id, and stores the outgoing messages in the
 //! **outbox** with ids derived from the incoming id and their index. After the commit a

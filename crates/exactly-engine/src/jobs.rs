@@ -125,7 +125,7 @@ pub fn balances(input: &str, output: &str, rejected: Rejected) -> Job {
         .sink(log_topic(output))
 }
 
-/// Counts words: the seed's `CountProcessor` as a [`PersistentTask`].
+/// Counts words: the classic per-key `CountProcessor` as a [`PersistentTask`].
 #[derive(Clone, Debug, Default)]
 pub struct CountProcessor;
 

@@ -1,4 +1,4 @@
-//! `exactly-engine`: the stream engine of seed 000 — messages carry timestamps, every task
+//! `exactly-engine`: the stream engine — messages carry timestamps, every task
 //! tracks its clock, state is monoids and user state checkpointed as consistent cuts with
 //! aligned barriers, and after any crash state is restored and sources replay so every
 //! message updates state exactly once; with a transactional sink every output is published

@@ -2,8 +2,7 @@
 //! checkpoint stores one snapshot per group and a job restarted with another parallelism
 //! hands each task exactly the groups it now owns.
 //!
-//! - [`PersistentTask`]: the user's custom operator, one `State` per key (the seed's
-//!   `PersistentTask`).
+//! - [`PersistentTask`]: the user's custom operator, one `State` per key.
 //! - `AggregateOperator`: a monoid per key, each changed total emitted at the checkpoint
 //!   (like a KTable cache: outputs per checkpoint are bounded by the keys, not the events).
 //! - `WindowOperator`: a monoid per key and event-time window, emitted by the clock.
@@ -20,7 +19,7 @@ use xxhash_rust::xxh3::Xxh3Builder;
 /// A custom stateful operator: the engine keeps one `State` per key, checkpoints it with
 /// the job and restores it after a crash, so `process` sees every message exactly once.
 ///
-/// The seed's `CountProcessor`:
+/// The classic per-key `CountProcessor`:
 ///
 /// ```
 /// use exactly_engine::PersistentTask;

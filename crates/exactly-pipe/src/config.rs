@@ -20,7 +20,7 @@ pub enum Dedup {
     Ordered,
 }
 
-/// The seed's pipes, each a combination of a sender and a receiver behaviour.
+/// The pipes, each a combination of a sender and a receiver behaviour.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PipeMode {
     /// Send once, never resend; deliver what arrives (duplicates included).
@@ -36,7 +36,7 @@ pub enum PipeMode {
 }
 
 impl PipeMode {
-    /// Every mode, in the order of the seed.
+    /// Every mode, weakest first.
     pub const ALL: [PipeMode; 5] = [
         PipeMode::AtMostOnce,
         PipeMode::Resend,

@@ -1,11 +1,11 @@
-//! `exactly-pipe`: reliable delivery pipes — the seed's building blocks for reaching
+//! `exactly-pipe`: reliable delivery pipes — the building blocks for reaching
 //! reliability `R → 1` and uniqueness rate `UR → 1` over a network that loses, duplicates,
 //! reorders and corrupts.
 //!
 //! The cores are sans-IO state machines: a [`Sender`] and a [`Receiver`] take messages,
 //! frames and the time (`now_ms`) as inputs and return frames to send, messages to deliver
 //! and confirmations. Drivers (the simulator in `exactly-sim`, the UDP driver in the CLI) own
-//! sockets, clocks and threads. Composed, they give the seed's pipes ([`PipeMode`]):
+//! sockets, clocks and threads. Composed, they give the pipes ([`PipeMode`]):
 //! at-most-once, resend, resend with ID or index de-duplication, and ordered; a receiver
 //! configured for cascade confirmation confirms only after the application does (reliable
 //! *processing*); [`DurableSender`] and [`DurableReceiver`] keep both ends' state in a

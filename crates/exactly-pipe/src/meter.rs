@@ -1,10 +1,10 @@
-//! Meters: the seed's reliability `R = unique / sent` and uniqueness rate
+//! Meters: reliability `R = unique / sent` and uniqueness rate
 //! `UR = unique / received`, the delivery mode they imply, and their composition along a
 //! pipeline (both multiply).
 
 use std::fmt;
 
-/// The seed's four delivery modes.
+/// The four delivery modes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DeliveryMode {
     /// `R < 1` and `UR < 1`: messages lost and duplicated.
@@ -192,7 +192,7 @@ mod tests {
 
     #[test]
     fn meter_counts_seed_example() {
-        // The seed's picture: 4 sent, one lost, one duplicated.
+        // The textbook picture: 4 sent, one lost, one duplicated.
         let mut m = HopMeter::default();
         (0..4).for_each(|_| m.record_sent());
         for first in [true, true, true, false] {

@@ -37,7 +37,7 @@ pub struct ReceiverStats {
     pub frames_corrupt: u64,
     /// Frames dropped because they declared an oversize payload (before allocation).
     pub frames_oversize: u64,
-    /// Messages handed to the application (the seed's "received" at this end).
+    /// Messages handed to the application ("received" in UR = unique / received, at this end).
     pub delivered: u64,
     /// Data frames recognised as duplicates and not delivered again.
     pub duplicates_suppressed: u64,

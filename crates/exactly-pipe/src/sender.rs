@@ -53,7 +53,7 @@ pub enum SenderEvent {
 /// Counters of one sender.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SenderStats {
-    /// Messages accepted by [`Sender::send`]: the seed's S.
+    /// Messages accepted by [`Sender::send`]: S in R = unique received / S.
     pub messages_sent: u64,
     /// Data frames transmitted, resends included.
     pub frames_sent: u64,

@@ -1,4 +1,4 @@
-//! The seed's arithmetic for one hop with independent per-frame loss `p` and duplication
+//! The analytic R and UR for one hop with independent per-frame loss `p` and duplication
 //! `d` (no partitions, no corruption): what the simulator's measurements should approach.
 
 /// Reliability of a pipe that makes up to `retries + 1` attempts: `1 − p^(retries+1)`

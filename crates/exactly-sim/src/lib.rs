@@ -10,7 +10,7 @@
 //! - [`net`]: [`SimNet`], one seeded bidirectional link, and its [`NetConfig`] of faults.
 //! - [`run`](mod@run): [`SimConfig`], [`run()`], [`SimReport`] — a pipeline of hops, each
 //!   metered, and the end-to-end audit (R, UR, order, memory peaks).
-//! - [`analytic`]: the seed's arithmetic — the curves measured runs are compared with.
+//! - [`analytic`]: the analytic R/UR — the curves measured runs are compared with.
 //! - [`seeds`]: how many seeds a test sweeps (`EXACTLY_SEEDS`).
 
 pub mod analytic;

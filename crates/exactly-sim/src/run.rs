@@ -42,7 +42,7 @@ pub struct SimConfig {
     /// Give up the run (reported as incomplete) after this much simulated time.
     pub sim_time_max_ms: u64,
     /// Per-hop pipe and link, overriding `pipe` and `net` for the first `per_hop.len()`
-    /// hops (to compose different pipes, as the seed's pipeline arithmetic does).
+    /// hops (to compose different pipes, as pipeline arithmetic does).
     pub per_hop: Vec<(PipeMode, NetConfig)>,
 }
 

@@ -1,4 +1,4 @@
-//! `exactly-state`: the Persistent API of seed 000 — state that a stream engine checkpoints
+//! `exactly-state`: the Persistent API — state that a stream engine checkpoints
 //! with its checkpoint clock and restores after a crash, so that every message updates it
 //! exactly once.
 //!

@@ -1,5 +1,5 @@
-//! [`NonWindowState`]: one monoid value per key with no time boundary — the seed's
-//! `CountProcessor` state.
+//! [`NonWindowState`]: one monoid value per key with no time boundary — e.g. a
+//! per-key counter's state.
 
 use crate::monoid::Monoid;
 use crate::SnapshotError;
@@ -25,7 +25,7 @@ impl<M: Monoid> NonWindowState<M> {
         }
     }
 
-    /// Combines `value` into `key`'s state (the seed's `state.update(timestamp, 1)`).
+    /// Combines `value` into `key`'s state (like `state.update(timestamp, 1)` of a counter).
     pub fn update(&mut self, key: &[u8], timestamp: Timestamp, value: &M::Value) {
         let current = self
             .values

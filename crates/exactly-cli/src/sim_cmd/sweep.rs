@@ -1,5 +1,5 @@
 //! `exactly sim sweep`: measured R and UR over a grid of loss rates × retry limits, next to
-//! the seed's analytic values.
+//! the analytic values.
 
 use super::{parse_list, svg, NetArgs};
 use anyhow::{ensure, Context};
@@ -54,7 +54,7 @@ pub struct Point {
     pub retries: u32,
     /// Measured.
     pub measured: Reliability,
-    /// The seed's arithmetic.
+    /// The analytic values (R = 1 − pⁿ⁺¹ and friends).
     pub analytic: Reliability,
 }
 
