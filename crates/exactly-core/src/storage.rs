@@ -53,7 +53,13 @@ pub trait StorageFile: Send + Sync + Debug {
                     format!("read past the end of the file at byte {position}"),
                 ));
             }
-            buf = buf.get_mut(n..).unwrap_or_default();
+            // `read_at` returns at most `buf.len()` bytes (its contract); more is a bug in
+            // the implementation, not something input can cause.
+            #[allow(clippy::expect_used)]
+            let rest = buf
+                .get_mut(n..)
+                .expect("read_at returned at most buf.len() bytes");
+            buf = rest;
             position += n as u64;
         }
         Ok(())
@@ -88,7 +94,15 @@ pub fn write_file_atomically(storage: &dyn Storage, path: &Path, bytes: &[u8]) -
             format!("{} has no parent", path.display()),
         )
     })?;
-    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
+    let mut tmp_name = path
+        .file_name()
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{} has no file name", path.display()),
+            )
+        })?
+        .to_os_string();
     tmp_name.push(".tmp");
     let tmp = dir.join(tmp_name);
     let file = storage.open(&tmp, OpenMode::CreateOrOpen)?;

@@ -207,22 +207,31 @@ pub enum DecodeError {
     BadRecords(&'static str),
 }
 
+// The readers below are only called by `decode_header` after it checked
+// `bytes.len() >= HEADER_BYTES` (64), and every field they read lies inside the header
+// (the last ends at byte 56), so a short slice here is a bug, not bad input.
+#[allow(clippy::expect_used)]
 fn u16_at(bytes: &[u8], at: usize) -> u16 {
-    let mut raw = [0u8; 2];
-    raw.copy_from_slice(bytes.get(at..at + 2).unwrap_or(&[0; 2]));
-    u16::from_le_bytes(raw)
+    let raw = bytes
+        .get(at..at + 2)
+        .expect("header field within checked header length");
+    u16::from_le_bytes(raw.try_into().expect("slice of length 2"))
 }
 
+#[allow(clippy::expect_used)]
 fn u32_at(bytes: &[u8], at: usize) -> u32 {
-    let mut raw = [0u8; 4];
-    raw.copy_from_slice(bytes.get(at..at + 4).unwrap_or(&[0; 4]));
-    u32::from_le_bytes(raw)
+    let raw = bytes
+        .get(at..at + 4)
+        .expect("header field within checked header length");
+    u32::from_le_bytes(raw.try_into().expect("slice of length 4"))
 }
 
+#[allow(clippy::expect_used)]
 fn u64_at(bytes: &[u8], at: usize) -> u64 {
-    let mut raw = [0u8; 8];
-    raw.copy_from_slice(bytes.get(at..at + 8).unwrap_or(&[0; 8]));
-    u64::from_le_bytes(raw)
+    let raw = bytes
+        .get(at..at + 8)
+        .expect("header field within checked header length");
+    u64::from_le_bytes(raw.try_into().expect("slice of length 8"))
 }
 
 /// Decodes the fixed header without checking the CRC (that needs the whole batch).
@@ -233,7 +242,11 @@ pub fn decode_header(bytes: &[u8], batch_bytes_max: u32) -> Result<BatchHeader, 
             available: bytes.len(),
         });
     }
-    let magic = bytes.get(16).copied().unwrap_or(0);
+    // Byte 16 exists: the length check above guarantees HEADER_BYTES (64) bytes.
+    #[allow(clippy::expect_used)]
+    let magic = *bytes
+        .get(16)
+        .expect("magic byte within checked header length");
     if magic != BATCH_MAGIC {
         return Err(DecodeError::BadMagic { found: magic });
     }
@@ -258,7 +271,11 @@ pub fn decode_header(bytes: &[u8], batch_bytes_max: u32) -> Result<BatchHeader, 
     }
     let producer_id = u64_at(bytes, 40);
     let base_sequence = u64_at(bytes, 48);
-    let attributes = bytes.get(17).copied().unwrap_or(0);
+    // Byte 17 exists: the length check above guarantees HEADER_BYTES (64) bytes.
+    #[allow(clippy::expect_used)]
+    let attributes = *bytes
+        .get(17)
+        .expect("attributes byte within checked header length");
     let is_control = attributes & ATTR_CONTROL != 0;
     if is_control && (producer_id == NO_PRODUCER || attributes & ATTR_TRANSACTIONAL == 0) {
         return Err(DecodeError::BadRecords(
@@ -319,9 +336,14 @@ pub fn decode_records(
     out: &mut Vec<StoredRecord>,
 ) -> Result<(), DecodeError> {
     let mut cursor = Cursor {
-        bytes: batch
-            .get(HEADER_BYTES..header.batch_len as usize)
-            .unwrap_or_default(),
+        // A caller handing a shorter slice than the header claims is reported, not read
+        // as an empty records section.
+        bytes: batch.get(HEADER_BYTES..header.batch_len as usize).ok_or(
+            DecodeError::Incomplete {
+                needed: header.batch_len as usize,
+                available: batch.len(),
+            },
+        )?,
     };
     for i in 0..header.record_count {
         let record_len = cursor.varint()? as usize;

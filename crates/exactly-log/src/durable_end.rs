@@ -64,7 +64,9 @@ pub(crate) fn encode_slot(slot: &Slot) -> [u8; SLOT_BYTES] {
     for (chunk, value) in out.chunks_exact_mut(8).zip(fields) {
         chunk.copy_from_slice(&value.to_le_bytes());
     }
-    let crc = crc32c::crc32c(out.get(..32).unwrap_or_default());
+    // `out` is a fixed `[u8; SLOT_BYTES]` (36 bytes), so its first 32 bytes always exist.
+    let (fields_bytes, _) = out.split_at(32);
+    let crc = crc32c::crc32c(fields_bytes);
     if let Some(tail) = out.get_mut(32..) {
         tail.copy_from_slice(&crc.to_le_bytes());
     }

@@ -1104,7 +1104,11 @@ fn read_segment(
             // before `from` (first batch only), at or past the limit, beyond `max_records`.
             let start = out.len();
             batch::decode_records(&header, bytes, out).map_err(|e| corrupt(path, at, e))?;
-            let decoded = out.get(start..).unwrap_or_default();
+            // `start` was `out.len()` before decoding only appended, so the tail exists.
+            #[allow(clippy::expect_used)]
+            let decoded = out
+                .get(start..)
+                .expect("start <= out.len(): decoding only appends");
             let before = decoded.partition_point(|r| r.offset < from);
             let visible = decoded.partition_point(|r| r.offset < view.limit);
             out.truncate(start + visible);

@@ -98,7 +98,14 @@ impl<'a> ChunkReader<'a> {
             self.refill(n)?;
         }
         let end = (self.consumed + n).min(self.filled);
-        Ok(self.buf.get(self.consumed..end).unwrap_or_default())
+        // `consumed <= filled <= buf.len()` always holds (refill keeps `buf` at least
+        // `filled` long and `consumed` only advances over filled bytes), so the range exists.
+        #[allow(clippy::expect_used)]
+        let bytes = self
+            .buf
+            .get(self.consumed..end)
+            .expect("consumed <= end <= filled <= buf.len()");
+        Ok(bytes)
     }
 
     /// Moves the unread bytes to the front and reads at least `n` more (or up to `limit`).
@@ -113,10 +120,12 @@ impl<'a> ChunkReader<'a> {
         if self.buf.len() < self.filled + extra {
             self.buf.resize(self.filled + extra, 0);
         }
+        // `buf` was just resized to at least `filled + extra` bytes.
+        #[allow(clippy::expect_used)]
         let target = self
             .buf
             .get_mut(self.filled..self.filled + extra)
-            .unwrap_or_default();
+            .expect("buf resized to filled + extra above");
         self.file.read_exact_at(end, target)?;
         self.filled += extra;
         Ok(())
@@ -271,7 +280,9 @@ pub(crate) fn valid_batch_after(
         _ => {}
     }
     for at in 1..rest.len().saturating_sub(HEADER_BYTES - 1) {
-        let candidate = rest.get(at..).unwrap_or_default();
+        // `at < rest.len()` by the loop bound, so the tail exists.
+        #[allow(clippy::expect_used)]
+        let candidate = rest.get(at..).expect("at < rest.len()");
         if candidate.get(16) != Some(&batch::BATCH_MAGIC) {
             continue;
         }

@@ -276,6 +276,7 @@ impl Log {
                     topic: topic.clone(),
                     partition: *partition,
                     producer_id: meta.producer_id,
+                    // Records written before `txn_epoch` existed carry only `epoch`.
                     epoch: meta.txn_epoch.unwrap_or(meta.epoch),
                     kind,
                 });
@@ -379,6 +380,7 @@ impl Log {
                 if waiting {
                     continue; // Prepared: waits for its decision, as two-phase commit says.
                 }
+                // No recorded decision: presumed abort (nothing was ever promised as committed).
                 let kind = decision_for(&history, span.producer_id, span.epoch)
                     .unwrap_or(ControlKind::Abort);
                 if !owned {
@@ -826,6 +828,7 @@ impl TransactionalProducer<'_> {
             return Err(AppendError::UnknownPartition {
                 topic: topic.to_string(),
                 partition,
+                // An unknown topic has no partitions.
                 partitions: self.log.partition_count(topic).unwrap_or(0),
             }
             .into());

@@ -101,7 +101,9 @@ impl SimState {
             _ => return kept,
         };
         let prefix_len = self.rng.random_range(0..=appended.len());
-        kept.extend_from_slice(appended.get(..prefix_len).unwrap_or_default());
+        // `prefix_len` was drawn from `0..=appended.len()`, so the split point is in range.
+        let (prefix, _) = appended.split_at(prefix_len);
+        kept.extend_from_slice(prefix);
         let rest_len = appended.len() - prefix_len;
         let filler_len = if rest_len == 0 {
             0
@@ -251,13 +253,16 @@ impl StorageFile for SimFile {
         state.check_up(self.generation)?;
         let live = &state.file(self.inode)?.live;
         let start = usize::try_from(position)
+            // A position beyond usize reads as past the end (0 bytes), like one past len.
             .unwrap_or(usize::MAX)
             .min(live.len());
-        let available = live.get(start..).unwrap_or_default();
+        // `start <= live.len()` (clamped above) and `n` is at most both lengths, so every
+        // split point below is in range.
+        let (_, available) = live.split_at(start);
         let n = available.len().min(buf.len());
-        buf.get_mut(..n)
-            .unwrap_or_default()
-            .copy_from_slice(available.get(..n).unwrap_or_default());
+        let (dst, _) = buf.split_at_mut(n);
+        let (src, _) = available.split_at(n);
+        dst.copy_from_slice(src);
         Ok(n)
     }
 
