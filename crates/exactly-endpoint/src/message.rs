@@ -76,12 +76,10 @@ pub fn decode_envelope(value: &[u8]) -> Result<(MessageId, &[u8]), String> {
             "envelope magic {magic:#04x}, expected {ENVELOPE_MAGIC:#04x}"
         ));
     }
-    let id_bytes = rest
-        .get(..16)
+    let (id, body) = rest
+        .split_first_chunk::<16>()
         .ok_or_else(|| format!("envelope of {} bytes has no 16-byte id", value.len()))?;
-    let mut id = [0u8; 16];
-    id.copy_from_slice(id_bytes);
-    Ok((MessageId(id), rest.get(16..).unwrap_or_default()))
+    Ok((MessageId(*id), body))
 }
 
 #[cfg(test)]

@@ -235,6 +235,7 @@ impl PgStore {
         match retention {
             RetentionPolicy::KeepAll => {}
             RetentionPolicy::Count { ids_max } => {
+                // An `ids_max` beyond `i64::MAX` keeps more ids than can exist: saturate.
                 let below = last_inbox - i64::try_from(ids_max).unwrap_or(i64::MAX);
                 if below > 0 {
                     tx.execute(&statements.retain_by_seq, &[&below])?;

@@ -53,6 +53,7 @@ pub(crate) fn check(
     let mut topics = vec![job.sink.clone(), job.dead_letter_topic()];
     topics.extend(job.audit.clone());
     for topic in topics {
+        // A topic that does not exist yet holds no records of this producer.
         let partitions = log.partition_count(&topic).unwrap_or(0);
         for partition in 0..partitions {
             let held = log
