@@ -199,7 +199,9 @@ impl SenderRecovery {
             }
             (Some(MSG), Some(seq), _) => {
                 self.next_seq = self.next_seq.max(seq + 1);
-                let payload = body.get(9..).unwrap_or_default();
+                // `u64_at(body, 1)` returned Some, so body holds at least 9 bytes.
+                #[allow(clippy::expect_used)]
+                let payload = body.get(9..).expect("a MSG with a seq has 9 header bytes");
                 // Compaction re-lists unconfirmed messages already folded in; a seq beyond
                 // the next one would be a hole in the journal.
                 if seq == self.fingerprint.next_seq() {

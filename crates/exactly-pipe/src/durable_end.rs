@@ -74,6 +74,8 @@ impl DurableEnd {
         }
         let mut bytes = [0; DURABLE_END_BYTES];
         let read = file.read_at(0, &mut bytes).map_err(io)?;
+        // New, short or torn (never fsynced with that content): 0 claims nothing, which is
+        // always safe because the durable end is only a lower bound on the truth.
         let recorded = bytes.get(..read).and_then(decode).unwrap_or(0);
         let end = DurableEnd {
             path,

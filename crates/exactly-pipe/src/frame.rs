@@ -160,9 +160,7 @@ impl<'a> FrameRef<'a> {
         } else {
             &[]
         };
-        payload
-            .chunks_exact(8)
-            .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+        payload.chunks_exact(8).map(chunk_u64)
     }
 
     /// A refused frame's reason; `None` for other frames. Validated by [`decode`].
@@ -197,9 +195,14 @@ pub struct AckRange<'a> {
 }
 
 fn seqs(bytes: &[u8]) -> impl Iterator<Item = u64> + '_ {
-    bytes
-        .chunks_exact(8)
-        .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+    bytes.chunks_exact(8).map(chunk_u64)
+}
+
+/// One chunk of `chunks_exact(8)` as a little-endian u64.
+// `chunks_exact(8)` only yields 8-byte chunks, so the conversion cannot fail.
+#[allow(clippy::expect_used)]
+fn chunk_u64(c: &[u8]) -> u64 {
+    u64::from_le_bytes(c.try_into().expect("chunks_exact(8) yields 8-byte chunks"))
 }
 
 impl<'a> AckRange<'a> {
@@ -294,7 +297,9 @@ pub fn encode(kind: FrameKind, sender_id: u64, seq: u64, payload: &[u8], out: &m
     out.extend_from_slice(&payload_len.to_le_bytes());
     out.extend_from_slice(&sender_id.to_le_bytes());
     out.extend_from_slice(&seq.to_le_bytes());
-    let head = out.get(start..).unwrap_or_default();
+    // `start` was `out.len()` before the header was appended, so it is in bounds.
+    #[allow(clippy::expect_used)]
+    let head = out.get(start..).expect("start is at most out.len()");
     let crc = crc32c::crc32c_append(crc32c::crc32c(head), payload);
     out.extend_from_slice(&crc.to_le_bytes());
     out.extend_from_slice(payload);
@@ -380,13 +385,17 @@ pub fn decode(bytes: &[u8], payload_bytes_max: usize) -> Result<FrameRef<'_>, Fr
     if magic != MAGIC {
         return Err(FrameError::BadMagic { found: magic });
     }
-    let version = head.get(2).copied().unwrap_or(0);
+    // `head` is exactly HEADER_BYTES long (split_at_checked above), so bytes 2 and 3 exist.
+    #[allow(clippy::expect_used)]
+    let version = head.get(2).copied().expect("header holds the version byte");
     if version != VERSION {
         return Err(FrameError::BadVersion { found: version });
     }
-    let kind_code = head.get(3).copied().unwrap_or(0);
+    #[allow(clippy::expect_used)]
+    let kind_code = head.get(3).copied().expect("header holds the kind byte");
     let kind = FrameKind::from_code(kind_code).ok_or(FrameError::BadKind { found: kind_code })?;
     let declared = le_u32(head, 4);
+    // Saturating: a length beyond usize is oversize for any `payload_bytes_max`.
     let declared_len = usize::try_from(declared).unwrap_or(usize::MAX);
     if declared_len > payload_bytes_max {
         return Err(FrameError::Oversize {
@@ -401,10 +410,12 @@ pub fn decode(bytes: &[u8], payload_bytes_max: usize) -> Result<FrameRef<'_>, Fr
         });
     }
     let stored = le_u32(head, CRC_OFFSET);
-    let computed = crc32c::crc32c_append(
-        crc32c::crc32c(head.get(..CRC_OFFSET).unwrap_or_default()),
-        payload,
-    );
+    // `head` is HEADER_BYTES long and the checksum field lies inside it.
+    #[allow(clippy::expect_used)]
+    let covered = head
+        .get(..CRC_OFFSET)
+        .expect("CRC_OFFSET is inside the header");
+    let computed = crc32c::crc32c_append(crc32c::crc32c(covered), payload);
     if stored != computed {
         return Err(FrameError::Checksum { stored, computed });
     }

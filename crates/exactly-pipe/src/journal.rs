@@ -213,7 +213,9 @@ impl Journal {
         if body.is_empty() || body.len() > RECORD_BYTES_MAX {
             return Err(JournalError::RecordTooLarge { len: body.len() });
         }
-        let len = u32::try_from(body.len()).unwrap_or(u32::MAX);
+        // Checked above: body.len() <= RECORD_BYTES_MAX (16 MiB), which fits in u32.
+        #[allow(clippy::expect_used)]
+        let len = u32::try_from(body.len()).expect("RECORD_BYTES_MAX fits in u32");
         self.pending.extend_from_slice(&len.to_le_bytes());
         self.pending
             .extend_from_slice(&crc32c::crc32c(body).to_le_bytes());

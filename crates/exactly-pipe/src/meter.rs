@@ -133,6 +133,8 @@ impl SeenSet {
     /// An empty set sized for ids below `n` (it grows if needed).
     pub fn with_capacity(n: u64) -> Self {
         SeenSet {
+            // Only a capacity hint: the set grows on demand, so an unrepresentable size
+            // starts empty.
             words: vec![0; usize::try_from(n.div_ceil(64)).unwrap_or(0)],
         }
     }

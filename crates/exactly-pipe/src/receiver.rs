@@ -449,7 +449,12 @@ fn range_of(peer: &Peer, cumulative: u64, ids_max: usize) -> Option<(u64, Vec<u6
     // Too many exceptions for one frame: describe only up to the ids_max-th of them.
     let mut all: Vec<u64> = gaps.iter().chain(&pending).copied().collect();
     all.sort_unstable();
-    let cut = all.get(ids_max).copied().unwrap_or(end);
+    // `all` holds gaps.len() + pending.len() > ids_max seqs (checked above).
+    #[allow(clippy::expect_used)]
+    let cut = all
+        .get(ids_max)
+        .copied()
+        .expect("more than ids_max exceptions");
     let gaps = gaps.into_iter().filter(|s| *s < cut).collect();
     let pending = pending.into_iter().filter(|s| *s < cut).collect();
     Some((cut, gaps, pending))

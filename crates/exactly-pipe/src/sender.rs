@@ -269,6 +269,7 @@ impl Sender {
         let shifted = self
             .base_timeout_ms()
             .checked_shl(attempts.min(32))
+            // Overflow saturates; the cap below applies either way.
             .unwrap_or(u64::MAX);
         shifted.min(self.config.resend_timeout_max_ms).max(1)
     }
