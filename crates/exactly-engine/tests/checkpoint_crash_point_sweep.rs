@@ -1,4 +1,4 @@
-//! Crash at every step of the checkpoint protocol, on simulated storage: the `balances`
+//! Crashes landing in each step of the checkpoint protocol, on simulated storage: the `balances`
 //! job runs exactly-once over generated transfers until the simulated machine stops after
 //! a random number of storage mutations — inside a state snapshot hand-off, the sink's
 //! transaction (begin, send, prepare, commit markers), the manifest write (temp, fsync,

@@ -46,7 +46,7 @@ impl NetConfig {
         }
     }
 
-    /// The torture link: 30% loss, 10% duplication, 10% reordering, 1% corruption,
+    /// The torture link the pipes are specified against: 30% loss, 10% duplication, 10% reordering, 1% corruption,
     /// jitter, and a 150 ms partition every 2 s.
     pub fn hostile() -> Self {
         NetConfig {

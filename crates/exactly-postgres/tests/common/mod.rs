@@ -11,14 +11,15 @@ pub fn pg_url() -> String {
         .unwrap_or_else(|_| "host=127.0.0.1 user=postgres dbname=test".to_string())
 }
 
-/// The URL if PostgreSQL answers. Otherwise prints why the test is skipped and returns
-/// `None` — or fails when `EXACTLY_REQUIRE_SERVICES=1`.
+/// The URL if PostgreSQL answers. Otherwise the test fails — a test that cannot reach its
+/// server must not pass — unless `EXACTLY_SKIP_POSTGRES=1`: then it prints why it is
+/// skipped and returns `None`.
 pub fn pg_or_skip(test: &str) -> Option<String> {
     let url = pg_url();
     match postgres::Client::connect(&url, postgres::NoTls) {
         Ok(_) => Some(url),
-        Err(error) if std::env::var("EXACTLY_REQUIRE_SERVICES").as_deref() == Ok("1") => {
-            panic!("{test}: PostgreSQL at {url:?} is required (EXACTLY_REQUIRE_SERVICES=1) but unreachable: {error}")
+        Err(error) if std::env::var("EXACTLY_SKIP_POSTGRES").as_deref() != Ok("1") => {
+            panic!("{test}: PostgreSQL at {url:?} is required (set EXACTLY_SKIP_POSTGRES=1 to skip) but unreachable: {error}")
         }
         Err(error) => {
             println!(
