@@ -22,6 +22,47 @@
 //!
 //! The protocol, the file layout and the retention figures are in `docs/design.md`; the
 //! hazards and their tests in `docs/SAFETY.md`.
+//!
+//! # Example
+//! A counter endpoint on the embedded store: the same message delivered twice (a producer
+//! retry, a redelivery after a crash) changes the state once and sends one message.
+//! ```
+//! use exactly_core::clock::SystemClock;
+//! use exactly_endpoint::{
+//!     Delivery, EmbeddedOptions, EmbeddedStore, Endpoint, EndpointConfig, Handler,
+//!     HandlerError, Message, MessageId, Outbox, Position, State,
+//! };
+//! use std::sync::Arc;
+//!
+//! struct Counter;
+//! impl Handler for Counter {
+//!     type Value = i64;
+//!     fn keys(&self, msg: &Message, keys: &mut Vec<Vec<u8>>) {
+//!         keys.push(msg.key.clone());
+//!     }
+//!     fn handle(&mut self, msg: &Message, state: &mut State<'_, i64>, out: &mut Outbox)
+//!         -> Result<(), HandlerError> {
+//!         let count = state.get(&msg.key)?.copied().unwrap_or(0) + 1; // absent: never counted
+//!         state.put(&msg.key, count)?;
+//!         out.send("counted", msg.key.clone(), count.to_le_bytes().to_vec())
+//!     }
+//! }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let store = EmbeddedStore::open(dir.path(), EmbeddedOptions::default())?;
+//! let mut endpoint = Endpoint::new(Counter, store, EndpointConfig::default(), Arc::new(SystemClock));
+//! let delivery = |offset: u64| Delivery {
+//!     message: Message { id: MessageId::from_name("click-1"), key: b"page".to_vec(),
+//!                        payload: Vec::new(), timestamp_ms: 0 },
+//!     malformed: None,
+//!     position: Position { topic: "clicks".into(), partition: 0, next_offset: offset + 1 },
+//! };
+//! let first = endpoint.process(&[delivery(0)])?;
+//! let again = endpoint.process(&[delivery(1)])?; // the same id, delivered again
+//! assert_eq!((first.processed, again.processed, again.duplicates), (1, 0, 1));
+//! # Ok(()) }
+//! ```
 
 pub mod bank;
 pub mod embedded;

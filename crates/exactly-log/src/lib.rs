@@ -1,5 +1,6 @@
-//! `exactly-log`: the embedded durable log — the "persistent storage" and the
-//! "time-replayable source" of exactly's seed documents, with Kafka's idempotent producer.
+//! `exactly-log`: the embedded durable log — persistent storage that is also a
+//! time-replayable source (any consumer can re-read from any offset or time), with Kafka's
+//! idempotent producer and transactions.
 //!
 //! A [`Log`] is a directory of topics; each topic has partitions; each partition is a
 //! sequence of segment files holding CRC32C-checked record batches, with a sparse offset
@@ -28,6 +29,31 @@
 //!
 //! The byte layouts and recovery rules are in `docs/design.md`; the hazards and what
 //! prevents each in `docs/SAFETY.md`.
+//!
+//! # Example
+//! ```
+//! use exactly_core::{Offset, Timestamp};
+//! use exactly_log::{Log, LogConfig, Record};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let log = Log::open(dir.path(), LogConfig::default())?;
+//! log.create_topic("payments", 2)?;
+//! let record = |value: &str| Record { timestamp: Timestamp(0), key: None, value: value.into() };
+//! // A plain append: durable when it returns (the default durability is immediate).
+//! log.append("payments", 0, &[record("opened")], None)?;
+//! // A transaction: read_committed readers see both records together, or never.
+//! let mut producer = log.transactional_producer("copier", 60_000)?;
+//! producer.begin()?;
+//! producer.send("payments", 1, &[record("debit"), record("credit")])?;
+//! producer.commit()?;
+//! drop(producer); // it borrows the log
+//! let read = log.read("payments", 1, Offset(0), 100)?;
+//! let values: Vec<&[u8]> = read.iter().map(|r| r.value.as_slice()).collect();
+//! assert_eq!(values, [b"debit".as_slice(), b"credit".as_slice()]);
+//! log.close()?;
+//! # Ok(()) }
+//! ```
 
 pub mod batch;
 pub mod config;
