@@ -45,6 +45,7 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     restore_default_sigpipe();
+    init_tracing();
     let cli = Cli::parse();
     match dispatch(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -53,6 +54,26 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// The libraries log every I/O failure (with its path) through `tracing`; the command
+/// itself reports the error it returns. Quiet by default: `RUST_LOG=warn` (or a finer
+/// filter such as `RUST_LOG=exactly_log=debug`) shows those logs on stderr.
+fn init_tracing() {
+    let Some(directives) = std::env::var_os("RUST_LOG") else {
+        return; // quiet by default
+    };
+    let filter = match tracing_subscriber::EnvFilter::try_new(directives.to_string_lossy()) {
+        Ok(filter) => filter,
+        Err(error) => {
+            eprintln!("warning: RUST_LOG={directives:?} ignored: {error}");
+            return;
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 /// Output piped into a reader that stops early (`exactly log consume … | head`) must end

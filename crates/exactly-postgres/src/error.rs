@@ -49,7 +49,7 @@ impl ConnectError {
 /// hint are kept.
 pub(crate) fn store_error(error: postgres::Error) -> StoreError {
     let lost = |code: &str| code.starts_with("08") || code.starts_with("57");
-    match error.as_db_error() {
+    let mapped = match error.as_db_error() {
         Some(db) if !error.is_closed() && !lost(db.code().code()) => StoreError::Database {
             severity: db.severity().to_string(),
             code: db.code().code().to_string(),
@@ -60,7 +60,11 @@ pub(crate) fn store_error(error: postgres::Error) -> StoreError {
         _ => StoreError::Connection {
             reason: describe(&error),
         },
-    }
+    };
+    // Quiet by default (`RUST_LOG=exactly_postgres=warn` shows it): the caller gets the
+    // typed error; the log keeps the failure where it happened.
+    tracing::warn!(error = %mapped, "PostgreSQL operation failed");
+    mapped
 }
 
 /// The whole story of a driver error on one line: the server's diagnosis when it sent

@@ -91,11 +91,11 @@ fn connect_client(url: &str, application_name: &str) -> Result<Client, ConnectEr
     if config.get_application_name().is_none() {
         config.application_name(application_name);
     }
-    config
-        .connect(NoTls)
-        .map_err(|e| ConnectError::Unreachable {
-            reason: describe(&e),
-        })
+    config.connect(NoTls).map_err(|e| {
+        let reason = describe(&e);
+        tracing::warn!(hosts = ?config.get_hosts(), %reason, "cannot connect to PostgreSQL");
+        ConnectError::Unreachable { reason }
+    })
 }
 
 /// Column `index` (named `column`) of a row of `table`, or a typed error naming both.
