@@ -1,9 +1,21 @@
 //! A small hand-written SVG plot: x = loss, y = rate in [0, 1]; one colour per retry limit;
 //! analytic R solid and UR dashed, measured R as circles and UR as squares.
 
-use super::sweep::Point;
 use exactly_pipe::Reliability;
 use std::fmt::Write;
+
+/// One point of the sweep.
+#[derive(Clone, Copy, Debug)]
+pub struct Point {
+    /// Loss probability.
+    pub loss: f64,
+    /// Retry limit.
+    pub retries: u32,
+    /// Measured.
+    pub measured: Reliability,
+    /// The analytic values (R = 1 − pⁿ⁺¹ and friends).
+    pub analytic: Reliability,
+}
 
 const WIDTH: f64 = 720.0;
 const HEIGHT: f64 = 480.0;

@@ -1,7 +1,8 @@
 //! `exactly sim sweep`: measured R and UR over a grid of loss rates × retry limits, next to
 //! the analytic values.
 
-use super::{parse_list, svg, NetArgs};
+use super::svg::{self, Point};
+use super::{parse_list, NetArgs};
 use anyhow::{ensure, Context};
 use exactly_pipe::{PipeMode, Reliability};
 use exactly_sim::{analytic, run as run_sim, SimConfig};
@@ -43,19 +44,6 @@ pub struct SweepArgs {
     /// Print JSON lines instead of a table.
     #[arg(long)]
     json: bool,
-}
-
-/// One point of the sweep.
-#[derive(Clone, Copy, Debug)]
-pub struct Point {
-    /// Loss probability.
-    pub loss: f64,
-    /// Retry limit.
-    pub retries: u32,
-    /// Measured.
-    pub measured: Reliability,
-    /// The analytic values (R = 1 − pⁿ⁺¹ and friends).
-    pub analytic: Reliability,
 }
 
 fn analytic_for(pipe: PipeMode, loss: f64, dup: f64, retries: u32) -> Reliability {
