@@ -46,12 +46,13 @@ pub mod jobs;
 pub mod key_group;
 pub mod operator;
 pub mod runtime;
+mod spec;
+pub mod types;
 
 pub use barrier::{BarrierAligner, BarrierEvent, CheckpointId};
 pub use clock::ClockTracker;
 pub use job::{
-    log_topic, GroupKey, Guarantee, Job, JobBuilder, KeyedStream, LogTopic, OutputRecord,
-    Rejection, SourceRecord, Stage, Stream, Windowed, KEY_GROUPS_DEFAULT,
+    log_topic, Job, JobBuilder, KeyedStream, LogTopic, Stage, Stream, KEY_GROUPS_DEFAULT,
 };
 pub use key_group::{key_group, task_for_key_group, KeyGroupRange};
 pub use operator::PersistentTask;
@@ -60,3 +61,4 @@ pub use runtime::{
     BadInputPolicy, DeadLetter, JobStatus, JournalEntry, Lineage, RecoveryReport, RunError,
     RunOptions, RunReport, SinkMode, StatusFile, Topology, JOB_NAME_LEN_MAX, JOURNAL_TOPIC_PREFIX,
 };
+pub use types::{GroupKey, Guarantee, OutputRecord, Rejection, SourceRecord, Windowed};

@@ -4,21 +4,23 @@
 //! An empty checkpoint — no input consumed, no state changed, nothing output — is skipped:
 //! no manifest, no journal entry, no transaction (an idle `--follow` job writes nothing).
 
+use super::context::{group_state_name, position_name, RunContext};
+use super::error::RunError;
 use super::journal::{self, JournalEntry};
+use super::messages::Ack;
+use super::options::SinkMode;
+use super::plan::{Plan, TypedPlan};
 use super::recovery::Restored;
 use super::recovery::MANIFEST_VERSION;
+use super::report::{RunReport, StatusFile};
 use super::sink::Sink;
 use super::source::Source;
 use super::task::Task;
 use super::topology::Topology;
 use super::write_ahead::{self, Sequences, Target};
-use super::{
-    group_state_name, now_ms, position_name, Ack, RunContext, RunError, RunReport, StatusFile,
-    TypedPlan,
-};
-use crate::job::{GroupKey, Guarantee, OutputRecord};
 use crate::key_group::KeyGroupRange;
 use crate::operator::KeyedOperator;
+use crate::types::{GroupKey, Guarantee, OutputRecord};
 use exactly_core::storage::write_file_atomically;
 use exactly_core::Timestamp;
 use exactly_state::Checkpoint;
@@ -30,7 +32,13 @@ use std::time::{Duration, Instant};
 /// Channel capacity between a source and a task, in batches.
 const EDGE_BATCHES: usize = 16;
 
-pub(crate) fn execute<K: GroupKey, T: Send + 'static, O: OutputRecord>(
+impl<K: GroupKey, T: Send + 'static, O: OutputRecord> Plan for TypedPlan<K, T, O> {
+    fn execute(&self, ctx: &RunContext<'_>, restored: &Restored) -> Result<RunReport, RunError> {
+        execute(self, ctx, restored)
+    }
+}
+
+fn execute<K: GroupKey, T: Send + 'static, O: OutputRecord>(
     plan: &TypedPlan<K, T, O>,
     ctx: &RunContext<'_>,
     restored: &Restored,
@@ -377,7 +385,7 @@ impl Coordinator<'_, '_> {
             checkpoint: checkpoint.id,
             topology: Topology::of(self.ctx.job, self.ctx.options.guarantee),
         };
-        journal::append(self.ctx.log, &entry)?;
+        journal::append(self.ctx.log, &entry, self.ctx.now_ms())?;
         self.committed = Committed {
             positions: checkpoint.positions.clone(),
             states_hash,
@@ -444,8 +452,8 @@ impl Coordinator<'_, '_> {
             (
                 "sink_mode".to_string(),
                 match ctx.options.sink_mode {
-                    super::SinkMode::Transactional => "transactional",
-                    super::SinkMode::Idempotent => "idempotent",
+                    SinkMode::Transactional => "transactional",
+                    SinkMode::Idempotent => "idempotent",
                 }
                 .to_string(),
             ),
@@ -511,7 +519,7 @@ impl Coordinator<'_, '_> {
             checkpoint_clock_ms: checkpoint.clock.0,
             min_clock_ms,
             records_in: options.status.records_in.load(Ordering::Relaxed),
-            updated_ms: now_ms(),
+            updated_ms: self.ctx.now_ms(),
         };
         if let Ok(bytes) = serde_json::to_vec_pretty(&status) {
             let path = options.state_dir.join("status.json");

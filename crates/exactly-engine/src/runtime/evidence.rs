@@ -9,16 +9,19 @@
 //! - `status.json`: a checkpoint id newer than the restored one (it is rewritten after
 //!   every manifest; unreadable, it proves nothing and is not used).
 
+use super::context::sink_txn_prefix;
+use super::error::RunError;
+use super::options::RunOptions;
+use super::report::StatusFile;
 use super::write_ahead::{producer_id, Sequences};
-use super::{sink_txn_prefix, RunError, RunOptions, StatusFile};
-use crate::job::Job;
+use crate::spec::JobSpec;
 use exactly_core::storage::read_file;
 use exactly_log::{Log, TxnState};
 use exactly_state::{Checkpoint, CheckpointStore};
 
 /// Refuses when the log or the status file shows effects past `restored`.
 pub(crate) fn check(
-    job: &Job,
+    job: &JobSpec,
     log: &Log,
     options: &RunOptions,
     restored: Option<&Checkpoint>,

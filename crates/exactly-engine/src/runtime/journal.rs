@@ -9,8 +9,8 @@
 //! appends (no transactions), so every entry is visible to `read_committed` readers at
 //! once; entries are in increasing checkpoint order, so only the last one is read.
 
+use super::error::RunError;
 use super::topology::Topology;
-use super::RunError;
 use exactly_core::{Offset, Timestamp};
 use exactly_log::{Durability, Isolation, Log, Record};
 use serde::{Deserialize, Serialize};
@@ -35,13 +35,13 @@ pub struct JournalEntry {
 }
 
 /// Appends the entry for manifest `checkpoint`; durable when this returns.
-pub(crate) fn append(log: &Log, entry: &JournalEntry) -> Result<(), RunError> {
+pub(crate) fn append(log: &Log, entry: &JournalEntry, now_ms: i64) -> Result<(), RunError> {
     let value = serde_json::to_vec(entry).map_err(|e| RunError::Encode {
         what: "a journal entry",
         source: exactly_state::SnapshotError::Encode(e.to_string()),
     })?;
     let record = Record {
-        timestamp: Timestamp(super::now_ms()),
+        timestamp: Timestamp(now_ms),
         key: Some(entry.job.as_bytes().to_vec()),
         value,
     };

@@ -17,11 +17,14 @@
 //! two transactional ids by checkpoint parity, and a sink only begins checkpoint *n + 1*
 //! after committing *n*, so "named in the newest manifest" is never ambiguous.
 
+use super::context::{group_state_name, position_name, sink_txn_prefix, SINK_TXN_TIMEOUT_MS};
+use super::error::RunError;
 use super::journal::{self, JournalEntry};
+use super::options::RunOptions;
+use super::report::RecoveryReport;
 use super::topology::Topology;
-use super::{sink_txn_prefix, RunError, RunOptions};
-use crate::job::{Guarantee, Job};
-use exactly_core::Timestamp;
+use crate::spec::JobSpec;
+use crate::types::Guarantee;
 use exactly_log::{Log, TxnState};
 use exactly_state::{Checkpoint, CheckpointStore};
 use std::collections::BTreeSet;
@@ -29,30 +32,6 @@ use std::collections::BTreeSet;
 /// The manifest format this build writes and reads (metadata `manifest_version`): 2 adds
 /// the topology, the dead-letter topic and `.`-separated transactional ids.
 pub(crate) const MANIFEST_VERSION: &str = "2";
-
-/// Transaction timeout of sink transactions: long enough to outlast any checkpoint.
-pub(crate) const SINK_TXN_TIMEOUT_MS: i64 = 600_000;
-
-/// What recovery found and did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RecoveryReport {
-    /// The checkpoint restored, if any.
-    pub checkpoint_id: Option<u64>,
-    /// Its clock.
-    pub checkpoint_clock: Option<Timestamp>,
-    /// Newer checkpoint files that were damaged and skipped.
-    pub skipped_damaged: usize,
-    /// Prepared sink transactions committed (their manifest was durable).
-    pub committed_transactions: usize,
-    /// Open or prepared sink transactions aborted (their checkpoint never completed).
-    pub aborted_transactions: usize,
-    /// Write-ahead outputs of the newest manifest that were not yet in the log
-    /// (idempotent sink mode).
-    pub republished_outputs: u64,
-    /// The newest checkpoint the job's journal records, if it is newer than the one
-    /// restored (at-least-once only: the others refuse to run).
-    pub journal_ahead: Option<u64>,
-}
 
 /// The state a run starts from.
 pub(crate) struct Restored {
@@ -69,7 +48,7 @@ impl Restored {
     pub fn position(&self, topic: &str, partition: u32) -> u64 {
         self.checkpoint
             .as_ref()
-            .and_then(|c| c.positions.get(&super::position_name(topic, partition)))
+            .and_then(|c| c.positions.get(&position_name(topic, partition)))
             .copied()
             .unwrap_or(0)
     }
@@ -78,7 +57,7 @@ impl Restored {
     pub fn group_state(&self, group: u32) -> Option<&[u8]> {
         self.checkpoint
             .as_ref()
-            .and_then(|c| c.states.get(&super::group_state_name(group)))
+            .and_then(|c| c.states.get(&group_state_name(group)))
             .map(Vec::as_slice)
     }
 }
@@ -87,7 +66,7 @@ impl Restored {
 /// (creating the output topics: a refused run creates nothing), then settles transactions
 /// and republishes write-ahead outputs.
 pub(crate) fn recover(
-    job: &Job,
+    job: &JobSpec,
     log: &Log,
     options: &RunOptions,
     prepare: impl FnOnce() -> Result<(), RunError>,
@@ -160,7 +139,7 @@ pub(crate) fn recover(
 
 /// Refuses a journal newer than the restored checkpoint unless repeats are allowed.
 fn check_journal(
-    job: &Job,
+    job: &JobSpec,
     store: &CheckpointStore,
     restored_id: Option<u64>,
     entry: &JournalEntry,
@@ -207,7 +186,7 @@ fn recorded_topology(checkpoint: &Checkpoint) -> Result<Topology, RunError> {
 }
 
 fn check_topology(
-    job: &Job,
+    job: &JobSpec,
     now: &Topology,
     checkpoint: u64,
     recorded: Topology,
@@ -223,7 +202,7 @@ fn check_topology(
     })
 }
 
-fn check_compatible(job: &Job, checkpoint: &Checkpoint) -> Result<(), RunError> {
+fn check_compatible(job: &JobSpec, checkpoint: &Checkpoint) -> Result<(), RunError> {
     let expect = [
         ("job", job.name.clone()),
         ("source", job.source.clone()),
@@ -256,7 +235,7 @@ pub(crate) fn manifest_sinks(checkpoint: &Checkpoint) -> BTreeSet<String> {
 }
 
 fn settle_sink_transactions(
-    job: &Job,
+    job: &JobSpec,
     log: &Log,
     checkpoint: Option<&Checkpoint>,
     report: &mut RecoveryReport,

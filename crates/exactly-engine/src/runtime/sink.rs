@@ -5,9 +5,12 @@
 //! The next checkpoint's transaction begins only after this one committed. At-least-once
 //! and at-most-once: plain durable appends, then the ack.
 
-use super::recovery::SINK_TXN_TIMEOUT_MS;
-use super::{now_ms, Ack, EpochOutput, Lineage, RunContext, RunError};
-use crate::job::{Guarantee, OutputRecord};
+use super::chunks::chunks;
+use super::context::{RunContext, SINK_TXN_TIMEOUT_MS};
+use super::error::RunError;
+use super::messages::{Ack, EpochOutput, Lineage};
+use super::options::JobStatus;
+use crate::types::{Guarantee, OutputRecord};
 use exactly_core::Timestamp;
 use exactly_log::{partition_for_key, Record, TransactionalProducer};
 use std::sync::atomic::Ordering;
@@ -129,7 +132,7 @@ impl<'a, O: OutputRecord> Sink<'a, '_, O> {
         audit: &[Lineage],
         dead_letters: Vec<Record>,
     ) -> Result<Batch, RunError> {
-        let timestamp = Timestamp(now_ms());
+        let timestamp = Timestamp(self.ctx.now_ms());
         let partitions = self.ctx.output_partitions;
         let mut by_partition: Vec<Vec<Record>> = (0..partitions).map(|_| Vec::new()).collect();
         let records = outputs.len() as u64;
@@ -221,7 +224,7 @@ fn write_transaction(
     producer: &mut TransactionalProducer<'_>,
     batch: &Batch,
     bytes_max: usize,
-    status: &super::JobStatus,
+    status: &JobStatus,
 ) -> Result<(), RunError> {
     producer.begin()?;
     status
@@ -237,22 +240,4 @@ fn write_transaction(
     }
     producer.prepare()?;
     Ok(())
-}
-
-/// Splits records into runs of at most `bytes_max` bytes (at least one record each).
-pub(crate) fn chunks(records: &[Record], bytes_max: usize) -> Vec<&[Record]> {
-    let mut out = Vec::new();
-    let (mut start, mut bytes) = (0, 0usize);
-    for (i, record) in records.iter().enumerate() {
-        let size = record.value.len() + record.key.as_ref().map_or(0, Vec::len) + 32;
-        if bytes + size > bytes_max && i > start {
-            out.extend(records.get(start..i));
-            start = i;
-            bytes = 0;
-        }
-        bytes += size;
-    }
-    out.extend(records.get(start..));
-    out.retain(|chunk| !chunk.is_empty());
-    out
 }

@@ -1,11 +1,13 @@
 //! A source task: reads its input partitions, runs the fused stateless chain, routes items to
 //! keyed tasks by key group, reports its clock, and injects barriers.
 
+use super::context::RunContext;
 use super::dead_letter::{dead_letter_record, BadInputPolicy};
-use super::{Ack, Lineage, Routed, RunContext, RunError, ToTask, TypedPlan};
-use crate::job::{GroupKey, SourceRecord};
+use super::error::RunError;
+use super::messages::{Ack, Lineage, Routed, ToTask};
+use super::plan::TypedPlan;
 use crate::key_group::{key_group, task_for_key_group};
-use crate::operator::Event;
+use crate::types::{Event, GroupKey, SourceRecord};
 use exactly_core::{Offset, Timestamp};
 use exactly_log::Isolation;
 use std::sync::atomic::Ordering;

@@ -11,7 +11,8 @@
 //! already holds (its producer state) and only the rest is appended. No transaction is
 //! needed, and readers see outputs without waiting for markers.
 
-use super::RunError;
+use super::chunks::chunks;
+use super::error::RunError;
 use exactly_core::{ProducerEpoch, ProducerId, Sequence, Timestamp};
 use exactly_log::{AppendError, Log, ProducerStamp, Record};
 use exactly_state::{Checkpoint, SnapshotError};
@@ -154,7 +155,7 @@ pub(crate) fn publish(log: &Log, job: &str, checkpoint: &Checkpoint) -> Result<u
             .map_or(0, |last| last.0 + 1);
         let skip = written.saturating_sub(base) as usize;
         let mut sequence = base + skip as u64;
-        for chunk in super::sink::chunks(records.get(skip..).unwrap_or_default(), bytes_max) {
+        for chunk in chunks(records.get(skip..).unwrap_or_default(), bytes_max) {
             let stamp = ProducerStamp {
                 producer_id,
                 epoch: ProducerEpoch(0),
