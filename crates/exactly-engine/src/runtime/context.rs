@@ -89,13 +89,3 @@ pub fn sink_transactional_id(job: &str, task: u32, manifest_id: u64) -> String {
 pub(crate) fn sink_txn_prefix(job: &str) -> String {
     format!("{job}.sink.")
 }
-
-/// Name of key group `group`'s state in a checkpoint.
-pub(crate) fn group_state_name(group: u32) -> String {
-    format!("kg/{group:05}")
-}
-
-/// Name of an input partition's position in a checkpoint.
-pub(crate) fn position_name(topic: &str, partition: u32) -> String {
-    format!("{topic}/{partition}")
-}

@@ -2,6 +2,7 @@
 //! ([`ToTask`]), a checkpoint's outputs from a task to its sink ([`EpochOutput`]) and
 //! acknowledgements to the coordinator ([`Ack`]); and the [`Lineage`] of an applied item.
 
+use super::coordinator_core::CoordinatorEvent;
 use super::error::RunError;
 use crate::types::Event;
 use exactly_core::Timestamp;
@@ -67,18 +68,8 @@ pub(crate) struct EpochOutput<O> {
 
 /// Anything → coordinator.
 pub(crate) enum Ack {
-    Source {
-        checkpoint_id: u64,
-        positions: Vec<(u32, u64)>,
-    },
-    Task {
-        checkpoint_id: u64,
-        states: Vec<(u32, Vec<u8>)>,
-        clock: Timestamp,
-        /// Outputs to write ahead in the manifest (idempotent sink mode only).
-        outputs: Vec<(String, u32, Vec<exactly_log::Record>)>,
-        /// Whether the sink wrote anything for this checkpoint (a transaction, appends).
-        wrote: bool,
-    },
+    /// An acknowledgement (a source's barrier, a task's aligned checkpoint).
+    Event(CoordinatorEvent),
+    /// A thread failed.
     Failed(RunError),
 }

@@ -25,10 +25,12 @@
 mod chunks;
 mod context;
 mod coordinator;
+mod coordinator_core;
 mod dead_letter;
 mod error;
 mod evidence;
 mod journal;
+mod manifest;
 mod messages;
 mod options;
 pub(crate) mod plan;
@@ -49,9 +51,13 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64};
 use std::sync::Arc;
 
 pub use context::sink_transactional_id;
+pub use coordinator_core::{
+    CoordinatorAction, CoordinatorConfig, CoordinatorCore, CoordinatorEvent, Progress,
+};
 pub use dead_letter::{BadInputPolicy, DeadLetter};
 pub use error::RunError;
 pub use journal::{journal_topic, JournalEntry, JOURNAL_TOPIC_PREFIX};
+pub use manifest::{Manifest, MANIFEST_VERSION};
 pub use messages::{decode_audit, Lineage};
 pub use options::{default_state_dir, JobStatus, RunOptions, SinkMode};
 pub use report::{RecoveryReport, RunReport, StatusFile};
@@ -164,7 +170,7 @@ impl Job {
         validate_job_name(&spec.name)?;
         validate_outputs(spec)?;
         let mut partitions = (0, 0, 0);
-        let restored = recovery::recover(spec, log, options, || {
+        let restored = recovery::recover(spec, log, options, input_partitions, || {
             partitions.0 = ensure_topic(log, &spec.sink, input_partitions)?;
             partitions.1 = match &spec.audit {
                 Some(topic) => ensure_topic(log, topic, 1)?,

@@ -7,6 +7,7 @@
 
 use super::chunks::chunks;
 use super::context::{RunContext, SINK_TXN_TIMEOUT_MS};
+use super::coordinator_core::CoordinatorEvent;
 use super::error::RunError;
 use super::messages::{Ack, EpochOutput, Lineage};
 use super::options::JobStatus;
@@ -51,13 +52,14 @@ impl<'a, O: OutputRecord> Sink<'a, '_, O> {
             }
             if self.ctx.writes_ahead() {
                 // The coordinator writes these into the manifest and publishes them.
-                let ack = Ack::Task {
-                    checkpoint_id: id,
+                let ack = Ack::Event(CoordinatorEvent::TaskAcked {
+                    task: self.index,
+                    barrier: id,
                     states: epoch.states,
                     clock: epoch.clock,
                     outputs: batch.parts,
                     wrote: false,
-                };
+                });
                 if self.acks.send(ack).is_err() {
                     return Ok(());
                 }
@@ -83,13 +85,14 @@ impl<'a, O: OutputRecord> Sink<'a, '_, O> {
                 (None, Guarantee::AtMostOnce | Guarantee::ExactlyOnce) => {}
                 (None, Guarantee::AtLeastOnce) => self.append(&batch)?,
             }
-            let ack = Ack::Task {
-                checkpoint_id: id,
+            let ack = Ack::Event(CoordinatorEvent::TaskAcked {
+                task: self.index,
+                barrier: id,
                 states: epoch.states,
                 clock: epoch.clock,
                 outputs: Vec::new(),
                 wrote,
-            };
+            });
             if self.acks.send(ack).is_err() {
                 return Ok(());
             }

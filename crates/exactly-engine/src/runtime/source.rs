@@ -2,6 +2,7 @@
 //! keyed tasks by key group, reports its clock, and injects barriers.
 
 use super::context::RunContext;
+use super::coordinator_core::CoordinatorEvent;
 use super::dead_letter::{dead_letter_record, BadInputPolicy};
 use super::error::RunError;
 use super::messages::{Ack, Lineage, Routed, ToTask};
@@ -272,10 +273,11 @@ impl<K: GroupKey, T: Send + 'static, O> Source<'_, '_, K, T, O> {
             .map(|c| (c.partition, c.next_offset))
             .collect();
         self.acks
-            .send(Ack::Source {
-                checkpoint_id: id,
+            .send(Ack::Event(CoordinatorEvent::SourceAcked {
+                source: self.index as u32,
+                barrier: id,
                 positions,
-            })
+            }))
             .map_err(|_| Disconnected)?;
         self.broadcast(|i| ToTask::Barrier(i, id))
     }
