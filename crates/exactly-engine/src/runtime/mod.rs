@@ -15,8 +15,13 @@
 //! - **Sinks** (`sink.rs`) write each checkpoint's outputs: under exactly-once inside a log
 //!   transaction they prepare before acknowledging and commit only when the coordinator
 //!   says the manifest is durable.
-//! - The **coordinator** (`coordinator.rs`) triggers checkpoints, gathers acknowledgements,
-//!   writes the manifest (the commit point), then tells sinks to commit.
+//! - The **coordinator** decides in a pure state machine (`coordinator_core.rs`: when to
+//!   checkpoint, what the manifest holds, when sinks may commit) and a thin driver
+//!   (`coordinator.rs`) performs its actions: barriers, the manifest (`manifest.rs`, the
+//!   commit point), its journal entry, the sinks' go-ahead.
+//!
+//! Shared pieces are small modules the others depend on, never this file: `error.rs`,
+//! `options.rs`, `report.rs`, `messages.rs`, `context.rs`, `plan.rs`.
 //!
 //! Recovery (`recovery.rs`) loads the newest complete manifest, resolves the sinks'
 //! transactions against it (prepared + named in the manifest → commit, otherwise abort),
