@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, BTreeSet};
 /// The manifest version this build writes.
 pub const MANIFEST_VERSION: u32 = 3;
 /// The versions this build reads, as the error message names them.
-const VERSIONS_READ: &str = "3 (and reads 2)";
+const VERSIONS_READ: &str = "3 or 2";
 /// Metadata key of the version.
 const VERSION_KEY: &str = "manifest_version";
 /// State name of the version-3 body.

@@ -78,7 +78,10 @@ impl<'a, O: OutputRecord> Sink<'a, '_, O> {
             match (producer, guarantee) {
                 (Some(producer), _) => {
                     let status = &self.ctx.options.status;
-                    write_transaction(producer, &batch, self.send_bytes_max(), status)?
+                    write_transaction(producer, &batch, self.send_bytes_max(), status)
+                        .inspect_err(|error| {
+                            tracing::error!(sink = self.index, %error, "writing a sink transaction")
+                        })?
                 }
                 // At-most-once writes only after the manifest moved the positions past
                 // everything these outputs came from (below).
@@ -104,7 +107,9 @@ impl<'a, O: OutputRecord> Sink<'a, '_, O> {
             }
             if transactional {
                 if let Some(producer) = producers.get_mut(parity) {
-                    producer.commit()?;
+                    producer.commit().inspect_err(|error| {
+                        tracing::error!(sink = self.index, %error, "committing a sink transaction")
+                    })?;
                 }
             } else if guarantee == Guarantee::AtMostOnce {
                 self.append(&batch)?;
@@ -216,7 +221,12 @@ impl<'a, O: OutputRecord> Sink<'a, '_, O> {
         let max = self.send_bytes_max();
         for (topic, partition, records) in &batch.parts {
             for chunk in chunks(records, max) {
-                self.ctx.log.append(topic, *partition, chunk, None)?;
+                self.ctx
+                    .log
+                    .append(topic, *partition, chunk, None)
+                    .inspect_err(|error| {
+                        tracing::error!(topic = %topic, partition, %error, "appending outputs")
+                    })?;
             }
         }
         Ok(())

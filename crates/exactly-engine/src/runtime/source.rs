@@ -117,13 +117,21 @@ impl<K: GroupKey, T: Send + 'static, O> Source<'_, '_, K, T, O> {
     ) -> Result<usize, RunError> {
         let mut read = 0;
         for cursor in cursors.iter_mut() {
-            let batch = self.ctx.log.read_with(
-                &self.ctx.job.source,
-                cursor.partition,
-                Offset(cursor.next_offset),
-                self.ctx.options.read_batch_records,
-                Isolation::ReadCommitted,
-            )?;
+            let topic = &self.ctx.job.source;
+            let batch = self
+                .ctx
+                .log
+                .read_with(
+                    topic,
+                    cursor.partition,
+                    Offset(cursor.next_offset),
+                    self.ctx.options.read_batch_records,
+                    Isolation::ReadCommitted,
+                )
+                .inspect_err(|error| {
+                    let partition = cursor.partition;
+                    tracing::error!(topic = %topic, partition, %error, "reading the input")
+                })?;
             read += batch.records.len();
             for record in batch.records {
                 cursor.max_timestamp = cursor.max_timestamp.max(record.timestamp);

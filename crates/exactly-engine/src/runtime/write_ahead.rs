@@ -75,7 +75,10 @@ pub(crate) fn publish(log: &Log, job: &str, manifest: &Manifest) -> Result<u64, 
                 base_sequence: Sequence(sequence),
             };
             log.append(topic, partition, chunk, Some(stamp))
-                .map_err(|e: AppendError| RunError::Append(e))?;
+                .map_err(|e: AppendError| {
+                    tracing::error!(topic = %topic, partition, error = %e, "publishing write-ahead outputs");
+                    RunError::Append(e)
+                })?;
             sequence += chunk.len() as u64;
             appended += chunk.len() as u64;
         }
