@@ -305,3 +305,108 @@ fn parse_target(name: &str, prefix: &str) -> Option<Target> {
     let (topic, partition) = rest.rsplit_once('/')?;
     Some((topic.to_string(), partition.parse().ok()?))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::Guarantee;
+
+    fn manifest() -> Manifest {
+        Manifest {
+            id: 7,
+            job: "j".into(),
+            topology: Topology {
+                kind: "k".into(),
+                input: "in".into(),
+                output: "out".into(),
+                audit: Some("audit".into()),
+                dead_letters: "out.dead-letters".into(),
+                guarantee: Guarantee::ExactlyOnce,
+                key_groups: 4,
+            },
+            parallelism: 2,
+            sink_mode: SinkMode::Idempotent,
+            clock: Timestamp(123),
+            positions: BTreeMap::from([(0, 5), (1, 9)]),
+            key_groups: BTreeMap::from([(3, vec![1, 2, 3])]),
+            sink_transactions: BTreeSet::from(["j.sink.0.1".to_string()]),
+            sequences: BTreeMap::from([(("out".to_string(), 1), 40)]),
+            write_ahead: BTreeMap::from([(
+                ("out".to_string(), 1),
+                vec![Record {
+                    timestamp: Timestamp(5),
+                    key: Some(b"k".to_vec()),
+                    value: b"v".to_vec(),
+                }],
+            )]),
+        }
+    }
+
+    #[test]
+    fn version_3_round_trips() {
+        let m = manifest();
+        let checkpoint = m.to_checkpoint().expect("encodes");
+        assert_eq!(checkpoint.metadata[VERSION_KEY], "3");
+        assert_eq!(Manifest::from_checkpoint(&checkpoint).expect("decodes"), m);
+        assert_eq!(
+            m.sequences_after(),
+            BTreeMap::from([(("out".to_string(), 1), 41)])
+        );
+    }
+
+    #[test]
+    fn unknown_versions_and_damaged_bodies_are_errors() {
+        let mut checkpoint = manifest().to_checkpoint().expect("encodes");
+        checkpoint
+            .metadata
+            .insert(VERSION_KEY.to_string(), "4".to_string());
+        assert!(matches!(
+            Manifest::from_checkpoint(&checkpoint),
+            Err(RunError::ManifestVersion { found: Some(v), .. }) if v == "4"
+        ));
+        checkpoint.metadata.clear();
+        assert!(matches!(
+            Manifest::from_checkpoint(&checkpoint),
+            Err(RunError::ManifestVersion { found: None, .. })
+        ));
+        let mut checkpoint = manifest().to_checkpoint().expect("encodes");
+        let body = checkpoint.states.get_mut(BODY_KEY).expect("a body");
+        body.truncate(body.len() / 2);
+        assert!(matches!(
+            Manifest::from_checkpoint(&checkpoint),
+            Err(RunError::IncompatibleCheckpoint { .. })
+        ));
+    }
+
+    #[test]
+    fn a_version_2_manifest_missing_a_field_is_an_error() {
+        let m = manifest();
+        let mut checkpoint = Checkpoint {
+            id: m.id,
+            clock: m.clock,
+            positions: BTreeMap::from([("in/0".to_string(), 5)]),
+            states: BTreeMap::new(),
+            metadata: BTreeMap::from([
+                (VERSION_KEY.to_string(), "2".to_string()),
+                (
+                    "topology".to_string(),
+                    serde_json::to_string(&m.topology).expect("encodes"),
+                ),
+                ("sink_mode".to_string(), "transactional".to_string()),
+                ("job".to_string(), "j".to_string()),
+                ("source".to_string(), "in".to_string()),
+                ("parallelism".to_string(), "1".to_string()),
+                ("sinks".to_string(), "j.sink.0.1".to_string()),
+            ]),
+        };
+        let decoded = Manifest::from_checkpoint(&checkpoint).expect("complete");
+        assert_eq!(decoded.positions, BTreeMap::from([(0, 5)]));
+        checkpoint.metadata.remove("sinks");
+        match Manifest::from_checkpoint(&checkpoint) {
+            Err(RunError::IncompatibleCheckpoint { reason, .. }) => {
+                assert!(reason.contains("sinks"), "{reason}")
+            }
+            other => panic!("expected an error, got {other:?}"),
+        }
+    }
+}
