@@ -344,7 +344,9 @@ impl<'a> Run<'a> {
                 task.epoch.push(value);
             }
             ToTask::Barrier(barrier) => {
-                if let BarrierEvent::Aligned(id) = task.aligner.on_barrier(input, barrier) {
+                let event = task.aligner.on_barrier(input, barrier);
+                task.aligner.debug_check_consistency();
+                if let BarrierEvent::Aligned(id) = event {
                     let outputs = std::mem::take(&mut task.epoch);
                     task.to_sink.push_back((id, outputs, task.sum));
                 }
