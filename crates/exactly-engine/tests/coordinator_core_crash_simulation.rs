@@ -1,13 +1,15 @@
 //! Deterministic simulation of the pure checkpoint coordinator ([`CoordinatorCore`]) in a
 //! simulated job: two sources (one input partition each), two keyed tasks aligning barriers
 //! with [`BarrierAligner`], two transactional sinks, a manifest store and a journal. A
-//! seeded scheduler interleaves every actor's steps at random (reads, barrier injection,
+//! seeded scheduler (either sink mode: transactions, or outputs written ahead in the
+//! manifest and published by an idempotent producer) interleaves every actor's steps at random (reads, barrier injection,
 //! deliveries, sink prepares and commits, acknowledgements, ticks, and each of the
 //! coordinator's actions one at a time), and crashes the machine between any two steps,
 //! up to twice, before a last run to the end.
 //!
 //! The oracle is naive and independent of the core: after each crash, recovery commits
-//! the prepared transactions the newest manifest names and aborts the rest; the committed
+//! the prepared transactions the newest manifest names and aborts the rest, and publishes
+//! the newest manifest's write-ahead outputs again, de-duplicated by sequence; the committed
 //! outputs must then be exactly the input records below the newest manifest's positions,
 //! each once, and each task's restored state the sum of exactly those records. At the end
 //! every input record is committed exactly once. Manifest ids never repeat.
@@ -25,6 +27,7 @@ use exactly_engine::runtime::{
 use exactly_engine::{
     sink_transactional_id, BarrierAligner, BarrierEvent, Guarantee, SinkMode, Topology,
 };
+use exactly_log::Record;
 use proptest::prelude::*;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -52,6 +55,8 @@ struct Durable {
     ids: Vec<u64>,
     /// Outputs of committed transactions whose id was used again since.
     settled: Vec<u64>,
+    /// Output partition → the idempotent producer's records, by sequence (index).
+    published: BTreeMap<(String, u32), Vec<u64>>,
 }
 
 impl Durable {
@@ -63,6 +68,7 @@ impl Durable {
             .flat_map(|(_, items)| items.iter().copied())
             .collect();
         out.extend(self.settled.iter().copied());
+        out.extend(self.published.values().flatten().copied());
         out.sort_unstable();
         out
     }
@@ -107,6 +113,7 @@ struct Run<'a> {
     now_ms: i64,
     records_in: u64,
     finished: bool,
+    idempotent: bool,
 }
 
 fn config(rng: &mut SmallRng) -> CoordinatorConfig {
@@ -123,7 +130,11 @@ fn config(rng: &mut SmallRng) -> CoordinatorConfig {
         },
         parallelism: TASKS,
         input_partitions: TASKS,
-        sink_mode: SinkMode::Transactional,
+        sink_mode: if rng.random_bool(0.5) {
+            SinkMode::Idempotent
+        } else {
+            SinkMode::Transactional
+        },
         checkpoint_interval_ms: rng.random_range(1..60),
         checkpoint_every_records: if rng.random_bool(0.5) {
             Some(rng.random_range(1..15))
@@ -148,6 +159,7 @@ impl<'a> Run<'a> {
             .chain(durable.journal.iter())
             .max()
             .map_or(1, |id| id + 1);
+        let idempotent = config.sink_mode == SinkMode::Idempotent;
         let core = CoordinatorCore::new(config, restored.as_ref(), next_id, 0);
         let sources = (0..TASKS)
             .map(|p| Source {
@@ -186,6 +198,7 @@ impl<'a> Run<'a> {
             now_ms: 0,
             records_in: 0,
             finished: false,
+            idempotent,
         };
         run.feed(CoordinatorEvent::Tick);
         run
@@ -276,6 +289,9 @@ impl<'a> Run<'a> {
                 self.feed(CoordinatorEvent::JournalAppended { id });
             }
             CoordinatorAction::PublishWriteAhead { id } => {
+                let newest = self.durable.manifests.last().cloned().expect("a manifest");
+                assert_eq!(newest.id, id, "publishing outputs of another manifest");
+                publish(self.durable, &newest);
                 self.feed(CoordinatorEvent::OutputsPublished { id });
             }
             CoordinatorAction::ReleaseSinks { barrier, commit } => {
@@ -373,6 +389,31 @@ impl<'a> Run<'a> {
         let Some((barrier, outputs, sum)) = task.to_sink.pop_front() else {
             return false;
         };
+        if self.idempotent {
+            // Written ahead in the manifest, published by the coordinator.
+            let records = outputs
+                .iter()
+                .map(|v| Record {
+                    timestamp: Timestamp(0),
+                    key: None,
+                    value: v.to_le_bytes().to_vec(),
+                })
+                .collect::<Vec<_>>();
+            task.awaiting = Some((barrier, None));
+            self.acks.push_back(CoordinatorEvent::TaskAcked {
+                task: t as u32,
+                barrier,
+                states: vec![(t as u32, sum.to_le_bytes().to_vec())],
+                clock: Timestamp(0),
+                outputs: if records.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![("out".to_string(), t as u32, records)]
+                },
+                wrote: false,
+            });
+            return true;
+        }
         let wrote = !outputs.is_empty();
         let txn = wrote.then(|| {
             let manifest_id = self.manifest_for[&barrier];
@@ -402,8 +443,31 @@ impl<'a> Run<'a> {
     }
 }
 
-/// Recovery, naively: settle every prepared transaction against the newest manifest.
+/// Appends `manifest`'s write-ahead outputs as an idempotent producer: a record whose
+/// sequence the partition already holds is dropped, a gap is refused.
+fn publish(durable: &mut Durable, manifest: &Manifest) {
+    for (target, records) in &manifest.write_ahead {
+        let base = manifest.sequences[target];
+        let log = durable.published.entry(target.clone()).or_default();
+        let written = log.len() as u64;
+        assert!(
+            written >= base,
+            "{target:?}: base sequence {base} beyond the {written} records written"
+        );
+        for record in records.iter().skip((written - base) as usize) {
+            log.push(u64::from_le_bytes(
+                record.value.as_slice().try_into().unwrap(),
+            ));
+        }
+    }
+}
+
+/// Recovery, naively: settle every prepared transaction against the newest manifest and
+/// publish its write-ahead outputs again (the producer drops what it already holds).
 fn recover(durable: &mut Durable) {
+    if let Some(newest) = durable.manifests.last().cloned() {
+        publish(durable, &newest);
+    }
     let newest = durable.manifests.last().cloned();
     for (id, (state, _)) in durable.txns.iter_mut() {
         if *state == TxnState::Prepared {
