@@ -4,7 +4,9 @@
 //! its sink switching between transactional and idempotent every two runs — and killed with SIGKILL at a random moment, ≥ 50 times mid-run (`EXACTLY_KILLS` for
 //! more). Then it runs to the end of its input, and `exactly run check` must find every
 //! account's balance equal to the reference computed from the input, money conserved, and
-//! the audit written in the same transactions showing R = 1 and UR = 1.
+//! the audit written in the same transactions showing R = 1 and UR = 1 — and so must an
+//! independent reader of the log (`run_oracle`), so the product's checker is not trusted
+//! alone.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -13,6 +15,7 @@
 )]
 
 mod kill_common;
+mod run_oracle;
 
 use kill_common::{exactly, kill_loop, kills_and_seed};
 use rand::Rng;
@@ -120,4 +123,6 @@ fn balances_killed_with_sigkill_ends_exactly_once() {
     assert_eq!(check["r"], 1.0, "seed {seed}: {report}");
     assert_eq!(check["ur"], 1.0, "seed {seed}: {report}");
     assert!(output.status.success(), "seed {seed}: {report}");
+    // The same, by an independent reader.
+    run_oracle::assert_balances_exactly_once(&dir, "transfers", "balances", Some("applied"));
 }

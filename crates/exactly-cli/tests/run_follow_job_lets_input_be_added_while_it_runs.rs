@@ -13,6 +13,7 @@
 )]
 
 mod kill_common;
+mod run_oracle;
 
 use kill_common::exactly;
 use rand::rngs::SmallRng;
@@ -160,4 +161,6 @@ fn follow_job_picks_up_input_added_while_it_runs_even_across_kills() {
     println!("{kills} kills");
     let report = check(&dir);
     assert!(exact(&report), "seed {seed}: {report}");
+    // The same, by an independent reader.
+    run_oracle::assert_balances_exactly_once(&dir, "transfers", "balances", Some("applied"));
 }

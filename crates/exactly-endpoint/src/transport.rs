@@ -5,7 +5,7 @@
 use crate::message::{decode_envelope, encode_envelope, Delivery, Message, OutboxEntry, Position};
 use crate::runtime::{PublishError, Publisher};
 use crate::MessageId;
-use exactly_core::{Offset, Timestamp};
+use exactly_core::{Clock, Offset, SystemClock, Timestamp};
 use exactly_log::{partition_for_key, Isolation, Log, Record, StoredRecord};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -236,18 +236,25 @@ impl LogSource {
 #[derive(Debug)]
 pub struct LogPublisher {
     log: Arc<Log>,
+    /// Stamps the records it appends.
+    clock: Arc<dyn Clock>,
 }
 
 impl LogPublisher {
-    /// A publisher on `log`; topics must exist.
+    /// A publisher on `log` stamping records with the system clock; topics must exist.
     pub fn new(log: Arc<Log>) -> Self {
-        Self { log }
+        Self::with_clock(log, Arc::new(SystemClock))
+    }
+
+    /// A publisher on `log` stamping records with `clock`; topics must exist.
+    pub fn with_clock(log: Arc<Log>, clock: Arc<dyn Clock>) -> Self {
+        Self { log, clock }
     }
 }
 
 impl Publisher for LogPublisher {
     fn publish(&mut self, entries: &[OutboxEntry]) -> Result<(), PublishError> {
-        let now = Timestamp(self.log_now_ms());
+        let now = Timestamp(self.clock.now_ms());
         // One append per (topic, partition), in outbox order within each.
         let mut groups: BTreeMap<(&str, u32), Vec<Record>> = BTreeMap::new();
         let mut partitions: BTreeMap<&str, u32> = BTreeMap::new();
@@ -285,14 +292,5 @@ impl Publisher for LogPublisher {
                 })?;
         }
         Ok(())
-    }
-}
-
-impl LogPublisher {
-    fn log_now_ms(&self) -> i64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0)
     }
 }

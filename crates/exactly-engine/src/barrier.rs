@@ -68,12 +68,43 @@ impl BarrierAligner {
         }
         let missing = self.blocked.iter().filter(|b| !**b).count();
         if missing > 0 {
+            #[cfg(debug_assertions)]
+            self.debug_check_consistency();
             return BarrierEvent::Waiting { missing };
         }
         self.blocked.iter_mut().for_each(|b| *b = false);
         self.current = None;
         self.last_completed = Some(id);
+        #[cfg(debug_assertions)]
+        self.debug_check_consistency();
         BarrierEvent::Aligned(id)
+    }
+
+    /// Asserts the aligner's invariants: inputs are blocked only while a checkpoint is
+    /// being aligned, and then some but not all of them (all blocked means aligned, which
+    /// unblocks every input at once); the checkpoint being aligned is newer than the last
+    /// one completed. Called after every barrier in debug builds.
+    pub fn debug_check_consistency(&self) {
+        let blocked = self.blocked.iter().filter(|b| **b).count();
+        match self.current {
+            None => assert_eq!(blocked, 0, "inputs blocked with no checkpoint aligning"),
+            Some(current) => {
+                assert!(
+                    blocked > 0,
+                    "checkpoint {current} aligning with no input blocked"
+                );
+                assert!(
+                    blocked < self.blocked.len(),
+                    "checkpoint {current} aligning with every input blocked"
+                );
+                if let Some(done) = self.last_completed {
+                    assert!(
+                        current > done,
+                        "checkpoint {current} aligning after {done} completed"
+                    );
+                }
+            }
+        }
     }
 
     /// The checkpoint being aligned, if any.

@@ -7,41 +7,15 @@
 //! build time; [`Job`] erases them so the runtime can hold any job.
 
 use crate::operator::{
-    AggregateOperator, KeyedOperator, PassThrough, PersistentTask, TaskOperator, WindowOperator,
+    AggregateOperator, PassThrough, PersistentTask, TaskOperator, WindowOperator,
 };
-use exactly_core::Timestamp;
-use exactly_state::{LatePolicy, Monoid, SnapshotError, WindowAssigner};
+use crate::runtime::plan::{Chain, OperatorFactory, Plan, TypedPlan};
+use crate::spec::JobSpec;
+use crate::types::{GroupKey, OutputRecord, Rejection, SourceRecord, Windowed};
+use exactly_state::{LatePolicy, Monoid, WindowAssigner};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
-use std::borrow::Cow;
-use std::hash::Hash;
+use serde::Serialize;
 use std::sync::Arc;
-
-/// What a job promises about the effect of each input message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Guarantee {
-    /// Source positions are committed ahead of processing: a crash may lose messages,
-    /// never double them.
-    AtMostOnce,
-    /// Outputs are written before the checkpoint that covers them: a crash may replay
-    /// messages whose outputs are already out (duplicates), never lose them.
-    AtLeastOnce,
-    /// State and outputs change as if every message was processed once: outputs go in one
-    /// log transaction per checkpoint, prepared before the manifest, committed after it.
-    ExactlyOnce,
-}
-
-impl Guarantee {
-    /// The CLI spelling (`exactly-once`, …).
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Guarantee::AtMostOnce => "at-most-once",
-            Guarantee::AtLeastOnce => "at-least-once",
-            Guarantee::ExactlyOnce => "exactly-once",
-        }
-    }
-}
 
 /// A topic of the embedded log, as a source or a sink.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,131 +31,6 @@ pub fn log_topic(name: &str) -> LogTopic {
     }
 }
 
-/// A record as a source hands it to the job.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SourceRecord {
-    /// Input partition.
-    pub partition: u32,
-    /// Offset in the partition.
-    pub offset: u64,
-    /// Event time.
-    pub timestamp: Timestamp,
-    /// Record key.
-    pub key: Option<Vec<u8>>,
-    /// Record value.
-    pub value: Vec<u8>,
-}
-
-/// A key that can route to a key group and live in checkpointed state.
-pub trait GroupKey:
-    Clone + Eq + Hash + Serialize + DeserializeOwned + Send + Sync + 'static
-{
-    /// The bytes hashed to the key's group (and used as the output record key).
-    fn group_bytes(&self) -> Cow<'_, [u8]>;
-}
-
-impl GroupKey for String {
-    fn group_bytes(&self) -> Cow<'_, [u8]> {
-        Cow::Borrowed(self.as_bytes())
-    }
-}
-
-impl GroupKey for Vec<u8> {
-    fn group_bytes(&self) -> Cow<'_, [u8]> {
-        Cow::Borrowed(self)
-    }
-}
-
-impl GroupKey for u64 {
-    fn group_bytes(&self) -> Cow<'_, [u8]> {
-        Cow::Owned(self.to_le_bytes().to_vec())
-    }
-}
-
-impl GroupKey for i64 {
-    fn group_bytes(&self) -> Cow<'_, [u8]> {
-        Cow::Owned(self.to_le_bytes().to_vec())
-    }
-}
-
-/// Something a log sink can write: an optional key (which also picks the partition) and a
-/// value.
-pub trait OutputRecord: Send + 'static {
-    /// The record key.
-    fn record_key(&self) -> Option<Vec<u8>>;
-    /// The record value; an output that cannot be encoded fails the run (it is never
-    /// written as an empty value).
-    fn record_value(&self) -> Result<Vec<u8>, SnapshotError>;
-}
-
-/// `(key, value)` pairs are written with the key's bytes as record key and
-/// `{"key":…,"value":…}` JSON as value.
-impl<K: GroupKey, V: Serialize + Send + 'static> OutputRecord for (K, V) {
-    fn record_key(&self) -> Option<Vec<u8>> {
-        Some(self.0.group_bytes().into_owned())
-    }
-    fn record_value(&self) -> Result<Vec<u8>, SnapshotError> {
-        serde_json::to_vec(&KeyValueJson {
-            key: &self.0,
-            value: &self.1,
-        })
-        .map_err(|e| SnapshotError::Encode(e.to_string()))
-    }
-}
-
-#[derive(Serialize)]
-struct KeyValueJson<'a, K, V> {
-    key: &'a K,
-    value: &'a V,
-}
-
-impl OutputRecord for SourceRecord {
-    fn record_key(&self) -> Option<Vec<u8>> {
-        self.key.clone()
-    }
-    fn record_value(&self) -> Result<Vec<u8>, SnapshotError> {
-        Ok(self.value.clone())
-    }
-}
-
-/// A closed window's value for one key.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Windowed<K, V> {
-    /// The key.
-    pub key: K,
-    /// Window start (inclusive), ms.
-    pub start_ms: i64,
-    /// Window end (exclusive), ms.
-    pub end_ms: i64,
-    /// The combined value.
-    pub value: V,
-}
-
-impl<K: GroupKey, V: Serialize + Send + 'static> OutputRecord for Windowed<K, V> {
-    fn record_key(&self) -> Option<Vec<u8>> {
-        Some(self.key.group_bytes().into_owned())
-    }
-    fn record_value(&self) -> Result<Vec<u8>, SnapshotError> {
-        serde_json::to_vec(self).map_err(|e| SnapshotError::Encode(e.to_string()))
-    }
-}
-
-/// Why a record could not be turned into items (a parse step refused it).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Rejection {
-    /// What is wrong with the record.
-    pub reason: String,
-}
-
-/// The fused stateless part of a job: one source record in, any number of items out, or
-/// the record rejected as bad input (dead-lettered or failing the job, per
-/// [`BadInputPolicy`](crate::BadInputPolicy)).
-pub(crate) type Chain<T> =
-    Arc<dyn Fn(SourceRecord, &mut dyn FnMut(T)) -> Result<(), Rejection> + Send + Sync>;
-/// Makes one operator instance per task.
-pub(crate) type OperatorFactory<K, T, O> =
-    Arc<dyn Fn() -> Box<dyn KeyedOperator<K, T, O>> + Send + Sync>;
-
 /// A job under construction, before its source.
 #[derive(Debug)]
 pub struct JobBuilder {
@@ -190,27 +39,14 @@ pub struct JobBuilder {
 
 /// A job: built, type-erased, runnable with [`Job::run`](crate::Job::run).
 pub struct Job {
-    pub(crate) name: String,
-    pub(crate) kind: String,
-    pub(crate) source: String,
-    pub(crate) sink: String,
-    pub(crate) audit: Option<String>,
-    pub(crate) dead_letters: Option<String>,
-    pub(crate) key_groups: u32,
-    pub(crate) plan: Arc<dyn crate::runtime::Plan>,
+    /// What the job reads and writes (everything but its code).
+    pub(crate) spec: JobSpec,
+    pub(crate) plan: Arc<dyn Plan>,
 }
 
 impl std::fmt::Debug for Job {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Job")
-            .field("name", &self.name)
-            .field("kind", &self.kind)
-            .field("source", &self.source)
-            .field("sink", &self.sink)
-            .field("audit", &self.audit)
-            .field("dead_letters", &self.dead_letters)
-            .field("key_groups", &self.key_groups)
-            .finish()
+        f.debug_struct("Job").field("spec", &self.spec).finish()
     }
 }
 
@@ -230,63 +66,61 @@ impl Job {
 
     /// The job's name: its identity (checkpoints, journal, transactional ids).
     pub fn name(&self) -> &str {
-        &self.name
+        &self.spec.name
     }
 
     /// What the job computes (`balances`, …): part of its recorded topology, so a
     /// restart under the same name with another computation is refused.
     pub fn kind(&self) -> &str {
-        &self.kind
+        &self.spec.kind
     }
 
     /// The same job under another name — a new identity with its own checkpoints, so it
     /// starts from the beginning of its input. The kind stays.
     pub fn named(mut self, name: &str) -> Self {
-        self.name = name.to_string();
+        self.spec.name = name.to_string();
         self
     }
 
     /// Writes input records the job's parse step rejects to `topic` (exactly once with
     /// the outputs) instead of the default `<output>.dead-letters`.
     pub fn dead_letters(mut self, topic: LogTopic) -> Self {
-        self.dead_letters = Some(topic.name);
+        self.spec.dead_letters = Some(topic.name);
         self
     }
 
     /// The dead-letter topic: the one set with [`Job::dead_letters`], else
     /// `<output>.dead-letters`.
     pub fn dead_letter_topic(&self) -> String {
-        self.dead_letters
-            .clone()
-            .unwrap_or_else(|| format!("{}.dead-letters", self.sink))
+        self.spec.dead_letter_topic()
     }
 
     /// The input topic.
     pub fn source_topic(&self) -> &str {
-        &self.source
+        &self.spec.source
     }
 
     /// The output topic.
     pub fn sink_topic(&self) -> &str {
-        &self.sink
+        &self.spec.sink
     }
 
     /// The audit topic, if any.
     pub fn audit_topic(&self) -> Option<&str> {
-        self.audit.as_deref()
+        self.spec.audit.as_deref()
     }
 
     /// Also writes, in the same transaction as the outputs, the lineage of every applied
     /// message (input partition, offset, output index) to `topic` — an audit that lets a
     /// checker measure R and UR of what the job applied.
     pub fn audit(mut self, topic: LogTopic) -> Self {
-        self.audit = Some(topic.name);
+        self.spec.audit = Some(topic.name);
         self
     }
 
     /// Sets the number of key groups (fixed for the life of the job's checkpoints).
     pub fn key_groups(mut self, key_groups: u32) -> Self {
-        self.key_groups = key_groups.clamp(1, 1 << 15);
+        self.spec.key_groups = key_groups.clamp(1, 1 << 15);
         self
     }
 }
@@ -497,19 +331,21 @@ impl<K: GroupKey, T: Send + 'static, O: OutputRecord> Stage<K, T, O> {
     /// Writes the operator's outputs to `topic`; the job is complete.
     pub fn sink(self, topic: LogTopic) -> Job {
         let keyed = self.keyed;
-        let plan = crate::runtime::TypedPlan {
+        let plan = TypedPlan {
             chain: keyed.chain,
             operator: self.operator,
             route_by_partition: self.route_by_partition,
         };
         Job {
-            kind: keyed.job.clone(),
-            name: keyed.job,
-            source: keyed.source,
-            sink: topic.name,
-            audit: None,
-            dead_letters: None,
-            key_groups: KEY_GROUPS_DEFAULT,
+            spec: JobSpec {
+                kind: keyed.job.clone(),
+                name: keyed.job,
+                source: keyed.source,
+                sink: topic.name,
+                audit: None,
+                dead_letters: None,
+                key_groups: KEY_GROUPS_DEFAULT,
+            },
             plan: Arc::new(plan),
         }
     }

@@ -2,8 +2,10 @@
 //! `wordcount` and `window-count`. The CLI, the demo, the benchmarks and the tests all run
 //! these same definitions.
 
-use crate::job::{log_topic, Job, SourceRecord};
+use crate::job::{log_topic, Job};
 use crate::operator::PersistentTask;
+use crate::runtime::{decode_audit, DeadLetter, Lineage};
+use crate::types::SourceRecord;
 use exactly_core::Timestamp;
 use exactly_state::{Count, LatePolicy, Sum, WindowAssigner};
 use rand::rngs::SmallRng;
@@ -335,7 +337,7 @@ pub fn dead_lettered(
         return Ok(found);
     }
     for_each_committed(log, dead_letters, |partition, record| {
-        let letter: crate::DeadLetter =
+        let letter: DeadLetter =
             serde_json::from_slice(&record.value).map_err(|e| CheckError::Decode {
                 topic: dead_letters.to_string(),
                 partition,
@@ -362,7 +364,7 @@ pub fn check_balances(
 ) -> Result<BalanceCheck, CheckError> {
     let mut check = BalanceCheck::default();
     let mut reference = std::collections::BTreeMap::<String, i128>::new();
-    let mut expected = std::collections::HashSet::<crate::Lineage>::new();
+    let mut expected = std::collections::HashSet::<Lineage>::new();
     let mut bad = std::collections::BTreeSet::<(u32, u64)>::new();
     for_each_committed(log, input, |partition, record| {
         let Ok(halves) = parse_transfer(&record.value) else {
@@ -373,7 +375,7 @@ pub fn check_balances(
         check.transfers += 1;
         for (index, (account, amount)) in halves.into_iter().enumerate() {
             *reference.entry(account).or_insert(0) += amount;
-            expected.insert(crate::Lineage {
+            expected.insert(Lineage {
                 partition,
                 offset: record.offset.0,
                 index: index as u32,
@@ -401,7 +403,7 @@ pub fn check_balances(
         check.audited = true;
         let mut seen = std::collections::HashSet::new();
         for_each_committed(log, audit, |partition, record| {
-            let lineages = crate::decode_audit(&record.value).map_err(|e| CheckError::Decode {
+            let lineages = decode_audit(&record.value).map_err(|e| CheckError::Decode {
                 topic: audit.to_string(),
                 partition,
                 offset: record.offset.0,

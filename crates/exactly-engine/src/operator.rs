@@ -8,7 +8,7 @@
 //! - `WindowOperator`: a monoid per key and event-time window, emitted by the clock.
 //! - `PassThrough`: stateless jobs.
 
-use crate::job::{GroupKey, Windowed};
+use crate::types::{Event, GroupKey, Windowed};
 use exactly_core::Timestamp;
 use exactly_state::{LatePolicy, Monoid, SnapshotError, WindowAssigner, WindowState};
 use serde::de::DeserializeOwned;
@@ -59,15 +59,6 @@ pub trait PersistentTask: Send + 'static {
         state: &mut Self::State,
         out: &mut Vec<Self::Out>,
     );
-}
-
-/// One keyed item on its way into an operator.
-#[derive(Debug)]
-pub(crate) struct Event<K, T> {
-    pub key: K,
-    pub group: u32,
-    pub value: T,
-    pub timestamp: Timestamp,
 }
 
 /// The runtime's view of an operator.
@@ -351,7 +342,7 @@ mod tests {
 
     fn event(key: &str, value: i128, ts: i64) -> Event<String, ((), i128)> {
         let key = key.to_string();
-        let group = crate::key_group(key.as_bytes(), 8);
+        let group = crate::key_group::key_group(key.as_bytes(), 8);
         Event {
             key,
             group,

@@ -1,36 +1,45 @@
-//! The coordinator: starts the tasks, triggers checkpoints, gathers acknowledgements,
-//! writes the manifest (the commit point) and its journal entry, and tells sinks to commit.
-//!
-//! An empty checkpoint — no input consumed, no state changed, nothing output — is skipped:
-//! no manifest, no journal entry, no transaction (an idle `--follow` job writes nothing).
+//! The coordinator's driver: starts the tasks, feeds acknowledgements and time to the
+//! pure [`CoordinatorCore`] (which decides when to checkpoint, what the manifest holds and
+//! when sinks may commit) and performs its actions — raising barriers, writing the
+//! manifest (the commit point) and its journal entry, publishing write-ahead outputs,
+//! releasing the sinks, updating the status file.
 
+use super::context::RunContext;
+use super::coordinator_core::{
+    CoordinatorAction, CoordinatorConfig, CoordinatorCore, CoordinatorEvent, Progress,
+};
+use super::error::RunError;
 use super::journal::{self, JournalEntry};
+use super::manifest::Manifest;
+use super::messages::Ack;
+use super::plan::{Plan, TypedPlan};
 use super::recovery::Restored;
-use super::recovery::MANIFEST_VERSION;
+use super::report::{RunReport, StatusFile};
 use super::sink::Sink;
 use super::source::Source;
 use super::task::Task;
 use super::topology::Topology;
-use super::write_ahead::{self, Sequences, Target};
-use super::{
-    group_state_name, now_ms, position_name, Ack, RunContext, RunError, RunReport, StatusFile,
-    TypedPlan,
-};
-use crate::job::{GroupKey, Guarantee, OutputRecord};
+use super::write_ahead;
 use crate::key_group::KeyGroupRange;
 use crate::operator::KeyedOperator;
+use crate::types::{GroupKey, OutputRecord};
 use exactly_core::storage::write_file_atomically;
 use exactly_core::Timestamp;
-use exactly_state::Checkpoint;
-use std::collections::BTreeMap;
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Channel capacity between a source and a task, in batches.
 const EDGE_BATCHES: usize = 16;
 
-pub(crate) fn execute<K: GroupKey, T: Send + 'static, O: OutputRecord>(
+impl<K: GroupKey, T: Send + 'static, O: OutputRecord> Plan for TypedPlan<K, T, O> {
+    fn execute(&self, ctx: &RunContext<'_>, restored: &Restored) -> Result<RunReport, RunError> {
+        execute(self, ctx, restored)
+    }
+}
+
+fn execute<K: GroupKey, T: Send + 'static, O: OutputRecord>(
     plan: &TypedPlan<K, T, O>,
     ctx: &RunContext<'_>,
     restored: &Restored,
@@ -80,26 +89,34 @@ pub(crate) fn execute<K: GroupKey, T: Send + 'static, O: OutputRecord>(
                 acks: ack_tx.clone(),
             };
             let starts = source_partitions(ctx, index)
-                .map(|p| (p, restored.position(&ctx.job.source, p)))
+                .map(|p| (p, restored.position(p)))
                 .collect();
             handles.push(spawn(scope, ctx, &ack_tx, move || source.run(starts)));
         }
         drop(task_inputs);
         drop(ack_tx);
+        let config = CoordinatorConfig {
+            job: ctx.job.name.clone(),
+            topology: Topology::of(ctx.job, ctx.options.guarantee),
+            parallelism,
+            input_partitions: ctx.input_partitions,
+            sink_mode: ctx.options.sink_mode,
+            checkpoint_interval_ms: ctx.options.checkpoint_interval_ms,
+            checkpoint_every_records: ctx.options.checkpoint_every_records,
+            follow: ctx.options.follow,
+        };
+        let core = CoordinatorCore::new(
+            config,
+            restored.manifest.as_ref(),
+            restored.next_id,
+            ctx.now_ms(),
+        );
         let mut coordinator = Coordinator {
             ctx,
             restored,
-            next_barrier: 1,
-            next_id: restored.next_id,
-            committed: Committed::restored(ctx, restored),
-            pending: None,
-            last_checkpoint: Instant::now(),
-            records_at_last: 0,
+            core,
+            written: None,
             report: RunReport::default(),
-            sequences: match &restored.checkpoint {
-                Some(checkpoint) => Sequences::after(checkpoint)?,
-                None => Sequences::default(),
-            },
         };
         let result = coordinator.run(&ack_rx, &decision_senders);
         if result.is_err() {
@@ -162,73 +179,13 @@ fn restore_operator<K, T, O>(
     Ok(operator)
 }
 
-/// A checkpoint in progress.
-struct Pending {
-    /// Its barrier id (this run's count of started checkpoints).
-    barrier: u64,
-    sources_acked: usize,
-    tasks_acked: usize,
-    positions: BTreeMap<String, u64>,
-    states: BTreeMap<String, Vec<u8>>,
-    clock: Timestamp,
-    /// Outputs to write ahead (idempotent sink mode), by output partition.
-    outputs: BTreeMap<Target, Vec<exactly_log::Record>>,
-    /// Whether any sink wrote something (a transaction, appends) for it.
-    sinks_wrote: bool,
-}
-
-/// What the newest manifest holds, to tell an empty checkpoint from a real one.
-struct Committed {
-    positions: BTreeMap<String, u64>,
-    /// xxh3-128 of the key-group states (names and bytes).
-    states_hash: u128,
-}
-
-impl Committed {
-    /// The restored manifest's positions and states (every input partition at 0 and no
-    /// state when nothing was restored).
-    fn restored(ctx: &RunContext<'_>, restored: &Restored) -> Self {
-        let positions = (0..ctx.input_partitions)
-            .map(|p| {
-                let name = position_name(&ctx.job.source, p);
-                (name, restored.position(&ctx.job.source, p))
-            })
-            .collect();
-        let states = restored.checkpoint.as_ref().map(|c| &c.states);
-        Self {
-            positions,
-            states_hash: states_hash(states.into_iter().flatten()),
-        }
-    }
-}
-
-/// A hash of the key-group states (`kg/…`) among `states`.
-fn states_hash<'s>(states: impl Iterator<Item = (&'s String, &'s Vec<u8>)>) -> u128 {
-    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
-    for (name, bytes) in states.filter(|(name, _)| name.starts_with("kg/")) {
-        hasher.update(&(name.len() as u64).to_le_bytes());
-        hasher.update(name.as_bytes());
-        hasher.update(&(bytes.len() as u64).to_le_bytes());
-        hasher.update(bytes);
-    }
-    hasher.digest128()
-}
-
 struct Coordinator<'a, 'c> {
     ctx: &'c RunContext<'a>,
     restored: &'c Restored,
-    /// The next barrier id of this run.
-    next_barrier: u64,
-    /// The next manifest id of the job.
-    next_id: u64,
-    /// The newest manifest's positions and state.
-    committed: Committed,
-    pending: Option<Pending>,
-    last_checkpoint: Instant,
-    records_at_last: u64,
+    core: CoordinatorCore,
+    /// The manifest being committed (written, not yet released to the sinks).
+    written: Option<Manifest>,
     report: RunReport,
-    /// Next output sequence per partition (idempotent sink mode).
-    sequences: Sequences,
 }
 
 impl Coordinator<'_, '_> {
@@ -237,14 +194,23 @@ impl Coordinator<'_, '_> {
         acks: &Receiver<Ack>,
         decisions: &[Sender<u64>],
     ) -> Result<RunReport, RunError> {
+        let mut events = VecDeque::from([CoordinatorEvent::Tick]);
         loop {
-            if self.pending.is_none() {
-                self.maybe_trigger();
+            while let Some(event) = events.pop_front() {
+                let progress = self.progress();
+                for action in self.core.handle(event, &progress) {
+                    if let Some(next) = self.perform(action, decisions)? {
+                        events.push_back(next);
+                    }
+                }
+                if self.core.is_done() {
+                    return Ok(self.report.clone());
+                }
             }
             match acks.recv_timeout(Duration::from_millis(1)) {
                 Ok(Ack::Failed(error)) => return Err(error),
-                Ok(ack) => self.record(ack),
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Ok(Ack::Event(event)) => events.push_back(event),
+                Err(mpsc::RecvTimeoutError::Timeout) => events.push_back(CoordinatorEvent::Tick),
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
                     return Err(RunError::Thread("all runtime threads ended early".into()))
                 }
@@ -256,224 +222,113 @@ impl Coordinator<'_, '_> {
                     _ => Err(RunError::Thread("a runtime thread failed".into())),
                 };
             }
-            if self.is_complete() {
-                let done = self.complete(decisions)?;
-                if done {
-                    return Ok(self.report.clone());
-                }
-            }
         }
     }
 
-    fn maybe_trigger(&mut self) {
+    /// What the core needs to know about the run now.
+    fn progress(&self) -> Progress {
         let control = &self.ctx.control;
         let options = self.ctx.options;
-        let stopping = options.stop.load(Ordering::SeqCst);
-        let drained = !options.follow && control.drained.iter().all(|d| d.load(Ordering::SeqCst));
-        let records = options.status.records_in.load(Ordering::Relaxed);
-        let due_by_time =
-            self.last_checkpoint.elapsed() >= Duration::from_millis(options.checkpoint_interval_ms);
-        let due_by_records = options
-            .checkpoint_every_records
-            .is_some_and(|every| records >= self.records_at_last.saturating_add(every.max(1)));
-        if !(stopping || drained || due_by_time || due_by_records) {
-            return;
+        Progress {
+            now_ms: self.ctx.now_ms(),
+            records_in: options.status.records_in.load(Ordering::Relaxed),
+            drained: control.drained.iter().all(|d| d.load(Ordering::SeqCst)),
+            stopping: options.stop.load(Ordering::SeqCst),
+            read_positions: control
+                .read_positions
+                .iter()
+                .map(|p| p.load(Ordering::SeqCst))
+                .collect(),
         }
-        let id = self.next_barrier;
-        self.next_barrier += 1;
-        if stopping || drained {
-            control
-                .final_closes
-                .store(drained && !stopping, Ordering::SeqCst);
-            control.final_id.store(id, Ordering::SeqCst);
-        }
-        self.records_at_last = records;
-        control.manifest_id.store(self.next_id, Ordering::SeqCst);
-        self.pending = Some(Pending {
-            barrier: id,
-            sinks_wrote: false,
-            sources_acked: 0,
-            tasks_acked: 0,
-            positions: BTreeMap::new(),
-            states: BTreeMap::new(),
-            clock: Timestamp::MAX,
-            outputs: BTreeMap::new(),
-        });
-        control.requested.store(id, Ordering::SeqCst);
     }
 
-    fn record(&mut self, ack: Ack) {
-        let source = &self.ctx.job.source;
-        let Some(pending) = self.pending.as_mut() else {
-            return;
-        };
-        match ack {
-            Ack::Source {
-                checkpoint_id,
-                positions,
-            } if checkpoint_id == pending.barrier => {
-                pending.sources_acked += 1;
-                for (partition, offset) in positions {
-                    pending
-                        .positions
-                        .insert(position_name(source, partition), offset);
+    /// Performs one action; returns the event reporting its completion, if it has one.
+    fn perform(
+        &mut self,
+        action: CoordinatorAction,
+        decisions: &[Sender<u64>],
+    ) -> Result<Option<CoordinatorEvent>, RunError> {
+        let control = &self.ctx.control;
+        match action {
+            CoordinatorAction::InjectBarrier {
+                barrier,
+                manifest_id,
+                is_final,
+                closes_windows,
+            } => {
+                if is_final {
+                    control.final_closes.store(closes_windows, Ordering::SeqCst);
+                    control.final_id.store(barrier, Ordering::SeqCst);
                 }
+                control.manifest_id.store(manifest_id, Ordering::SeqCst);
+                control.requested.store(barrier, Ordering::SeqCst);
+                Ok(None)
             }
-            Ack::Task {
-                checkpoint_id,
-                states,
-                clock,
-                outputs,
-                wrote,
-            } if checkpoint_id == pending.barrier => {
-                pending.sinks_wrote |= wrote;
-                for (topic, partition, records) in outputs {
-                    let slot = pending.outputs.entry((topic, partition)).or_default();
-                    slot.extend(records);
+            CoordinatorAction::WriteManifest(manifest) => {
+                let checkpoint = manifest.to_checkpoint()?;
+                self.restored.store.write(&checkpoint).inspect_err(|error| {
+                    let dir = self.restored.store.dir().display();
+                    tracing::error!(path = %dir, id = manifest.id, %error, "writing a manifest");
+                })?;
+                let id = manifest.id;
+                self.written = Some(*manifest);
+                Ok(Some(CoordinatorEvent::ManifestWritten { id }))
+            }
+            CoordinatorAction::AppendJournal { id } => {
+                let entry = JournalEntry {
+                    job: self.ctx.job.name.clone(),
+                    checkpoint: id,
+                    topology: Topology::of(self.ctx.job, self.ctx.options.guarantee),
+                };
+                journal::append(self.ctx.log, &entry, self.ctx.now_ms())?;
+                Ok(Some(CoordinatorEvent::JournalAppended { id }))
+            }
+            CoordinatorAction::PublishWriteAhead { id } => {
+                self.publish_ahead()?;
+                Ok(Some(CoordinatorEvent::OutputsPublished { id }))
+            }
+            CoordinatorAction::ReleaseSinks { barrier, .. } => {
+                for decision in decisions {
+                    // A sink that is gone has failed; its error reaches us through the acks.
+                    let _ = decision.send(barrier);
                 }
-                pending.tasks_acked += 1;
-                pending.clock = pending.clock.min(clock);
-                for (group, bytes) in states {
-                    pending.states.insert(group_state_name(group), bytes);
-                }
+                Ok(None)
             }
-            _ => {}
-        }
-    }
-
-    fn is_complete(&self) -> bool {
-        let parallelism = self.ctx.parallelism() as usize;
-        self.pending
-            .as_ref()
-            .is_some_and(|p| p.sources_acked == parallelism && p.tasks_acked == parallelism)
-    }
-
-    /// Writes the manifest and its journal entry, then lets the sinks commit — or skips an
-    /// empty checkpoint. Returns whether the run is over.
-    fn complete(&mut self, decisions: &[Sender<u64>]) -> Result<bool, RunError> {
-        let Some(pending) = self.pending.take() else {
-            return Ok(false);
-        };
-        let barrier = pending.barrier;
-        let is_final = self.ctx.control.final_id.load(Ordering::SeqCst) == barrier;
-        let outputs_empty = !pending.sinks_wrote && pending.outputs.values().all(Vec::is_empty);
-        let checkpoint = self.manifest(pending)?;
-        let states_hash = states_hash(checkpoint.states.iter());
-        if outputs_empty
-            && checkpoint.positions == self.committed.positions
-            && states_hash == self.committed.states_hash
-        {
-            // Nothing consumed, changed or output: nothing to make durable. The sinks
-            // began no transaction; they only wait for the go-ahead.
-            for decision in decisions {
-                let _ = decision.send(barrier);
+            CoordinatorAction::Completed { id, clock } => {
+                self.written = None;
+                self.after_commit(id, clock);
+                Ok(None)
             }
-            self.last_checkpoint = Instant::now();
-            return Ok(is_final);
+            CoordinatorAction::Finish => Ok(None),
+            CoordinatorAction::Abort => Err(RunError::Thread("a runtime thread failed".into())),
         }
-        self.restored.store.write(&checkpoint)?;
-        let entry = JournalEntry {
-            job: self.ctx.job.name.clone(),
-            checkpoint: checkpoint.id,
-            topology: Topology::of(self.ctx.job, self.ctx.options.guarantee),
-        };
-        journal::append(self.ctx.log, &entry)?;
-        self.committed = Committed {
-            positions: checkpoint.positions.clone(),
-            states_hash,
-        };
-        if self.ctx.writes_ahead() {
-            self.publish_ahead(&checkpoint)?;
-        }
-        for decision in decisions {
-            // A sink that is gone has failed; its error reaches us through the acks.
-            let _ = decision.send(barrier);
-        }
-        self.after_commit(&checkpoint);
-        self.next_id += 1;
-        self.last_checkpoint = Instant::now();
-        Ok(is_final)
     }
 
-    /// Publishes the outputs `checkpoint` wrote ahead (idempotent sink mode).
-    fn publish_ahead(&mut self, checkpoint: &Checkpoint) -> Result<(), RunError> {
+    /// Publishes the outputs the manifest being committed wrote ahead (idempotent sink
+    /// mode).
+    fn publish_ahead(&mut self) -> Result<(), RunError> {
+        let Some(manifest) = &self.written else {
+            return Err(RunError::Thread(
+                "outputs to publish before their manifest was written".into(),
+            ));
+        };
         let dead_letter_topic = self.ctx.job.dead_letter_topic();
-        let letters: usize = write_ahead::outputs(checkpoint)?
+        let letters: usize = manifest
+            .write_ahead
             .iter()
             .filter(|((topic, _), _)| *topic == dead_letter_topic)
             .map(|(_, records)| records.len())
             .sum();
-        let published = write_ahead::publish(self.ctx.log, &self.ctx.job.name, checkpoint)?;
+        let published = write_ahead::publish(self.ctx.log, &self.ctx.job.name, manifest)?;
         let status = &self.ctx.options.status;
         status
             .dead_letters
             .fetch_add(letters as u64, Ordering::Relaxed);
         status.records_out.fetch_add(published, Ordering::Relaxed);
-        self.sequences = Sequences::after(checkpoint)?;
         Ok(())
     }
 
-    fn manifest(&self, pending: Pending) -> Result<Checkpoint, RunError> {
-        let ctx = self.ctx;
-        let outputs = pending.outputs;
-        let mut positions = pending.positions;
-        if ctx.options.guarantee == Guarantee::AtMostOnce {
-            // At-most-once commits where the sources have *read* to, ahead of the state:
-            // a crash skips what was read but not yet checkpointed.
-            for (partition, position) in ctx.control.read_positions.iter().enumerate() {
-                let name = position_name(&ctx.job.source, partition as u32);
-                let ahead = position.load(Ordering::SeqCst);
-                let entry = positions.entry(name).or_insert(0);
-                *entry = (*entry).max(ahead);
-            }
-        }
-        let id = self.next_id;
-        let sinks: Vec<String> = (0..ctx.parallelism())
-            .map(|task| ctx.sink_txn_id(task, id))
-            .collect();
-        let topology = Topology::of(ctx.job, ctx.options.guarantee);
-        let topology = serde_json::to_string(&topology).map_err(|e| RunError::Encode {
-            what: "the topology",
-            source: exactly_state::SnapshotError::Encode(e.to_string()),
-        })?;
-        let metadata = BTreeMap::from([
-            ("manifest_version".to_string(), MANIFEST_VERSION.to_string()),
-            ("topology".to_string(), topology),
-            ("kind".to_string(), ctx.job.kind.clone()),
-            ("dead_letters".to_string(), ctx.job.dead_letter_topic()),
-            (
-                "sink_mode".to_string(),
-                match ctx.options.sink_mode {
-                    super::SinkMode::Transactional => "transactional",
-                    super::SinkMode::Idempotent => "idempotent",
-                }
-                .to_string(),
-            ),
-            ("job".to_string(), ctx.job.name.clone()),
-            ("source".to_string(), ctx.job.source.clone()),
-            ("sink".to_string(), ctx.job.sink.clone()),
-            ("key_groups".to_string(), ctx.job.key_groups.to_string()),
-            ("parallelism".to_string(), ctx.parallelism().to_string()),
-            (
-                "guarantee".to_string(),
-                ctx.options.guarantee.as_str().to_string(),
-            ),
-            ("sinks".to_string(), sinks.join(",")),
-        ]);
-        let mut checkpoint = Checkpoint {
-            id,
-            clock: pending.clock,
-            positions,
-            states: pending.states,
-            metadata,
-        };
-        // Sequences are carried in every manifest, so a job may switch sink modes between
-        // runs without reusing an id (`outputs` is empty unless writing ahead).
-        self.sequences.record(&mut checkpoint, outputs)?;
-        Ok(checkpoint)
-    }
-
-    fn after_commit(&mut self, checkpoint: &Checkpoint) {
+    fn after_commit(&mut self, id: u64, clock: Timestamp) {
         let status = &self.ctx.options.status;
         let min_clock = self
             .ctx
@@ -481,41 +336,47 @@ impl Coordinator<'_, '_> {
             .task_clocks
             .iter()
             .map(|c| c.load(Ordering::Relaxed))
-            .min()
-            .unwrap_or(i64::MIN);
+            .min();
+        // A run has at least one task (parallelism ≥ 1 is checked before it starts).
+        let min_clock = min_clock.unwrap_or(i64::MIN);
         status.min_clock_ms.store(min_clock, Ordering::Relaxed);
         status.checkpoints.fetch_add(1, Ordering::Relaxed);
-        status
-            .last_checkpoint_id
-            .store(checkpoint.id, Ordering::Relaxed);
+        status.last_checkpoint_id.store(id, Ordering::Relaxed);
         status
             .last_checkpoint_clock_ms
-            .store(checkpoint.clock.0, Ordering::Relaxed);
+            .store(clock.0, Ordering::Relaxed);
         self.report.checkpoints += 1;
-        self.report.last_checkpoint_id = checkpoint.id;
-        self.report.clock = checkpoint.clock;
+        self.report.last_checkpoint_id = id;
+        self.report.clock = clock;
         self.report.records_in = status.records_in.load(Ordering::Relaxed);
         self.report.records_out = status.records_out.load(Ordering::Relaxed);
         self.report.dead_letters = status.dead_letters.load(Ordering::Relaxed);
-        self.write_status(checkpoint, min_clock);
+        self.write_status(id, clock, min_clock);
     }
 
     /// Best effort: the status file is for people and tools, never for recovery.
-    fn write_status(&self, checkpoint: &Checkpoint, min_clock_ms: i64) {
+    fn write_status(&self, id: u64, clock: Timestamp, min_clock_ms: i64) {
         let options = self.ctx.options;
         let status = StatusFile {
             job: self.ctx.job.name.clone(),
             guarantee: options.guarantee,
             parallelism: options.parallelism,
-            checkpoint_id: checkpoint.id,
-            checkpoint_clock_ms: checkpoint.clock.0,
+            checkpoint_id: id,
+            checkpoint_clock_ms: clock.0,
             min_clock_ms,
             records_in: options.status.records_in.load(Ordering::Relaxed),
-            updated_ms: now_ms(),
+            updated_ms: self.ctx.now_ms(),
         };
-        if let Ok(bytes) = serde_json::to_vec_pretty(&status) {
-            let path = options.state_dir.join("status.json");
-            let _ = write_file_atomically(options.state_storage.as_ref(), &path, &bytes);
+        let path = options.state_dir.join("status.json");
+        let bytes = match serde_json::to_vec_pretty(&status) {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                tracing::warn!(path = %path.display(), %error, "encoding the status file");
+                return;
+            }
+        };
+        if let Err(error) = write_file_atomically(options.state_storage.as_ref(), &path, &bytes) {
+            tracing::warn!(path = %path.display(), %error, "writing the status file");
         }
     }
 }

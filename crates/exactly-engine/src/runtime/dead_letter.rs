@@ -1,8 +1,9 @@
 //! Bad input: what a job does with an input record its parse step rejects. It is never
 //! skipped: either it becomes a dead letter, written exactly once with the outputs of the
 //! checkpoint that consumed it (same transaction, or same write-ahead manifest), or the job
-//! stops with [`RunError::BadInput`](super::RunError::BadInput) before committing past it.
+//! stops with [`RunError::BadInput`] before committing past it.
 
+use super::error::RunError;
 use exactly_log::{Record, StoredRecord};
 use serde::{Deserialize, Serialize};
 
@@ -41,7 +42,7 @@ pub(crate) fn dead_letter_record(
     partition: u32,
     record: StoredRecord,
     reason: String,
-) -> Result<Record, super::RunError> {
+) -> Result<Record, RunError> {
     let (value, value_hex) = match String::from_utf8(record.value) {
         Ok(text) => (Some(text), None),
         Err(bytes) => {
@@ -61,7 +62,7 @@ pub(crate) fn dead_letter_record(
         value,
         value_hex,
     };
-    let encoded = serde_json::to_vec(&letter).map_err(|e| super::RunError::Encode {
+    let encoded = serde_json::to_vec(&letter).map_err(|e| RunError::Encode {
         what: "a dead letter",
         source: exactly_state::SnapshotError::Encode(e.to_string()),
     })?;

@@ -9,19 +9,23 @@
 //! - `status.json`: a checkpoint id newer than the restored one (it is rewritten after
 //!   every manifest; unreadable, it proves nothing and is not used).
 
+use super::context::sink_txn_prefix;
+use super::error::RunError;
+use super::manifest::Manifest;
+use super::options::RunOptions;
+use super::report::StatusFile;
 use super::write_ahead::{producer_id, Sequences};
-use super::{sink_txn_prefix, RunError, RunOptions, StatusFile};
-use crate::job::Job;
+use crate::spec::JobSpec;
 use exactly_core::storage::read_file;
 use exactly_log::{Log, TxnState};
-use exactly_state::{Checkpoint, CheckpointStore};
+use exactly_state::CheckpointStore;
 
 /// Refuses when the log or the status file shows effects past `restored`.
 pub(crate) fn check(
-    job: &Job,
+    job: &JobSpec,
     log: &Log,
     options: &RunOptions,
-    restored: Option<&Checkpoint>,
+    restored: Option<&Manifest>,
     store: &CheckpointStore,
 ) -> Result<(), RunError> {
     let refuse = |evidence: String| RunError::OutputsBeyondCheckpoint {
@@ -46,7 +50,8 @@ pub(crate) fn check(
         }
     }
     let sequences = match restored {
-        Some(checkpoint) => Sequences::after(checkpoint)?,
+        Some(manifest) => Sequences::after(manifest),
+        // No manifest: the job's idempotent producer has published nothing.
         None => Sequences::default(),
     };
     let producer = producer_id(&job.name);
@@ -73,10 +78,24 @@ pub(crate) fn check(
 }
 
 /// `status.json` naming a newer checkpoint than the restored one, if it does.
-fn status_ahead(options: &RunOptions, restored: Option<&Checkpoint>) -> Option<String> {
+fn status_ahead(options: &RunOptions, restored: Option<&Manifest>) -> Option<String> {
     let path = options.state_dir.join("status.json");
-    let bytes = read_file(options.state_storage.as_ref(), &path).ok()?;
-    let status: StatusFile = serde_json::from_slice(&bytes).ok()?;
+    let bytes = match read_file(options.state_storage.as_ref(), &path) {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            if error.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(path = %path.display(), %error, "status file unreadable; not used as evidence");
+            }
+            return None;
+        }
+    };
+    let status: StatusFile = match serde_json::from_slice(&bytes) {
+        Ok(status) => status,
+        Err(error) => {
+            tracing::warn!(path = %path.display(), %error, "status file does not decode; not used as evidence");
+            return None;
+        }
+    };
     let restored_id = restored.map_or(0, |c| c.id);
     (status.checkpoint_id > restored_id).then(|| {
         format!(

@@ -9,8 +9,8 @@
 //! appends (no transactions), so every entry is visible to `read_committed` readers at
 //! once; entries are in increasing checkpoint order, so only the last one is read.
 
+use super::error::RunError;
 use super::topology::Topology;
-use super::RunError;
 use exactly_core::{Offset, Timestamp};
 use exactly_log::{Durability, Isolation, Log, Record};
 use serde::{Deserialize, Serialize};
@@ -35,20 +35,26 @@ pub struct JournalEntry {
 }
 
 /// Appends the entry for manifest `checkpoint`; durable when this returns.
-pub(crate) fn append(log: &Log, entry: &JournalEntry) -> Result<(), RunError> {
+pub(crate) fn append(log: &Log, entry: &JournalEntry, now_ms: i64) -> Result<(), RunError> {
     let value = serde_json::to_vec(entry).map_err(|e| RunError::Encode {
         what: "a journal entry",
         source: exactly_state::SnapshotError::Encode(e.to_string()),
     })?;
     let record = Record {
-        timestamp: Timestamp(super::now_ms()),
+        timestamp: Timestamp(now_ms),
         key: Some(entry.job.as_bytes().to_vec()),
         value,
     };
-    log.append(&journal_topic(&entry.job), 0, &[record], None)?;
+    let topic = journal_topic(&entry.job);
+    log.append(&topic, 0, &[record], None).inspect_err(
+        |error| tracing::error!(topic = %topic, %error, "appending a journal entry"),
+    )?;
     if log.config().durability != Durability::Immediate {
         // The entry must be durable before any output of its checkpoint is committed.
-        log.flush().map_err(RunError::Flush)?;
+        log.flush().map_err(|error| {
+            tracing::error!(topic = %topic, %error, "syncing a journal entry");
+            RunError::Flush(error)
+        })?;
     }
     Ok(())
 }
@@ -64,7 +70,9 @@ pub(crate) fn last(log: &Log, job: &str) -> Result<Option<JournalEntry>, RunErro
         return Ok(None);
     }
     let offset = info.end_offset.0 - 1;
-    let batch = log.read_with(&topic, 0, Offset(offset), 1, Isolation::ReadCommitted)?;
+    let batch = log
+        .read_with(&topic, 0, Offset(offset), 1, Isolation::ReadCommitted)
+        .inspect_err(|error| tracing::error!(topic = %topic, %error, "reading the journal"))?;
     let Some(record) = batch.records.into_iter().next() else {
         return Ok(None);
     };

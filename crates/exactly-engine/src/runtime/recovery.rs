@@ -17,46 +17,23 @@
 //! two transactional ids by checkpoint parity, and a sink only begins checkpoint *n + 1*
 //! after committing *n*, so "named in the newest manifest" is never ambiguous.
 
+use super::context::{sink_txn_prefix, SINK_TXN_TIMEOUT_MS};
+use super::error::RunError;
 use super::journal::{self, JournalEntry};
+use super::manifest::Manifest;
+use super::options::RunOptions;
+use super::report::RecoveryReport;
 use super::topology::Topology;
-use super::{sink_txn_prefix, RunError, RunOptions};
-use crate::job::{Guarantee, Job};
-use exactly_core::Timestamp;
+use crate::spec::JobSpec;
+use crate::types::Guarantee;
 use exactly_log::{Log, TxnState};
-use exactly_state::{Checkpoint, CheckpointStore};
-use std::collections::BTreeSet;
-
-/// The manifest format this build writes and reads (metadata `manifest_version`): 2 adds
-/// the topology, the dead-letter topic and `.`-separated transactional ids.
-pub(crate) const MANIFEST_VERSION: &str = "2";
-
-/// Transaction timeout of sink transactions: long enough to outlast any checkpoint.
-pub(crate) const SINK_TXN_TIMEOUT_MS: i64 = 600_000;
-
-/// What recovery found and did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RecoveryReport {
-    /// The checkpoint restored, if any.
-    pub checkpoint_id: Option<u64>,
-    /// Its clock.
-    pub checkpoint_clock: Option<Timestamp>,
-    /// Newer checkpoint files that were damaged and skipped.
-    pub skipped_damaged: usize,
-    /// Prepared sink transactions committed (their manifest was durable).
-    pub committed_transactions: usize,
-    /// Open or prepared sink transactions aborted (their checkpoint never completed).
-    pub aborted_transactions: usize,
-    /// Write-ahead outputs of the newest manifest that were not yet in the log
-    /// (idempotent sink mode).
-    pub republished_outputs: u64,
-    /// The newest checkpoint the job's journal records, if it is newer than the one
-    /// restored (at-least-once only: the others refuse to run).
-    pub journal_ahead: Option<u64>,
-}
+use exactly_state::CheckpointStore;
 
 /// The state a run starts from.
 pub(crate) struct Restored {
-    pub checkpoint: Option<Checkpoint>,
+    /// The newest manifest, if any (checked against the job: it lists every input
+    /// partition).
+    pub manifest: Option<Manifest>,
     pub report: RecoveryReport,
     pub store: CheckpointStore,
     /// The id of the next manifest: above every id on disk (damaged files included) and
@@ -65,62 +42,75 @@ pub(crate) struct Restored {
 }
 
 impl Restored {
-    /// Where input partition `partition` resumes.
-    pub fn position(&self, topic: &str, partition: u32) -> u64 {
-        self.checkpoint
-            .as_ref()
-            .and_then(|c| c.positions.get(&super::position_name(topic, partition)))
-            .copied()
-            .unwrap_or(0)
+    /// Where input partition `partition` resumes: the manifest's position, or the start
+    /// of the partition when there is no manifest.
+    pub fn position(&self, partition: u32) -> u64 {
+        match &self.manifest {
+            Some(manifest) => {
+                #[allow(clippy::expect_used)]
+                // invariant: `recover` refused any manifest not listing every input partition.
+                manifest
+                    .position(partition)
+                    .expect("the manifest lists every input partition")
+            }
+            None => 0,
+        }
     }
 
-    /// Key group `group`'s snapshot, if the checkpoint has one.
+    /// Key group `group`'s snapshot, if the manifest has one.
     pub fn group_state(&self, group: u32) -> Option<&[u8]> {
-        self.checkpoint
+        self.manifest
             .as_ref()
-            .and_then(|c| c.states.get(&super::group_state_name(group)))
+            .and_then(|m| m.key_groups.get(&group))
             .map(Vec::as_slice)
     }
 }
 
 /// Recovers job `job`: checks (checkpoints, journal, topology) first, then `prepare`
 /// (creating the output topics: a refused run creates nothing), then settles transactions
-/// and republishes write-ahead outputs.
+/// and republishes write-ahead outputs. `input_partitions` is the input topic's partition
+/// count: a manifest must list each of them.
 pub(crate) fn recover(
-    job: &Job,
+    job: &JobSpec,
     log: &Log,
     options: &RunOptions,
+    input_partitions: u32,
     prepare: impl FnOnce() -> Result<(), RunError>,
 ) -> Result<Restored, RunError> {
+    let dir = options.state_dir.join("checkpoints");
     let store = CheckpointStore::open(
         options.state_storage.clone(),
-        options.state_dir.join("checkpoints"),
+        dir.clone(),
         options.checkpoints_kept,
+    )
+    .inspect_err(|error| tracing::warn!(path = %dir.display(), %error, "opening checkpoints"))?;
+    let latest = store.latest().inspect_err(
+        |error| tracing::warn!(path = %dir.display(), %error, "reading checkpoints"),
     )?;
-    let latest = store.latest()?;
     let mut report = RecoveryReport {
         skipped_damaged: latest.skipped.len(),
         ..RecoveryReport::default()
     };
+    for skipped in &latest.skipped {
+        tracing::warn!(path = %dir.display(), error = %skipped, "damaged checkpoint");
+    }
     let repeats_allowed = options.guarantee == Guarantee::AtLeastOnce;
     if !latest.skipped.is_empty() && !repeats_allowed {
         let list: Vec<String> = latest.skipped.iter().map(|e| e.to_string()).collect();
         return Err(RunError::DamagedCheckpoints(list.join("; ")));
     }
     let topology = Topology::of(job, options.guarantee);
-    if let Some(checkpoint) = &latest.checkpoint {
-        check_version(checkpoint)?;
-        check_compatible(job, checkpoint)?;
-        check_topology(
-            job,
-            &topology,
-            checkpoint.id,
-            recorded_topology(checkpoint)?,
-        )?;
-        report.checkpoint_id = Some(checkpoint.id);
-        report.checkpoint_clock = Some(checkpoint.clock);
+    let manifest = match &latest.checkpoint {
+        Some(checkpoint) => Some(Manifest::from_checkpoint(checkpoint)?),
+        None => None,
+    };
+    if let Some(manifest) = &manifest {
+        check_compatible(job, manifest, input_partitions)?;
+        check_topology(job, &topology, manifest.id, manifest.topology.clone())?;
+        report.checkpoint_id = Some(manifest.id);
+        report.checkpoint_clock = Some(manifest.clock);
     }
-    let restored_id = latest.checkpoint.as_ref().map(|c| c.id);
+    let restored_id = manifest.as_ref().map(|m| m.id);
     let journal = journal::last(log, &job.name)?;
     if let Some(entry) = &journal {
         check_journal(job, &store, restored_id, entry, repeats_allowed)?;
@@ -132,26 +122,26 @@ pub(crate) fn recover(
         }
     }
     if !repeats_allowed {
-        super::evidence::check(job, log, options, latest.checkpoint.as_ref(), &store)?;
+        super::evidence::check(job, log, options, manifest.as_ref(), &store)?;
     }
-    let next_id = [
+    let newest = [
         restored_id,
         store.newest_id_on_disk()?,
         journal.as_ref().map(|e| e.checkpoint),
     ]
     .into_iter()
     .flatten()
-    .max()
-    .unwrap_or(0)
-        + 1;
+    .max();
+    // No manifest anywhere: the job's first one is 1.
+    let next_id = newest.map_or(1, |id| id + 1);
     prepare()?;
-    settle_sink_transactions(job, log, latest.checkpoint.as_ref(), &mut report)?;
-    if let Some(checkpoint) = &latest.checkpoint {
+    settle_sink_transactions(job, log, manifest.as_ref(), &mut report)?;
+    if let Some(manifest) = &manifest {
         // Outputs the newest manifest wrote ahead may be only partly published.
-        report.republished_outputs = super::write_ahead::publish(log, &job.name, checkpoint)?;
+        report.republished_outputs = super::write_ahead::publish(log, &job.name, manifest)?;
     }
     Ok(Restored {
-        checkpoint: latest.checkpoint,
+        manifest,
         report,
         store,
         next_id,
@@ -160,7 +150,7 @@ pub(crate) fn recover(
 
 /// Refuses a journal newer than the restored checkpoint unless repeats are allowed.
 fn check_journal(
-    job: &Job,
+    job: &JobSpec,
     store: &CheckpointStore,
     restored_id: Option<u64>,
     entry: &JournalEntry,
@@ -179,35 +169,8 @@ fn check_journal(
     Ok(())
 }
 
-fn check_version(checkpoint: &Checkpoint) -> Result<(), RunError> {
-    let found = checkpoint.metadata.get("manifest_version");
-    if found.map(String::as_str) != Some(MANIFEST_VERSION) {
-        return Err(RunError::ManifestVersion {
-            id: checkpoint.id,
-            found: found.cloned(),
-            supported: MANIFEST_VERSION,
-        });
-    }
-    Ok(())
-}
-
-fn recorded_topology(checkpoint: &Checkpoint) -> Result<Topology, RunError> {
-    let text =
-        checkpoint
-            .metadata
-            .get("topology")
-            .ok_or_else(|| RunError::IncompatibleCheckpoint {
-                id: checkpoint.id,
-                reason: "it records no topology".into(),
-            })?;
-    serde_json::from_str(text).map_err(|e| RunError::IncompatibleCheckpoint {
-        id: checkpoint.id,
-        reason: format!("its topology does not decode: {e}"),
-    })
-}
-
 fn check_topology(
-    job: &Job,
+    job: &JobSpec,
     now: &Topology,
     checkpoint: u64,
     recorded: Topology,
@@ -223,45 +186,53 @@ fn check_topology(
     })
 }
 
-fn check_compatible(job: &Job, checkpoint: &Checkpoint) -> Result<(), RunError> {
+/// The manifest belongs to this job (name, input, key groups) and lists every input
+/// partition.
+fn check_compatible(
+    job: &JobSpec,
+    manifest: &Manifest,
+    input_partitions: u32,
+) -> Result<(), RunError> {
     let expect = [
-        ("job", job.name.clone()),
-        ("source", job.source.clone()),
-        ("key_groups", job.key_groups.to_string()),
+        ("job", job.name.clone(), manifest.job.clone()),
+        (
+            "source",
+            job.source.clone(),
+            manifest.topology.input.clone(),
+        ),
+        (
+            "key_groups",
+            job.key_groups.to_string(),
+            manifest.topology.key_groups.to_string(),
+        ),
     ];
-    for (field, want) in expect {
-        let found = checkpoint.metadata.get(field).cloned().unwrap_or_default();
+    for (field, want, found) in expect {
         if found != want {
             return Err(RunError::IncompatibleCheckpoint {
-                id: checkpoint.id,
+                id: manifest.id,
                 reason: format!("{field} is {found:?}, the job has {want:?}"),
             });
         }
     }
+    let listed: Vec<u32> = manifest.positions.keys().copied().collect();
+    let all: Vec<u32> = (0..input_partitions).collect();
+    if listed != all {
+        return Err(RunError::IncompatibleCheckpoint {
+            id: manifest.id,
+            reason: format!(
+                "it records positions of input partitions {listed:?}, the input has {input_partitions}"
+            ),
+        });
+    }
     Ok(())
 }
 
-/// The sink transactions manifest `checkpoint` covers.
-pub(crate) fn manifest_sinks(checkpoint: &Checkpoint) -> BTreeSet<String> {
-    checkpoint
-        .metadata
-        .get("sinks")
-        .map(|s| {
-            s.split(',')
-                .filter(|x| !x.is_empty())
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 fn settle_sink_transactions(
-    job: &Job,
+    job: &JobSpec,
     log: &Log,
-    checkpoint: Option<&Checkpoint>,
+    manifest: Option<&Manifest>,
     report: &mut RecoveryReport,
 ) -> Result<(), RunError> {
-    let covered = checkpoint.map(manifest_sinks).unwrap_or_default();
     let prefix = sink_txn_prefix(&job.name);
     for meta in log.transactions()? {
         let open = matches!(
@@ -284,7 +255,9 @@ fn settle_sink_transactions(
             }
             continue;
         }
-        if covered.contains(&meta.transactional_id) {
+        let covered =
+            manifest.is_some_and(|m| m.sink_transactions.contains(&meta.transactional_id));
+        if covered {
             producer.commit()?;
             report.committed_transactions += 1;
         } else {

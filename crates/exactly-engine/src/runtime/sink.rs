@@ -5,9 +5,13 @@
 //! The next checkpoint's transaction begins only after this one committed. At-least-once
 //! and at-most-once: plain durable appends, then the ack.
 
-use super::recovery::SINK_TXN_TIMEOUT_MS;
-use super::{now_ms, Ack, EpochOutput, Lineage, RunContext, RunError};
-use crate::job::{Guarantee, OutputRecord};
+use super::chunks::chunks;
+use super::context::{RunContext, SINK_TXN_TIMEOUT_MS};
+use super::coordinator_core::CoordinatorEvent;
+use super::error::RunError;
+use super::messages::{Ack, EpochOutput, Lineage};
+use super::options::JobStatus;
+use crate::types::{Guarantee, OutputRecord};
 use exactly_core::Timestamp;
 use exactly_log::{partition_for_key, Record, TransactionalProducer};
 use std::sync::atomic::Ordering;
@@ -48,13 +52,14 @@ impl<'a, O: OutputRecord> Sink<'a, '_, O> {
             }
             if self.ctx.writes_ahead() {
                 // The coordinator writes these into the manifest and publishes them.
-                let ack = Ack::Task {
-                    checkpoint_id: id,
+                let ack = Ack::Event(CoordinatorEvent::TaskAcked {
+                    task: self.index,
+                    barrier: id,
                     states: epoch.states,
                     clock: epoch.clock,
                     outputs: batch.parts,
                     wrote: false,
-                };
+                });
                 if self.acks.send(ack).is_err() {
                     return Ok(());
                 }
@@ -73,20 +78,24 @@ impl<'a, O: OutputRecord> Sink<'a, '_, O> {
             match (producer, guarantee) {
                 (Some(producer), _) => {
                     let status = &self.ctx.options.status;
-                    write_transaction(producer, &batch, self.send_bytes_max(), status)?
+                    write_transaction(producer, &batch, self.send_bytes_max(), status)
+                        .inspect_err(|error| {
+                            tracing::error!(sink = self.index, %error, "writing a sink transaction")
+                        })?
                 }
                 // At-most-once writes only after the manifest moved the positions past
                 // everything these outputs came from (below).
                 (None, Guarantee::AtMostOnce | Guarantee::ExactlyOnce) => {}
                 (None, Guarantee::AtLeastOnce) => self.append(&batch)?,
             }
-            let ack = Ack::Task {
-                checkpoint_id: id,
+            let ack = Ack::Event(CoordinatorEvent::TaskAcked {
+                task: self.index,
+                barrier: id,
                 states: epoch.states,
                 clock: epoch.clock,
                 outputs: Vec::new(),
                 wrote,
-            };
+            });
             if self.acks.send(ack).is_err() {
                 return Ok(());
             }
@@ -98,7 +107,9 @@ impl<'a, O: OutputRecord> Sink<'a, '_, O> {
             }
             if transactional {
                 if let Some(producer) = producers.get_mut(parity) {
-                    producer.commit()?;
+                    producer.commit().inspect_err(|error| {
+                        tracing::error!(sink = self.index, %error, "committing a sink transaction")
+                    })?;
                 }
             } else if guarantee == Guarantee::AtMostOnce {
                 self.append(&batch)?;
@@ -129,7 +140,7 @@ impl<'a, O: OutputRecord> Sink<'a, '_, O> {
         audit: &[Lineage],
         dead_letters: Vec<Record>,
     ) -> Result<Batch, RunError> {
-        let timestamp = Timestamp(now_ms());
+        let timestamp = Timestamp(self.ctx.now_ms());
         let partitions = self.ctx.output_partitions;
         let mut by_partition: Vec<Vec<Record>> = (0..partitions).map(|_| Vec::new()).collect();
         let records = outputs.len() as u64;
@@ -210,7 +221,12 @@ impl<'a, O: OutputRecord> Sink<'a, '_, O> {
         let max = self.send_bytes_max();
         for (topic, partition, records) in &batch.parts {
             for chunk in chunks(records, max) {
-                self.ctx.log.append(topic, *partition, chunk, None)?;
+                self.ctx
+                    .log
+                    .append(topic, *partition, chunk, None)
+                    .inspect_err(|error| {
+                        tracing::error!(topic = %topic, partition, %error, "appending outputs")
+                    })?;
             }
         }
         Ok(())
@@ -221,7 +237,7 @@ fn write_transaction(
     producer: &mut TransactionalProducer<'_>,
     batch: &Batch,
     bytes_max: usize,
-    status: &super::JobStatus,
+    status: &JobStatus,
 ) -> Result<(), RunError> {
     producer.begin()?;
     status
@@ -237,22 +253,4 @@ fn write_transaction(
     }
     producer.prepare()?;
     Ok(())
-}
-
-/// Splits records into runs of at most `bytes_max` bytes (at least one record each).
-pub(crate) fn chunks(records: &[Record], bytes_max: usize) -> Vec<&[Record]> {
-    let mut out = Vec::new();
-    let (mut start, mut bytes) = (0, 0usize);
-    for (i, record) in records.iter().enumerate() {
-        let size = record.value.len() + record.key.as_ref().map_or(0, Vec::len) + 32;
-        if bytes + size > bytes_max && i > start {
-            out.extend(records.get(start..i));
-            start = i;
-            bytes = 0;
-        }
-        bytes += size;
-    }
-    out.extend(records.get(start..));
-    out.retain(|chunk| !chunk.is_empty());
-    out
 }

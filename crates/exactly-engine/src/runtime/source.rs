@@ -1,11 +1,14 @@
 //! A source task: reads its input partitions, runs the fused stateless chain, routes items to
 //! keyed tasks by key group, reports its clock, and injects barriers.
 
+use super::context::RunContext;
+use super::coordinator_core::CoordinatorEvent;
 use super::dead_letter::{dead_letter_record, BadInputPolicy};
-use super::{Ack, Lineage, Routed, RunContext, RunError, ToTask, TypedPlan};
-use crate::job::{GroupKey, SourceRecord};
+use super::error::RunError;
+use super::messages::{Ack, Lineage, Routed, ToTask};
+use super::plan::TypedPlan;
 use crate::key_group::{key_group, task_for_key_group};
-use crate::operator::Event;
+use crate::types::{Event, GroupKey, SourceRecord};
 use exactly_core::{Offset, Timestamp};
 use exactly_log::Isolation;
 use std::sync::atomic::Ordering;
@@ -114,13 +117,21 @@ impl<K: GroupKey, T: Send + 'static, O> Source<'_, '_, K, T, O> {
     ) -> Result<usize, RunError> {
         let mut read = 0;
         for cursor in cursors.iter_mut() {
-            let batch = self.ctx.log.read_with(
-                &self.ctx.job.source,
-                cursor.partition,
-                Offset(cursor.next_offset),
-                self.ctx.options.read_batch_records,
-                Isolation::ReadCommitted,
-            )?;
+            let topic = &self.ctx.job.source;
+            let batch = self
+                .ctx
+                .log
+                .read_with(
+                    topic,
+                    cursor.partition,
+                    Offset(cursor.next_offset),
+                    self.ctx.options.read_batch_records,
+                    Isolation::ReadCommitted,
+                )
+                .inspect_err(|error| {
+                    let partition = cursor.partition;
+                    tracing::error!(topic = %topic, partition, %error, "reading the input")
+                })?;
             read += batch.records.len();
             for record in batch.records {
                 cursor.max_timestamp = cursor.max_timestamp.max(record.timestamp);
@@ -270,10 +281,11 @@ impl<K: GroupKey, T: Send + 'static, O> Source<'_, '_, K, T, O> {
             .map(|c| (c.partition, c.next_offset))
             .collect();
         self.acks
-            .send(Ack::Source {
-                checkpoint_id: id,
+            .send(Ack::Event(CoordinatorEvent::SourceAcked {
+                source: self.index as u32,
+                barrier: id,
                 positions,
-            })
+            }))
             .map_err(|_| Disconnected)?;
         self.broadcast(|i| ToTask::Barrier(i, id))
     }

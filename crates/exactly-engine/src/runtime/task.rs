@@ -2,17 +2,19 @@
 //! fires windows by clock, and at each aligned barrier hands its checkpoint's outputs and
 //! key-group snapshots to its sink.
 
-use super::{EpochOutput, Lineage, RunContext, RunError, ToTask};
+use super::context::RunContext;
+use super::error::RunError;
+use super::messages::{EpochOutput, Lineage, ToTask};
 use crate::barrier::{BarrierAligner, BarrierEvent};
 use crate::clock::ClockTracker;
-use crate::job::Guarantee;
 use crate::operator::KeyedOperator;
+use crate::types::Guarantee;
 use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, Sender};
 
 /// Outputs and audit entries an at-least-once task hands over before its checkpoint.
 const EAGER_FLUSH_ITEMS: usize = 8192;
-use std::sync::atomic::Ordering;
-use std::sync::mpsc::{Receiver, Sender};
 
 pub(crate) struct Task<'a, 'c, K, T, O> {
     pub ctx: &'c RunContext<'a>,

@@ -1,6 +1,6 @@
 //! A job's topology: what it reads, what it writes and how. Recorded in every manifest and
 //! every journal entry; a restart whose topology differs is refused
-//! ([`RunError::TopologyChanged`](super::RunError::TopologyChanged)), since resuming would
+//! (`RunError::TopologyChanged`), since resuming would
 //! mix two jobs' state and outputs.
 //!
 //! Fixed for a job's life: its kind, input, output, audit and dead-letter topics, guarantee
@@ -8,7 +8,8 @@
 //! sink mode (sequences are carried in every manifest), checkpoint interval, `follow`, and
 //! the bad-input policy (it applies to records not yet consumed).
 
-use crate::job::{Guarantee, Job};
+use crate::spec::JobSpec;
+use crate::types::Guarantee;
 use serde::{Deserialize, Serialize};
 
 /// What a job reads and writes and how, as recorded in its manifests and journal.
@@ -32,7 +33,7 @@ pub struct Topology {
 
 impl Topology {
     /// The topology of `job` run with `guarantee`.
-    pub fn of(job: &Job, guarantee: Guarantee) -> Self {
+    pub(crate) fn of(job: &JobSpec, guarantee: Guarantee) -> Self {
         Self {
             kind: job.kind.clone(),
             input: job.source.clone(),

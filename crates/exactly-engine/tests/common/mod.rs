@@ -1,10 +1,15 @@
 //! Shared helpers of the engine's integration tests: generated input, reading the balances
 //! and the audit back.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+//!
+//! Outputs are read with a naive reader of their own — a plain `read_with` loop with
+//! read-committed isolation up to each partition's last stable offset, records decoded by
+//! hand — never through the engine's `jobs::for_each_committed` or `jobs::last_values`, so
+//! a bug in those cannot hide itself in the tests.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use exactly_engine::jobs::{generate_transfers, transfer_record, Transfer};
 use exactly_engine::{decode_audit, Lineage};
-use exactly_log::Log;
+use exactly_log::{Isolation, Log};
 use std::collections::BTreeMap;
 
 /// Appends `count` generated transfers to `topic` (created with `partitions`), routed by
@@ -33,22 +38,48 @@ pub fn write_transfers(
     transfers
 }
 
-/// Every committed record of `topic`, partition by partition.
+/// Every committed record of `topic`, partition by partition (none if it does not exist).
 pub fn read_all(log: &Log, topic: &str) -> Vec<(u32, exactly_log::StoredRecord)> {
     let mut out = Vec::new();
-    if log.partition_count(topic).is_some() {
-        exactly_engine::jobs::for_each_committed(log, topic, |p, record| {
-            out.push((p, record));
-            Ok(())
-        })
-        .unwrap();
+    let Some(partitions) = log.partition_count(topic) else {
+        return out;
+    };
+    for partition in 0..partitions {
+        let info = log.partition_info(topic, partition).unwrap();
+        let mut from = info.start_offset;
+        while from < info.last_stable_offset {
+            let batch = log
+                .read_with(topic, partition, from, 1000, Isolation::ReadCommitted)
+                .unwrap();
+            assert!(
+                batch.next_offset > from,
+                "{topic}/{partition}: read at {from:?} made no progress"
+            );
+            for record in &batch.records {
+                assert!(record.offset >= from && record.offset < batch.next_offset);
+            }
+            out.extend(batch.records.into_iter().map(|r| (partition, r)));
+            from = batch.next_offset;
+        }
     }
     out
 }
 
-/// The last committed value per key of a `{"key":…,"value":…}` output topic.
+/// The last committed value per key of a `{"key":…,"value":…}` output topic, decoded by
+/// hand (a key's records all live in one partition, in commit order).
 pub fn last_values(log: &Log, topic: &str) -> BTreeMap<String, i128> {
-    exactly_engine::jobs::last_values(log, topic).unwrap()
+    let mut values = BTreeMap::new();
+    for (partition, record) in read_all(log, topic) {
+        let json: serde_json::Value = serde_json::from_slice(&record.value)
+            .unwrap_or_else(|e| panic!("{topic}/{partition}@{:?}: {e}", record.offset));
+        let key = json["key"].as_str().expect("a string key").to_string();
+        let value: i128 = match &json["value"] {
+            serde_json::Value::Number(n) => n.to_string().parse().expect("an integer value"),
+            other => panic!("{topic}/{partition}: value {other} is not a number"),
+        };
+        values.insert(key, value);
+    }
+    values
 }
 
 /// How many times each lineage was applied, per the audit topic.
