@@ -535,10 +535,7 @@ fn lock_dir(dir: &Path) -> Result<std::fs::File, StoreError> {
                 .display()
                 .to_string(),
         }),
-        Err(source) => Err(StoreError::Io {
-            path: dir.to_path_buf(),
-            source,
-        }),
+        Err(source) => Err(io_error(dir)(source)),
     }
 }
 
