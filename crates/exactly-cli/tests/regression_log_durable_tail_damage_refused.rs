@@ -183,13 +183,13 @@ fn active_segment_truncated_to_zero_is_refused_until_repaired() {
     assert_refused_then_repaired(&dir, 0, (0, 3), &[]);
 }
 
-/// The durable end a `durable-end` file claims, decoded naively: two 36-byte slots at bytes 0
-/// and 64 (sequence, segment base, position, next offset as little-endian u64), the higher
-/// sequence wins.
+/// The durable end a `durable-end` file claims, decoded naively: two slots at bytes 0 and
+/// 512, each a 16-byte frame header then sequence, segment base, position, next offset as
+/// little-endian u64; the higher sequence wins.
 fn claimed_position(dir: &Path) -> u64 {
     let bytes = std::fs::read(dir.join("t/0/durable-end")).unwrap();
     let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap());
-    let newest = [0usize, 64]
+    let newest = [16usize, 512 + 16]
         .into_iter()
         .max_by_key(|at| u64_at(*at))
         .unwrap();

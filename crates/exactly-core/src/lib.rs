@@ -11,9 +11,17 @@
 //! - [`clock`]: the [`Clock`] trait, [`SystemClock`] and the hand-driven [`ManualClock`].
 //! - [`storage`]: the [`Storage`] / [`StorageFile`] traits, [`StdStorage`], [`SimStorage`]
 //!   and [`storage::write_file_atomically`] (temp → fsync → rename → fsync dir).
+//! - [`framing`]: the one frame format (magic, version, length, CRC32C, body) of every
+//!   checksummed file and record, with typed [`framing::FrameError`]s.
+//! - [`journal`]: the one recovery rule of append-only journals (torn tail vs damage),
+//!   pluggable into any record format through [`journal::RecordFormat`].
+//! - [`durable_end`]: the two-slot durable-end evidence file that bounds that rule.
 
 pub mod clock;
+pub mod durable_end;
+pub mod framing;
 pub mod ids;
+pub mod journal;
 pub mod storage;
 
 pub use clock::{Clock, ManualClock, SystemClock};

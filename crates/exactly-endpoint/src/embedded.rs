@@ -4,35 +4,31 @@
 //!
 //! Files in the store directory:
 //! - `LOCK`: exclusive flock held by the writer (real file system only).
-//! - `snapshot`: `crc32c u32 | postcard(SnapshotBody)`, replaced atomically; names the
-//!   journal generation that continues it.
-//! - `journal-<generation:020>`: frames `magic u32 | body_len u32 | crc32c u32 | body`,
-//!   body = postcard(`Frame`). A commit frame is written and fdatasynced before the
-//!   commit is acknowledged; dispatch marks are written without a sync (a lost mark only
-//!   republishes).
+//! - `snapshot`: one core frame holding the whole image, replaced atomically; names the
+//!   journal generation that continues it (see [`snapshot`]).
+//! - `journal-<generation:020>`: core frames of postcard(`Frame`) (see [`journal`]). A
+//!   commit frame is written and fdatasynced before the commit is acknowledged; dispatch
+//!   marks are written without a sync (a lost mark only republishes).
 //! - `durable-end`: the evidence of how much of the journal was durable (see
 //!   [`durable_end`]); recovery refuses to cut a journal below it.
 
 mod durable_end;
+mod journal;
+mod snapshot;
 
 use durable_end::{Claim, DurableEnd};
+pub use journal::FRAME_BODY_BYTES_MAX;
+use journal::{encode_frame, replay_journal, Frame};
+use snapshot::{SnapshotBody, SNAPSHOT_FILE, SNAPSHOT_VERSION};
 
 use crate::id::MessageId;
 use crate::message::{OutboxEntry, Position};
 use crate::store::{Commit, InboxStats, Outcome, Prefetched, RetentionPolicy, Store, StoreError};
 use exactly_core::storage::{read_file, write_file_atomically};
 use exactly_core::{OpenMode, StdStorage, Storage, StorageFile};
-use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
-const FRAME_MAGIC: u32 = 0x4550_4A31;
-const FRAME_HEADER_BYTES: usize = 12;
-/// Largest frame body accepted on recovery (rejects a garbage length before allocating).
-pub const FRAME_BODY_BYTES_MAX: u32 = 256 << 20;
-const SNAPSHOT_FILE: &str = "snapshot";
-const SNAPSHOT_VERSION: u32 = 1;
 
 /// Settings of an [`EmbeddedStore`].
 #[derive(Clone, Copy, Debug)]
@@ -54,23 +50,6 @@ impl Default for EmbeddedOptions {
             outbox_entries_max: 1_000_000,
         }
     }
-}
-
-#[derive(Serialize, Deserialize)]
-enum Frame {
-    Commit(Commit),
-    Dispatched(u64),
-}
-
-#[derive(Serialize, Deserialize)]
-struct SnapshotBody {
-    version: u32,
-    generation: u64,
-    inbox: Vec<(i64, MessageId, Outcome)>,
-    state: Vec<(Vec<u8>, Vec<u8>)>,
-    outbox: Vec<OutboxEntry>,
-    positions: Vec<Position>,
-    next_outbox_seq: u64,
 }
 
 /// The in-memory image; `apply` is deterministic so that replay rebuilds it exactly.
@@ -228,9 +207,12 @@ fn journal_name(generation: u64) -> String {
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
-    move |source| StoreError::Io {
-        path: path.to_path_buf(),
-        source,
+    move |source| {
+        tracing::warn!(path = %path.display(), error = %source, "embedded store I/O failed");
+        StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
     }
 }
 
@@ -367,14 +349,7 @@ impl EmbeddedStore {
         self.storage
             .sync_dir(&self.dir)
             .map_err(io_error(&self.dir))?;
-        let body = postcard::to_stdvec(&self.memory.to_snapshot(generation)).map_err(|e| {
-            StoreError::Encode {
-                what: "snapshot",
-                reason: e.to_string(),
-            }
-        })?;
-        let mut bytes = crc32c::crc32c(&body).to_le_bytes().to_vec();
-        bytes.extend_from_slice(&body);
+        let bytes = snapshot::encode(&self.memory.to_snapshot(generation))?;
         let snapshot_path = self.dir.join(SNAPSHOT_FILE);
         write_file_atomically(self.storage.as_ref(), &snapshot_path, &bytes)
             .map_err(io_error(&snapshot_path))?;
@@ -526,41 +501,8 @@ fn load_snapshot(storage: &dyn Storage, dir: &Path) -> Result<(u64, Memory), Sto
         return Ok((0, Memory::default()));
     }
     let bytes = read_file(storage, &path).map_err(io_error(&path))?;
-    let corrupt = |reason: String| StoreError::Corrupt {
-        path: path.clone(),
-        position: 0,
-        reason,
-    };
-    let (crc, body) = bytes
-        .split_first_chunk::<4>()
-        .ok_or_else(|| corrupt("snapshot shorter than its checksum".into()))?;
-    if u32::from_le_bytes(*crc) != crc32c::crc32c(body) {
-        return Err(corrupt("snapshot checksum mismatch".into()));
-    }
-    let body: SnapshotBody = postcard::from_bytes(body)
-        .map_err(|e| corrupt(format!("snapshot does not decode: {e}")))?;
-    if body.version != SNAPSHOT_VERSION {
-        return Err(corrupt(format!("snapshot version {}", body.version)));
-    }
+    let body = snapshot::decode(&path, &bytes)?;
     Ok((body.generation, Memory::from_snapshot(body)))
-}
-
-fn encode_frame(frame: &Frame) -> Result<Vec<u8>, StoreError> {
-    let body = postcard::to_stdvec(frame).map_err(|e| StoreError::Encode {
-        what: "journal frame",
-        reason: e.to_string(),
-    })?;
-    let len = (body.len() as u32).to_le_bytes();
-    let mut hasher_input = Vec::with_capacity(4 + body.len());
-    hasher_input.extend_from_slice(&len);
-    hasher_input.extend_from_slice(&body);
-    let crc = crc32c::crc32c(&hasher_input);
-    let mut bytes = Vec::with_capacity(FRAME_HEADER_BYTES + body.len());
-    bytes.extend_from_slice(&FRAME_MAGIC.to_le_bytes());
-    bytes.extend_from_slice(&len);
-    bytes.extend_from_slice(&crc.to_le_bytes());
-    bytes.extend_from_slice(&body);
-    Ok(bytes)
 }
 
 /// Refuses evidence of a newer journal generation than the snapshot names: the snapshot
@@ -584,76 +526,6 @@ fn check_claim_generation(
     }
 }
 
-/// Replays the journal at `path` into `apply`; returns the length of its valid prefix. A
-/// torn tail (nothing valid after it, and beyond `acknowledged_bytes`) is cut: it is a
-/// commit whose sync never returned. Damage below `acknowledged_bytes`, or followed by a
-/// valid frame, is `Corrupt`: cutting it would lose acknowledged commits.
-fn replay_journal(
-    storage: &dyn Storage,
-    path: &Path,
-    journal: &dyn StorageFile,
-    acknowledged_bytes: u64,
-    apply: &mut dyn FnMut(Frame),
-) -> Result<u64, StoreError> {
-    let bytes = read_file(storage, path).map_err(io_error(path))?;
-    let mut position = 0usize;
-    while let Some((frame, next)) = decode_frame(&bytes, position) {
-        apply(frame);
-        position = next;
-    }
-    let corrupt = |reason: String| StoreError::Corrupt {
-        path: path.to_path_buf(),
-        position: position as u64,
-        reason,
-    };
-    if (position as u64) < acknowledged_bytes {
-        return Err(corrupt(format!(
-            "damaged or missing commits in bytes {position}..{acknowledged_bytes}, which were \
-             acknowledged as durable (file is {} bytes)",
-            bytes.len()
-        )));
-    }
-    if position < bytes.len() {
-        if let Some(later) = next_valid_frame(&bytes, position + 1) {
-            return Err(corrupt(format!(
-                "bad frame followed by a valid frame at byte {later}"
-            )));
-        }
-        // A torn tail: bytes of a commit that was never acknowledged.
-        journal.set_len(position as u64).map_err(io_error(path))?;
-        journal.sync_data().map_err(io_error(path))?;
-    }
-    Ok(position as u64)
-}
-
-/// The frame at `position` and the position after it, if it is whole and valid.
-fn decode_frame(bytes: &[u8], position: usize) -> Option<(Frame, usize)> {
-    let header = bytes.get(position..position.checked_add(FRAME_HEADER_BYTES)?)?;
-    let word = |i: usize| -> Option<u32> {
-        Some(u32::from_le_bytes(header.get(i..i + 4)?.try_into().ok()?))
-    };
-    let (magic, len, crc) = (word(0)?, word(4)?, word(8)?);
-    if magic != FRAME_MAGIC || len > FRAME_BODY_BYTES_MAX {
-        return None;
-    }
-    let start = position + FRAME_HEADER_BYTES;
-    let body = bytes.get(start..start.checked_add(len as usize)?)?;
-    let crc_now = crc32c::crc32c_append(crc32c::crc32c(&len.to_le_bytes()), body);
-    if crc_now != crc {
-        return None;
-    }
-    let frame = postcard::from_bytes(body).ok()?;
-    Some((frame, start + len as usize))
-}
-
-/// The first position at or after `from` where a whole valid frame starts.
-fn next_valid_frame(bytes: &[u8], from: usize) -> Option<usize> {
-    let magic = FRAME_MAGIC.to_le_bytes();
-    (from..bytes.len().saturating_sub(FRAME_HEADER_BYTES - 1))
-        .filter(|&p| bytes.get(p..p + 4) == Some(&magic[..]))
-        .find(|&p| decode_frame(bytes, p).is_some())
-}
-
 fn lock_dir(dir: &Path) -> Result<std::fs::File, StoreError> {
     match exactly_core::storage::lock_directory(dir) {
         Ok(Some(file)) => Ok(file),
@@ -663,35 +535,13 @@ fn lock_dir(dir: &Path) -> Result<std::fs::File, StoreError> {
                 .display()
                 .to_string(),
         }),
-        Err(source) => Err(StoreError::Io {
-            path: dir.to_path_buf(),
-            source,
-        }),
+        Err(source) => Err(io_error(dir)(source)),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn frames_round_trip_and_torn_frames_are_rejected() {
-        let bytes = encode_frame(&Frame::Dispatched(7)).unwrap();
-        assert!(
-            matches!(decode_frame(&bytes, 0), Some((Frame::Dispatched(7), n)) if n == bytes.len())
-        );
-        let torn = bytes.get(..bytes.len() - 1).unwrap_or_default();
-        assert!(decode_frame(torn, 0).is_none());
-        let mut flipped = bytes.clone();
-        if let Some(b) = flipped.last_mut() {
-            *b ^= 1;
-        }
-        assert!(decode_frame(&flipped, 0).is_none());
-        assert_eq!(
-            next_valid_frame(&[&[0u8; 3][..], &bytes].concat(), 0),
-            Some(3)
-        );
-    }
 
     #[test]
     fn varint_lengths() {

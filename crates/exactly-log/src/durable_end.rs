@@ -11,23 +11,28 @@
 //! everything below it was durable (and possibly acknowledged) when it was written. A
 //! recovered end below the claim is damage of durable data, never a torn write.
 //!
-//! The file has two fixed-size slots written alternately, each with a sequence number and a
-//! CRC32C: a torn in-place write can damage only the slot being written, and the other one
-//! still holds the previous (true, older) claim. The file is created atomically with both
-//! slots valid, so a file without any valid slot is damage.
+//! The file is the core's two-slot evidence ([`exactly_core::durable_end`], magic `EXDL`)
+//! with a three-word claim `(segment base, position, next offset)`: a torn in-place write
+//! can damage only the slot being written, and the other one still holds the previous
+//! (true, older) claim. The file is created atomically with both slots valid, so a file
+//! without any valid slot is damage.
+//!
+//! Older builds wrote their own layout: two 36-byte slots at bytes 0 and 64, each
+//! `sequence, segment base, position, next offset (u64 LE) | crc32c u32`. Such a file is
+//! still read (its slot is marked `legacy`) and replaced by the current layout, with the
+//! same claim, when the partition is next opened for writing.
 
+use exactly_core::durable_end as evidence;
 use exactly_core::Offset;
 
 /// Name of the evidence file in a partition directory.
 pub const DURABLE_END_FILE: &str = "durable-end";
 
-/// Bytes of one encoded slot: sequence, segment base, position, next offset (u64 each),
-/// CRC32C (u32).
-const SLOT_BYTES: usize = 36;
-/// Slots start this far apart (slot 1 at byte 64).
-const SLOT_STRIDE_BYTES: u64 = 64;
-/// Bytes of a file holding both slots.
-pub(crate) const FILE_BYTES: usize = SLOT_STRIDE_BYTES as usize + SLOT_BYTES;
+/// Magic of the evidence slots of a partition.
+pub(crate) const MAGIC: [u8; 4] = *b"EXDL";
+/// Older layout: bytes of one slot, and where slot 1 starts.
+const LEGACY_SLOT_BYTES: usize = 36;
+const LEGACY_SLOT_STRIDE_BYTES: usize = 64;
 
 /// Where a partition's data was last known to be durable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,49 +50,34 @@ pub struct DurableEnd {
 pub(crate) struct Slot {
     pub sequence: u64,
     pub end: DurableEnd,
+    /// Read from a file of the older layout (to be replaced by the current one).
+    pub legacy: bool,
 }
 
-/// The byte position of the slot that write number `sequence` goes to.
-pub(crate) fn slot_position(sequence: u64) -> u64 {
-    (sequence % 2) * SLOT_STRIDE_BYTES
-}
-
-/// Encodes one slot.
-pub(crate) fn encode_slot(slot: &Slot) -> [u8; SLOT_BYTES] {
-    let mut out = [0u8; SLOT_BYTES];
-    let fields = [
-        slot.sequence,
-        slot.end.segment_base.0,
-        slot.end.position,
-        slot.end.next_offset.0,
-    ];
-    for (chunk, value) in out.chunks_exact_mut(8).zip(fields) {
-        chunk.copy_from_slice(&value.to_le_bytes());
+impl DurableEnd {
+    /// The claim as the core evidence's words.
+    pub(crate) fn words(&self) -> [u64; 3] {
+        [self.segment_base.0, self.position, self.next_offset.0]
     }
-    // `out` is a fixed `[u8; SLOT_BYTES]` (36 bytes), so its first 32 bytes always exist.
-    let (fields_bytes, _) = out.split_at(32);
-    let crc = crc32c::crc32c(fields_bytes);
-    if let Some(tail) = out.get_mut(32..) {
-        tail.copy_from_slice(&crc.to_le_bytes());
-    }
-    out
-}
-
-/// A whole new file: both slots hold `end` (sequences 0 and 1).
-pub(crate) fn encode_file(end: DurableEnd) -> Vec<u8> {
-    let mut out = vec![0u8; FILE_BYTES];
-    for sequence in 0..2 {
-        let at = slot_position(sequence) as usize;
-        if let Some(target) = out.get_mut(at..at + SLOT_BYTES) {
-            target.copy_from_slice(&encode_slot(&Slot { sequence, end }));
+    /// The claim from the core evidence's words.
+    pub(crate) fn from_words([base, position, next]: [u64; 3]) -> Self {
+        DurableEnd {
+            segment_base: Offset(base),
+            position,
+            next_offset: Offset(next),
         }
     }
-    out
 }
 
-fn decode_slot(bytes: &[u8]) -> Option<Slot> {
+/// A whole new file: both slots hold `end`.
+pub(crate) fn encode_file(end: DurableEnd) -> Vec<u8> {
+    evidence::encode_file(MAGIC, &end.words())
+}
+
+/// A slot of the older layout.
+fn decode_legacy_slot(bytes: &[u8]) -> Option<Slot> {
     let body = bytes.get(..32)?;
-    let crc = u32::from_le_bytes(bytes.get(32..36)?.try_into().ok()?);
+    let crc = u32::from_le_bytes(bytes.get(32..LEGACY_SLOT_BYTES)?.try_into().ok()?);
     if crc32c::crc32c(body) != crc {
         return None;
     }
@@ -102,25 +92,25 @@ fn decode_slot(bytes: &[u8]) -> Option<Slot> {
     );
     Some(Slot {
         sequence,
-        end: DurableEnd {
-            segment_base: Offset(base),
-            position,
-            next_offset: Offset(next),
-        },
+        end: DurableEnd::from_words([base, position, next]),
+        legacy: true,
     })
 }
 
 /// The newest valid slot of an evidence file, or why there is none.
 pub(crate) fn decode_file(bytes: &[u8]) -> Result<Slot, String> {
-    let slots = [0u64, 1].map(|s| {
-        let at = slot_position(s) as usize;
-        bytes.get(at..at + SLOT_BYTES).and_then(decode_slot)
-    });
-    slots
-        .into_iter()
-        .flatten()
-        .max_by_key(|slot| slot.sequence)
-        .ok_or_else(|| format!("no valid slot in {} bytes (both CRCs fail)", bytes.len()))
+    match evidence::decode_file::<3>(MAGIC, bytes) {
+        Ok(newest) => Ok(Slot {
+            sequence: newest.counter,
+            end: DurableEnd::from_words(newest.claim),
+            legacy: false,
+        }),
+        Err(reason) => [0, LEGACY_SLOT_STRIDE_BYTES]
+            .into_iter()
+            .filter_map(|at| bytes.get(at..).and_then(decode_legacy_slot))
+            .max_by_key(|slot| slot.sequence)
+            .ok_or_else(|| format!("no valid slot in {} bytes ({reason})", bytes.len())),
+    }
 }
 
 /// What recovery would drop below the evidence: `None` when the recovered end reaches it.
@@ -178,19 +168,42 @@ mod tests {
     fn newest_valid_slot_wins_and_a_torn_slot_falls_back() {
         let mut file = encode_file(end(0));
         assert_eq!(decode_file(&file).unwrap().end, end(0));
-        let slot = Slot {
-            sequence: 2,
-            end: end(3),
-        };
-        let at = slot_position(2) as usize;
-        file[at..at + SLOT_BYTES].copy_from_slice(&encode_slot(&slot));
-        assert_eq!(decode_file(&file).unwrap(), slot);
-        file[at + 5] ^= 1;
+        let slot = evidence::encode_slot(MAGIC, 2, &end(3).words());
+        let at = evidence::slot_position(2) as usize;
+        file[at..at + slot.len()].copy_from_slice(&slot);
+        let newest = decode_file(&file).unwrap();
+        assert_eq!((newest.sequence, newest.end), (2, end(3)));
+        file[at + 20] ^= 1;
         assert_eq!(decode_file(&file).unwrap().sequence, 1);
-        let other = slot_position(1) as usize;
-        file[other] ^= 1;
+        let other = evidence::slot_position(1) as usize;
+        file[other + 20] ^= 1;
         assert!(decode_file(&file).is_err());
         assert!(decode_file(&[]).is_err());
+    }
+
+    #[test]
+    fn a_file_of_the_older_layout_is_read() {
+        let legacy_slot = |sequence: u64, e: DurableEnd| {
+            let mut out = Vec::new();
+            for v in [sequence, e.segment_base.0, e.position, e.next_offset.0] {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+            let crc = crc32c::crc32c(&out);
+            out.extend_from_slice(&crc.to_le_bytes());
+            out
+        };
+        let mut file = legacy_slot(4, end(4));
+        file.resize(LEGACY_SLOT_STRIDE_BYTES, 0);
+        file.extend_from_slice(&legacy_slot(5, end(5)));
+        let newest = decode_file(&file).unwrap();
+        assert_eq!(
+            (newest.sequence, newest.end, newest.legacy),
+            (5, end(5), true)
+        );
+        file[LEGACY_SLOT_STRIDE_BYTES + 3] ^= 1;
+        assert_eq!(decode_file(&file).unwrap().end, end(4));
+        file[3] ^= 1;
+        assert!(decode_file(&file).is_err());
     }
 
     #[test]

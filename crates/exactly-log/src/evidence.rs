@@ -1,13 +1,13 @@
 //! Reading and writing a partition's durable-end evidence file (the format and the rules
 //! are in [`crate::durable_end`]), plus the other evidence of durability recovery uses.
 
-use crate::durable_end::{self, DurableEnd, Slot, DURABLE_END_FILE};
+use crate::durable_end::{self, DurableEnd, Slot, DURABLE_END_FILE, MAGIC};
 use crate::segment::parse_file_name;
+use exactly_core::durable_end::{DurableEndError, DurableEndWriter, Evidence};
 use exactly_core::storage::{read_file, write_file_atomically};
-use exactly_core::{Offset, OpenMode, Storage, StorageFile};
+use exactly_core::{Offset, Storage};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 /// Why the evidence could not be read.
 #[derive(Debug)]
@@ -32,7 +32,10 @@ pub(crate) fn load(storage: &dyn Storage, dir: &Path) -> Result<Option<Slot>, Lo
             .map(Some)
             .map_err(|reason| LoadError::Damaged(path, reason)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(LoadError::Io(path, e)),
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "reading the durable-end evidence failed");
+            Err(LoadError::Io(path, e))
+        }
     }
 }
 
@@ -62,21 +65,27 @@ pub(crate) fn strongest_claim(
     }
 }
 
+/// The core evidence's errors as the `io::Error`s the partition code expects (the core
+/// has logged them with the path).
+fn as_io(e: DurableEndError) -> io::Error {
+    match e {
+        DurableEndError::Io { source, .. } => source,
+        other => io::Error::new(io::ErrorKind::InvalidData, other.to_string()),
+    }
+}
+
 /// The writer side: rewrites one slot in place after every durable step, and syncs the file
 /// at most every `sync_interval_ms` (and on clean close).
 #[derive(Debug)]
 pub(crate) struct EvidenceWriter {
-    file: Arc<dyn StorageFile>,
-    path: PathBuf,
-    sequence: u64,
+    writer: DurableEndWriter<3>,
     synced_at_ms: i64,
-    unsynced: bool,
     sync_interval_ms: i64,
 }
 
 impl EvidenceWriter {
     /// Records `end` (which must be durable already): creates the file atomically if it is
-    /// missing (both slots valid), else overwrites the older slot.
+    /// missing (both slots valid) or of the older layout, else overwrites the older slot.
     pub fn open(
         storage: &dyn Storage,
         dir: &Path,
@@ -86,25 +95,28 @@ impl EvidenceWriter {
         sync_interval_ms: u64,
     ) -> io::Result<Self> {
         let path = path_in(dir);
-        let sequence = match previous {
-            Some(slot) => slot.sequence,
-            None => {
-                write_file_atomically(storage, &path, &durable_end::encode_file(end))?;
-                1
+        // Syncs are driven by time here, never by count.
+        let never_by_count = u32::MAX;
+        let writer = match previous {
+            Some(slot) if !slot.legacy => {
+                let newest = Evidence {
+                    counter: slot.sequence,
+                    claim: slot.end.words(),
+                };
+                DurableEndWriter::open(storage, &path, MAGIC, newest, never_by_count)
             }
-        };
-        let file = storage.open(&path, OpenMode::Existing)?;
+            _ => DurableEndWriter::create(storage, &path, MAGIC, end.words(), never_by_count),
+        }
+        .map_err(as_io)?;
         let mut writer = Self {
-            file,
-            path,
-            sequence,
+            writer,
             synced_at_ms: now_ms,
-            unsynced: false,
+            // A configured interval beyond i64 milliseconds is "never": the same as i64::MAX.
             sync_interval_ms: i64::try_from(sync_interval_ms).unwrap_or(i64::MAX),
         };
         // Only a new claim is written: an open that changes nothing (a command refused
         // after opening, a reader-writer that appends nothing) must leave the file as it is.
-        if previous.is_some_and(|slot| slot.end != end) {
+        if previous.is_some_and(|slot| !slot.legacy && slot.end != end) {
             writer.record(end, now_ms)?;
             writer.sync()?;
         }
@@ -113,19 +125,14 @@ impl EvidenceWriter {
 
     /// The file's path (for error messages).
     pub fn path(&self) -> &Path {
-        &self.path
+        self.writer.path()
     }
 
     /// Overwrites the older slot with `end`; syncs when the interval has passed. A plain
     /// write survives a kill of the process (the page cache keeps it); the periodic sync
     /// bounds what an OS crash can take back.
     pub fn record(&mut self, end: DurableEnd, now_ms: i64) -> io::Result<()> {
-        let sequence = self.sequence + 1;
-        let slot = durable_end::encode_slot(&Slot { sequence, end });
-        self.file
-            .write_at(durable_end::slot_position(sequence), &slot)?;
-        self.sequence = sequence;
-        self.unsynced = true;
+        self.writer.write(end.words()).map_err(as_io)?;
         if now_ms.saturating_sub(self.synced_at_ms) >= self.sync_interval_ms {
             self.sync()?;
             self.synced_at_ms = now_ms;
@@ -135,16 +142,16 @@ impl EvidenceWriter {
 
     /// Makes the newest claim durable (clean close).
     pub fn sync(&mut self) -> io::Result<()> {
-        if self.unsynced {
-            self.file.sync_data()?;
-            self.unsynced = false;
-        }
-        Ok(())
+        self.writer.sync().map_err(as_io)
     }
 }
 
 /// Replaces the evidence in `dir` with `end` atomically (repair: the claim moves *down* to
 /// the cut, which an in-place slot write must never do).
 pub(crate) fn replace(storage: &dyn Storage, dir: &Path, end: DurableEnd) -> io::Result<()> {
-    write_file_atomically(storage, &path_in(dir), &durable_end::encode_file(end))
+    let path = path_in(dir);
+    write_file_atomically(storage, &path, &durable_end::encode_file(end)).map_err(|e| {
+        tracing::warn!(path = %path.display(), error = %e, "replacing the durable-end evidence failed");
+        e
+    })
 }

@@ -3,23 +3,35 @@
 //! Both indexes live in one `.index` file written when a segment is sealed; the active
 //! segment's index is rebuilt by the recovery scan, so it is never read from disk.
 //!
+//! The file is one [`exactly_core::framing`] frame (magic `EXIX`, version 2) whose body is
+//!
 //! ```text
-//!  0  u32  magic INDEX_MAGIC        40  u32  offset_entry_count (n)
-//!  4  u32  version (1)              44  u32  time_entry_count (m)
-//!  8  u64  base_offset              48  n × { u32 relative_offset, u32 position }
-//! 16  u64  next_offset                  m × { i64 max_timestamp_so_far, u32 relative_offset }
-//! 24  i64  max_timestamp            end u32  crc32c of everything before
-//! 32  u64  segment_bytes
+//!  0  u64  base_offset              32  u32  offset_entry_count (n)
+//!  8  u64  next_offset              36  u32  time_entry_count (m)
+//! 16  i64  max_timestamp            40  n × { u32 relative_offset, u32 position }
+//! 24  u64  segment_bytes                m × { i64 max_timestamp_so_far, u32 relative_offset }
 //! ```
 //!
-//! A file whose CRC, base offset or covered segment length disagree with the segment is
-//! "damaged" and rebuilt from the segment.
+//! Version 1 files (older builds) hold the same fields after `magic | u32 version 1` and
+//! end with a CRC32C of everything before it; they are still read. A file whose framing,
+//! base offset or covered segment length disagree with the segment — or of any other
+//! version — is not used: it is rebuilt from the segment (the index is derived data).
 
+use exactly_core::framing::{self, FrameKind};
 use exactly_core::{Offset, Timestamp};
 
-const INDEX_MAGIC: u32 = 0x5849_5845; // "EXIX"
-const INDEX_VERSION: u32 = 1;
-const FIXED_BYTES: usize = 48;
+const INDEX_MAGIC: [u8; 4] = *b"EXIX";
+/// The version written (through the core framing).
+const INDEX_VERSION: u32 = 2;
+/// Older builds' version: own header, trailing CRC.
+const LEGACY_VERSION: u32 = 1;
+const KIND: FrameKind = FrameKind {
+    magic: INDEX_MAGIC,
+    version: INDEX_VERSION,
+    body_bytes_max: u32::MAX,
+};
+/// Bytes of the fixed fields of the body.
+const FIXED_BYTES: usize = 40;
 
 /// In-memory sparse index of one segment.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -108,9 +120,7 @@ impl SegmentIndex {
     /// Serialises the index for its `.index` file.
     pub fn encode(&self) -> Vec<u8> {
         let mut out =
-            Vec::with_capacity(FIXED_BYTES + self.offsets.len() * 8 + self.times.len() * 12 + 4);
-        out.extend_from_slice(&INDEX_MAGIC.to_le_bytes());
-        out.extend_from_slice(&INDEX_VERSION.to_le_bytes());
+            Vec::with_capacity(FIXED_BYTES + self.offsets.len() * 8 + self.times.len() * 12);
         out.extend_from_slice(&self.base_offset.0.to_le_bytes());
         out.extend_from_slice(&self.next_offset.0.to_le_bytes());
         out.extend_from_slice(&self.max_timestamp.0.to_le_bytes());
@@ -125,9 +135,12 @@ impl SegmentIndex {
             out.extend_from_slice(&ts.to_le_bytes());
             out.extend_from_slice(&relative.to_le_bytes());
         }
-        let crc = crc32c::crc32c(&out);
-        out.extend_from_slice(&crc.to_le_bytes());
-        out
+        let mut file = Vec::with_capacity(framing::HEADER_BYTES + out.len());
+        // The body limit is u32::MAX and an index has at most one entry per batch of a
+        // segment (≤ 4 GiB, so far fewer than u32::MAX / 12 batches).
+        #[allow(clippy::expect_used)]
+        framing::encode_into(&KIND, &out, &mut file).expect("an index body fits a frame");
+        file
     }
 
     /// Parses an `.index` file, accepting it only if it matches the segment it claims to
@@ -138,12 +151,18 @@ impl SegmentIndex {
         segment_bytes: u64,
         interval_bytes: u32,
     ) -> Option<Self> {
-        let (body, crc) = bytes.split_at_checked(bytes.len().checked_sub(4)?)?;
-        if crc32c::crc32c(body).to_le_bytes() != crc {
-            return None;
-        }
+        let body = match framing::peek_version(INDEX_MAGIC, bytes).ok()? {
+            LEGACY_VERSION => {
+                let (body, crc) = bytes.split_at_checked(bytes.len().checked_sub(4)?)?;
+                if crc32c::crc32c(body).to_le_bytes() != crc {
+                    return None;
+                }
+                body.get(8..)?
+            }
+            _ => framing::decode_whole(&KIND, bytes).ok()?,
+        };
         let mut r = Reader { bytes: body };
-        if r.u32()? != INDEX_MAGIC || r.u32()? != INDEX_VERSION || r.u64()? != base_offset.0 {
+        if r.u64()? != base_offset.0 {
             return None;
         }
         let mut index = Self::new(base_offset, interval_bytes);
@@ -261,5 +280,20 @@ mod tests {
         assert!(
             SegmentIndex::decode(&bytes[..bytes.len() - 1], Offset(100), 15000, 1000).is_none()
         );
+    }
+
+    #[test]
+    fn a_version_1_file_is_still_read() {
+        let index = sample();
+        let body = &index.encode()[framing::HEADER_BYTES..];
+        let mut legacy = INDEX_MAGIC.to_vec();
+        legacy.extend_from_slice(&LEGACY_VERSION.to_le_bytes());
+        legacy.extend_from_slice(body);
+        let crc = crc32c::crc32c(&legacy);
+        legacy.extend_from_slice(&crc.to_le_bytes());
+        let back = SegmentIndex::decode(&legacy, Offset(100), 15000, 1000).unwrap();
+        assert_eq!(back.encode(), index.encode());
+        legacy[20] ^= 1;
+        assert!(SegmentIndex::decode(&legacy, Offset(100), 15000, 1000).is_none());
     }
 }

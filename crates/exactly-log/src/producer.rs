@@ -17,12 +17,19 @@
 //! evicts to make room: beyond `producers_per_partition_max` a new id is refused.
 
 use crate::batch::{BatchHeader, ControlKind, ProducerStamp};
+use exactly_core::framing::{self, FrameKind};
 use exactly_core::{Offset, ProducerEpoch, ProducerId, Sequence};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 
 /// How many recent batches per producer are remembered with their offsets.
 pub const RETAINED_BATCHES: usize = 5;
+/// The frame of a producer snapshot file.
+const SNAPSHOT_KIND: FrameKind = FrameKind {
+    magic: *b"EXPS",
+    version: 1,
+    body_bytes_max: u32::MAX,
+};
 
 /// Sequence range and offsets of one appended batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -405,25 +412,38 @@ impl ProducerTable {
         before - self.entries.len()
     }
 
-    /// Serialises the table as a snapshot valid up to (excluding) `next_offset`. An
-    /// encoding failure is returned, never written as an empty snapshot.
+    /// Serialises the table as a snapshot valid up to (excluding) `next_offset`: one core
+    /// frame (magic `EXPS`, version 1) holding the JSON. An encoding failure is returned,
+    /// never written as an empty snapshot.
     pub fn encode_snapshot(&self, next_offset: Offset) -> Result<Vec<u8>, serde_json::Error> {
         let snapshot = SnapshotRef {
             next_offset: next_offset.0,
             table: self,
         };
         let json = serde_json::to_vec(&snapshot)?;
-        let mut out = crc32c::crc32c(&json).to_le_bytes().to_vec();
-        out.extend_from_slice(&json);
-        Ok(out)
+        framing::encode(&SNAPSHOT_KIND, &json)
+            .map_err(|e| serde_json::Error::io(std::io::Error::other(e)))
     }
 
-    /// Parses a snapshot; `None` if it is damaged (the caller rebuilds from the log).
+    /// Parses a snapshot; `None` if it is damaged or of a version this build does not
+    /// know (the caller rebuilds from the log, so refusing costs only a rescan).
+    ///
+    /// Older builds wrote `crc32c u32 | JSON` without magic or version. Such a file is still
+    /// read, through this explicit legacy path rather than refused: a snapshot is also a
+    /// durability claim (recovery refuses to cut the log below the offset it names), and
+    /// reading it keeps that check for logs written before the frame existed. The two are
+    /// told apart by the magic; JSON always starts with `{`, so a legacy file's body never
+    /// passes for a frame body and vice versa.
     pub fn decode_snapshot(bytes: &[u8]) -> Option<(Offset, ProducerTable)> {
-        let (crc, json) = bytes.split_at_checked(4)?;
-        if crc32c::crc32c(json).to_le_bytes().as_slice() != crc {
-            return None;
-        }
+        let json = if bytes.starts_with(&SNAPSHOT_KIND.magic) {
+            framing::decode_whole(&SNAPSHOT_KIND, bytes).ok()?
+        } else {
+            let (crc, json) = bytes.split_at_checked(4)?;
+            if crc32c::crc32c(json).to_le_bytes().as_slice() != crc {
+                return None;
+            }
+            json
+        };
         let snapshot: SnapshotOwned = serde_json::from_slice(json).ok()?;
         Some((Offset(snapshot.next_offset), snapshot.table))
     }
@@ -655,6 +675,20 @@ mod tests {
         let mut damaged = bytes.clone();
         damaged[10] ^= 1;
         assert!(ProducerTable::decode_snapshot(&damaged).is_none());
+        for i in 0..bytes.len() {
+            let mut damaged = bytes.clone();
+            damaged[i] ^= 0x04;
+            assert!(
+                ProducerTable::decode_snapshot(&damaged).is_none(),
+                "byte {i}"
+            );
+        }
+        // A snapshot of an older build (`crc32c | JSON`) still reads.
+        let json = &bytes[framing::HEADER_BYTES..];
+        let mut legacy = crc32c::crc32c(json).to_le_bytes().to_vec();
+        legacy.extend_from_slice(json);
+        let (offset, back) = ProducerTable::decode_snapshot(&legacy).unwrap();
+        assert_eq!((offset, &back), (Offset(4), &table));
         assert_eq!(table.expire(6_000, 2_000), 1);
         assert!(table.get(ProducerId(1)).is_none());
     }

@@ -3,6 +3,7 @@
 
 use crate::batch::{self, BatchHeader, DecodeError, HEADER_BYTES};
 use crate::index::SegmentIndex;
+use exactly_core::journal::{self, Damage, RecordFormat};
 use exactly_core::{Offset, StorageFile};
 use std::io;
 use std::path::PathBuf;
@@ -258,9 +259,46 @@ pub(crate) fn scan_from(
     outcome
 }
 
+/// The segment's record format for the core's journal recovery rule: a record is a
+/// whole, checksummed batch whose base offset is at least `next_offset` (a batch below it
+/// cannot continue the log, so it is not evidence that the damage before it was not a
+/// torn write).
+struct Batches {
+    next_offset: Offset,
+    batch_bytes_max: u32,
+}
+
+impl RecordFormat for Batches {
+    type Record = BatchHeader;
+
+    fn decode_at(&self, bytes: &[u8], position: usize) -> Result<(usize, BatchHeader), Damage> {
+        let rest = bytes
+            .get(position..)
+            .ok_or_else(|| Damage::from("position past the end".to_string()))?;
+        let header = batch::check_batch(rest, self.batch_bytes_max)
+            .map_err(|e| Damage::from(e.to_string()))?;
+        if header.base_offset < self.next_offset {
+            return Err(Damage::from(format!(
+                "batch has base offset {} below {}",
+                header.base_offset, self.next_offset
+            )));
+        }
+        Ok((header.batch_len as usize, header))
+    }
+
+    fn may_start_at(&self, bytes: &[u8], position: usize) -> bool {
+        position
+            .checked_add(16)
+            .and_then(|at| bytes.get(at))
+            .is_some_and(|b| *b == batch::BATCH_MAGIC)
+    }
+}
+
 /// Whether a whole, checksummed batch with an offset ≥ `next_offset` starts anywhere in
-/// `(position, len_bytes)`. A torn write can only damage the end of a file, so valid data
-/// after damaged data means corruption, not a torn tail.
+/// `(position, len_bytes)` — the core's search for a valid record after damage
+/// ([`exactly_core::journal::valid_record_after`]) over batches. A torn write can only
+/// damage the end of a file, so valid data after damaged data means corruption, not a torn
+/// tail.
 ///
 /// The batch *at* `position` counts too if it is whole and checksummed but only longer
 /// than `batch_bytes_max`: the log was reopened with a smaller limit, and recovery used to
@@ -274,26 +312,20 @@ pub(crate) fn valid_batch_after(
 ) -> io::Result<Option<u64>> {
     let mut rest = vec![0u8; len_bytes.saturating_sub(position) as usize];
     file.read_exact_at(position, &mut rest)?;
+    // The segment format's own limit: a batch can never be longer than a segment.
     let format_max = u32::try_from(crate::config::SEGMENT_BYTES_LIMIT).unwrap_or(u32::MAX);
-    match batch::check_batch(&rest, format_max) {
-        Ok(header) if header.base_offset >= next_offset => return Ok(Some(position)),
-        _ => {}
+    let at_position = Batches {
+        next_offset,
+        batch_bytes_max: format_max,
+    };
+    if at_position.decode_at(&rest, 0).is_ok() {
+        return Ok(Some(position));
     }
-    for at in 1..rest.len().saturating_sub(HEADER_BYTES - 1) {
-        // `at < rest.len()` by the loop bound, so the tail exists.
-        #[allow(clippy::expect_used)]
-        let candidate = rest.get(at..).expect("at < rest.len()");
-        if candidate.get(16) != Some(&batch::BATCH_MAGIC) {
-            continue;
-        }
-        match batch::check_batch(candidate, batch_bytes_max) {
-            Ok(header) if header.base_offset >= next_offset => {
-                return Ok(Some(position + at as u64))
-            }
-            _ => continue,
-        }
-    }
-    Ok(None)
+    let after = Batches {
+        next_offset,
+        batch_bytes_max,
+    };
+    Ok(journal::valid_record_after(&rest, 0, &after).map(|at| position + at as u64))
 }
 
 #[cfg(test)]

@@ -1,31 +1,35 @@
-//! The *durable end* of a journal: a 12-byte file beside it recording how many of its bytes
-//! were fsynced.
-//!
-//! ```text
-//! durable_bytes u64 LE | crc32c u32 LE (over the 8 bytes)
-//! ```
+//! The *durable end* of a journal: the file `<journal>.durable` beside it recording how many
+//! of its bytes were fsynced — the core's two-slot evidence ([`exactly_core::durable_end`])
+//! with a one-word claim (the durable length).
 //!
 //! Written with a plain write after every journal fsync (cheap: no fsync of its own), and
 //! fsynced every [`DURABLE_END_SYNC_EVERY`] updates and on [`DurableEnd::sync`]. It is only
 //! ever written *after* the journal bytes it counts are durable, so it can lag behind the
-//! truth (after a power loss) but never run ahead of it.
+//! truth (after a power loss) but never run ahead of it. It moves down (compaction) only by
+//! an atomic rewrite.
+//!
+//! Older builds wrote a single 12-byte record (`durable_bytes u64 LE | crc32c u32 LE`),
+//! created empty and written in place, so a short or damaged one was a torn write of the
+//! file itself. A file shorter than one slot stride is read that way (damaged = a claim of
+//! 0, as before) and replaced by the two-slot file at once; a two-slot file with both slots
+//! damaged is refused ([`JournalError::DurableEnd`]).
 
 use crate::journal::JournalError;
-use exactly_core::storage::{OpenMode, Storage, StorageFile};
+use exactly_core::durable_end::{self as evidence, DurableEndWriter, Evidence};
+use exactly_core::storage::{read_file, Storage};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-/// Size of the durable-end file.
-const DURABLE_END_BYTES: usize = 12;
 /// The durable-end file is fsynced once per this many updates (and at close).
 pub const DURABLE_END_SYNC_EVERY: u32 = 64;
+/// Magic of the slots of a pipe journal's durable-end file.
+const MAGIC: [u8; 4] = *b"EXPD";
+/// Size of the durable-end file of older builds.
+const LEGACY_BYTES: usize = 12;
 
 /// The durable-end file of one journal.
 #[derive(Debug)]
 pub(crate) struct DurableEnd {
-    path: PathBuf,
-    file: Arc<dyn StorageFile>,
-    updates_since_sync: u32,
+    writer: DurableEndWriter<1>,
 }
 
 /// The durable-end file's path for the journal at `journal`: `<journal>.durable`.
@@ -35,112 +39,148 @@ pub(crate) fn path_for(journal: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-fn encode(durable_bytes: u64) -> [u8; DURABLE_END_BYTES] {
-    let mut out = [0; DURABLE_END_BYTES];
-    let len = durable_bytes.to_le_bytes();
-    let crc = crc32c::crc32c(&len).to_le_bytes();
-    for (slot, byte) in out.iter_mut().zip(len.iter().chain(crc.iter())) {
-        *slot = *byte;
-    }
-    out
+/// The claim of an older build's 12-byte file, `None` if short or damaged.
+fn decode_legacy(bytes: &[u8]) -> Option<u64> {
+    let len: [u8; 8] = bytes.get(..8)?.try_into().ok()?;
+    let crc = u32::from_le_bytes(bytes.get(8..LEGACY_BYTES)?.try_into().ok()?);
+    (crc32c::crc32c(&len) == crc).then(|| u64::from_le_bytes(len))
 }
 
-/// The recorded durable length, or `None` if the bytes are missing or damaged (a torn
-/// write of the file itself: it was never fsynced with that content).
-fn decode(bytes: &[u8]) -> Option<u64> {
-    let len: [u8; 8] = bytes.get(..8)?.try_into().ok()?;
-    let crc = u32::from_le_bytes(bytes.get(8..DURABLE_END_BYTES)?.try_into().ok()?);
-    (crc32c::crc32c(&len) == crc).then(|| u64::from_le_bytes(len))
+fn evidence_error(e: evidence::DurableEndError) -> JournalError {
+    JournalError::DurableEnd(e)
 }
 
 impl DurableEnd {
     /// Opens (creating if missing) the durable-end file of `journal` and returns it with the
-    /// durable length it records (0 when it is new, short or damaged).
+    /// durable length it records (0 when it is new).
     pub(crate) fn open(
         storage: &dyn Storage,
         journal: &Path,
     ) -> Result<(DurableEnd, u64), JournalError> {
         let path = path_for(journal);
-        let io = |source| JournalError::Io {
-            path: path.clone(),
-            source,
-        };
-        let existed = storage.exists(&path).map_err(io)?;
-        let file = storage.open(&path, OpenMode::CreateOrOpen).map_err(io)?;
-        if !existed {
-            if let Some(dir) = path.parent() {
-                storage.sync_dir(dir).map_err(io)?;
+        let io = |source: std::io::Error| {
+            tracing::warn!(path = %path.display(), error = %source, "reading a durable end failed");
+            JournalError::Io {
+                path: path.clone(),
+                source,
             }
-        }
-        let mut bytes = [0; DURABLE_END_BYTES];
-        let read = file.read_at(0, &mut bytes).map_err(io)?;
-        // New, short or torn (never fsynced with that content): 0 claims nothing, which is
-        // always safe because the durable end is only a lower bound on the truth.
-        let recorded = bytes.get(..read).and_then(decode).unwrap_or(0);
-        let end = DurableEnd {
-            path,
-            file,
-            updates_since_sync: 0,
         };
-        Ok((end, recorded))
+        let legacy = match storage.exists(&path).map_err(io)? {
+            false => Some(0),
+            true => {
+                let bytes = read_file(storage, &path).map_err(io)?;
+                // An older build's file (or one created empty and never written): a damaged
+                // one claims nothing, which is safe because the claim is only a lower bound.
+                (bytes.len() < evidence::SLOT_STRIDE_BYTES as usize)
+                    .then(|| decode_legacy(&bytes).unwrap_or(0))
+            }
+        };
+        let (writer, recorded) = match legacy {
+            Some(claim) => (
+                DurableEndWriter::create(storage, &path, MAGIC, [claim], DURABLE_END_SYNC_EVERY)
+                    .map_err(evidence_error)?,
+                claim,
+            ),
+            None => {
+                let newest: Evidence<1> = evidence::load(storage, &path, MAGIC)
+                    .map_err(evidence_error)?
+                    .ok_or_else(|| {
+                        io(std::io::Error::new(
+                            std::io::ErrorKind::NotFound,
+                            "the durable end vanished while being opened",
+                        ))
+                    })?;
+                let [claim] = newest.claim;
+                (
+                    DurableEndWriter::open(storage, &path, MAGIC, newest, DURABLE_END_SYNC_EVERY)
+                        .map_err(evidence_error)?,
+                    claim,
+                )
+            }
+        };
+        Ok((DurableEnd { writer }, recorded))
     }
 
     /// The file's path (named in errors).
     pub(crate) fn path(&self) -> &Path {
-        &self.path
+        self.writer.path()
     }
 
     /// Records that the first `durable_bytes` of the journal are durable. Call only after
     /// the journal's fsync returned.
     pub(crate) fn record(&mut self, durable_bytes: u64) -> Result<(), JournalError> {
-        self.file
-            .write_at(0, &encode(durable_bytes))
-            .map_err(|e| self.io(e))?;
-        self.updates_since_sync += 1;
-        if self.updates_since_sync >= DURABLE_END_SYNC_EVERY {
-            self.sync()?;
-        }
-        Ok(())
+        self.writer.record([durable_bytes]).map_err(evidence_error)
     }
 
-    /// Records `durable_bytes` and fsyncs at once (before the journal shrinks, and at close).
-    pub(crate) fn record_synced(&mut self, durable_bytes: u64) -> Result<(), JournalError> {
-        self.file
-            .write_at(0, &encode(durable_bytes))
-            .map_err(|e| self.io(e))?;
-        self.sync()
+    /// Lowers the claim to `durable_bytes` atomically and durably (before the journal
+    /// shrinks).
+    pub(crate) fn lower(
+        &mut self,
+        storage: &dyn Storage,
+        durable_bytes: u64,
+    ) -> Result<(), JournalError> {
+        self.writer
+            .replace(storage, [durable_bytes])
+            .map_err(evidence_error)
     }
 
     /// Makes the latest recorded length durable.
     pub(crate) fn sync(&mut self) -> Result<(), JournalError> {
-        self.file.sync_data().map_err(|e| self.io(e))?;
-        self.updates_since_sync = 0;
-        Ok(())
-    }
-
-    fn io(&self, source: std::io::Error) -> JournalError {
-        JournalError::Io {
-            path: self.path.clone(),
-            source,
-        }
+        self.writer.sync().map_err(evidence_error)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use exactly_core::{OpenMode, SimStorage};
 
     #[test]
-    fn round_trips_and_rejects_damage() {
-        let bytes = encode(123_456);
-        assert_eq!(decode(&bytes), Some(123_456));
-        for bit in 0..DURABLE_END_BYTES * 8 {
-            let mut bad = bytes;
-            if let Some(b) = bad.get_mut(bit / 8) {
-                *b ^= 1 << (bit % 8);
-            }
-            assert_eq!(decode(&bad), None, "flip of bit {bit} went unnoticed");
-        }
-        assert_eq!(decode(&bytes[..5]), None);
+    fn a_legacy_file_is_read_and_upgraded() {
+        let storage = SimStorage::new(1);
+        storage.create_dir_all(Path::new("/d")).unwrap();
+        let journal = Path::new("/d/j");
+        let mut legacy = 4242u64.to_le_bytes().to_vec();
+        legacy.extend_from_slice(&crc32c::crc32c(&4242u64.to_le_bytes()).to_le_bytes());
+        let file = storage
+            .open(&path_for(journal), OpenMode::CreateNew)
+            .unwrap();
+        file.write_at(0, &legacy).unwrap();
+        file.sync_data().unwrap();
+        let (_, recorded) = DurableEnd::open(&storage, journal).unwrap();
+        assert_eq!(recorded, 4242);
+        let bytes = storage.live_bytes(&path_for(journal)).unwrap();
+        assert_eq!(
+            bytes.len(),
+            evidence::file_bytes(1),
+            "upgraded to two slots"
+        );
+        let (_, recorded) = DurableEnd::open(&storage, journal).unwrap();
+        assert_eq!(recorded, 4242);
+        // A damaged legacy record claims nothing (it was a torn write of the file itself).
+        storage
+            .overwrite_bytes(&path_for(journal), legacy[..5].to_vec())
+            .unwrap();
+        assert_eq!(DurableEnd::open(&storage, journal).unwrap().1, 0);
+        assert_eq!(decode_legacy(&legacy), Some(4242));
+    }
+
+    #[test]
+    fn a_two_slot_file_with_both_slots_damaged_is_refused() {
+        let storage = SimStorage::new(2);
+        storage.create_dir_all(Path::new("/d")).unwrap();
+        let journal = Path::new("/d/j");
+        DurableEnd::open(&storage, journal).unwrap();
+        let path = path_for(journal);
+        let mut bytes = storage.live_bytes(&path).unwrap();
+        bytes[20] ^= 1;
+        bytes[evidence::SLOT_STRIDE_BYTES as usize + 20] ^= 1;
+        storage.overwrite_bytes(&path, bytes).unwrap();
+        assert!(matches!(
+            DurableEnd::open(&storage, journal),
+            Err(JournalError::DurableEnd(
+                evidence::DurableEndError::Damaged { .. }
+            ))
+        ));
     }
 }

@@ -3,30 +3,34 @@
 //!
 //! ```text
 //! record:      len u32 LE | crc32c u32 LE (over body) | body (len bytes)
-//! durable end: durable_bytes u64 LE | crc32c u32 LE (over the 8 bytes)   (`<journal>.durable`)
+//! durable end: the core's two-slot evidence, claim = durable bytes     (`<journal>.durable`)
 //! ```
 //!
 //! Appends are buffered and written by [`Journal::commit`], which also fsyncs; only
 //! committed records survive a crash. After each fsync the journal's length is written to
-//! the *durable end* file beside it (a plain 12-byte write, fsynced every
+//! the *durable end* file beside it (a plain in-place slot write, fsynced every
 //! [`DURABLE_END_SYNC_EVERY`] commits and when the journal is dropped): it is evidence of how
 //! many bytes were durable — and so possibly confirmed to a peer — and it never claims more
 //! than that, because it is written only after the fsync returned.
 //!
-//! Recovery reads records from the start and stops at the first one that is incomplete or
-//! fails its checksum:
-//! - damage with a valid record following it is refused with [`JournalError::Corrupt`];
+//! Recovery is the core's journal rule ([`exactly_core::journal`]) over this record
+//! format: records are read from the start up to the first one that is incomplete or fails
+//! its checksum, and
+//! - damage with a valid record starting anywhere after it is refused with
+//!   [`JournalError::Corrupt`];
 //! - damage *inside the durable end* is refused with [`JournalError::DamagedDurable`]:
 //!   those bytes were fsynced, so this is not a torn write but lost confirmed data;
 //! - anything else after the durable end is a torn tail from a crash and is truncated.
 //!
-//! A missing or damaged durable-end file (a crash mid-write of the file itself, a journal
-//! written by an older version) counts as a durable end of 0: recovery is then as strict
-//! as the record checksums allow and no stricter.
+//! A missing durable-end file, or an older build's damaged 12-byte one, counts as a durable
+//! end of 0: recovery is then as strict as the record checksums allow and no stricter. A
+//! two-slot file with both slots damaged is refused ([`JournalError::DurableEnd`]).
 
 use crate::durable_end::DurableEnd;
 pub use crate::durable_end::DURABLE_END_SYNC_EVERY;
+use exactly_core::journal::{self as rule, Damage, RecordFormat, RecoveryError};
 use exactly_core::storage::{self, OpenMode, Storage, StorageFile};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use thiserror::Error;
@@ -91,6 +95,9 @@ pub enum JournalError {
         /// The file that recorded them.
         durable_end: PathBuf,
     },
+    /// The durable-end file is damaged (both slots) or could not be written.
+    #[error(transparent)]
+    DurableEnd(#[from] exactly_core::durable_end::DurableEndError),
     /// A record body that is empty or above [`RECORD_BYTES_MAX`].
     #[error("journal record of {len} bytes is empty or exceeds {RECORD_BYTES_MAX}")]
     RecordTooLarge {
@@ -110,32 +117,60 @@ pub struct Journal {
     durable_end: DurableEnd,
 }
 
-/// Parses the record at `at`; `None` if it is incomplete or fails its checksum.
-fn parse_record(bytes: &[u8], at: usize) -> Option<(&[u8], usize)> {
-    let head = bytes.get(at..at.checked_add(RECORD_HEADER_BYTES)?)?;
-    let len = u32::from_le_bytes(head.get(..4)?.try_into().ok()?) as usize;
-    let crc = u32::from_le_bytes(head.get(4..8)?.try_into().ok()?);
-    // Empty bodies are never written, so a run of zeros (a file extended before its data
-    // was written) cannot pass for records with an empty body and a zero CRC.
-    if len == 0 || len > RECORD_BYTES_MAX {
-        return None;
+/// The journal's record layout, for the core's recovery rule: a record is the byte range
+/// of its body.
+struct Records;
+
+impl RecordFormat for Records {
+    type Record = Range<usize>;
+
+    fn decode_at(&self, bytes: &[u8], at: usize) -> Result<(usize, Range<usize>), Damage> {
+        let head = at
+            .checked_add(RECORD_HEADER_BYTES)
+            .and_then(|end| bytes.get(at..end))
+            .ok_or_else(|| Damage::from("incomplete record header".to_string()))?;
+        let word = |i: usize| head.get(i..i + 4).and_then(|w| w.try_into().ok());
+        let (Some(len), Some(crc)) = (word(0), word(4)) else {
+            return Err(Damage::from("incomplete record header".to_string()));
+        };
+        let (len, crc) = (u32::from_le_bytes(len) as usize, u32::from_le_bytes(crc));
+        // Empty bodies are never written, so a run of zeros (a file extended before its
+        // data was written) cannot pass for records with an empty body and a zero CRC.
+        if len == 0 || len > RECORD_BYTES_MAX {
+            return Err(Damage::from(format!("record length {len} out of range")));
+        }
+        let start = at + RECORD_HEADER_BYTES;
+        let body = bytes
+            .get(start..start + len)
+            .ok_or_else(|| Damage::from(format!("record of {len} bytes runs past the end")))?;
+        if crc32c::crc32c(body) != crc {
+            return Err(Damage::from("record checksum mismatch".to_string()));
+        }
+        Ok((RECORD_HEADER_BYTES + len, start..start + len))
     }
-    let start = at + RECORD_HEADER_BYTES;
-    let body = bytes.get(start..start.checked_add(len)?)?;
-    (crc32c::crc32c(body) == crc).then_some((body, start + len))
+
+    fn may_start_at(&self, bytes: &[u8], at: usize) -> bool {
+        let len = bytes
+            .get(at..at + 4)
+            .and_then(|w| w.try_into().ok())
+            .map(u32::from_le_bytes);
+        len.is_some_and(|len| {
+            len > 0
+                && len as usize <= RECORD_BYTES_MAX
+                && at + RECORD_HEADER_BYTES + len as usize <= bytes.len()
+        })
+    }
 }
 
-/// Whether the damage at `at` is followed by a valid record (so it is not a torn tail).
-fn valid_record_follows(bytes: &[u8], at: usize) -> bool {
-    let Some(head) = bytes.get(at..at + RECORD_HEADER_BYTES) else {
-        return false;
-    };
-    let Some(len) = head.get(..4).and_then(|b| b.try_into().ok()) else {
-        return false;
-    };
-    let len = u32::from_le_bytes(len) as usize;
-    let next = at + RECORD_HEADER_BYTES + len;
-    len > 0 && len <= RECORD_BYTES_MAX && next < bytes.len() && parse_record(bytes, next).is_some()
+/// Maps a storage failure on the journal at `path` to [`JournalError::Io`], logging it.
+fn io_error(path: &Path) -> impl Fn(std::io::Error) -> JournalError + Copy + '_ {
+    move |source| {
+        tracing::warn!(path = %path.display(), error = %source, "journal I/O failed");
+        JournalError::Io {
+            path: path.to_owned(),
+            source,
+        }
+    }
 }
 
 impl Journal {
@@ -146,10 +181,7 @@ impl Journal {
         path: &Path,
         mut visit: impl FnMut(&[u8]),
     ) -> Result<Journal, JournalError> {
-        let io = |source| JournalError::Io {
-            path: path.to_owned(),
-            source,
-        };
+        let io = io_error(path);
         let existed = storage.exists(path).map_err(io)?;
         let file = storage.open(path, OpenMode::CreateOrOpen).map_err(io)?;
         if !existed {
@@ -159,50 +191,50 @@ impl Journal {
         }
         let (mut durable_end, durable_bytes) = DurableEnd::open(storage.as_ref(), path)?;
         let bytes = storage::read_file(storage.as_ref(), path).map_err(io)?;
-        if (bytes.len() as u64) < durable_bytes {
-            return Err(JournalError::Truncated {
+        let recovery = rule::recover(path, &bytes, &Records, durable_bytes, |body| {
+            if let Some(body) = bytes.get(body) {
+                visit(body);
+            }
+        })
+        .map_err(|e| match e {
+            RecoveryError::DamageBeforeValid { position, .. } => JournalError::Corrupt {
                 path: path.to_owned(),
-                len_bytes: bytes.len() as u64,
+                offset: position,
+            },
+            RecoveryError::ShorterThanDurable { len_bytes, .. } => JournalError::Truncated {
+                path: path.to_owned(),
+                len_bytes,
                 durable_bytes,
                 durable_end: durable_end.path().to_owned(),
-            });
-        }
-        let mut at = 0;
-        while at < bytes.len() {
-            match parse_record(&bytes, at) {
-                Some((body, next)) => {
-                    visit(body);
-                    at = next;
-                }
-                None if valid_record_follows(&bytes, at) => {
-                    return Err(JournalError::Corrupt {
-                        path: path.to_owned(),
-                        offset: at as u64,
-                    })
-                }
-                None if (at as u64) < durable_bytes => {
-                    return Err(JournalError::DamagedDurable {
-                        path: path.to_owned(),
-                        offset: at as u64,
-                        durable_bytes,
-                        durable_end: durable_end.path().to_owned(),
-                    })
-                }
-                None => break,
-            }
-        }
-        if at < bytes.len() {
-            file.set_len(at as u64).map_err(io)?;
+            },
+            // `DamagedDurable` and any later refusal of the rule: damage that must not be cut.
+            other => JournalError::DamagedDurable {
+                path: path.to_owned(),
+                offset: other.position(),
+                durable_bytes,
+                durable_end: durable_end.path().to_owned(),
+            },
+        })?;
+        let at = recovery.valid_bytes;
+        if let Some(torn) = &recovery.torn {
+            tracing::info!(
+                path = %path.display(),
+                position = torn.position,
+                bytes_removed = torn.bytes_removed,
+                reason = %torn.reason,
+                "cutting the torn tail of a journal"
+            );
+            file.set_len(at).map_err(io)?;
             file.sync_data().map_err(io)?;
         }
-        if at as u64 != durable_bytes {
-            durable_end.record(at as u64)?;
+        if at != durable_bytes {
+            durable_end.record(at)?;
         }
         Ok(Journal {
             storage,
             path: path.to_owned(),
             file,
-            len_bytes: at as u64,
+            len_bytes: at,
             pending: Vec::new(),
             durable_end,
         })
@@ -233,10 +265,7 @@ impl Journal {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let io = |source| JournalError::Io {
-            path: self.path.clone(),
-            source,
-        };
+        let io = io_error(&self.path);
         self.file
             .write_at(self.len_bytes, &self.pending)
             .map_err(io)?;
@@ -269,14 +298,11 @@ impl Journal {
             self.append(body)?;
         }
         let content = std::mem::take(&mut self.pending);
-        let io = |source| JournalError::Io {
-            path: self.path.clone(),
-            source,
-        };
+        let io = io_error(&self.path);
         // The new file may be shorter than the recorded durable end: lower the record
         // durably first, or a crash after the rename would make the shorter file look
         // truncated. Until the new length is recorded, recovery is only as strict as the CRCs.
-        self.durable_end.record_synced(0)?;
+        self.durable_end.lower(self.storage.as_ref(), 0)?;
         storage::write_file_atomically(self.storage.as_ref(), &self.path, &content).map_err(io)?;
         self.file = self
             .storage
@@ -291,8 +317,10 @@ impl Journal {
 impl Drop for Journal {
     fn drop(&mut self) {
         // Best effort: a failure only leaves the evidence less fresh after a power loss,
-        // which recovery tolerates (the durable end may lag, never lead).
-        let _ = self.durable_end.sync();
+        // which recovery tolerates (the durable end may lag, never lead). The core logs it.
+        if let Err(e) = self.durable_end.sync() {
+            tracing::warn!(path = %self.path.display(), error = %e, "syncing the durable end at close failed");
+        }
     }
 }
 

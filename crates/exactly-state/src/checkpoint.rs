@@ -2,9 +2,14 @@
 //! (temp → fsync → rename → fsync dir) — its rename is the commit point. The newest K are
 //! kept; restore takes the newest one that checks out, reporting any it had to skip.
 //!
-//! File layout: `checkpoint-<id:020>.ckpt` =
-//! `magic "EXCK" | u32 version 1 | u32 crc32c(body) | body (postcard of Checkpoint)`.
+//! File layout: `checkpoint-<id:020>.ckpt` = one [`exactly_core::framing`] frame, magic
+//! `EXCK`, version 2, body = postcard of [`Checkpoint`]. Version 1 files (older builds:
+//! `magic "EXCK" | u32 version 1 | u32 crc32c(body) | body`, the same body) are still read
+//! through an explicit legacy path. The version is read before anything else: a file of
+//! any other version is refused as [`CheckpointError::UnsupportedVersion`], never skipped
+//! as damaged (restoring an older checkpoint instead could apply input twice).
 
+use exactly_core::framing::{self, FrameError, FrameKind};
 use exactly_core::storage::{read_file, write_file_atomically};
 use exactly_core::{Storage, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -12,8 +17,16 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-const MAGIC: &[u8; 4] = b"EXCK";
-const VERSION: u32 = 1;
+const MAGIC: [u8; 4] = *b"EXCK";
+/// The version written and read through the core framing.
+const VERSION: u32 = 2;
+/// The version of older builds' files (own header, CRC over the body only).
+const LEGACY_VERSION: u32 = 1;
+const KIND: FrameKind = FrameKind {
+    magic: MAGIC,
+    version: VERSION,
+    body_bytes_max: u32::MAX,
+};
 
 /// A consistent cut: where every source stood, every task's state, and the checkpoint clock.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,6 +91,16 @@ pub enum CheckpointError {
         /// What is wrong.
         reason: String,
     },
+}
+
+/// The body of a version 1 file: `magic | u32 version | u32 crc32c(body) | body`.
+fn legacy_body(bytes: &[u8]) -> Result<&[u8], &'static str> {
+    let rest = bytes.get(8..).ok_or("too short")?;
+    let (crc, body) = rest.split_at_checked(4).ok_or("too short")?;
+    if crc != crc32c::crc32c(body).to_le_bytes() {
+        return Err("checksum mismatch");
+    }
+    Ok(body)
 }
 
 /// Checkpoints of one job in one directory.
@@ -152,14 +175,15 @@ impl CheckpointStore {
             id: checkpoint.id,
             reason: e.to_string(),
         })?;
-        let mut bytes = Vec::with_capacity(body.len() + 12);
-        bytes.extend_from_slice(MAGIC);
-        bytes.extend_from_slice(&VERSION.to_le_bytes());
-        bytes.extend_from_slice(&crc32c::crc32c(&body).to_le_bytes());
-        bytes.extend_from_slice(&body);
+        let bytes = framing::encode(&KIND, &body).map_err(|e| CheckpointError::Encode {
+            id: checkpoint.id,
+            reason: e.to_string(),
+        })?;
         let path = self.dir.join(file_name(checkpoint.id));
-        write_file_atomically(self.storage.as_ref(), &path, &bytes)
-            .map_err(|source| CheckpointError::Io { path, source })?;
+        write_file_atomically(self.storage.as_ref(), &path, &bytes).map_err(|source| {
+            tracing::warn!(path = %path.display(), error = %source, "writing a checkpoint failed");
+            CheckpointError::Io { path, source }
+        })?;
         self.prune();
         Ok(())
     }
@@ -177,49 +201,54 @@ impl CheckpointStore {
 
     /// Deletes all but the newest `keep` checkpoints. Failures leave extra files only.
     fn prune(&self) {
-        let Ok(ids) = self.ids() else { return };
+        let ids = match self.ids() {
+            Ok(ids) => ids,
+            Err(e) => {
+                tracing::warn!(error = %e, "listing checkpoints to prune failed");
+                return;
+            }
+        };
         let excess = ids.len().saturating_sub(self.keep);
         for id in ids.into_iter().take(excess) {
-            let _ = self.storage.remove_file(&self.dir.join(file_name(id)));
+            let path = self.dir.join(file_name(id));
+            if let Err(e) = self.storage.remove_file(&path) {
+                tracing::warn!(path = %path.display(), error = %e, "pruning a checkpoint failed");
+            }
         }
-        let _ = self.storage.sync_dir(&self.dir);
+        if let Err(e) = self.storage.sync_dir(&self.dir) {
+            tracing::warn!(path = %self.dir.display(), error = %e, "syncing the checkpoint directory failed");
+        }
     }
 
     /// Reads checkpoint `id`.
     pub fn load(&self, id: u64) -> Result<Checkpoint, CheckpointError> {
         let path = self.dir.join(file_name(id));
-        let bytes =
-            read_file(self.storage.as_ref(), &path).map_err(|source| CheckpointError::Io {
+        let bytes = read_file(self.storage.as_ref(), &path).map_err(|source| {
+            tracing::warn!(path = %path.display(), error = %source, "reading a checkpoint failed");
+            CheckpointError::Io {
                 path: path.clone(),
                 source,
-            })?;
+            }
+        })?;
         let damaged = |reason: &str| CheckpointError::Damaged {
             path: path.clone(),
             reason: reason.to_string(),
         };
-        let (magic, rest) = bytes
-            .split_at_checked(4)
-            .ok_or_else(|| damaged("too short"))?;
-        let (version, rest) = rest
-            .split_at_checked(4)
-            .ok_or_else(|| damaged("too short"))?;
-        let (crc, body) = rest
-            .split_at_checked(4)
-            .ok_or_else(|| damaged("too short"))?;
-        if magic != MAGIC {
-            return Err(damaged("bad magic"));
-        }
-        let found = u32::from_le_bytes(version.try_into().map_err(|_| damaged("too short"))?);
-        if found != VERSION {
-            return Err(CheckpointError::UnsupportedVersion {
-                path,
-                found,
-                supported: VERSION,
-            });
-        }
-        if crc != crc32c::crc32c(body).to_le_bytes() {
-            return Err(damaged("checksum mismatch"));
-        }
+        let body = match framing::peek_version(MAGIC, &bytes) {
+            Err(FrameError::BadMagic { .. }) => return Err(damaged("bad magic")),
+            Err(_) => return Err(damaged("too short")),
+            Ok(LEGACY_VERSION) => legacy_body(&bytes).map_err(damaged)?,
+            Ok(VERSION) => {
+                framing::decode_whole(&KIND, &bytes).map_err(|e| damaged(&e.to_string()))?
+            }
+            Ok(found) => {
+                return Err(CheckpointError::UnsupportedVersion {
+                    path,
+                    found,
+                    supported: VERSION,
+                })
+            }
+        };
         let checkpoint: Checkpoint =
             postcard::from_bytes(body).map_err(|e| damaged(&e.to_string()))?;
         if checkpoint.id != id {
