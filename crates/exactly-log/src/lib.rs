@@ -13,6 +13,8 @@
 //! # Layout
 //! - [`batch`]: the on-disk batch format (pure encode/decode, CRC).
 //! - [`index`]: the sparse offset and time index of a segment (pure).
+//! - [`produce`]: resumable idempotent producing of a JSON-lines input (batcher, input
+//!   fingerprint).
 //! - [`producer`]: the idempotent-producer table (sans-IO state machine, snapshots).
 //! - [`config`]: [`LogConfig`], [`Durability`].
 //! - [`error`]: one error enum per operation.
@@ -37,6 +39,7 @@ mod evidence;
 pub mod index;
 mod log;
 mod partition;
+pub mod produce;
 pub mod producer;
 mod read_only_storage;
 pub mod repair;
