@@ -16,6 +16,7 @@
 //! - [`produce`]: resumable idempotent producing of a JSON-lines input (batcher, input
 //!   fingerprint).
 //! - [`producer`]: the idempotent-producer table (sans-IO state machine, snapshots).
+//! - [`copy`]: the consume-transform-produce loop (exactly-once or at-least-once).
 //! - [`config`]: [`LogConfig`], [`Durability`].
 //! - [`error`]: one error enum per operation.
 //! - `segment`, `partition`: segment files, scanning, group commit, recovery, retention.
@@ -33,6 +34,7 @@
 
 pub mod batch;
 pub mod config;
+pub mod copy;
 pub mod durable_end;
 pub mod error;
 mod evidence;
