@@ -27,7 +27,7 @@
 //!     type Store = EmbeddedStore;
 //!     type Error = StoreError;
 //!     fn open(&mut self) -> Result<EmbeddedStore, StoreError> {
-//!         EmbeddedStore::open("/tmp/store".as_ref(), EmbeddedOptions::default())
+//!         EmbeddedStore::open("/tmp/store", EmbeddedOptions::default())
 //!     }
 //!     fn is_transient(&self, _: &StoreError) -> bool {
 //!         false
@@ -38,8 +38,8 @@
 //! let options = ServeOptions::new(ReconnectPolicy::default());
 //! let mut opener = Embedded;
 //! let store = open_store(&options.reconnect, &mut opener, &mut ())?;
-//! let input = Arc::new(Log::open_read_only("/tmp/input".as_ref(), LogConfig::default())?);
-//! let own = Arc::new(Log::open("/tmp/own".as_ref(), LogConfig::default())?);
+//! let input = Arc::new(Log::open_read_only(std::path::Path::new("/tmp/input"), LogConfig::default())?);
+//! let own = Arc::new(Log::open(std::path::Path::new("/tmp/own"), LogConfig::default())?);
 //! let handler = CreditHandler { local: Accounts::new("b", 100), batch_max: 64 };
 //! let server = Server { input, topic: "credits".to_string(), options };
 //! // Serve until the input is drained (`stop` says yes as soon as it is asked).
