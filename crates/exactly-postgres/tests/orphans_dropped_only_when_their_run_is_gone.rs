@@ -49,7 +49,7 @@ fn schemas_of_a_live_run_are_kept_and_those_of_a_dead_run_dropped() {
     drop(run); // the run's connection is gone, like a killed process's
     assert_eq!(
         drop_orphans(&url, &start).expect("clean-up"),
-        [prefix.clone()]
+        vec![prefix.clone()]
     );
     assert!(!schema_exists(&url, &format!("{prefix}_a")));
     assert!(!schema_exists(&url, &format!("{prefix}_b")));
