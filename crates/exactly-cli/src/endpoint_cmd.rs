@@ -5,7 +5,6 @@
 mod audit;
 mod bank;
 mod orphans;
-mod reconnect;
 mod serve;
 
 use anyhow::{bail, Context};

@@ -16,13 +16,22 @@
 //!
 //! Loopback never loses anything, so both ends can inject loss and duplication into what
 //! they send (`--loss`, `--dup`).
+//!
+//! The driver (socket, timers, state directory) is `exactly_pipe::udp`; this is the
+//! arguments, the input, the messages and the printing.
 
-pub mod udp;
+/// The UDP helpers other commands share.
+pub mod udp {
+    pub use exactly_pipe::udp::is_transient;
+}
 
 use anyhow::{ensure, Context};
 use exactly_core::StdStorage;
 use exactly_pipe::durable::DurableReceiver;
-use exactly_pipe::{PipeMode, StateDirLock};
+use exactly_pipe::udp::{
+    run_receiver, FaultConfig, UdpReceiverOptions, UdpSender, UdpSenderOptions,
+};
+use exactly_pipe::{PipeMode, ResumeMismatch, StateDirLock};
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -63,6 +72,14 @@ impl FaultArgs {
         ensure!((0.0..1.0).contains(&self.loss), "--loss must be in [0, 1)");
         ensure!((0.0..=1.0).contains(&self.dup), "--dup must be in [0, 1]");
         Ok(())
+    }
+
+    fn config(&self) -> FaultConfig {
+        FaultConfig {
+            loss: self.loss,
+            dup: self.dup,
+            seed: self.seed,
+        }
     }
 }
 
@@ -150,16 +167,123 @@ pub fn run(args: PipeArgs) -> anyhow::Result<()> {
         PipeCommand::Send(a) => {
             a.faults.check()?;
             let input = read_lines(a.input.as_ref())?;
-            let summary = udp::run_sender(&a, &input)?;
-            eprintln!("{summary}");
-            Ok(())
+            send(&a, &input)
         }
         PipeCommand::Recv(a) => {
             a.faults.check()?;
-            udp::run_receiver(&a)
+            recv(&a)
         }
         PipeCommand::Dump(a) => dump(&a),
     }
+}
+
+/// Runs `pipe send` until every line is confirmed; prints a JSON summary on stderr.
+fn send(args: &SendArgs, input: &InputLines) -> anyhow::Result<()> {
+    let options = UdpSenderOptions {
+        to: args.to.clone(),
+        state: args.state.clone(),
+        pipe: args.pipe,
+        rate: args.rate,
+        window: args.window,
+        resend_timeout_ms: args.resend_timeout_ms,
+        faults: args.faults.config(),
+    };
+    let sender = UdpSender::open(&options)?;
+    check_resume_input(&sender, args, input)?;
+    let s = sender.run(&input.lines)?;
+    eprintln!(
+        "{}",
+        serde_json::json!({
+            "sent": s.sent, "resumed_at": s.resumed_at, "frames_sent": s.frames_sent,
+            "resends": s.resends, "confirmed": s.confirmed,
+            "injected_drops": s.injected_drops, "ms": s.ms,
+        })
+    );
+    Ok(())
+}
+
+/// Refuses to resume with an input other than the one the state already sent part of.
+fn check_resume_input(
+    sender: &UdpSender,
+    args: &SendArgs,
+    input: &InputLines,
+) -> anyhow::Result<()> {
+    let line_of = |seq: u64| {
+        usize::try_from(seq)
+            .ok()
+            .and_then(|i| input.line_numbers.get(i).copied())
+            .map_or_else(|| format!("#{}", seq + 1), |n| n.to_string())
+    };
+    let state = args.state.display();
+    let fresh = format!(
+        "to resume, pass the input this state was sending; to send this input from its first \
+         line as new messages, use a new, empty --state directory instead of {state}"
+    );
+    match sender.check_resume_input(&input.lines) {
+        Ok(()) => Ok(()),
+        Err(ResumeMismatch::Unverifiable { from_seq }) => {
+            eprintln!(
+                "warning: sender state {state} predates input fingerprints: the first \
+                 {from_seq} non-empty input lines cannot be checked against what it sent"
+            );
+            Ok(())
+        }
+        Err(ResumeMismatch::InputDiffers {
+            first_seq,
+            last_seq,
+        }) => {
+            let differs = if first_seq == last_seq {
+                format!(
+                    "input line {} differs from the line it sent at that position",
+                    line_of(first_seq)
+                )
+            } else {
+                format!(
+                    "the first difference from what it sent is between input lines {} and {}",
+                    line_of(first_seq),
+                    line_of(last_seq)
+                )
+            };
+            anyhow::bail!(
+                "the input is not the one sender state {state} was sending: {differs} (it \
+                 already sent {} lines, which resuming would skip as duplicates); {fresh}",
+                sender.next_seq()
+            )
+        }
+        Err(ResumeMismatch::InputShorter {
+            accepted,
+            input_len,
+        }) => anyhow::bail!(
+            "the input has {input_len} non-empty lines but sender state {state} already sent \
+             {accepted}: it is not the input this state was sending; {fresh}"
+        ),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// Runs `pipe recv` until killed (or idle for `--idle-exit-ms`), printing each message once
+/// it is durable.
+fn recv(args: &RecvArgs) -> anyhow::Result<()> {
+    let options = UdpReceiverOptions {
+        listen: args.listen.clone(),
+        state: args.state.clone(),
+        pipe: args.pipe,
+        idle_exit_ms: args.idle_exit_ms,
+        senders_max: args.senders_max,
+        sender_floors_max: args.sender_floors_max,
+        sender_idle_evict_ms: args.sender_idle_evict_ms,
+        faults: args.faults.config(),
+    };
+    let mut out = std::io::stdout().lock();
+    run_receiver(&options, &mut |delivered| {
+        if !args.quiet {
+            for d in delivered {
+                writeln!(out, "{}", delivery_json(d.sender_id, d.seq, &d.payload))?;
+            }
+        }
+        out.flush()
+    })?;
+    Ok(())
 }
 
 /// The non-empty lines of an input, each checked to be JSON, with their line numbers.

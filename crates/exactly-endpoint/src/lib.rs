@@ -13,6 +13,8 @@
 //! - [`store`]: the [`Store`] trait, [`Commit`], [`RetentionPolicy`], [`StoreError`].
 //! - [`plan`]: the sans-IO core of a batch (prefetched rows + deliveries → commit).
 //! - [`runtime`]: [`Endpoint`] (batches, dispatcher) and the [`Publisher`] trait.
+//! - [`serve`]: the serve loop of one endpoint process over any [`Store`], with
+//!   reconnection after a lost store connection.
 //! - [`embedded`]: [`EmbeddedStore`], journal + snapshot on `exactly_core::Storage`.
 //! - [`transport`]: the [`Source`] trait, [`LogSource`] and [`LogPublisher`] on the
 //!   embedded log.
@@ -71,6 +73,7 @@ pub mod id;
 pub mod message;
 pub mod plan;
 pub mod runtime;
+pub mod serve;
 pub mod store;
 pub mod testkit;
 pub mod transport;

@@ -14,7 +14,10 @@
 //! # Layout
 //! - [`batch`]: the on-disk batch format (pure encode/decode, CRC).
 //! - [`index`]: the sparse offset and time index of a segment (pure).
+//! - [`produce`]: resumable idempotent producing of a JSON-lines input (batcher, input
+//!   fingerprint).
 //! - [`producer`]: the idempotent-producer table (sans-IO state machine, snapshots).
+//! - [`copy`]: the consume-transform-produce loop (exactly-once or at-least-once).
 //! - [`config`]: [`LogConfig`], [`Durability`].
 //! - [`error`]: one error enum per operation.
 //! - `segment`, `partition`: segment files, scanning, group commit, recovery, retention.
@@ -57,12 +60,14 @@
 
 pub mod batch;
 pub mod config;
+pub mod copy;
 pub mod durable_end;
 pub mod error;
 mod evidence;
 pub mod index;
 mod log;
 mod partition;
+pub mod produce;
 pub mod producer;
 mod read_only_storage;
 pub mod repair;

@@ -4,7 +4,7 @@
 //!
 //! The cores are sans-IO state machines: a [`Sender`] and a [`Receiver`] take messages,
 //! frames and the time (`now_ms`) as inputs and return frames to send, messages to deliver
-//! and confirmations. Drivers (the simulator in `exactly-sim`, the UDP driver in the CLI) own
+//! and confirmations. Drivers (the simulator in `exactly-sim`, the UDP driver in [`udp`]) own
 //! sockets, clocks and threads. Composed, they give the pipes ([`PipeMode`]):
 //! at-most-once, resend, resend with ID or index de-duplication, and ordered; a receiver
 //! configured for cascade confirmation confirms only after the application does (reliable
@@ -27,6 +27,8 @@
 //! - [`fingerprint`]: the hash chain of a sender's accepted messages ([`ResumeMismatch`]).
 //! - [`state_dir`]: [`StateDirLock`] — one process per state directory, and a check that
 //!   it was not deleted under a running end.
+//! - [`udp`]: the UDP driver — socket, timers, fault injection and the state directory
+//!   around the durable ends.
 //!
 //! Byte layouts, memory bounds and recovery rules are in `docs/pipes.md`.
 //!
@@ -74,6 +76,7 @@ pub mod meter;
 pub mod receiver;
 pub mod sender;
 pub mod state_dir;
+pub mod udp;
 
 pub use config::{Dedup, PipeMode, ReceiverConfig, SenderConfig, UnknownPipeMode};
 pub use durable::{DurableError, DurableReceiver, DurableSender};

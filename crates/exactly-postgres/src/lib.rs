@@ -10,9 +10,15 @@
 //! # Layout
 //! - [`store`]: [`PgStore`], its schema, the single-writer advisory lock, batched SQL.
 //! - [`error`]: [`ConnectError`] and the mapping of driver errors to `StoreError`.
+//! - [`reconnect`]: [`PgOpener`] for the endpoint serve loop, and which errors a new
+//!   connection may cure.
+//! - [`orphans`]: run locks and the clean-up of schemas a killed run left behind.
 
 pub mod error;
+pub mod orphans;
+pub mod reconnect;
 pub mod store;
 
 pub use error::ConnectError;
+pub use reconnect::{is_connection_lost, PgOpener};
 pub use store::{drop_schema, PgOptions, PgStore, APPLICATION_NAME_PREFIX};

@@ -3,14 +3,16 @@
 //! log, and exits once its stop file exists and it has caught up. Killed at any moment by
 //! `bank`; restarting it is the whole recovery.
 
-use super::reconnect::{is_connection_lost, open_first, reopen, ReconnectPolicy};
 use super::{open_store, Layout, Role};
 use anyhow::Context;
 use clap::Args;
-use exactly_core::SystemClock;
 use exactly_endpoint::bank::{Accounts, CreditHandler, DebitHandler, CREDITS_TOPIC};
+use exactly_endpoint::serve::{
+    open_store as open_with_retry, ReconnectPolicy, ServeObserver, ServeOptions, Server,
+    StoreOpener,
+};
 use exactly_endpoint::testkit::DEAD_LETTERS_TOPIC;
-use exactly_endpoint::{Endpoint, EndpointConfig, Handler, LogPublisher, LogSource, Source, Store};
+use exactly_endpoint::{EndpointConfig, LogPublisher, LostTail, Store};
 use exactly_log::{Log, LogConfig};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -75,6 +77,61 @@ fn exit_when_stdin_closes() {
     });
 }
 
+/// Why opening the store failed: the error of `open_store`, with its causes as sources.
+#[derive(Debug)]
+struct OpenFailed(anyhow::Error);
+
+impl std::fmt::Display for OpenFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The outermost message only: the causes follow as sources.
+        write!(f, "{}", self.0)
+    }
+}
+
+impl std::error::Error for OpenFailed {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        (*self.0).source()
+    }
+}
+
+/// Opens the endpoint's store (`embedded` or PostgreSQL) for the serve loop.
+struct Opener<'a> {
+    choice: &'a str,
+    layout: &'a Layout,
+    role: Role,
+    schema_prefix: &'a str,
+}
+
+impl StoreOpener for Opener<'_> {
+    type Store = Box<dyn Store>;
+    type Error = OpenFailed;
+
+    fn open(&mut self) -> Result<Self::Store, Self::Error> {
+        open_store(self.choice, self.layout, self.role, self.schema_prefix).map_err(OpenFailed)
+    }
+
+    fn is_transient(&self, error: &Self::Error) -> bool {
+        exactly_postgres::is_connection_lost(&*error.0)
+    }
+}
+
+/// Prints the serve loop's warnings on standard error (`bank` keeps them per endpoint).
+struct Warnings;
+
+impl ServeObserver for Warnings {
+    fn lost_tail(&mut self, gap: &LostTail) {
+        eprintln!("warning: {gap}");
+    }
+
+    fn reconnecting(&mut self, last: &str, delay: Duration, attempt: u32, attempts_max: u32) {
+        eprintln!(
+            "warning: store connection lost ({last}); reconnecting in {} ms (attempt \
+             {attempt}/{attempts_max})",
+            delay.as_millis()
+        );
+    }
+}
+
 /// Runs one endpoint until its stop file appears and it has caught up.
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     if args.exit_with_parent {
@@ -87,9 +144,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         backoff_initial_ms: RECONNECT_BACKOFF_INITIAL_MS,
         backoff_max_ms: args.reconnect_backoff_max_ms,
     };
-    let mut open = || open_store(&args.store, &layout, role, &args.schema_prefix);
+    let mut opener = Opener {
+        choice: &args.store,
+        layout: &layout,
+        role,
+        schema_prefix: &args.schema_prefix,
+    };
     // The store first: a bad store fails fast, before waiting for the input.
-    let store = open_first(&reconnect, &mut open)?;
+    let store = open_with_retry(&reconnect, &mut opener, &mut Warnings)?;
     let own_dir = layout.log_dir(role);
     let own = Arc::new(
         Log::open(&own_dir, LogConfig::default())
@@ -100,38 +162,52 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         own.create_topic(CREDITS_TOPIC, 1)?;
     }
     let (input_dir, topic) = layout.input(role);
-    let input = open_input(&input_dir, topic)?;
+    let server = Server {
+        input: open_input(&input_dir, topic)?,
+        topic: topic.to_string(),
+        options: ServeOptions {
+            fetch_max: args.batch * 4,
+            poll_timeout: Duration::from_millis(50),
+            reconnect,
+            endpoint: EndpointConfig {
+                dead_letter_topic: DEAD_LETTERS_TOPIC.to_string(),
+                ..EndpointConfig::default()
+            },
+        },
+    };
     let (a, b) = (
         Accounts::new("a", args.accounts),
         Accounts::new("b", args.accounts),
     );
-    let loop_args = Loop {
-        own,
-        input,
-        topic,
-        stop_file: layout.stop_file(role),
-        fetch_max: args.batch * 4,
-        reconnect,
-    };
+    let stop_file = layout.stop_file(role);
+    let mut stop = || stop_file.exists();
+    let mut publisher = LogPublisher::new(own);
     match role {
-        Role::A => loop_args.run(
+        Role::A => server.run(
             DebitHandler {
                 local: a,
                 remote: b,
                 batch_max: args.batch,
             },
             store,
-            open,
-        ),
-        Role::B => loop_args.run(
+            &mut opener,
+            &mut publisher,
+            &mut stop,
+            &mut Warnings,
+        )?,
+        Role::B => server.run(
             CreditHandler {
                 local: b,
                 batch_max: args.batch,
             },
             store,
-            open,
-        ),
+            &mut opener,
+            &mut publisher,
+            &mut stop,
+            &mut Warnings,
+        )?,
     }
+    Ok(())
 }
 
 /// Follows another process's log, waiting until `topic` exists there.
@@ -150,87 +226,5 @@ fn open_input(dir: &std::path::Path, topic: &str) -> anyhow::Result<Arc<Log>> {
             );
         }
         std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-struct Loop {
-    own: Arc<Log>,
-    input: Arc<Log>,
-    topic: &'static str,
-    stop_file: PathBuf,
-    fetch_max: usize,
-    reconnect: ReconnectPolicy,
-}
-
-impl Loop {
-    /// Serves until the stop file says so. A lost store connection ends the session; the
-    /// store is reopened (with backoff, bounded) and a new session starts from the
-    /// committed positions, exactly like a restart.
-    fn run<H: Handler>(
-        self,
-        handler: H,
-        store: Box<dyn Store>,
-        mut open: impl FnMut() -> anyhow::Result<Box<dyn Store>>,
-    ) -> anyhow::Result<()> {
-        let config = EndpointConfig {
-            dead_letter_topic: DEAD_LETTERS_TOPIC.to_string(),
-            ..EndpointConfig::default()
-        };
-        let clock = Arc::new(SystemClock);
-        let mut publisher = LogPublisher::new(Arc::clone(&self.own));
-        let mut failures = 0u32;
-        let mut endpoint = Endpoint::new(handler, store, config.clone(), clock.clone());
-        loop {
-            let error = match self.session(&mut endpoint, &mut publisher, &mut failures) {
-                Ok(()) => return Ok(()),
-                Err(error) if is_connection_lost(&error) => error,
-                Err(error) => return Err(error),
-            };
-            // The old store (and its dead connection) goes before a new one takes the lock.
-            let (handler, old_store) = endpoint.into_parts();
-            drop(old_store);
-            let store = reopen(&self.reconnect, &mut open, &mut failures, &error)?;
-            endpoint = Endpoint::new(handler, store, config.clone(), clock.clone());
-        }
-    }
-
-    /// One session on one store connection: recovery (positions, outbox), then the loop
-    /// over any [`Source`] (the log here; NATS would plug in the same way).
-    fn session<H: Handler>(
-        &self,
-        endpoint: &mut Endpoint<H, Box<dyn Store>>,
-        publisher: &mut LogPublisher,
-        failures: &mut u32,
-    ) -> anyhow::Result<()> {
-        let positions = endpoint.store().positions()?;
-        let source = LogSource::new(Arc::clone(&self.input), self.topic, &positions)?;
-        for gap in source.lost_tails() {
-            eprintln!("warning: {gap}");
-        }
-        // Whatever a previous session committed but did not dispatch goes out first.
-        endpoint.dispatch(publisher)?;
-        *failures = 0;
-        self.serve(endpoint, publisher, source)
-    }
-
-    /// The endpoint loop over any [`Source`] (the log here; NATS would plug in the same way).
-    fn serve<H: Handler>(
-        &self,
-        endpoint: &mut Endpoint<H, Box<dyn Store>>,
-        publisher: &mut LogPublisher,
-        mut source: impl Source,
-    ) -> anyhow::Result<()> {
-        loop {
-            let batch = source.poll(self.fetch_max, Duration::from_millis(50))?;
-            if batch.is_empty() {
-                if self.stop_file.exists() && source.caught_up()? {
-                    endpoint.dispatch(publisher)?;
-                    return Ok(());
-                }
-                continue;
-            }
-            endpoint.process(&batch)?;
-            endpoint.dispatch(publisher)?;
-        }
     }
 }

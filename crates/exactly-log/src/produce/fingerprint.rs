@@ -1,4 +1,4 @@
-//! The durable fingerprint of what an idempotent `log produce` consumed from its input.
+//! The durable fingerprint of what an idempotent producer consumed from its input.
 //!
 //! Sequences are derived from input positions, so a re-run with a *different* input would
 //! have its first records answered `Duplicate` and silently dropped. The fingerprint
@@ -21,8 +21,8 @@
 //! CRC32C of those 12 bytes u32 LE. A torn tail (a partial or bad entry with nothing valid
 //! after it) is cut; a bad entry followed by a valid one is corruption, never skipped.
 
+use crate::Log;
 use exactly_core::{ProducerEpoch, ProducerId};
-use exactly_log::Log;
 use std::fs::{File, OpenOptions};
 use std::io::{BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -117,8 +117,17 @@ pub enum FingerprintError {
         /// Producer id.
         producer_id: u64,
         /// Cause.
-        source: exactly_log::ReadError,
+        source: crate::ReadError,
     },
+}
+
+/// An I/O failure on the fingerprint at `path`, logged where it happens.
+fn io_error(path: &Path, source: std::io::Error) -> FingerprintError {
+    tracing::warn!(path = %path.display(), error = %source, "input fingerprint I/O failed");
+    FingerprintError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// One input record as the fingerprint knows it.
@@ -214,10 +223,7 @@ impl InputFingerprint {
                     path: path.clone(),
                 }
             })?;
-        let io = |source| FingerprintError::Io {
-            path: path.clone(),
-            source,
-        };
+        let io = |source| io_error(&path, source);
         let file = OpenOptions::new().write(true).open(&path).map_err(io)?;
         // Entries past the last appended record are void: cut them before writing anew.
         let keep = HEADER_BYTES + must_match * ENTRY_BYTES as u64;
@@ -259,10 +265,7 @@ impl InputFingerprint {
         let mut bytes = [0u8; ENTRY_BYTES];
         self.known
             .read_exact(&mut bytes)
-            .map_err(|source| FingerprintError::Io {
-                path: self.path.clone(),
-                source,
-            })?;
+            .map_err(|source| io_error(&self.path, source))?;
         // Scanned valid when opened; a change since is damage, not a torn tail.
         let known = Entry::decode(&bytes).ok_or_else(|| FingerprintError::Corrupt {
             path: self.path.clone(),
@@ -286,10 +289,7 @@ impl InputFingerprint {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let io = |source| FingerprintError::Io {
-            path: self.path.clone(),
-            source,
-        };
+        let io = |source| io_error(&self.path, source);
         self.file.seek(SeekFrom::End(0)).map_err(io)?;
         self.file.write_all(&self.pending).map_err(io)?;
         self.file.sync_data().map_err(io)?;
@@ -372,12 +372,7 @@ fn read_header(path: &Path, partitions: u32) -> Result<Option<u16>, FingerprintE
     let mut file = match File::open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
-            return Err(FingerprintError::Io {
-                path: path.to_path_buf(),
-                source,
-            })
-        }
+        Err(source) => return Err(io_error(path, source)),
     };
     let mut header = [0u8; HEADER_BYTES as usize];
     file.read_exact(&mut header)
@@ -408,10 +403,7 @@ fn scan_entries(
     partitions: u32,
     in_log: &[u64],
 ) -> Result<Result<u64, (u32, u64)>, FingerprintError> {
-    let io = |source| FingerprintError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
+    let io = |source| io_error(path, source);
     let mut reader = BufReader::new(File::open(path).map_err(io)?);
     reader.seek(SeekFrom::Start(HEADER_BYTES)).map_err(io)?;
     let mut failure = None;
@@ -476,7 +468,7 @@ fn create_atomically(
 ) -> Result<(), FingerprintError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
-        move |source| FingerprintError::Io { path, source }
+        move |source| io_error(&path, source)
     };
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let mut header = Vec::with_capacity(HEADER_BYTES as usize);
