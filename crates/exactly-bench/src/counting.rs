@@ -47,7 +47,9 @@ impl StorageFile for CountingFile {
     fn write_at(&self, position: u64, data: &[u8]) -> io::Result<()> {
         self.inner.write_at(position, data)?;
         let len = data.len() as u64;
-        self.counters.bytes_written.fetch_add(len, Ordering::Relaxed);
+        self.counters
+            .bytes_written
+            .fetch_add(len, Ordering::Relaxed);
         Ok(())
     }
     fn sync_data(&self) -> io::Result<()> {

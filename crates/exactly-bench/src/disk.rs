@@ -67,8 +67,7 @@ fn drop_file(path: &Path) -> Result<(), BenchError> {
     // SAFETY: `posix_fadvise` only reads its integer arguments; the descriptor is valid
     // for the call because `file` is alive until the end of this function.
     #[allow(unsafe_code)]
-    let status =
-        unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    let status = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
     if status != 0 {
         let source = std::io::Error::from_raw_os_error(status);
         return Err(io_error("posix_fadvise(DONTNEED) of", path)(source));

@@ -125,7 +125,8 @@ pub fn run(config: &LogBenchConfig, progress: &dyn Fn(&str)) -> Result<LogReport
         ));
     }
     let parent = config.dir.clone().unwrap_or_else(std::env::temp_dir);
-    let temp = tempfile::tempdir_in(&parent).map_err(io_error("creating a directory in", &parent))?;
+    let temp =
+        tempfile::tempdir_in(&parent).map_err(io_error("creating a directory in", &parent))?;
     let budget = Duration::from_secs_f64(config.seconds);
     let mut raw = Vec::new();
     let mut series: Vec<Series> = CONFIGS.iter().map(|_| Series::default()).collect();
@@ -144,7 +145,14 @@ pub fn run(config: &LogBenchConfig, progress: &dyn Fn(&str)) -> Result<LogReport
             };
             progress(&format!("round {}: {}", round + 1, cfg.label()));
             let dir = temp.path().join(format!("round-{round}"));
-            let m = appends(&dir, *cfg, config.batch_bytes, budget, Durability::Immediate, true)?;
+            let m = appends(
+                &dir,
+                *cfg,
+                config.batch_bytes,
+                budget,
+                Durability::Immediate,
+                true,
+            )?;
             if !cfg.idempotent {
                 s.raw_same_block.push(raw_like(temp.path(), &m, budget)?);
             }
@@ -217,7 +225,10 @@ fn evidence_cost(
         let cfg = c(record_bytes, 8, false);
         let (mut on, mut off, mut raw) = (Vec::new(), Vec::new(), Vec::new());
         for round in 0..config.rounds {
-            progress(&format!("round {}: evidence on/off, {record_bytes} B", round + 1));
+            progress(&format!(
+                "round {}: evidence on/off, {record_bytes} B",
+                round + 1
+            ));
             for evidence in [round % 2 == 0, round % 2 == 1] {
                 let path = dir.join(format!("evidence-{round}-{evidence}"));
                 let immediate = Durability::Immediate;
@@ -274,13 +285,18 @@ fn raw_measurement(
     })
 }
 
-/// Raw write + fdatasync with blocks of the bytes per sync that `m` made (rounded to
-/// 512 B so that the rounds of one configuration share a name).
+/// Raw write + fdatasync with blocks of the segment bytes per sync that `m` made (record
+/// framing included: the disk wrote those bytes too), for the same `budget`.
 fn raw_like(dir: &Path, m: &Measurement, budget: Duration) -> Result<Measurement, BenchError> {
-    let per_sync = m.bytes_per_sync.unwrap_or(0.0).max(1.0);
-    let block = ((per_sync / 512.0).round().max(1.0) * 512.0) as usize;
+    let Some(per_sync) = m.bytes_per_sync else {
+        return Err(BenchError::Check(format!(
+            "{}: no fdatasync counted",
+            m.name
+        )));
+    };
+    let block = per_sync.round().max(1.0) as usize;
     let mut raw = raw_measurement(dir, block, budget)?;
-    raw.name = format!("{}, as {}", raw.name, m.name);
+    raw.name = format!("raw write+fdatasync, same bytes per sync as {}", m.name);
     Ok(raw)
 }
 

@@ -114,7 +114,11 @@ pub fn run(config: &PipeBenchConfig, progress: &dyn Fn(&str)) -> Result<PipeRepo
             let (Some(&(loss, durable)), Some(rows)) = (PIPES.get(i), pipes.get_mut(i)) else {
                 continue;
             };
-            progress(&format!("round {}: pipe, {:.0}% loss", round + 1, loss * 100.0));
+            progress(&format!(
+                "round {}: pipe, {:.0}% loss",
+                round + 1,
+                loss * 100.0
+            ));
             rows.push(pipe_udp(config, loss, durable)?);
         }
         for ((name, net), rows) in sims.iter().zip(sim_rows.iter_mut()) {

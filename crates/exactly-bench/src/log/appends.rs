@@ -42,11 +42,12 @@ pub(super) struct Config {
 impl Config {
     /// Short description for progress messages.
     pub(super) fn label(&self) -> String {
-        let mode = if self.idempotent { "idempotent" } else { "plain" };
-        format!(
-            "append {} B x{} {mode}",
-            self.record_bytes, self.producers
-        )
+        let mode = if self.idempotent {
+            "idempotent"
+        } else {
+            "plain"
+        };
+        format!("append {} B x{} {mode}", self.record_bytes, self.producers)
     }
 }
 

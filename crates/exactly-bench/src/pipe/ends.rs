@@ -106,10 +106,7 @@ impl SendEnd for DurableSender {
         DurableSender::handle_timeout(self, now_ms);
     }
     fn poll_confirmed(&mut self) -> Result<bool, BenchError> {
-        Ok(self
-            .poll_event()
-            .during("reading confirmations")?
-            .is_some())
+        Ok(self.poll_event().during("reading confirmations")?.is_some())
     }
     fn stats(&self) -> SenderStats {
         self.sender().stats()
