@@ -7,7 +7,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 
 /// One supervised child and what happened to it.
 pub struct Supervised {
-    make: Box<dyn FnMut() -> Command>,
+    make: Box<dyn FnMut() -> std::io::Result<Command>>,
     child: Child,
     /// SIGKILLs that landed while it was running.
     pub kills: u32,
@@ -16,9 +16,13 @@ pub struct Supervised {
 }
 
 impl Supervised {
-    /// Starts `make()` with its standard input piped from this process.
-    pub fn spawn(mut make: impl FnMut() -> Command + 'static) -> std::io::Result<Self> {
-        let child = make().stdin(Stdio::piped()).spawn()?;
+    /// Starts the command `make()` builds, with its standard input piped from this
+    /// process. `make` is called again for every restart (it may open files, hence the
+    /// `Result`).
+    pub fn spawn(
+        mut make: impl FnMut() -> std::io::Result<Command> + 'static,
+    ) -> std::io::Result<Self> {
+        let child = make()?.stdin(Stdio::piped()).spawn()?;
         Ok(Self {
             make: Box::new(make),
             child,
@@ -53,7 +57,7 @@ impl Supervised {
 
     /// Starts the command again (after [`Supervised::kill`] or an exit).
     pub fn restart(&mut self) -> std::io::Result<()> {
-        self.child = (self.make)().stdin(Stdio::piped()).spawn()?;
+        self.child = (self.make)()?.stdin(Stdio::piped()).spawn()?;
         self.restarts += 1;
         Ok(())
     }

@@ -12,7 +12,7 @@ fn kills_and_restarts_are_counted_and_exits_reported() {
     let mut child = Supervised::spawn(|| {
         let mut sleep = Command::new("sleep");
         sleep.arg("30");
-        sleep
+        Ok(sleep)
     })
     .unwrap();
     assert_eq!(child.kill_and_restart().unwrap(), None);
@@ -23,7 +23,7 @@ fn kills_and_restarts_are_counted_and_exits_reported() {
 
 #[test]
 fn an_exit_by_itself_is_not_a_kill() {
-    let mut child = Supervised::spawn(|| Command::new("true")).unwrap();
+    let mut child = Supervised::spawn(|| Ok(Command::new("true"))).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while child.try_wait().unwrap().is_none() {
         assert!(Instant::now() < deadline, "`true` did not exit");
@@ -37,7 +37,7 @@ fn an_exit_by_itself_is_not_a_kill() {
 #[test]
 fn a_child_reading_its_input_exits_when_the_supervisor_drops_its_end() {
     // `cat` exits when its standard input closes; keep its pid to look for it afterwards.
-    let mut child = Supervised::spawn(|| Command::new("cat")).unwrap();
+    let mut child = Supervised::spawn(|| Ok(Command::new("cat"))).unwrap();
     let pid = child.child().id();
     // Close only the input pipe: the child must exit by itself.
     drop(child.child().stdin.take());
