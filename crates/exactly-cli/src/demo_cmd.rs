@@ -90,7 +90,12 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         ));
         crate::gen_cmd::transfers(&dir, "transfers", 4, args.transfers, args.accounts, seed)?;
         bar.finish_and_clear();
-        rows.push(run_guarantee(&dir, guarantee, &args, seed.wrapping_add(i as u64))?);
+        rows.push(run_guarantee(
+            &dir,
+            guarantee,
+            &args,
+            seed.wrapping_add(i as u64),
+        )?);
     }
     print_rows(&args, &rows, seed, started.elapsed());
     let Some(exactly) = rows.iter().find(|r| r.guarantee == "exactly-once") else {

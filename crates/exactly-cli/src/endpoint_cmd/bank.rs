@@ -167,7 +167,10 @@ impl<'a> Children<'a> {
         let path = self.layout.stderr_file(role);
         let last = match std::fs::read_to_string(&path) {
             Ok(stderr) => stderr.lines().last().unwrap_or("(no output)").to_string(),
-            Err(error) => format!("(its error output {} is unreadable: {error})", path.display()),
+            Err(error) => format!(
+                "(its error output {} is unreadable: {error})",
+                path.display()
+            ),
         };
         bail!(
             "{} keeps failing ({} failures); its last error: {last}",
@@ -219,7 +222,14 @@ fn serve_command(
             .open(&stderr_path)?;
         let mut command = Command::new(&exe);
         command
-            .args(["endpoint", "serve", "--role", role.name(), "--store", &store])
+            .args([
+                "endpoint",
+                "serve",
+                "--role",
+                role.name(),
+                "--store",
+                &store,
+            ])
             .args(["--schema-prefix", &schema_prefix])
             .arg("--dir")
             .arg(&root)
