@@ -57,7 +57,9 @@ fn figures_are_medians_and_baselines_match_the_block_size() {
 
     let hot = figure("sequential read, 1 KiB records, hot");
     let cold = figure("sequential read, 1 KiB records, cold");
-    assert_eq!(hot.records, cold.records);
-    assert!(hot.records > 0);
+    // Each round reads back what that round wrote; the medians may come from different rounds.
+    assert!(hot.records > 0 && cold.records > 0);
+    assert_eq!(hot.rounds_mb_per_sec.len(), 3);
+    assert_eq!(cold.rounds_mb_per_sec.len(), 3);
     assert_eq!(cold.ratio_against.as_deref(), Some("sequential read, hot"));
 }
