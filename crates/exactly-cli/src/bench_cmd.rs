@@ -1,4 +1,6 @@
-//! `exactly bench …`: benchmarks whose every figure is a ratio measured in the same run.
+//! `exactly bench …`: the arguments and the printing of the benchmarks; the measuring is
+//! done by `exactly_bench`, whose every figure is the median of several rounds compared
+//! with a baseline measured in the same run.
 
 mod endpoint;
 mod engine;
@@ -7,6 +9,12 @@ mod pipe;
 mod txn;
 
 use clap::{Args, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+use std::time::Duration;
+
+// Shared with `txn`, which measures its own figures in this crate for now.
+pub(crate) use exactly_bench::{median_by, raw_fdatasync_bytes};
 
 /// Arguments of `exactly bench`.
 #[derive(Args, Debug)]
@@ -40,34 +48,41 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
 }
 
-/// Writes `block_bytes` blocks sequentially to a scratch file in `dir`, each followed by
-/// fdatasync, for `budget`: the disk's own limit for durable writes. Returns the bytes
-/// written and the time taken.
-pub(crate) fn raw_fdatasync_bytes(
-    dir: &std::path::Path,
-    block_bytes: usize,
-    budget: std::time::Duration,
-) -> anyhow::Result<(u64, std::time::Duration)> {
-    use std::os::unix::fs::FileExt;
-    let path = dir.join("raw.bin");
-    let file = std::fs::File::create(&path)?;
-    let block = vec![0xa5u8; block_bytes];
-    let started = std::time::Instant::now();
-    let mut written = 0u64;
-    while started.elapsed() < budget {
-        file.write_all_at(&block, written)?;
-        file.sync_data()?;
-        written += block.len() as u64;
+/// A spinner naming the step being measured, on standard error when it is a terminal;
+/// nothing at all when it is not (piped output stays clean).
+pub(crate) struct Progress(ProgressBar);
+
+impl Progress {
+    /// A spinner for `bench`.
+    pub(crate) fn new(bench: &str) -> Self {
+        if !std::io::stderr().is_terminal() {
+            return Self(ProgressBar::hidden());
+        }
+        let bar = ProgressBar::new_spinner();
+        if let Ok(style) = ProgressStyle::with_template("{spinner} {prefix}: {msg} {elapsed}") {
+            bar.set_style(style);
+        }
+        bar.set_prefix(bench.to_string());
+        bar.enable_steady_tick(Duration::from_millis(100));
+        Self(bar)
     }
-    let elapsed = started.elapsed();
-    drop(file);
-    std::fs::remove_file(&path)?;
-    Ok((written, elapsed))
+
+    /// Shows `step`.
+    pub(crate) fn step(&self, step: &str) {
+        self.0.set_message(step.to_string());
+    }
 }
 
-/// The element whose `rate` is the median (noisy disks: report the middle round).
-pub(crate) fn median_by<T>(mut results: Vec<T>, rate: impl Fn(&T) -> f64) -> Option<T> {
-    results.sort_by(|a, b| rate(a).total_cmp(&rate(b)));
-    let middle = results.len() / 2;
-    results.into_iter().nth(middle)
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.0.finish_and_clear();
+    }
+}
+
+/// Prints one JSON line per item.
+pub(crate) fn print_json_lines<T: serde::Serialize>(items: &[T]) -> anyhow::Result<()> {
+    for item in items {
+        println!("{}", serde_json::to_string(item)?);
+    }
+    Ok(())
 }

@@ -13,9 +13,9 @@ use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use exactly_engine::jobs::{check_balances, BalanceCheck};
 use exactly_log::{Log, LogConfig};
-use producer::{spinner, wait_or_kill};
-use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
+use exactly_testkit::KillLoop;
+use producer::spinner;
+use rand::Rng;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -90,8 +90,12 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         ));
         crate::gen_cmd::transfers(&dir, "transfers", 4, args.transfers, args.accounts, seed)?;
         bar.finish_and_clear();
-        let mut rng = SmallRng::seed_from_u64(seed.wrapping_add(i as u64));
-        rows.push(run_guarantee(&dir, guarantee, &args, &mut rng)?);
+        rows.push(run_guarantee(
+            &dir,
+            guarantee,
+            &args,
+            seed.wrapping_add(i as u64),
+        )?);
     }
     print_rows(&args, &rows, seed, started.elapsed());
     let Some(exactly) = rows.iter().find(|r| r.guarantee == "exactly-once") else {
@@ -103,8 +107,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn job_command(dir: &Path, guarantee: &str, args: &DemoArgs) -> anyhow::Result<Command> {
-    let mut command = Command::new(crate::exactly_exe()?);
+fn job_command(exe: &Path, dir: &Path, guarantee: &str, args: &DemoArgs) -> Command {
+    let mut command = Command::new(exe);
     command
         .args([
             "run",
@@ -125,7 +129,7 @@ fn job_command(dir: &Path, guarantee: &str, args: &DemoArgs) -> anyhow::Result<C
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    Ok(command)
+    command
 }
 
 /// Runs the job until it finishes, killing it `args.kills` times at random moments first.
@@ -133,38 +137,25 @@ fn run_guarantee(
     dir: &Path,
     guarantee: &'static str,
     args: &DemoArgs,
-    rng: &mut SmallRng,
+    seed: u64,
 ) -> anyhow::Result<Row> {
-    let (mut crashes, mut runs, mut wall) = (0, 0, Duration::ZERO);
-    loop {
-        runs += 1;
-        let bar = spinner(&format!(
-            "{guarantee}: run {runs}, {crashes} SIGKILLs so far"
-        ));
-        let started = Instant::now();
-        let mut child = job_command(dir, guarantee, args)?
-            .spawn()
-            .context("starting the job")?;
-        if crashes < args.kills {
-            let delay = Duration::from_millis(rng.random_range(40..300));
-            if wait_or_kill(&mut child, delay)? {
-                crashes += 1;
-                wall += started.elapsed();
-                bar.finish_and_clear();
-                continue;
-            }
-        }
-        let output = child.wait_with_output().context("waiting for the job")?;
-        wall += started.elapsed();
-        bar.finish_and_clear();
-        if !output.status.success() {
-            bail!(
-                "{guarantee} job failed: {}",
-                String::from_utf8_lossy(&output.stderr).trim()
-            );
-        }
-        break;
-    }
+    let exe = crate::exactly_exe()?;
+    let bar = spinner(&format!("{guarantee}: run 1"));
+    let finished = KillLoop::new(args.kills, seed)
+        .delay_ms(40..300)
+        .run_to_completion(
+            || job_command(&exe, dir, guarantee, args),
+            |so_far| {
+                bar.set_message(format!(
+                    "{guarantee}: run {}, {} SIGKILLs so far",
+                    so_far.runs, so_far.kills
+                ));
+            },
+        )
+        .with_context(|| format!("{guarantee} job"));
+    bar.finish_and_clear();
+    let finished = finished?;
+    let (crashes, runs, wall) = (finished.kills, finished.runs, finished.wall);
     let bar = spinner(&format!("{guarantee}: auditing"));
     let log = Log::open_read_only(dir, LogConfig::default())?;
     let check = check_balances(

@@ -7,14 +7,14 @@ use clap::Args;
 use exactly_core::StdStorage;
 use exactly_log::verify::verify_log;
 use exactly_log::{partition_for_key, Durability, Log, LogConfig};
+use exactly_testkit::KillLoop;
 use indicatif::{ProgressBar, ProgressStyle};
-use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use serde_json::json;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 const TOPIC: &str = "payments";
 
@@ -194,9 +194,9 @@ fn create_topic(log_dir: &Path, partitions: u32) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn spawn_producer(log_dir: &Path, input: &Path) -> anyhow::Result<Child> {
-    let exe = crate::exactly_exe()?;
-    Command::new(exe)
+fn producer_command(exe: &Path, log_dir: &Path, input: &Path) -> Command {
+    let mut command = Command::new(exe);
+    command
         .args(["log", "produce", "--topic", TOPIC, "--producer-id", "1"])
         .arg("--dir")
         .arg(log_dir)
@@ -204,69 +204,37 @@ fn spawn_producer(log_dir: &Path, input: &Path) -> anyhow::Result<Child> {
         .arg(input)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("starting the producer")
+        .stderr(Stdio::piped());
+    command
 }
 
 fn produce_with_kills(log_dir: &Path, input: &Path, kills: u32, seed: u64) -> anyhow::Result<Runs> {
-    let mut rng = SmallRng::seed_from_u64(seed);
-    let mut runs = Runs::default();
-    loop {
-        runs.started += 1;
-        let bar = spinner(&format!("producer run {}", runs.started));
-        let started = Instant::now();
-        let mut child = spawn_producer(log_dir, input)?;
-        if runs.killed < kills {
-            let delay = Duration::from_millis(rng.random_range(150..1200));
-            if wait_or_kill(&mut child, delay)? {
-                runs.killed += 1;
-                runs.producer_wall += started.elapsed();
-                bar.finish_and_clear();
-                continue;
-            }
-        }
-        let output = child
-            .wait_with_output()
-            .context("waiting for the producer")?;
-        runs.producer_wall += started.elapsed();
-        bar.finish_and_clear();
-        if !output.status.success() {
-            bail!(
-                "producer failed: {}",
-                String::from_utf8_lossy(&output.stderr).trim()
-            );
-        }
-        let summary: serde_json::Value =
-            serde_json::from_slice(&output.stdout).context("reading the producer's summary")?;
-        runs.last_appended = summary
-            .get("appended")
+    let exe = crate::exactly_exe()?;
+    let bar = spinner("producer run 1");
+    let finished = KillLoop::new(kills, seed)
+        .delay_ms(150..1200)
+        .run_to_completion(
+            || producer_command(&exe, log_dir, input),
+            |so_far| bar.set_message(format!("producer run {}", so_far.runs)),
+        )
+        .context("producer");
+    bar.finish_and_clear();
+    let finished = finished?;
+    let summary: serde_json::Value = serde_json::from_slice(&finished.output.stdout)
+        .context("reading the producer's summary")?;
+    let count = |field: &str| {
+        summary
+            .get(field)
             .and_then(serde_json::Value::as_u64)
-            .unwrap_or(0);
-        runs.last_deduplicated = summary
-            .get("deduplicated")
-            .and_then(serde_json::Value::as_u64)
-            .unwrap_or(0);
-        return Ok(runs);
-    }
-}
-
-/// Waits `delay`; kills the child with SIGKILL if it is still running. Returns whether it
-/// was killed (false: it had already exited).
-pub(super) fn wait_or_kill(child: &mut Child, delay: Duration) -> anyhow::Result<bool> {
-    let deadline = Instant::now() + delay;
-    while Instant::now() < deadline {
-        if child.try_wait()?.is_some() {
-            return Ok(false);
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    if child.try_wait()?.is_some() {
-        return Ok(false);
-    }
-    child.kill().context("sending SIGKILL")?; // std's kill is SIGKILL on Unix
-    child.wait()?;
-    Ok(true)
+            .with_context(|| format!("the producer's summary has no `{field}` count: {summary}"))
+    };
+    Ok(Runs {
+        started: finished.runs,
+        killed: finished.kills,
+        last_appended: count("appended")?,
+        last_deduplicated: count("deduplicated")?,
+        producer_wall: finished.wall,
+    })
 }
 
 fn audit_log(log_dir: &Path, records: u64, partitions: u32) -> anyhow::Result<Audit> {

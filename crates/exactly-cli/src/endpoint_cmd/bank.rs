@@ -18,11 +18,12 @@ use clap::Args;
 use exactly_core::Timestamp;
 use exactly_endpoint::testkit::{bank_workload, record_value, Workload, TRANSFERS_TOPIC};
 use exactly_log::{Log, LogConfig, Record};
+use exactly_testkit::Supervised;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Arguments of `exactly endpoint bank`.
@@ -106,32 +107,31 @@ pub(crate) struct Runs {
     pub(crate) wall: Duration,
 }
 
+/// The two endpoint processes, each supervised: killed and restarted on demand, dying
+/// with `bank` (their standard input is a pipe only `bank` holds) and when dropped.
 struct Children<'a> {
     layout: &'a Layout,
-    args: &'a BankArgs,
-    schema_prefix: String,
-    a: Child,
-    b: Child,
+    a: Supervised,
+    b: Supervised,
 }
 
 impl<'a> Children<'a> {
     fn spawn_both(
         layout: &'a Layout,
-        args: &'a BankArgs,
-        schema_prefix: String,
+        args: &BankArgs,
+        schema_prefix: &str,
     ) -> anyhow::Result<Self> {
-        let a = spawn(layout, args, &schema_prefix, Role::A)?;
-        let b = spawn(layout, args, &schema_prefix, Role::B)?;
-        Ok(Self {
-            layout,
-            args,
-            schema_prefix,
-            a,
-            b,
-        })
+        let exe = crate::exactly_exe()?;
+        let spawn = |role: Role| {
+            let make = serve_command(layout, args, schema_prefix, role, exe.clone());
+            Supervised::spawn(make).with_context(|| format!("starting {}", role.name()))
+        };
+        let a = spawn(Role::A)?;
+        let b = spawn(Role::B)?;
+        Ok(Self { layout, a, b })
     }
 
-    fn child(&mut self, role: Role) -> &mut Child {
+    fn child(&mut self, role: Role) -> &mut Supervised {
         match role {
             Role::A => &mut self.a,
             Role::B => &mut self.b,
@@ -140,20 +140,21 @@ impl<'a> Children<'a> {
 
     /// SIGKILLs `role` if it is running, then starts it again.
     fn kill_and_restart(&mut self, role: Role, runs: &mut Runs) -> anyhow::Result<()> {
-        let child = self.child(role);
-        match child.try_wait()? {
-            None => {
-                child.kill()?; // SIGKILL on Unix
-                child.wait()?;
-                runs.kills += 1;
-            }
+        match self.child(role).kill()? {
+            None => runs.kills += 1,
             Some(status) => {
                 let failure = format!("{} exited by itself: {status}", role.name());
                 runs.child_failures.push(failure);
                 self.give_up_if_broken(role, runs)?;
             }
         }
-        *self.child(role) = spawn(self.layout, self.args, &self.schema_prefix, role)?;
+        self.restart(role, runs)
+    }
+
+    fn restart(&mut self, role: Role, runs: &mut Runs) -> anyhow::Result<()> {
+        self.child(role)
+            .restart()
+            .with_context(|| format!("restarting {}", role.name()))?;
         runs.restarts += 1;
         Ok(())
     }
@@ -163,8 +164,14 @@ impl<'a> Children<'a> {
         if runs.child_failures.len() < CHILD_FAILURES_MAX {
             return Ok(());
         }
-        let stderr = std::fs::read_to_string(self.layout.stderr_file(role)).unwrap_or_default();
-        let last = stderr.lines().last().unwrap_or("(no output)");
+        let path = self.layout.stderr_file(role);
+        let last = match std::fs::read_to_string(&path) {
+            Ok(stderr) => stderr.lines().last().unwrap_or("(no output)").to_string(),
+            Err(error) => format!(
+                "(its error output {} is unreadable: {error})",
+                path.display()
+            ),
+        };
         bail!(
             "{} keeps failing ({} failures); its last error: {last}",
             role.name(),
@@ -183,10 +190,10 @@ impl<'a> Children<'a> {
                 let failure = format!("{} failed while draining: {status}", role.name());
                 runs.child_failures.push(failure);
                 self.give_up_if_broken(role, runs)?;
-                *self.child(role) = spawn(self.layout, self.args, &self.schema_prefix, role)?;
-                runs.restarts += 1;
+                self.restart(role, runs)?;
             }
             if Instant::now() > deadline {
+                // The error below is what matters; the process is killed on drop anyway.
                 let _ = self.child(role).kill();
                 bail!("{} did not drain before the timeout", role.name());
             }
@@ -195,54 +202,44 @@ impl<'a> Children<'a> {
     }
 }
 
-impl Drop for Children<'_> {
-    fn drop(&mut self) {
-        for child in [&mut self.a, &mut self.b] {
-            if let Ok(None) = child.try_wait() {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
-        }
-    }
-}
-
-fn spawn(
+/// Builds `exactly endpoint serve` for `role`, its error output appended to its file.
+fn serve_command(
     layout: &Layout,
     args: &BankArgs,
     schema_prefix: &str,
     role: Role,
-) -> anyhow::Result<Child> {
-    let stderr = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(layout.stderr_file(role))?;
-    Command::new(crate::exactly_exe()?)
-        .args([
-            "endpoint",
-            "serve",
-            "--role",
-            role.name(),
-            "--store",
-            &args.store,
-            "--schema-prefix",
-            schema_prefix,
-        ])
-        .arg("--dir")
-        .arg(layout.root())
-        .args([
-            "--accounts",
-            &args.accounts.to_string(),
-            "--batch",
-            &args.batch.to_string(),
-            "--exit-with-parent",
-        ])
-        // The child's standard input is a pipe only this process writes to (the `Child`
-        // keeps its end open): it closes when `bank` dies, and the child exits.
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(stderr)
-        .spawn()
-        .with_context(|| format!("starting {}", role.name()))
+    exe: PathBuf,
+) -> impl FnMut() -> std::io::Result<Command> + 'static {
+    let stderr_path = layout.stderr_file(role);
+    let root = layout.root().to_path_buf();
+    let store = args.store.clone();
+    let schema_prefix = schema_prefix.to_string();
+    let (accounts, batch) = (args.accounts.to_string(), args.batch.to_string());
+    move || {
+        let stderr = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&stderr_path)?;
+        let mut command = Command::new(&exe);
+        command
+            .args([
+                "endpoint",
+                "serve",
+                "--role",
+                role.name(),
+                "--store",
+                &store,
+            ])
+            .args(["--schema-prefix", &schema_prefix])
+            .arg("--dir")
+            .arg(&root)
+            .args(["--accounts", &accounts, "--batch", &batch])
+            // Exits when its standard input (a pipe only `bank` writes to) closes.
+            .arg("--exit-with-parent")
+            .stdout(Stdio::null())
+            .stderr(stderr);
+        Ok(command)
+    }
 }
 
 /// Runs the bank and prints the audit; fails if the invariant does not hold.
@@ -315,7 +312,7 @@ fn drive(
     let deadline = Instant::now() + Duration::from_secs(args.timeout_s);
     let mut rng = SmallRng::seed_from_u64(seed);
     let mut runs = Runs::default();
-    let mut children = Children::spawn_both(layout, args, schema_prefix.to_string())?;
+    let mut children = Children::spawn_both(layout, args, schema_prefix)?;
     let chunk_count = u64::from(args.kills.unwrap_or(20).max(1));
     let chunk_len = (workload.deliveries.len() as u64)
         .div_ceil(chunk_count)
@@ -362,12 +359,10 @@ fn drive(
 }
 
 fn append(feed: &Log, chunk: &[exactly_endpoint::Delivery]) -> anyhow::Result<()> {
-    let now = Timestamp(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0),
-    );
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .context("the system clock is before 1970")?;
+    let now = Timestamp(since_epoch.as_millis() as i64);
     for piece in chunk.chunks(1000) {
         let records: Vec<Record> = piece
             .iter()

@@ -218,47 +218,19 @@ pub fn exactly_os(args: &[&std::ffi::OsStr]) -> Output {
 
 /// Every regular file under `root`, sorted, except lock files (empty, never read).
 pub fn files_under(root: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.file_name().is_some_and(|n| n != "LOCK") {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
-    files
+    exactly_testkit::cli::files_under(root).unwrap()
 }
 
 /// Copies the directory tree `from` to `to` (which must not exist).
 pub fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
+    exactly_testkit::cli::copy_tree(from, to).unwrap();
 }
 
 /// Seed (`EXACTLY_SEED`, default random) and random flips per file
 /// (`EXACTLY_FAULT_SAMPLES`, default `default_samples`), printed so a failure replays.
 pub fn seed_and_samples(default_samples: usize) -> (u64, usize, SmallRng) {
-    let seed = std::env::var("EXACTLY_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| rand::rng().random());
-    let samples = std::env::var("EXACTLY_FAULT_SAMPLES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default_samples);
+    let seed = exactly_testkit::cli::seed_from_env();
+    let samples = exactly_testkit::cli::env_or("EXACTLY_FAULT_SAMPLES", default_samples);
     println!("seed {seed}, random flips per file {samples} (EXACTLY_SEED, EXACTLY_FAULT_SAMPLES)");
     (seed, samples, SmallRng::seed_from_u64(seed))
 }

@@ -9,27 +9,17 @@
 )]
 
 use exactly_log::batch::check_batch;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 /// The binary under test.
 pub const EXE: &str = env!("CARGO_BIN_EXE_exactly");
 
 /// Runs `exactly <args> --dir <dir>` with `stdin`.
 pub fn run(args: &[&str], dir: &Path, stdin: &str) -> Output {
-    let mut child = Command::new(EXE)
-        .args(args)
-        .arg("--dir")
-        .arg(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut command = exactly_testkit::cli::command_in(EXE, args, dir);
     // A command refused before it reads its input closes the pipe: not an error here.
-    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
-    child.wait_with_output().unwrap()
+    exactly_testkit::cli::output_with_stdin(&mut command, stdin).unwrap()
 }
 
 /// Runs and asserts success; returns stdout.

@@ -12,7 +12,6 @@
 )]
 
 use std::io::Read;
-use std::net::UdpSocket;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -23,12 +22,7 @@ pub fn exe() -> &'static str {
 
 /// A local address nobody listens on yet.
 pub fn free_addr() -> String {
-    let port = UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    format!("127.0.0.1:{port}")
+    exactly_testkit::cli::free_addr().unwrap()
 }
 
 /// A child process killed (SIGKILL) when dropped, so a failing test leaves no orphans.

@@ -10,9 +10,9 @@
     clippy::panic
 )]
 
-use std::net::UdpSocket;
+use exactly_testkit::cli::Proc;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub const MESSAGES: usize = 8_000;
@@ -23,28 +23,11 @@ fn exe() -> &'static str {
 
 /// How many kills: `EXACTLY_KILLS`, default 12.
 pub fn kills() -> usize {
-    std::env::var("EXACTLY_KILLS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(12)
+    exactly_testkit::cli::env_or("EXACTLY_KILLS", 12)
 }
 
 fn free_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A child process killed (SIGKILL) when dropped, so a failing test leaves no orphans.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+    exactly_testkit::cli::free_port().unwrap()
 }
 
 struct Ends {
@@ -113,7 +96,7 @@ pub fn run_with_kills(pipe: &'static str) -> Vec<u64> {
     write_input(&ends.input);
     let mut receiver = ends.spawn_receiver();
     let mut sender = Some(ends.spawn_sender());
-    let seed: u64 = rand::random();
+    let seed = exactly_testkit::cli::seed_from_env();
     eprintln!("kill schedule seed {seed} ({} kills)", kills());
     for k in 0..kills() {
         // A pseudo-random pause from the seed, so a failing schedule can be told apart.

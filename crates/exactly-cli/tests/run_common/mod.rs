@@ -19,13 +19,7 @@ pub const EXE: &str = env!("CARGO_BIN_EXE_exactly");
 
 /// `exactly <args> --dir <dir>` with no standard input.
 pub fn exactly(args: &[&str], dir: &Path) -> Command {
-    let mut command = Command::new(EXE);
-    command
-        .args(args)
-        .arg("--dir")
-        .arg(dir)
-        .stdin(Stdio::null());
-    command
+    exactly_testkit::cli::command_in(EXE, args, dir)
 }
 
 /// Runs `exactly <args> --dir <dir>` to the end and returns its output.
@@ -35,12 +29,12 @@ pub fn run(args: &[&str], dir: &Path) -> Output {
 
 /// Standard error as text.
 pub fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
+    exactly_testkit::cli::text(&output.stderr)
 }
 
 /// Standard output as text.
 pub fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    exactly_testkit::cli::text(&output.stdout)
 }
 
 /// `exactly gen transfers` into `transfers` (4 partitions, 200 accounts).
@@ -212,21 +206,7 @@ pub fn checkpoint_files(dir: &Path, job: &str) -> Vec<PathBuf> {
 
 /// Every file under `dir` with its size and contents, for "nothing was written" checks.
 pub fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(path) = stack.pop() {
-        for entry in std::fs::read_dir(&path).unwrap() {
-            let entry = entry.unwrap();
-            let p = entry.path();
-            if entry.file_type().unwrap().is_dir() {
-                out.insert(p.clone(), Vec::new());
-                stack.push(p);
-            } else {
-                out.insert(p.clone(), std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    out
+    exactly_testkit::cli::tree(dir).unwrap()
 }
 
 /// Total bytes of the files under `dir` (0 if it does not exist).

@@ -1,0 +1,37 @@
+//! Kill-and-restart loops and the helpers shared by `exactly`'s demos and command-line
+//! tests. Not a library of the product: only the `exactly` binary (its `demo` and
+//! `endpoint bank`) and its tests use it.
+//!
+//! Layout:
+//! - [`kill_loop`]: [`KillLoop`], one child process at a time, SIGKILLed at seeded random
+//!   moments and started again with the same command, bounded, reporting what landed;
+//! - [`supervised`]: [`Supervised`], a long-running child that is killed and restarted on
+//!   demand, dies with its parent (its standard input is a pipe only the parent holds),
+//!   and is killed when dropped;
+//! - [`cli`]: what tests of a binary share: commands without input, output as text,
+//!   seeds from the environment (printed), free local ports, directory trees.
+//!
+//! ```no_run
+//! use exactly_testkit::KillLoop;
+//! use std::process::Command;
+//!
+//! let report = KillLoop::new(3, 42)
+//!     .delay_ms(40..300)
+//!     .run_to_completion(
+//!         || {
+//!             let mut job = Command::new("sleep");
+//!             job.arg("1");
+//!             job
+//!         },
+//!         |_| {},
+//!     )?;
+//! println!("{} kills in {} runs", report.kills, report.runs);
+//! # Ok::<(), exactly_testkit::KillLoopError>(())
+//! ```
+
+pub mod cli;
+pub mod kill_loop;
+pub mod supervised;
+
+pub use kill_loop::{wait_or_kill, KillLoop, KillLoopError, KillReport};
+pub use supervised::Supervised;
