@@ -20,11 +20,6 @@
 //! The driver (socket, timers, state directory) is `exactly_pipe::udp`; this is the
 //! arguments, the input, the messages and the printing.
 
-/// The UDP helpers other commands share.
-pub mod udp {
-    pub use exactly_pipe::udp::is_transient;
-}
-
 use anyhow::{ensure, Context};
 use exactly_core::StdStorage;
 use exactly_pipe::durable::DurableReceiver;
