@@ -14,7 +14,7 @@
 //! 0, as before) and replaced by the two-slot file at once; a two-slot file with both slots
 //! damaged is refused ([`JournalError::DurableEnd`]).
 
-use crate::journal::JournalError;
+use crate::journal::error::JournalError;
 use exactly_core::durable_end::{self as evidence, DurableEndWriter, Evidence};
 use exactly_core::storage::{read_file, Storage};
 use std::path::{Path, PathBuf};
