@@ -1,0 +1,98 @@
+//! `__transactions` on disk: appending state records (durably, or lazily where recovery
+//! repairs a loss) and reading them back in order.
+
+use super::error::TxnError;
+use super::table::TxnMetadata;
+use super::topics::TRANSACTIONS_TOPIC;
+use crate::batch::Record;
+use crate::log::Log;
+use exactly_core::{Offset, Timestamp};
+
+/// Creates an internal topic (one partition) if it does not exist yet.
+pub(crate) fn internal_topic(log: &Log, name: &str) -> Result<(), TxnError> {
+    if log.partition_count(name).is_none() {
+        log.create_topic(name, 1)?;
+    }
+    Ok(())
+}
+
+/// Appends a state change without waiting for it to be durable. Concurrent records of
+/// many ids then share one fsync in [`sync`] (the partition's group commit).
+pub(crate) fn append(log: &Log, meta: &TxnMetadata) -> Result<(), TxnError> {
+    internal_topic(log, TRANSACTIONS_TOPIC)?;
+    let record = Record {
+        timestamp: Timestamp(log.now_ms()),
+        key: Some(meta.transactional_id.as_bytes().to_vec()),
+        // An empty value here used to be written (and fsynced) as the new state of the
+        // id, which the next open then refused as corrupt.
+        value: serde_json::to_vec(meta).map_err(|e| TxnError::Encode {
+            what: "transaction state",
+            key: meta.transactional_id.clone(),
+            reason: e.to_string(),
+        })?,
+    };
+    log.append_internal_lazily(TRANSACTIONS_TOPIC, 0, &[record])
+        .inspect_err(|e| {
+            tracing::warn!(
+                topic = TRANSACTIONS_TOPIC,
+                id = %meta.transactional_id,
+                error = %e,
+                "appending a transaction state record failed"
+            );
+        })?;
+    Ok(())
+}
+
+/// Makes every state record appended so far durable (one fsync for all of them).
+pub(crate) fn sync(log: &Log) -> Result<(), TxnError> {
+    log.flush_partition(TRANSACTIONS_TOPIC, 0)
+        .inspect_err(|e| {
+            tracing::error!(
+                topic = TRANSACTIONS_TOPIC,
+                dir = %log.dir().display(),
+                error = %e,
+                "syncing transaction state failed"
+            );
+        })?;
+    Ok(())
+}
+
+/// Durably records a state change.
+pub(crate) fn record(log: &Log, meta: &TxnMetadata) -> Result<(), TxnError> {
+    append(log, meta)?;
+    sync(log)
+}
+
+/// Every record of `__transactions` from `from` on, in order, with its offset; and the
+/// offset after the last one.
+pub(crate) fn read_from(
+    log: &Log,
+    from: Offset,
+) -> Result<(Vec<(Offset, TxnMetadata)>, Offset), TxnError> {
+    let mut history = Vec::new();
+    let mut next = from;
+    if log.partition_count(TRANSACTIONS_TOPIC).is_none() {
+        return Ok((history, next));
+    }
+    loop {
+        let batch = log.read_with(
+            TRANSACTIONS_TOPIC,
+            0,
+            next,
+            10_000,
+            crate::Isolation::ReadUncommitted,
+        )?;
+        for record in &batch.records {
+            let meta: TxnMetadata =
+                serde_json::from_slice(&record.value).map_err(|e| TxnError::CorruptState {
+                    offset: record.offset.0,
+                    reason: e.to_string(),
+                })?;
+            history.push((record.offset, meta));
+        }
+        if batch.next_offset <= next {
+            return Ok((history, next));
+        }
+        next = batch.next_offset;
+    }
+}
