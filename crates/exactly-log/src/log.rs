@@ -175,6 +175,11 @@ impl Log {
         &self.inner.dir
     }
 
+    /// The storage the log writes its files through.
+    pub(crate) fn storage(&self) -> &dyn Storage {
+        self.inner.storage.as_ref()
+    }
+
     /// The log's configuration.
     pub fn config(&self) -> &LogConfig {
         &self.inner.config

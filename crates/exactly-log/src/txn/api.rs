@@ -112,6 +112,17 @@ impl Log {
         coordinator(self).snapshot(self)
     }
 
+    /// Sets how many `__transactions` records go between automatic snapshots of the
+    /// coordinator (`None`: never; the default is
+    /// [`crate::txn::snapshot::DEFAULT_INTERVAL_RECORDS`]).
+    pub fn set_transaction_snapshot_interval(&self, records: Option<u64>) {
+        let records = match records {
+            Some(records) => records.max(1),
+            None => 0, // the coordinator's "never"
+        };
+        coordinator(self).set_snapshot_interval(records);
+    }
+
     /// Benchmark baseline: `true` makes every transactional operation of this handle hold
     /// one global lock across its I/O (flushes, state records, markers), as the coordinator
     /// once did; `false` (the default) lets operations of different transactional ids

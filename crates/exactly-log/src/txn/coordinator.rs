@@ -21,26 +21,28 @@ use super::error::TxnError;
 use super::history;
 use super::markers::{self, PendingMarker, SpanAction};
 use super::offsets::OffsetsView;
-use super::snapshot;
+use super::snapshot::{self, Snapshot};
 use super::table::{Plan, Step, TxnMetadata, TxnState, TxnTable};
 use super::topics::TRANSACTIONS_TOPIC;
 use crate::batch::ControlKind;
 use crate::log::Log;
 use crate::partition::lock;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// The table and where its history stands.
 #[derive(Debug, Default)]
 struct Loaded {
     table: Option<TxnTable>,
-    /// Records of `__transactions` applied since the last snapshot.
+    /// The snapshot the table was loaded from, or the last one written.
+    base: Snapshot,
+    /// Records of `__transactions` appended or replayed since `base`.
     since_snapshot: u64,
 }
 
 /// The transaction coordinator of one [`Log`] handle.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct TxnCoordinator {
     loaded: Mutex<Loaded>,
     ids: Mutex<HashMap<String, Arc<Mutex<()>>>>,
@@ -48,8 +50,26 @@ pub(crate) struct TxnCoordinator {
     /// Benchmark baseline: one global lock around every operation's I/O (the old design).
     serialize_io: AtomicBool,
     io: Mutex<()>,
+    /// Records between automatic snapshots (0: never).
+    snapshot_interval: AtomicU64,
+    snapshotting: Mutex<()>,
     /// Committed consumer positions.
     pub(crate) offsets: OffsetsView,
+}
+
+impl Default for TxnCoordinator {
+    fn default() -> Self {
+        Self {
+            loaded: Mutex::default(),
+            ids: Mutex::default(),
+            pending: Mutex::default(),
+            serialize_io: AtomicBool::new(false),
+            io: Mutex::new(()),
+            snapshot_interval: AtomicU64::new(snapshot::DEFAULT_INTERVAL_RECORDS),
+            snapshotting: Mutex::new(()),
+            offsets: OffsetsView::default(),
+        }
+    }
 }
 
 /// The coordinator of `log` (created on first use).
@@ -80,8 +100,9 @@ impl TxnCoordinator {
     pub(crate) fn table(&self, log: &Log) -> Result<TableGuard<'_>, TxnError> {
         let mut loaded = lock(&self.loaded);
         if loaded.table.is_none() {
-            let (table, replayed) = snapshot::load_table(log)?;
+            let (base, table, replayed) = snapshot::load(log)?;
             loaded.table = Some(table);
+            loaded.base = base;
             loaded.since_snapshot = replayed;
         }
         Ok(TableGuard(loaded))
@@ -146,7 +167,7 @@ impl TxnCoordinator {
         }
         if let Some(meta) = &plan.record {
             history::record(log, meta)?;
-            self.recorded(log, 1)?;
+            self.recorded(log, 1);
         }
         if let Some(write) = &plan.markers {
             let pending = markers::write(log, write)?;
@@ -158,38 +179,59 @@ impl TxnCoordinator {
             let completion = self.table(log)?.table().markers_written(write, all_written);
             if let Some(meta) = completion {
                 history::append(log, &meta)?;
-                self.recorded(log, 1)?;
+                self.recorded(log, 1);
             }
         }
         Ok(())
     }
 
-    /// Counts records appended to `__transactions`; every so often writes a snapshot so
-    /// the next open replays only the tail.
-    fn recorded(&self, log: &Log, count: u64) -> Result<(), TxnError> {
+    /// Counts records appended to `__transactions`; every `snapshot_interval` records
+    /// writes a snapshot so the next open replays only the tail. A failed snapshot fails
+    /// nothing else (the previous one stays valid): it is logged, and tried again at the
+    /// next record.
+    fn recorded(&self, log: &Log, count: u64) {
+        let interval = self.snapshot_interval.load(Ordering::Relaxed);
         let due = {
             let mut loaded = lock(&self.loaded);
             loaded.since_snapshot += count;
-            loaded.since_snapshot >= snapshot::interval(log)
+            interval > 0 && loaded.since_snapshot >= interval
         };
         if due {
-            self.snapshot(log)?;
+            if let Err(e) = self.snapshot(log) {
+                tracing::warn!(
+                    dir = %log.dir().display(),
+                    error = %e,
+                    "writing the transaction snapshot failed; the previous one stays in use"
+                );
+            }
         }
-        Ok(())
     }
 
-    /// Writes a snapshot of the table now (and trims `__transactions` below it).
+    /// Sets the records between automatic snapshots (0: never).
+    pub(crate) fn set_snapshot_interval(&self, records: u64) {
+        self.snapshot_interval.store(records, Ordering::Relaxed);
+    }
+
+    /// Writes a snapshot of `__transactions` up to its current end now.
     pub(crate) fn snapshot(&self, log: &Log) -> Result<(), TxnError> {
         if !log.owns_topic(TRANSACTIONS_TOPIC) || log.partition_count(TRANSACTIONS_TOPIC).is_none()
         {
             return Ok(());
         }
-        snapshot::write(log, self)
-    }
-
-    /// Notes `snapshot` as written: the count restarts.
-    pub(crate) fn snapshot_written(&self) {
-        lock(&self.loaded).since_snapshot = 0;
+        // One at a time; a snapshot already being written covers the caller's records
+        // or the next one will.
+        let Ok(_writing) = self.snapshotting.try_lock() else {
+            return Ok(());
+        };
+        let base = {
+            drop(self.table(log)?);
+            lock(&self.loaded).base.clone()
+        };
+        let written = snapshot::write(log, &base)?;
+        let mut loaded = lock(&self.loaded);
+        loaded.base = written;
+        loaded.since_snapshot = 0;
+        Ok(())
     }
 
     /// Records a marker left to another owner (once).
@@ -274,7 +316,8 @@ impl TxnCoordinator {
                 .collect()
         };
         if !log.open_transactions().is_empty() {
-            let decisions = snapshot::decisions(log)?;
+            let base = lock(&self.loaded).base.clone();
+            let decisions = snapshot::decisions(log, &base)?;
             let pending = markers::reconcile(log, |producer_id, epoch| {
                 if prepared
                     .iter()

@@ -158,6 +158,15 @@ pub(crate) fn decision_for<'a>(
     producer_id: u64,
     epoch: u16,
 ) -> Option<ControlKind> {
+    decision_record_for(history, producer_id, epoch).and_then(TxnMetadata::decision)
+}
+
+/// The record [`decision_for`] takes its answer from.
+pub(crate) fn decision_record_for<'a>(
+    history: impl IntoIterator<Item = &'a TxnMetadata>,
+    producer_id: u64,
+    epoch: u16,
+) -> Option<&'a TxnMetadata> {
     history
         .into_iter()
         .filter(|m| m.producer_id == producer_id)
@@ -165,7 +174,7 @@ pub(crate) fn decision_for<'a>(
             Some(txn_epoch) => txn_epoch == epoch,
             None => m.epoch >= epoch,
         })
-        .find_map(TxnMetadata::decision)
+        .find(|m| m.decision().is_some())
 }
 
 /// The epoch of `producer_id`'s open transaction in a partition, if one is open.
