@@ -1,1 +1,4 @@
-//! Criterion benchmarks of exactly live in `benches/`; this library is empty on purpose.
+//! Benchmarks of exactly: the bodies of `exactly bench …` (the CLI parses arguments and
+//! calls them); Criterion micro-benchmarks live in `benches/`.
+
+pub mod txn;

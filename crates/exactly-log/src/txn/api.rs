@@ -123,6 +123,21 @@ impl Log {
         coordinator(self).set_snapshot_interval(records);
     }
 
+    /// Benchmarks only: appends the `__transactions` records of `transactions` committed
+    /// one-partition transactions spread over `ids` transactional ids — without their data
+    /// or markers — to build a long history fast (the real path syncs three times per
+    /// transaction). The coordinator reloads its table afterwards.
+    #[doc(hidden)]
+    pub fn append_synthetic_transaction_history(
+        &self,
+        transactions: u64,
+        ids: u64,
+    ) -> Result<(), TxnError> {
+        super::history::append_synthetic_commits(self, transactions, ids)?;
+        coordinator(self).reload();
+        Ok(())
+    }
+
     /// Benchmark baseline: `true` makes every transactional operation of this handle hold
     /// one global lock across its I/O (flushes, state records, markers), as the coordinator
     /// once did; `false` (the default) lets operations of different transactional ids

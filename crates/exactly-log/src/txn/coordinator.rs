@@ -108,6 +108,12 @@ impl TxnCoordinator {
         Ok(TableGuard(loaded))
     }
 
+    /// Forgets the table: the next use loads it again (records were added behind the
+    /// coordinator's back).
+    pub(crate) fn reload(&self) {
+        lock(&self.loaded).table = None;
+    }
+
     /// Restores the global I/O lock of the old design (benchmark baseline).
     pub(crate) fn set_serialize_io(&self, on: bool) {
         self.serialize_io.store(on, Ordering::SeqCst);
