@@ -20,6 +20,8 @@ use std::time::Duration;
 /// Most partitions a topic may have.
 pub const PARTITIONS_MAX: u32 = 10_000;
 const TOPIC_META_FILE: &str = crate::topic_meta::FILE_NAME;
+/// Largest segment of an internal topic (`__transactions`, `__consumer_offsets`).
+const INTERNAL_SEGMENT_BYTES: u64 = 8 << 20;
 
 /// Whether [`LogInner::open_topic`] opens a committed topic (its partitions must exist) or
 /// creates one.
@@ -700,11 +702,14 @@ impl LogInner {
     ) -> Result<Topic, OpenError> {
         let mut opened = Vec::with_capacity(partitions as usize);
         // Internal topics hold transaction state and group positions: retention must never
-        // delete them (they would need compaction, which is not built).
+        // delete them (the coordinator's snapshot, not retention, bounds what is replayed).
+        // Small segments: opening scans the active segment, and the coordinator replays
+        // only the tail after its snapshot.
         let config = match name.starts_with("__") {
             true => Arc::new(LogConfig {
                 retention_bytes: None,
                 retention_ms: None,
+                segment_bytes_max: self.config.segment_bytes_max.min(INTERNAL_SEGMENT_BYTES),
                 ..(*self.config).clone()
             }),
             false => Arc::clone(&self.config),
