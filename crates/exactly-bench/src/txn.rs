@@ -334,9 +334,7 @@ fn transactional_appends(
         producer.begin().map_err(failed("begin"))?;
         let since = Instant::now();
         while since.elapsed() < interval && started.elapsed() < budget {
-            producer
-                .send("bench", 0, records)
-                .map_err(failed("send"))?;
+            producer.send("bench", 0, records).map_err(failed("send"))?;
             appended += records.len() as u64;
         }
         let commit = Instant::now();
@@ -383,9 +381,7 @@ fn concurrent_commits(
                     while started.elapsed() < budget {
                         let commit = Instant::now();
                         producer.begin().map_err(failed("begin"))?;
-                        producer
-                            .send("bench", i, record)
-                            .map_err(failed("send"))?;
+                        producer.send("bench", i, record).map_err(failed("send"))?;
                         producer.commit().map_err(failed("commit"))?;
                         latencies.push(commit.elapsed());
                     }

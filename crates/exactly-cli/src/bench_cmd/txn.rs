@@ -36,7 +36,11 @@ pub struct TxnBenchArgs {
     #[arg(long, default_value_t = 5)]
     opens: usize,
     /// Parts to run, comma-separated: appends, copy, concurrent, open (default: all).
-    #[arg(long, value_delimiter = ',', default_value = "appends,copy,concurrent,open")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "appends,copy,concurrent,open"
+    )]
     only: Vec<String>,
     /// Print JSON lines instead of a table.
     #[arg(long)]

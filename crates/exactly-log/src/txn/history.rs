@@ -126,7 +126,11 @@ pub(crate) fn append_synthetic_commits(
             started_ms: now,
             txn_epoch: Some(epoch),
         };
-        for state in [TxnState::Ongoing, TxnState::PrepareCommit, TxnState::CompleteCommit] {
+        for state in [
+            TxnState::Ongoing,
+            TxnState::PrepareCommit,
+            TxnState::CompleteCommit,
+        ] {
             meta.state = state;
             if state == TxnState::CompleteCommit {
                 meta.partitions.clear();
