@@ -266,35 +266,35 @@ impl TxnTable {
         transactional_id: &str,
         handle: Handle,
         now_ms: i64,
-    ) -> Result<(&mut TxnMetadata, &mut u64), (Plan, TxnError)> {
+    ) -> Result<(&mut TxnMetadata, &mut u64), Box<(Plan, TxnError)>> {
         let Some(meta) = self.txns.get_mut(transactional_id) else {
-            return Err((
+            return Err(Box::new((
                 Plan::default(),
                 TxnError::CorruptState {
                     offset: 0,
                     reason: "unknown transactional id".into(),
                 },
-            ));
+            )));
         };
         if meta.producer_id != handle.producer_id || meta.epoch != handle.epoch {
-            return Err((
+            return Err(Box::new((
                 Plan::default(),
                 TxnError::Fenced {
                     transactional_id: transactional_id.to_string(),
                     epoch: handle.epoch,
                     current_epoch: meta.epoch,
                 },
-            ));
+            )));
         }
         if timed_out(meta, now_ms) {
             let timeout_ms = meta.timeout_ms;
-            return Err((
+            return Err(Box::new((
                 abort_open(meta),
                 TxnError::TimedOut {
                     transactional_id: transactional_id.to_string(),
                     timeout_ms,
                 },
-            ));
+            )));
         }
         Ok((meta, &mut self.next_producer_id))
     }
@@ -304,7 +304,7 @@ impl TxnTable {
     pub fn begin(&mut self, transactional_id: &str, handle: Handle, now_ms: i64) -> Step<Handle> {
         let (meta, next_producer_id) = match self.checked(transactional_id, handle, now_ms) {
             Ok(found) => found,
-            Err((plan, error)) => return Step::failed(plan, error),
+            Err(failed) => return Step::failed(failed.0, failed.1),
         };
         if meta.epoch >= u16::MAX - EPOCH_HEADROOM {
             // Out of epochs for this producer id: take a fresh one (recorded with the first
@@ -338,7 +338,7 @@ impl TxnTable {
     ) -> Step<()> {
         let meta = match self.checked(transactional_id, handle, now_ms) {
             Ok((meta, _)) => meta,
-            Err((plan, error)) => return Step::failed(plan, error),
+            Err(failed) => return Step::failed(failed.0, failed.1),
         };
         let mut plan = Plan::default();
         if meta.partitions.insert(partition) {
@@ -352,7 +352,7 @@ impl TxnTable {
     pub fn check(&mut self, transactional_id: &str, handle: Handle, now_ms: i64) -> Step<()> {
         match self.checked(transactional_id, handle, now_ms) {
             Ok(_) => Step::done(Plan::default(), ()),
-            Err((plan, error)) => Step::failed(plan, error),
+            Err(failed) => Step::failed(failed.0, failed.1),
         }
     }
 
@@ -361,7 +361,7 @@ impl TxnTable {
     pub fn prepare(&mut self, transactional_id: &str, handle: Handle, now_ms: i64) -> Step<()> {
         let meta = match self.checked(transactional_id, handle, now_ms) {
             Ok((meta, _)) => meta,
-            Err((plan, error)) => return Step::failed(plan, error),
+            Err(failed) => return Step::failed(failed.0, failed.1),
         };
         let flush = meta.partitions.iter().cloned().collect();
         meta.state = TxnState::Prepared;
@@ -385,7 +385,7 @@ impl TxnTable {
     ) -> Step<()> {
         let meta = match self.checked(transactional_id, handle, now_ms) {
             Ok((meta, _)) => meta,
-            Err((plan, error)) => return Step::failed(plan, error),
+            Err(failed) => return Step::failed(failed.0, failed.1),
         };
         if meta.partitions.is_empty() && meta.state == TxnState::Ongoing {
             // Nothing was written: nothing to mark.
