@@ -279,7 +279,8 @@ impl TxnCoordinator {
                 let plan = table.expire(&id, now_ms);
                 let expired = plan.is_some();
                 Step {
-                    plan: plan.unwrap_or_default(),
+                    // Not expired any more: nothing to do.
+                    plan: plan.unwrap_or_else(Plan::default),
                     outcome: Ok(expired),
                 }
             })?;
@@ -308,7 +309,8 @@ impl TxnCoordinator {
         };
         for id in ids {
             self.run(log, &id, |table, _| Step {
-                plan: table.recover(&id).unwrap_or_default(),
+                // Complete or prepared: nothing to recover.
+                plan: table.recover(&id).unwrap_or_else(Plan::default),
                 outcome: Ok(()),
             })?;
         }

@@ -3,16 +3,33 @@
 
 use super::error::TxnError;
 use super::table::TxnMetadata;
-use super::topics::TRANSACTIONS_TOPIC;
+use super::topics::{SNAPSHOT_FILE_NAME, TRANSACTIONS_TOPIC};
 use crate::batch::Record;
 use crate::log::Log;
 use exactly_core::{Offset, Timestamp};
 
-/// Creates an internal topic (one partition) if it does not exist yet.
+/// Creates an internal topic (one partition) if it does not exist yet. A new
+/// `__transactions` starts without a snapshot: one left behind by a removed one describes
+/// other records.
 pub(crate) fn internal_topic(log: &Log, name: &str) -> Result<(), TxnError> {
-    if log.partition_count(name).is_none() {
-        log.create_topic(name, 1)?;
+    if log.partition_count(name).is_some() {
+        return Ok(());
     }
+    if name == TRANSACTIONS_TOPIC {
+        let path = log.dir().join(SNAPSHOT_FILE_NAME);
+        let stale = log.storage().exists(&path).and_then(|exists| match exists {
+            true => log.storage().remove_file(&path),
+            false => Ok(()),
+        });
+        stale.map_err(|e| {
+            tracing::warn!(path = %path.display(), error = %e, "removing a stale transaction snapshot failed");
+            TxnError::SnapshotIo {
+                path: path.clone(),
+                reason: e.to_string(),
+            }
+        })?;
+    }
+    log.create_topic(name, 1)?;
     Ok(())
 }
 

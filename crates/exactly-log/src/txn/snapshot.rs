@@ -36,8 +36,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-/// File name of the snapshot in the log directory (a dot name: never a topic).
-pub const FILE_NAME: &str = ".transactions.snapshot";
+pub use super::topics::SNAPSHOT_FILE_NAME as FILE_NAME;
 /// Records of `__transactions` between automatic snapshots, by default.
 pub const DEFAULT_INTERVAL_RECORDS: u64 = 10_000;
 const MAGIC: [u8; 4] = *b"EXTS";
@@ -156,12 +155,19 @@ fn read(log: &Log) -> Result<Option<Snapshot>, TxnError> {
 /// Loads the table: the snapshot (if any), then the records after it. Returns the
 /// snapshot it started from, the table, and how many records were replayed.
 pub(crate) fn load(log: &Log) -> Result<(Snapshot, TxnTable, u64), TxnError> {
-    let base = match log.partition_count(TRANSACTIONS_TOPIC) {
-        Some(_) => read(log)?.unwrap_or_else(Snapshot::empty),
-        // No records at all: a snapshot left behind describes nothing that exists.
-        None => Snapshot::empty(),
+    // A handle following `__transactions` read-only replays it whole (nothing below a
+    // snapshot is deleted): the owner may write a snapshot covering records this handle
+    // has not seen yet. Without any records, a snapshot left behind describes nothing.
+    let uses_snapshot =
+        log.owns_topic(TRANSACTIONS_TOPIC) && log.partition_count(TRANSACTIONS_TOPIC).is_some();
+    let base = match uses_snapshot {
+        true => match read(log)? {
+            Some(snapshot) => snapshot,
+            None => Snapshot::empty(),
+        },
+        false => Snapshot::empty(),
     };
-    if log.partition_count(TRANSACTIONS_TOPIC).is_some() {
+    if uses_snapshot {
         let info = log.partition_info(TRANSACTIONS_TOPIC, 0)?;
         if base.next_offset > info.written_offset.0 || info.start_offset.0 > base.next_offset {
             return Err(TxnError::SnapshotCorrupt {

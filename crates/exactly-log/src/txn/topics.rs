@@ -9,3 +9,6 @@ pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 pub const FIRST_ALLOCATED_PRODUCER_ID: u64 = 1 << 62;
 /// Default transaction timeout.
 pub const DEFAULT_TXN_TIMEOUT_MS: i64 = 60_000;
+/// File name of the coordinator's snapshot in the log directory (a dot name: never a
+/// topic).
+pub const SNAPSHOT_FILE_NAME: &str = ".transactions.snapshot";
