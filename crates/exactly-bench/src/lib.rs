@@ -12,6 +12,8 @@
 //!   the simulator's speed;
 //! - [`endpoint`]: a naive PostgreSQL outbox against the batched endpoint (PostgreSQL and
 //!   embedded store), with the embedded journal against raw `fdatasync` of its block size;
+//! - [`txn`]: commits of concurrent transactional producers against the serialized
+//!   path, and log open time after a long transaction history;
 //! - [`engine`]: the `balances` job exactly-once against at-least-once and a pass-through,
 //!   and recovery after `kill -9`;
 //! - [`disk`]: the disk baselines (raw `fdatasync` bandwidth at a block size, dropping files
@@ -39,6 +41,7 @@ pub mod error;
 pub mod log;
 pub mod pipe;
 pub mod stats;
+pub mod txn;
 
 pub use disk::{drop_from_page_cache, raw_fdatasync_bytes};
 pub use error::BenchError;

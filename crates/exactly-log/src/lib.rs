@@ -21,7 +21,8 @@
 //! - [`config`]: [`LogConfig`], [`Durability`].
 //! - [`error`]: one error enum per operation.
 //! - `segment`, `partition`: segment files, scanning, group commit, recovery, retention.
-//! - `log`: [`Log`], topics and the public API.
+//! - `log`: [`Log`], topics and the public API; `open`: its constructors (the log's
+//!   recovery, then the transaction coordinator's).
 //! - [`scope`]: [`WriteScope`] — which topics a process owns ([`Log::open_scoped`]) and
 //!   the per-topic locks that keep one writer per topic while other topics are followed.
 //! - [`txn`]: transactions — the coordinator over `__transactions`, the
@@ -66,6 +67,7 @@ pub mod error;
 mod evidence;
 pub mod index;
 mod log;
+mod open;
 mod partition;
 pub mod produce;
 pub mod producer;
@@ -87,4 +89,4 @@ pub use partition::{
 pub use read_only_storage::ReadOnlyStorage;
 pub use scope::WriteScope;
 pub use segment::{index_file_name, segment_file_name};
-pub use txn::{TransactionalProducer, TxnError, TxnMetadata, TxnState};
+pub use txn::{PendingMarker, TransactionalProducer, TxnError, TxnMetadata, TxnState};

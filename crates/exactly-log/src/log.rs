@@ -7,21 +7,21 @@ use crate::partition::{
     lock, AppendOutcome, FailStop, Isolation, Mode, Partition, PartitionInfo, ProducerSummary,
     ReadBatch, RecoveryEvent,
 };
-use crate::scope::{lock_scope, ScopeLocks, WriteScope};
-use crate::txn::{PendingMarker, TxnTable, TRANSACTIONS_TOPIC};
+use crate::scope::{ScopeLocks, WriteScope};
 use exactly_core::storage::{read_file, write_file_atomically};
-use exactly_core::{
-    Clock, Offset, ProducerEpoch, ProducerId, StdStorage, Storage, SystemClock, Timestamp,
-};
+use exactly_core::{Clock, Offset, ProducerEpoch, ProducerId, Storage, Timestamp};
+use std::any::Any;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex, RwLock, Weak};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, RwLock, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// Most partitions a topic may have.
 pub const PARTITIONS_MAX: u32 = 10_000;
 const TOPIC_META_FILE: &str = crate::topic_meta::FILE_NAME;
+/// Largest segment of an internal topic (`__transactions`, `__consumer_offsets`).
+const INTERNAL_SEGMENT_BYTES: u64 = 8 << 20;
 
 /// Whether [`LogInner::open_topic`] opens a committed topic (its partitions must exist) or
 /// creates one.
@@ -47,8 +47,9 @@ struct LogInner {
     // other topic is followed read-only through `follow_storage`.
     scope: Option<WriteScope>,
     follow_storage: Arc<dyn Storage>,
-    txns: Mutex<TxnTable>,
-    pending_markers: Mutex<Vec<PendingMarker>>,
+    // State a layer built on the log keeps per handle (the transaction coordinator), which
+    // the log itself never looks into.
+    extension: OnceLock<Box<dyn Any + Send + Sync>>,
 }
 
 struct Flusher {
@@ -112,73 +113,9 @@ fn topic_io(path: &Path) -> impl FnOnce(std::io::Error) -> TopicError + '_ {
 }
 
 impl Log {
-    /// Opens (creating if needed) the log in `dir` on the real file system.
-    ///
-    /// Takes an exclusive lock on `dir/LOCK`: a second process opening the same directory
-    /// gets [`OpenError::Locked`] instead of racing recovery against live appends.
-    pub fn open(dir: impl AsRef<Path>, config: LogConfig) -> Result<Self, OpenError> {
-        let dir = dir.as_ref();
-        let lock = lock_dir(dir)?;
-        let mut log = Self::open_with(Arc::new(StdStorage), Arc::new(SystemClock), dir, config)?;
-        log._dir_lock = Some(lock);
-        Ok(log)
-    }
-
-    /// Opens the log in `dir` (creating it if needed) as the writer of the topics in `scope`
-    /// only: it appends to, creates, recovers and reconciles those, and follows every other
-    /// topic read-only (as [`Log::open_read_only`] does), so other processes can write them
-    /// at the same time.
-    ///
-    /// Takes `dir/LOCK` shared (a whole-log writer, [`Log::open`], excludes and is excluded
-    /// by every scoped writer) and each owned topic's lock exclusively: a topic another
-    /// process owns gives [`OpenError::TopicLocked`] naming it. Transactions need
-    /// [`WriteScope::with_transactions`]; a decided transaction whose markers go to topics
-    /// outside the scope stays pending ([`Log::pending_markers`]) until a process owning
-    /// them opens the log. Topics other processes create after this call are not seen.
-    pub fn open_scoped(
-        dir: impl AsRef<Path>,
-        config: LogConfig,
-        scope: WriteScope,
-    ) -> Result<Self, OpenError> {
-        let dir = dir.as_ref();
-        let locks = lock_scope(dir, &scope)?;
-        let storage: Arc<dyn Storage> = Arc::new(StdStorage);
-        let follow: Arc<dyn Storage> = Arc::new(crate::ReadOnlyStorage);
-        let opening = Opening {
-            storage,
-            follow_storage: follow,
-            mode: Mode::ReadWrite,
-            scope: Some(scope),
-        };
-        let mut log = Self::open_in_mode(opening, Arc::new(SystemClock), dir, config)?;
-        log._scope_locks = Some(locks);
-        Ok(log)
-    }
-
-    /// Opens a log that another process owns, to follow it: no lock, no recovery, no
-    /// writes. Readers see what the owner has written so far — including records it has
-    /// not synced yet, which a crash of the owner's machine could still take back — and
-    /// new records and segments as they appear. Topics created after this call are not seen.
-    ///
-    /// Files are opened read-only ([`crate::ReadOnlyStorage`]): it works on a read-only
-    /// mount and never creates, truncates or rewrites a file.
-    pub fn open_read_only(dir: impl AsRef<Path>, config: LogConfig) -> Result<Self, OpenError> {
-        let storage: Arc<dyn Storage> = Arc::new(crate::ReadOnlyStorage);
-        let opening = Opening::whole(storage, Mode::ReadOnly);
-        Self::open_in_mode(opening, Arc::new(SystemClock), dir, config)
-    }
-
-    /// Opens the log on the given storage and clock (simulation, tests).
-    pub fn open_with(
-        storage: Arc<dyn Storage>,
-        clock: Arc<dyn Clock>,
-        dir: impl AsRef<Path>,
-        config: LogConfig,
-    ) -> Result<Self, OpenError> {
-        Self::open_in_mode(Opening::whole(storage, Mode::ReadWrite), clock, dir, config)
-    }
-
-    fn open_in_mode(
+    /// Opens the partitions of every topic (recovering owned ones), without the
+    /// transaction coordinator's recovery (the constructors in `open` run it).
+    pub(crate) fn open_in_mode(
         opening: Opening,
         clock: Arc<dyn Clock>,
         dir: impl AsRef<Path>,
@@ -210,34 +147,39 @@ impl Log {
             mode,
             scope,
             follow_storage,
-            txns: Mutex::new(TxnTable::default()),
-            pending_markers: Mutex::new(Vec::new()),
+            extension: OnceLock::new(),
         });
         inner.load_topics()?;
         let flusher = match (inner.config.durability, mode) {
             (Durability::Interval(ms), Mode::ReadWrite) => Some(spawn_flusher(&inner, ms)?),
             _ => None,
         };
-        let log = Self {
+        Ok(Self {
             inner,
             flusher,
             _dir_lock: None,
             _scope_locks: None,
-        };
-        // Without `__transactions` in its scope a process cannot record a decision, so it
-        // leaves transaction recovery to the process that owns it.
-        if log.owns_topic(TRANSACTIONS_TOPIC) {
-            log.recover_transactions()
-                .map_err(|e| OpenError::Transactions {
-                    reason: e.to_string(),
-                })?;
-        }
-        Ok(log)
+        })
+    }
+
+    /// Keeps the directory and topic locks for the life of the handle.
+    pub(crate) fn hold_locks(
+        &mut self,
+        dir_lock: Option<std::fs::File>,
+        scope_locks: Option<ScopeLocks>,
+    ) {
+        self._dir_lock = dir_lock;
+        self._scope_locks = scope_locks;
     }
 
     /// The log's directory.
     pub fn dir(&self) -> &Path {
         &self.inner.dir
+    }
+
+    /// The storage the log writes its files through.
+    pub(crate) fn storage(&self) -> &dyn Storage {
+        self.inner.storage.as_ref()
     }
 
     /// The log's configuration.
@@ -253,31 +195,6 @@ impl Log {
     /// Whether this handle writes `topic` (it is not read-only and `topic` is in its scope).
     pub fn owns_topic(&self, topic: &str) -> bool {
         self.inner.owns(topic)
-    }
-
-    /// Transaction markers that recovery could not write because their partition is outside
-    /// this handle's write scope: the transactions stay decided but not complete until a
-    /// process owning those topics and `__transactions` opens the log.
-    pub fn pending_markers(&self) -> Vec<PendingMarker> {
-        lock(&self.inner.pending_markers).clone()
-    }
-
-    /// Records a marker recovery had to leave to another owner.
-    /// Reconciliation meets again what the coordinator's recovery already noted: once each.
-    pub(crate) fn note_pending_marker(&self, pending: PendingMarker) {
-        let mut noted = lock(&self.inner.pending_markers);
-        let already = noted.iter().any(|p| {
-            (&p.topic, p.partition, p.producer_id, p.epoch)
-                == (
-                    &pending.topic,
-                    pending.partition,
-                    pending.producer_id,
-                    pending.epoch,
-                )
-        });
-        if !already {
-            noted.push(pending);
-        }
     }
 
     /// Creates a topic with `partitions` partitions. Creating an existing topic with the same
@@ -464,9 +381,10 @@ impl Log {
         self.inner.clock.now_ms()
     }
 
-    /// The transaction coordinator's table.
-    pub(crate) fn txn_table(&self) -> &Mutex<TxnTable> {
-        &self.inner.txns
+    /// The slot a layer built on the log fills with its per-handle state (the transaction
+    /// coordinator); the log never looks into it.
+    pub(crate) fn extension(&self) -> &OnceLock<Box<dyn Any + Send + Sync>> {
+        &self.inner.extension
     }
 
     /// Appends an already encoded batch (encoding can then happen off the caller's path).
@@ -624,7 +542,7 @@ fn reject_internal(topic: &str) -> Result<(), AppendError> {
     }
 }
 
-fn lock_dir(dir: &Path) -> Result<std::fs::File, OpenError> {
+pub(crate) fn lock_dir(dir: &Path) -> Result<std::fs::File, OpenError> {
     match exactly_core::storage::lock_directory(dir) {
         Ok(Some(file)) => Ok(file),
         Ok(None) => Err(OpenError::Locked {
@@ -689,16 +607,16 @@ fn spawn_flusher(inner: &Arc<LogInner>, interval_ms: u64) -> Result<Flusher, Ope
 
 /// How a handle opens its partitions: storage for owned topics and for followed ones, the
 /// handle's mode, its write scope.
-struct Opening {
-    storage: Arc<dyn Storage>,
-    follow_storage: Arc<dyn Storage>,
-    mode: Mode,
-    scope: Option<WriteScope>,
+pub(crate) struct Opening {
+    pub(crate) storage: Arc<dyn Storage>,
+    pub(crate) follow_storage: Arc<dyn Storage>,
+    pub(crate) mode: Mode,
+    pub(crate) scope: Option<WriteScope>,
 }
 
 impl Opening {
     /// The whole log in `mode` on `storage`.
-    fn whole(storage: Arc<dyn Storage>, mode: Mode) -> Self {
+    pub(crate) fn whole(storage: Arc<dyn Storage>, mode: Mode) -> Self {
         Self {
             follow_storage: Arc::clone(&storage),
             storage,
@@ -784,11 +702,14 @@ impl LogInner {
     ) -> Result<Topic, OpenError> {
         let mut opened = Vec::with_capacity(partitions as usize);
         // Internal topics hold transaction state and group positions: retention must never
-        // delete them (they would need compaction, which is not built).
+        // delete them (the coordinator's snapshot, not retention, bounds what is replayed).
+        // Small segments: opening scans the active segment, and the coordinator replays
+        // only the tail after its snapshot.
         let config = match name.starts_with("__") {
             true => Arc::new(LogConfig {
                 retention_bytes: None,
                 retention_ms: None,
+                segment_bytes_max: self.config.segment_bytes_max.min(INTERNAL_SEGMENT_BYTES),
                 ..(*self.config).clone()
             }),
             false => Arc::clone(&self.config),

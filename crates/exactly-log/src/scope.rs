@@ -10,7 +10,7 @@
 
 use crate::error::OpenError;
 use crate::log::validate_topic_name;
-use crate::txn::{OFFSETS_TOPIC, TRANSACTIONS_TOPIC};
+use crate::txn::topics::{OFFSETS_TOPIC, TRANSACTIONS_TOPIC};
 use std::collections::BTreeSet;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
