@@ -13,9 +13,6 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::time::Duration;
 
-// Shared with `txn`, which measures its own figures in this crate for now.
-pub(crate) use exactly_bench::{median_by, raw_fdatasync_bytes};
-
 /// Arguments of `exactly bench`.
 #[derive(Args, Debug)]
 pub struct BenchArgs {
