@@ -23,7 +23,7 @@
 //! serialized ones, open time with a snapshot against without. Everything runs in
 //! `rounds` interleaved rounds; the medians are reported.
 //!
-//! (A little over 600 lines: six measured parts of one benchmark sharing one reporting.)
+//! (Longer than 600 lines because six measured parts of one benchmark share one reporting.)
 
 use exactly_core::{ProducerEpoch, ProducerId, Sequence, Timestamp};
 use exactly_log::{Durability, Log, LogConfig, ProducerStamp, Record};

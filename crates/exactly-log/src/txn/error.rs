@@ -1,6 +1,6 @@
 //! [`TxnError`]: why a transactional operation failed.
 
-use super::table::TxnState;
+use super::state::TxnState;
 use crate::error::{AppendError, ReadError, TopicError};
 
 /// Why a transactional operation failed.

@@ -50,6 +50,7 @@ mod markers;
 mod offsets;
 mod producer;
 pub mod snapshot;
+mod state;
 pub mod table;
 pub mod topics;
 
