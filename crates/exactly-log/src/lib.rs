@@ -18,6 +18,7 @@
 //! - [`error`]: one error enum per operation.
 //! - `segment`, `partition`: segment files, scanning, group commit, recovery, retention.
 //! - `log`: [`Log`], topics and the public API.
+//! - `scan`: [`Scan`], reading a partition to its end as of the call ([`Log::scan`]).
 //! - [`scope`]: [`WriteScope`] — which topics a process owns ([`Log::open_scoped`]) and
 //!   the per-topic locks that keep one writer per topic while other topics are followed.
 //! - [`txn`]: transactions — the coordinator over `__transactions`, the
@@ -40,6 +41,7 @@ mod partition;
 pub mod producer;
 mod read_only_storage;
 pub mod repair;
+mod scan;
 pub mod scope;
 mod segment;
 mod topic_meta;
@@ -54,6 +56,7 @@ pub use partition::{
     AppendOutcome, Isolation, PartitionInfo, ProducerSummary, ReadBatch, RecoveryEvent,
 };
 pub use read_only_storage::ReadOnlyStorage;
+pub use scan::Scan;
 pub use scope::WriteScope;
 pub use segment::{index_file_name, segment_file_name};
 pub use txn::{TransactionalProducer, TxnError, TxnMetadata, TxnState};

@@ -7,6 +7,7 @@ use crate::partition::{
     lock, AppendOutcome, FailStop, Isolation, Mode, Partition, PartitionInfo, ProducerSummary,
     ReadBatch, RecoveryEvent,
 };
+use crate::scan::Scan;
 use crate::scope::{lock_scope, ScopeLocks, WriteScope};
 use crate::txn::{PendingMarker, TxnTable, TRANSACTIONS_TOPIC};
 use exactly_core::storage::{read_file, write_file_atomically};
@@ -511,6 +512,25 @@ impl Log {
     ) -> Result<ReadBatch, ReadError> {
         self.read_target(topic, partition)?
             .read_batch(from, max_records, isolation)
+    }
+
+    /// Every record of a partition from `from` to its end as of this call (the visible end,
+    /// or under `read_committed` the last stable offset), one after the other; see
+    /// [`Scan`] for exactly where it stops and how it fails.
+    pub fn scan(
+        &self,
+        topic: &str,
+        partition: u32,
+        from: Offset,
+        isolation: Isolation,
+    ) -> Result<Scan, ReadError> {
+        Scan::new(
+            self.read_target(topic, partition)?,
+            topic,
+            partition,
+            from,
+            isolation,
+        )
     }
 
     /// The first offset whose record has a timestamp ≥ `timestamp` (`None`: none yet).

@@ -136,6 +136,29 @@ impl Partition {
         })
     }
 
+    /// Where a scan from `from` at `isolation` started now stops: the visible end
+    /// (`read_uncommitted`) or the last stable offset (`read_committed`) as of this call.
+    /// `from` must lie in `[start offset, visible end]`, as for [`Partition::read_batch`].
+    pub fn scan_end(&self, from: Offset, isolation: Isolation) -> Result<Offset, ReadError> {
+        self.refresh();
+        let state = lock(&self.state);
+        self.fail
+            .check()
+            .map_err(|reason| ReadError::FailStopped { reason })?;
+        let (start, end) = (state.start_offset(), state.visible_end);
+        if from < start || from > end {
+            return Err(ReadError::OffsetOutOfRange {
+                requested: from,
+                start,
+                end,
+            });
+        }
+        Ok(match isolation {
+            Isolation::ReadUncommitted => end,
+            Isolation::ReadCommitted => state.last_stable_offset(),
+        })
+    }
+
     /// Finds the segment holding `offset` and what a reader at `isolation` may see of it.
     /// `None` when `offset` is at the reader's limit.
     fn locate(
