@@ -53,7 +53,8 @@ pub use config::{Durability, LogConfig};
 pub use error::{AppendError, MaintenanceError, OpenError, ReadError, TopicError};
 pub use log::{partition_for_key, validate_topic_name, Log, PARTITIONS_MAX};
 pub use partition::{
-    AppendOutcome, Isolation, PartitionInfo, ProducerSummary, ReadBatch, RecoveryEvent,
+    AppendOutcome, Inconsistency, Isolation, PartitionInfo, ProducerSummary, ReadBatch,
+    RecoveryEvent,
 };
 pub use read_only_storage::ReadOnlyStorage;
 pub use scan::Scan;

@@ -4,8 +4,8 @@ use crate::batch::{ControlKind, EncodedBatch, ProducerStamp, Record, StoredRecor
 use crate::config::{Durability, LogConfig};
 use crate::error::{AppendError, MaintenanceError, OpenError, ReadError, TopicError};
 use crate::partition::{
-    lock, AppendOutcome, FailStop, Isolation, Mode, Partition, PartitionInfo, ProducerSummary,
-    ReadBatch, RecoveryEvent,
+    lock, AppendOutcome, FailStop, Inconsistency, Isolation, Mode, Partition, PartitionInfo,
+    ProducerSummary, ReadBatch, RecoveryEvent,
 };
 use crate::scan::Scan;
 use crate::scope::{lock_scope, ScopeLocks, WriteScope};
@@ -570,6 +570,16 @@ impl Log {
         producer_id: ProducerId,
     ) -> Result<Option<ProducerSummary>, ReadError> {
         Ok(self.read_target(topic, partition)?.producer(producer_id))
+    }
+
+    /// Checks the invariants of every partition's in-memory state (offsets monotone,
+    /// segments contiguous and agreeing with their indexes and files, last stable offset ≤
+    /// visible end ≤ written end, the producer table well formed). Debug builds check the
+    /// state after every mutation; this runs the same checks, plus file lengths, on demand.
+    pub fn check_consistency(&self) -> Result<(), Inconsistency> {
+        self.all_partitions()
+            .iter()
+            .try_for_each(|p| p.check_consistency())
     }
 
     /// Truncations recovery made when the log was opened.

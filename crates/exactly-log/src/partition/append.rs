@@ -132,6 +132,7 @@ impl Partition {
             state.visible_end = state.next_offset();
             self.visible_changed.notify_all();
         }
+        self.debug_check(state);
     }
 
     fn await_durability(&self, mark: WriteMark) -> Result<(), AppendError> {
@@ -188,6 +189,7 @@ impl Partition {
             state.visible_end = next_offset;
             self.visible_changed.notify_all();
         }
+        self.debug_check(&state);
     }
 
     /// Syncs everything written so far.

@@ -18,6 +18,7 @@ impl Partition {
         let limit = self.durable_limit();
         let state = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
         state.visible_end = limit.map_or(state.next_offset(), |l| l.min(state.next_offset()));
+        self.debug_check(&lock(&self.state));
         self
     }
 
@@ -79,6 +80,7 @@ impl Partition {
             state.visible_end = end;
             self.visible_changed.notify_all();
         }
+        self.debug_check(&state);
     }
 
     fn scan_active_tail(&self, state: &mut PartitionState) {

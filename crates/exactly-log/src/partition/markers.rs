@@ -51,6 +51,7 @@ impl Partition {
                 state
                     .producers
                     .fence(producer_id, fence_epoch.max(epoch), now_ms);
+                self.debug_check(&state);
                 return Ok(None);
             }
             Ok(MarkerCheck::Write) => {}
@@ -59,6 +60,7 @@ impl Partition {
         state
             .producers
             .fence(producer_id, fence_epoch.max(epoch), now_ms);
+        self.debug_check(&state);
         let mark = state.write_mark();
         drop(state);
         // The coordinator records completion only after every marker is durable — under

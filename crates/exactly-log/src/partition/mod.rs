@@ -10,7 +10,9 @@
 //! - `recovery`: opening a partition and recovering its tail (`Opener`);
 //! - `consistency`: invariant checks of the state, run after each mutation in debug builds.
 //!
-//! This module depends on none of its children except to re-export their public types.
+//! This module depends on none of its children except to re-export their public types;
+//! children use this module's types, and each other only along `markers → append → roll`
+//! and `read → follower`.
 //!
 //! Locking: `state` guards the segments, offsets and producer table; `durable` holds the
 //! durable end and its evidence file and serialises `fdatasync` calls (group commit). Order
@@ -20,6 +22,7 @@
 //! they get the lock — one sync per group.
 
 mod append;
+mod consistency;
 mod follower;
 mod markers;
 mod read;
@@ -27,6 +30,7 @@ mod recovery;
 mod roll;
 
 pub use append::AppendOutcome;
+pub use consistency::Inconsistency;
 pub use read::{Isolation, ReadBatch};
 pub(crate) use recovery::durable_data_lost;
 

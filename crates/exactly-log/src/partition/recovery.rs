@@ -2,7 +2,9 @@
 //! (truncating a torn write, refusing corruption and lost durable data), and rebuilding the
 //! producer table from the newest snapshot plus the batches after it.
 
-use super::{io_open, DurableState, FailStop, Mode, Partition, PartitionState, RecoveryEvent};
+use super::{
+    io_open, lock, DurableState, FailStop, Mode, Partition, PartitionState, RecoveryEvent,
+};
 use crate::batch::BatchHeader;
 use crate::config::LogConfig;
 use crate::durable_end::{self, DurableEnd};
@@ -122,7 +124,7 @@ impl Partition {
             mark: state.write_mark(),
             evidence,
         });
-        Ok(Self {
+        let partition = Self {
             dir,
             storage,
             clock,
@@ -134,7 +136,9 @@ impl Partition {
             recovery: recovery.into_iter().collect(),
             mode,
             durable_only: false,
-        })
+        };
+        partition.debug_check(&lock(&partition.state));
+        Ok(partition)
     }
 }
 

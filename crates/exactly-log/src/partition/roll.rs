@@ -44,6 +44,7 @@ impl Partition {
             self.visible_changed.notify_all();
         }
         self.apply_retention(state);
+        self.debug_check(state);
         Ok(())
     }
 
@@ -65,6 +66,7 @@ impl Partition {
         write_file_atomically(self.storage.as_ref(), &path, &bytes)
             .map_err(|e| format!("writing {} failed: {e}", path.display()))?;
         self.prune_snapshots(state.start_offset());
+        self.debug_check(state);
         Ok(())
     }
 
@@ -115,6 +117,7 @@ impl Partition {
             state.producers.prune_aborted(start);
             let _ = self.storage.sync_dir(&self.dir);
             self.prune_snapshots(state.start_offset());
+            self.debug_check(state);
         }
         removed
     }
