@@ -32,7 +32,10 @@ impl Partition {
         match evidence::load(self.storage.as_ref(), &self.dir) {
             Ok(Some(slot)) => Some(slot.end.next_offset),
             Ok(None) => None,
-            Err(_) => Some(Offset(0)),
+            Err(e) => {
+                tracing::debug!(partition = %self.dir.display(), error = ?e, "durable-end evidence unreadable; showing nothing new");
+                Some(Offset(0))
+            }
         }
     }
 
@@ -48,8 +51,12 @@ impl Partition {
         let limit = self.durable_limit();
         let mut state = lock(&self.state);
         self.scan_active_tail(&mut state);
-        let Ok(names) = self.storage.list_dir(&self.dir) else {
-            return;
+        let names = match self.storage.list_dir(&self.dir) {
+            Ok(names) => names,
+            Err(e) => {
+                tracing::warn!(path = %self.dir.display(), error = %e, "follower could not list the partition");
+                return;
+            }
         };
         let mut bases: Vec<Offset> = names
             .iter()
@@ -63,8 +70,12 @@ impl Partition {
                 break; // The active segment is not complete yet in our view; look again later.
             }
             let path = self.dir.join(segment_file_name(base));
-            let Ok(file) = self.storage.open(&path, OpenMode::Existing) else {
-                break;
+            let file = match self.storage.open(&path, OpenMode::Existing) {
+                Ok(file) => file,
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "follower could not open a new segment");
+                    break;
+                }
             };
             let new = Segment {
                 path,
@@ -84,8 +95,13 @@ impl Partition {
     }
 
     fn scan_active_tail(&self, state: &mut PartitionState) {
-        let Ok(len) = state.active.file.len_bytes() else {
-            return;
+        let len = match state.active.file.len_bytes() {
+            Ok(len) => len,
+            Err(e) => {
+                let path = state.active.path.display();
+                tracing::warn!(path = %path, error = %e, "follower could not read the segment's length");
+                return;
+            }
         };
         if len <= state.active.len_bytes() {
             return;

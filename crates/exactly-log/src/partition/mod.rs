@@ -198,10 +198,14 @@ impl std::fmt::Debug for Partition {
     }
 }
 
+/// The error for an I/O failure on `path` while opening, logged where it happens.
 fn io_open(path: &Path) -> impl FnOnce(std::io::Error) -> OpenError + '_ {
-    move |source| OpenError::Io {
-        path: path.to_path_buf(),
-        source,
+    move |source| {
+        tracing::warn!(path = %path.display(), error = %source, "opening a partition failed");
+        OpenError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
     }
 }
 
@@ -211,7 +215,9 @@ impl Partition {
         &self.recovery
     }
 
+    /// Trips the log's fail-stop after an I/O failure (`reason` names the file) and logs it.
     fn fail_stopped(&self, reason: String) -> AppendError {
+        tracing::error!(partition = %self.dir.display(), %reason, "I/O failure: the log fail-stops");
         AppendError::FailStopped {
             reason: self.fail.trip(reason),
         }

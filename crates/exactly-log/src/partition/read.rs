@@ -234,11 +234,23 @@ impl Partition {
     }
 }
 
+/// The error for a damaged batch at `position` of `path`, logged where it is found.
 fn corrupt(path: &Path, position: u64, reason: impl ToString) -> ReadError {
+    let reason = reason.to_string();
+    tracing::warn!(path = %path.display(), position, %reason, "read found a damaged batch");
     ReadError::Corrupt {
         file: path.to_path_buf(),
         position,
-        reason: reason.to_string(),
+        reason,
+    }
+}
+
+/// The error for a failed read of `path`, logged where it happens.
+fn read_io(path: &Path, source: std::io::Error) -> ReadError {
+    tracing::warn!(path = %path.display(), error = %source, "reading a segment failed");
+    ReadError::Io {
+        path: path.to_path_buf(),
+        source,
     }
 }
 
@@ -261,10 +273,7 @@ fn read_segment(
     let mut reached = from;
     while reader.position() < view.len_bytes && out.len() < max_records {
         let at = reader.position();
-        let io = |source| ReadError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
+        let io = |source| read_io(path, source);
         let head = reader.peek(batch::HEADER_BYTES).map_err(io)?;
         let header =
             batch::decode_header(head, batch_bytes_max).map_err(|e| corrupt(path, at, e))?;
@@ -347,10 +356,7 @@ fn find_time_in_segment(
         }
         let len = header.batch_len as usize;
         if header.max_timestamp >= target {
-            let bytes = reader.peek(len).map_err(|source| ReadError::Io {
-                path: path.clone(),
-                source,
-            })?;
+            let bytes = reader.peek(len).map_err(|source| read_io(path, source))?;
             batch::decode_records(&header, bytes, &mut records)
                 .map_err(|e| corrupt(path, at, e))?;
             let hit = records

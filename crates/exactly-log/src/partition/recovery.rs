@@ -204,8 +204,8 @@ impl Opener<'_> {
         let (path, file, len) = self.open_segment_file(base)?;
         let index_path = self.dir.join(index_file_name(base));
         let interval = self.config.index_interval_bytes;
-        let stored = read_file(self.storage, &index_path)
-            .ok()
+        // A missing, unreadable or stale index is rebuilt from the segment below.
+        let stored = read_optional(self.storage, &index_path)
             .and_then(|bytes| SegmentIndex::decode(&bytes, base, len, interval));
         let index = match stored {
             Some(index) => index,
@@ -416,13 +416,26 @@ impl Opener<'_> {
         offsets.sort_by(|a, b| b.cmp(a));
         for offset in offsets {
             let path = self.dir.join(snapshot_file_name(offset));
-            let decoded = read_file(self.storage, &path)
-                .ok()
+            // An unreadable or damaged snapshot: an older one, or the segments, rebuild it.
+            let decoded = read_optional(self.storage, &path)
                 .and_then(|bytes| ProducerTable::decode_snapshot(&bytes));
             if let Some((at, table)) = decoded.filter(|(at, _)| *at == offset) {
                 return (at, table);
             }
         }
         (state.start_offset(), ProducerTable::default())
+    }
+}
+
+/// The bytes of a file that recovery can do without (an index, a snapshot): `None` when it
+/// is missing or unreadable — the caller rebuilds what it held — with a read failure logged.
+fn read_optional(storage: &dyn Storage, path: &Path) -> Option<Vec<u8>> {
+    match read_file(storage, path) {
+        Ok(bytes) => Some(bytes),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "unreadable; rebuilding what it held");
+            None
+        }
     }
 }

@@ -73,8 +73,12 @@ impl Partition {
     /// Deletes all but the newest snapshots, and any from before the log start. Failures
     /// only leave an extra file behind, so they are not errors.
     fn prune_snapshots(&self, start_offset: Offset) {
-        let Ok(names) = self.storage.list_dir(&self.dir) else {
-            return;
+        let names = match self.storage.list_dir(&self.dir) {
+            Ok(names) => names,
+            Err(e) => {
+                tracing::warn!(path = %self.dir.display(), error = %e, "listing snapshots to prune failed");
+                return;
+            }
         };
         let mut snapshots: Vec<Offset> = names
             .iter()
@@ -83,9 +87,10 @@ impl Partition {
         snapshots.sort_by(|a, b| b.cmp(a));
         for (rank, offset) in snapshots.into_iter().enumerate() {
             if rank >= SNAPSHOTS_KEPT || offset < start_offset {
-                let _ = self
-                    .storage
-                    .remove_file(&self.dir.join(snapshot_file_name(offset)));
+                let path = self.dir.join(snapshot_file_name(offset));
+                if let Err(e) = self.storage.remove_file(&path) {
+                    tracing::warn!(path = %path.display(), error = %e, "deleting an old producer snapshot failed");
+                }
             }
         }
     }
@@ -106,16 +111,22 @@ impl Partition {
             }
             let segment = state.sealed.remove(0);
             // Readers holding the file handle keep reading; the name goes now.
-            let _ = self.storage.remove_file(&segment.path);
-            let _ = self
-                .storage
-                .remove_file(&self.dir.join(index_file_name(segment.base_offset())));
+            // A failed delete leaves a file behind that the next open loads again as the
+            // oldest segment; it is logged, not an error.
+            let index = self.dir.join(index_file_name(segment.base_offset()));
+            for path in [&segment.path, &index] {
+                if let Err(e) = self.storage.remove_file(path) {
+                    tracing::warn!(path = %path.display(), error = %e, "retention could not delete a file");
+                }
+            }
             removed += 1;
         }
         if removed > 0 {
             let start = state.start_offset();
             state.producers.prune_aborted(start);
-            let _ = self.storage.sync_dir(&self.dir);
+            if let Err(e) = self.storage.sync_dir(&self.dir) {
+                tracing::warn!(path = %self.dir.display(), error = %e, "fsync of the directory after retention failed");
+            }
             self.prune_snapshots(state.start_offset());
             self.debug_check(state);
         }
