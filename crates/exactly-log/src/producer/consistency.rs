@@ -64,3 +64,89 @@ impl ProducerTable {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{AbortedTxn, BatchSeq, OngoingTxn, ProducerEntry};
+    use super::*;
+    use std::collections::{BTreeMap, VecDeque};
+
+    fn batch(first_sequence: u64, base_offset: u64, records: u64) -> BatchSeq {
+        BatchSeq {
+            first_sequence,
+            last_sequence: first_sequence + records - 1,
+            base_offset,
+            last_offset: base_offset + records - 1,
+        }
+    }
+
+    fn table() -> ProducerTable {
+        let entry = ProducerEntry {
+            epoch: 0,
+            batches: VecDeque::from([batch(0, 0, 2), batch(2, 5, 3)]),
+            last_append_ms: 0,
+        };
+        ProducerTable {
+            entries: BTreeMap::from([(1, entry)]),
+            ongoing: BTreeMap::from([(
+                2,
+                OngoingTxn {
+                    producer_id: 2,
+                    epoch: 0,
+                    first_offset: 9,
+                },
+            )]),
+            aborted: VecDeque::from([
+                AbortedTxn {
+                    producer_id: 3,
+                    first_offset: 2,
+                    last_offset: 4,
+                },
+                AbortedTxn {
+                    producer_id: 3,
+                    first_offset: 3,
+                    last_offset: 8,
+                },
+            ]),
+        }
+    }
+
+    #[test]
+    fn a_well_formed_table_passes() {
+        assert_eq!(table().check_consistency(Offset(10)), Ok(()));
+    }
+
+    #[test]
+    fn offsets_at_or_past_the_end_are_caught() {
+        // The open transaction starts at 9, the last batch ends at 7.
+        assert!(table().check_consistency(Offset(9)).is_err());
+        assert!(table().check_consistency(Offset(7)).is_err());
+    }
+
+    #[test]
+    fn out_of_order_batches_and_spans_are_caught() {
+        let mut t = table();
+        if let Some(entry) = t.entries.get_mut(&1) {
+            entry.batches.swap(0, 1);
+        }
+        assert!(t.check_consistency(Offset(10)).is_err());
+
+        let mut t = table();
+        t.aborted.swap(0, 1);
+        assert!(t.check_consistency(Offset(10)).is_err());
+
+        let mut t = table();
+        if let Some(txn) = t.ongoing.get_mut(&2) {
+            txn.producer_id = 4;
+        }
+        assert!(t.check_consistency(Offset(10)).is_err());
+
+        let mut t = table();
+        if let Some(entry) = t.entries.get_mut(&1) {
+            for i in 0..RETAINED_BATCHES as u64 {
+                entry.batches.push_back(batch(10 + i, 20 + i, 1));
+            }
+        }
+        assert!(t.check_consistency(Offset(100)).is_err());
+    }
+}
