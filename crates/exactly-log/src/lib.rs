@@ -16,7 +16,9 @@
 //! - [`producer`]: the idempotent-producer table (sans-IO state machine, snapshots).
 //! - [`config`]: [`LogConfig`], [`Durability`].
 //! - [`error`]: one error enum per operation.
-//! - `segment`, `partition`: segment files, scanning, group commit, recovery, retention.
+//! - `segment`: segment files and scanning; `partition`: one partition, a file per role
+//!   (append and group commit, roll and retention, read path, markers, follower, recovery,
+//!   consistency checks).
 //! - `log`: [`Log`], topics and the public API.
 //! - `scan`: [`Scan`], reading a partition to its end as of the call ([`Log::scan`]).
 //! - [`scope`]: [`WriteScope`] — which topics a process owns ([`Log::open_scoped`]) and
