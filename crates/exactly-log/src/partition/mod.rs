@@ -11,8 +11,8 @@
 //! - `consistency`: invariant checks of the state, run after each mutation in debug builds.
 //!
 //! This module depends on none of its children except to re-export their public types;
-//! children use this module's types, and each other only along `markers → append → roll`
-//! and `read → follower`.
+//! children use this module's types, and each other only along `markers → append → roll`,
+//! `read → follower`, and every mutating role → `consistency` (its debug hook).
 //!
 //! Locking: `state` guards the segments, offsets and producer table; `durable` holds the
 //! durable end and its evidence file and serialises `fdatasync` calls (group commit). Order
