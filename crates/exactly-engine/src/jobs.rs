@@ -299,27 +299,22 @@ pub fn for_each_committed(
         source,
     };
     for partition in 0..partitions {
-        let mut from = log
+        let from = log
             .partition_info(topic, partition)
             .map_err(read_error)?
             .start_offset;
-        loop {
-            let batch = log
-                .read_with(
-                    topic,
-                    partition,
-                    from,
-                    65_536,
-                    exactly_log::Isolation::ReadCommitted,
-                )
-                .map_err(read_error)?;
-            if batch.records.is_empty() {
-                break;
-            }
-            from = batch.next_offset;
-            for record in batch.records {
-                each(partition, record)?;
-            }
+        // To the last stable offset as of now; past aborted batches and markers (a loop
+        // that stopped at the first empty read missed everything after an aborted batch).
+        let scan = log
+            .scan(
+                topic,
+                partition,
+                from,
+                exactly_log::Isolation::ReadCommitted,
+            )
+            .map_err(read_error)?;
+        for record in scan {
+            each(partition, record.map_err(read_error)?)?;
         }
     }
     Ok(())

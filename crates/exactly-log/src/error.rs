@@ -277,6 +277,21 @@ pub enum ReadError {
         /// The first error.
         reason: String,
     },
+    /// A scan's read at `offset` made no progress although the scan's end lies beyond it
+    /// (the partition's state contradicts itself; the scan stops rather than spin).
+    #[error(
+        "scan of {topic}/{partition} made no progress at offset {offset} before its end {end}"
+    )]
+    ScanStalled {
+        /// Topic name.
+        topic: String,
+        /// Partition index.
+        partition: u32,
+        /// Where the read started.
+        offset: Offset,
+        /// Where the scan was to stop.
+        end: Offset,
+    },
 }
 
 /// Why a flush, retention run or close failed.

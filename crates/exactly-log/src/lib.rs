@@ -20,9 +20,12 @@
 //! - [`copy`]: the consume-transform-produce loop (exactly-once or at-least-once).
 //! - [`config`]: [`LogConfig`], [`Durability`].
 //! - [`error`]: one error enum per operation.
-//! - `segment`, `partition`: segment files, scanning, group commit, recovery, retention.
+//! - `segment`: segment files and scanning; `partition`: one partition, a file per role
+//!   (append and group commit, roll and retention, read path, markers, follower, recovery,
+//!   consistency checks).
 //! - `log`: [`Log`], topics and the public API; `open`: its constructors (the log's
 //!   recovery, then the transaction coordinator's).
+//! - `scan`: [`Scan`], reading a partition to its end as of the call ([`Log::scan`]).
 //! - [`scope`]: [`WriteScope`] — which topics a process owns ([`Log::open_scoped`]) and
 //!   the per-topic locks that keep one writer per topic while other topics are followed.
 //! - [`txn`]: transactions — the coordinator over `__transactions`, the
@@ -73,6 +76,7 @@ pub mod produce;
 pub mod producer;
 mod read_only_storage;
 pub mod repair;
+mod scan;
 pub mod scope;
 mod segment;
 mod topic_meta;
@@ -84,9 +88,11 @@ pub use config::{Durability, LogConfig};
 pub use error::{AppendError, MaintenanceError, OpenError, ReadError, TopicError};
 pub use log::{partition_for_key, validate_topic_name, Log, PARTITIONS_MAX};
 pub use partition::{
-    AppendOutcome, Isolation, PartitionInfo, ProducerSummary, ReadBatch, RecoveryEvent,
+    AppendOutcome, Inconsistency, Isolation, PartitionInfo, ProducerSummary, ReadBatch,
+    RecoveryEvent,
 };
 pub use read_only_storage::ReadOnlyStorage;
+pub use scan::Scan;
 pub use scope::WriteScope;
 pub use segment::{index_file_name, segment_file_name};
 pub use txn::{PendingMarker, TransactionalProducer, TxnError, TxnMetadata, TxnState};

@@ -4,9 +4,10 @@ use crate::batch::{ControlKind, EncodedBatch, ProducerStamp, Record, StoredRecor
 use crate::config::{Durability, LogConfig};
 use crate::error::{AppendError, MaintenanceError, OpenError, ReadError, TopicError};
 use crate::partition::{
-    lock, AppendOutcome, FailStop, Isolation, Mode, Partition, PartitionInfo, ProducerSummary,
-    ReadBatch, RecoveryEvent,
+    lock, AppendOutcome, FailStop, Inconsistency, Isolation, Mode, Partition, PartitionInfo,
+    ProducerSummary, ReadBatch, RecoveryEvent,
 };
+use crate::scan::Scan;
 use crate::scope::{ScopeLocks, WriteScope};
 use exactly_core::storage::{read_file, write_file_atomically};
 use exactly_core::{Clock, Offset, ProducerEpoch, ProducerId, Storage, Timestamp};
@@ -431,6 +432,25 @@ impl Log {
             .read_batch(from, max_records, isolation)
     }
 
+    /// Every record of a partition from `from` to its end as of this call (the visible end,
+    /// or under `read_committed` the last stable offset), one after the other; see
+    /// [`Scan`] for exactly where it stops and how it fails.
+    pub fn scan(
+        &self,
+        topic: &str,
+        partition: u32,
+        from: Offset,
+        isolation: Isolation,
+    ) -> Result<Scan, ReadError> {
+        Scan::new(
+            self.read_target(topic, partition)?,
+            topic,
+            partition,
+            from,
+            isolation,
+        )
+    }
+
     /// The first offset whose record has a timestamp ≥ `timestamp` (`None`: none yet).
     pub fn offset_for_time(
         &self,
@@ -468,6 +488,16 @@ impl Log {
         producer_id: ProducerId,
     ) -> Result<Option<ProducerSummary>, ReadError> {
         Ok(self.read_target(topic, partition)?.producer(producer_id))
+    }
+
+    /// Checks the invariants of every partition's in-memory state (offsets monotone,
+    /// segments contiguous and agreeing with their indexes and files, last stable offset ≤
+    /// visible end ≤ written end, the producer table well formed). Debug builds check the
+    /// state after every mutation; this runs the same checks, plus file lengths, on demand.
+    pub fn check_consistency(&self) -> Result<(), Inconsistency> {
+        self.all_partitions()
+            .iter()
+            .try_for_each(|p| p.check_consistency())
     }
 
     /// Truncations recovery made when the log was opened.

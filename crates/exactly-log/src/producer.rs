@@ -149,6 +149,8 @@ pub struct ProducerTable {
     aborted: VecDeque<AbortedTxn>,
 }
 
+mod consistency;
+
 impl ProducerTable {
     /// Looks a producer up.
     pub fn get(&self, producer_id: ProducerId) -> Option<&ProducerEntry> {

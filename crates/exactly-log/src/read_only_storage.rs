@@ -17,6 +17,8 @@ use std::sync::Arc;
 pub struct ReadOnlyStorage;
 
 fn refused(what: &str, path: &Path) -> io::Error {
+    // By design, not a failure: a follower's code path tried to write. Visible when asked.
+    tracing::debug!(path = %path.display(), what, "read-only storage refused a write");
     io::Error::new(
         io::ErrorKind::PermissionDenied,
         format!("{what} {} refused: storage is read-only", path.display()),

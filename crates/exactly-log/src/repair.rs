@@ -94,10 +94,14 @@ pub fn repair_dir(
     repair_log(&exactly_core::StdStorage, dir, config, topic, partition)
 }
 
+/// The error for an I/O failure on `path` during a repair, logged where it happens.
 fn io_error(path: &Path) -> impl FnOnce(io::Error) -> RepairError + '_ {
-    move |source| RepairError::Io {
-        path: path.to_path_buf(),
-        source,
+    move |source| {
+        tracing::warn!(path = %path.display(), error = %source, "repair I/O failed");
+        RepairError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
     }
 }
 

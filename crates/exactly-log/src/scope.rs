@@ -70,10 +70,7 @@ pub(crate) fn lock_scope(dir: &Path, scope: &WriteScope) -> Result<ScopeLocks, O
     }
     let dir_lock_path = dir.join(exactly_core::storage::LOCK_FILE);
     let locks_dir = dir.join(TOPIC_LOCKS_DIR);
-    std::fs::create_dir_all(&locks_dir).map_err(|source| OpenError::Io {
-        path: locks_dir.clone(),
-        source,
-    })?;
+    std::fs::create_dir_all(&locks_dir).map_err(|source| io_error(&locks_dir, source))?;
     let dir_file = open_lock_file(&dir_lock_path)?;
     match dir_file.try_lock_shared() {
         Ok(()) => {}
@@ -82,12 +79,7 @@ pub(crate) fn lock_scope(dir: &Path, scope: &WriteScope) -> Result<ScopeLocks, O
                 path: dir_lock_path,
             })
         }
-        Err(TryLockError::Error(source)) => {
-            return Err(OpenError::Io {
-                path: dir_lock_path,
-                source,
-            })
-        }
+        Err(TryLockError::Error(source)) => return Err(io_error(&dir_lock_path, source)),
     }
     let mut topics = Vec::new();
     for topic in scope.owned() {
@@ -101,7 +93,7 @@ pub(crate) fn lock_scope(dir: &Path, scope: &WriteScope) -> Result<ScopeLocks, O
                     path,
                 })
             }
-            Err(TryLockError::Error(source)) => return Err(OpenError::Io { path, source }),
+            Err(TryLockError::Error(source)) => return Err(io_error(&path, source)),
         }
     }
     Ok(ScopeLocks {
@@ -121,8 +113,14 @@ fn open_lock_file(path: &Path) -> Result<File, OpenError> {
         .truncate(false)
         .write(true)
         .open(path)
-        .map_err(|source| OpenError::Io {
-            path: path.to_path_buf(),
-            source,
-        })
+        .map_err(|source| io_error(path, source))
+}
+
+/// The error for an I/O failure on a lock file or directory, logged where it happens.
+fn io_error(path: &Path, source: std::io::Error) -> OpenError {
+    tracing::warn!(path = %path.display(), error = %source, "taking a write-scope lock failed");
+    OpenError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }

@@ -209,7 +209,9 @@ fn check_topic_meta(
     }
 }
 
+/// The finding for a file or directory that could not be read (also logged).
 fn unreadable(path: &Path, error: std::io::Error) -> Finding {
+    tracing::warn!(path = %path.display(), %error, "verify could not read");
     Finding::Unreadable {
         path: path.to_path_buf(),
         error: error.to_string(),
@@ -360,7 +362,11 @@ fn verify_segment(
         report.findings.push(lost);
     } else if !is_last {
         let index_path = dir.join(index_file_name(base));
+        // Missing, unreadable or not matching the segment: all reported as a stale index.
         let stored = read_file(storage, &index_path)
+            .inspect_err(|e| {
+                tracing::debug!(path = %index_path.display(), error = %e, "index unreadable");
+            })
             .ok()
             .and_then(|bytes| SegmentIndex::decode(&bytes, base, len, config.index_interval_bytes));
         if stored.is_none() {

@@ -109,28 +109,18 @@ fn processed(store: &mut Box<dyn Store>, ids: &[MessageId]) -> anyhow::Result<u6
 /// Every record of partition 0 of `topic`, decoded as outbox entries (log order).
 fn read_topic(log: &Log, topic: &str) -> anyhow::Result<Vec<OutboxEntry>> {
     let mut out = Vec::new();
-    let mut next = Offset(0);
-    loop {
-        let batch = log.read_with(
-            topic,
-            0,
-            next,
-            10_000,
-            exactly_log::Isolation::ReadCommitted,
-        )?;
-        if batch.records.is_empty() {
-            return Ok(out);
-        }
-        next = batch.next_offset;
-        for record in batch.records {
-            let (id, payload) = decode_envelope(&record.value).map_err(anyhow::Error::msg)?;
-            out.push(OutboxEntry {
-                seq: record.offset.0,
-                id,
-                topic: topic.to_string(),
-                key: record.key.unwrap_or_default(),
-                payload: payload.to_vec(),
-            });
-        }
+    // To the last stable offset as of now; past aborted batches and markers (a loop that
+    // stopped at the first empty read missed everything after an aborted batch).
+    for record in log.scan(topic, 0, Offset(0), exactly_log::Isolation::ReadCommitted)? {
+        let record = record?;
+        let (id, payload) = decode_envelope(&record.value).map_err(anyhow::Error::msg)?;
+        out.push(OutboxEntry {
+            seq: record.offset.0,
+            id,
+            topic: topic.to_string(),
+            key: record.key.unwrap_or_default(),
+            payload: payload.to_vec(),
+        });
     }
+    Ok(out)
 }

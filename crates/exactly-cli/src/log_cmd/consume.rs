@@ -96,9 +96,12 @@ pub fn run(args: ConsumeArgs) -> anyhow::Result<()> {
         positions.push((p, start_offset(&log, &args, p)?));
     }
     let mut out = BufWriter::new(std::io::stdout().lock());
+    let limit = args.max.unwrap_or(u64::MAX);
+    if !args.follow {
+        return print_to_end(&log, &args, &positions, limit, out);
+    }
     let mut printed = 0u64;
     let isolation = args.isolation;
-    let limit = args.max.unwrap_or(u64::MAX);
     loop {
         let mut progressed = false;
         for (partition, position) in positions.iter_mut() {
@@ -126,9 +129,6 @@ pub fn run(args: ConsumeArgs) -> anyhow::Result<()> {
                 progressed = true;
             }
         }
-        if !args.follow {
-            return finish(out);
-        }
         if !progressed {
             let _ = out.flush();
             if let Some((partition, position)) = positions.first() {
@@ -141,6 +141,31 @@ pub fn run(args: ConsumeArgs) -> anyhow::Result<()> {
             }
         }
     }
+}
+
+/// Without `--follow`: each partition from its position to its end as of now, one after
+/// the other, at most `limit` records in all.
+fn print_to_end(
+    log: &Log,
+    args: &ConsumeArgs,
+    positions: &[(u32, Offset)],
+    limit: u64,
+    mut out: impl Write,
+) -> anyhow::Result<()> {
+    let mut printed = 0u64;
+    for &(partition, position) in positions {
+        for record in log.scan(&args.topic, partition, position, args.isolation)? {
+            if printed >= limit {
+                return finish(out);
+            }
+            let record = record?;
+            if writeln!(out, "{}", record_json(&args.topic, partition, &record)).is_err() {
+                return Ok(()); // The reader went away (a closed pipe): stop quietly.
+            }
+            printed += 1;
+        }
+    }
+    finish(out)
 }
 
 fn finish(mut out: impl Write) -> anyhow::Result<()> {
