@@ -79,6 +79,7 @@ pub mod repair;
 mod scan;
 pub mod scope;
 mod segment;
+mod topic;
 mod topic_meta;
 pub mod txn;
 pub mod verify;
@@ -86,7 +87,7 @@ pub mod verify;
 pub use batch::{ProducerStamp, Record, StoredRecord};
 pub use config::{Durability, LogConfig};
 pub use error::{AppendError, MaintenanceError, OpenError, ReadError, TopicError};
-pub use log::{partition_for_key, validate_topic_name, Log, PARTITIONS_MAX};
+pub use log::Log;
 pub use partition::{
     AppendOutcome, Inconsistency, Isolation, PartitionInfo, ProducerSummary, ReadBatch,
     RecoveryEvent,
@@ -95,4 +96,5 @@ pub use read_only_storage::ReadOnlyStorage;
 pub use scan::Scan;
 pub use scope::WriteScope;
 pub use segment::{index_file_name, segment_file_name};
+pub use topic::{partition_for_key, validate_topic_name, PARTITIONS_MAX};
 pub use txn::{PendingMarker, TransactionalProducer, TxnError, TxnMetadata, TxnState};

@@ -1,5 +1,8 @@
 //! [`Log`]: topics of partitions in one directory, the public face of the embedded log.
 
+mod flusher;
+mod load;
+
 use crate::batch::{ControlKind, EncodedBatch, ProducerStamp, Record, StoredRecord};
 use crate::config::{Durability, LogConfig};
 use crate::error::{AppendError, MaintenanceError, OpenError, ReadError, TopicError};
@@ -9,28 +12,18 @@ use crate::partition::{
 };
 use crate::scan::Scan;
 use crate::scope::{ScopeLocks, WriteScope};
-use exactly_core::storage::{read_file, write_file_atomically};
+use crate::topic::{validate_topic_name, PARTITIONS_MAX};
+use exactly_core::storage::write_file_atomically;
 use exactly_core::{Clock, Offset, ProducerEpoch, ProducerId, Storage, Timestamp};
+use flusher::{spawn_flusher, Flusher};
+use load::Existing;
 use std::any::Any;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex, OnceLock, RwLock, Weak};
-use std::thread::JoinHandle;
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
-/// Most partitions a topic may have.
-pub const PARTITIONS_MAX: u32 = 10_000;
 const TOPIC_META_FILE: &str = crate::topic_meta::FILE_NAME;
-/// Largest segment of an internal topic (`__transactions`, `__consumer_offsets`).
-const INTERNAL_SEGMENT_BYTES: u64 = 8 << 20;
-
-/// Whether [`LogInner::open_topic`] opens a committed topic (its partitions must exist) or
-/// creates one.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Existing {
-    MustExist,
-    Create,
-}
 
 struct Topic {
     partitions: Vec<Arc<Partition>>,
@@ -53,11 +46,6 @@ struct LogInner {
     extension: OnceLock<Box<dyn Any + Send + Sync>>,
 }
 
-struct Flusher {
-    stop: Arc<(Mutex<bool>, Condvar)>,
-    thread: Option<JoinHandle<()>>,
-}
-
 /// An embedded durable log: topics with partitions of segment files in one directory.
 ///
 /// Appends may come from many threads; each partition group-commits them. Readers see only
@@ -75,35 +63,6 @@ impl std::fmt::Debug for Log {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Log").field("dir", &self.inner.dir).finish()
     }
-}
-
-/// Checks a topic name: 1–200 characters of `[A-Za-z0-9._-]`, not starting with a dot.
-pub fn validate_topic_name(name: &str) -> Result<(), TopicError> {
-    let invalid = |reason| TopicError::InvalidName {
-        name: name.to_string(),
-        reason,
-    };
-    if name.is_empty() || name.len() > 200 {
-        return Err(invalid("length must be 1..=200"));
-    }
-    if name.starts_with('.') {
-        return Err(invalid("must not start with '.'"));
-    }
-    if name == "LOCK" {
-        return Err(invalid("'LOCK' is the log directory's lock file"));
-    }
-    if !name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
-    {
-        return Err(invalid("only A-Z a-z 0-9 . _ - are allowed"));
-    }
-    Ok(())
-}
-
-/// The partition a key goes to: `xxh3(key) mod partitions`.
-pub fn partition_for_key(key: &[u8], partitions: u32) -> u32 {
-    (xxhash_rust::xxh3::xxh3_64(key) % u64::from(partitions.max(1))) as u32
 }
 
 fn topic_io(path: &Path) -> impl FnOnce(std::io::Error) -> TopicError + '_ {
@@ -594,47 +553,6 @@ fn maintenance(error: AppendError) -> MaintenanceError {
     }
 }
 
-/// Starts the interval flusher. Failing to start it is an error: without it an
-/// `Interval` log never synced, yet kept acknowledging appends.
-fn spawn_flusher(inner: &Arc<LogInner>, interval_ms: u64) -> Result<Flusher, OpenError> {
-    let stop = Arc::new((Mutex::new(false), Condvar::new()));
-    let weak: Weak<LogInner> = Arc::downgrade(inner);
-    let stop_flag = Arc::clone(&stop);
-    let thread = std::thread::Builder::new()
-        .name("exactly-log-flusher".into())
-        .spawn(move || loop {
-            let (flag, signal) = &*stop_flag;
-            let guard = lock(flag);
-            let (guard, _) = signal
-                .wait_timeout(guard, Duration::from_millis(interval_ms))
-                .unwrap_or_else(|e| e.into_inner());
-            if *guard {
-                return;
-            }
-            drop(guard);
-            let Some(inner) = weak.upgrade() else { return };
-            let partitions: Vec<Arc<Partition>> = {
-                let topics = inner.topics.read().unwrap_or_else(|e| e.into_inner());
-                topics
-                    .values()
-                    .flat_map(|t| t.partitions.iter().cloned())
-                    .collect()
-            };
-            // A failed sync trips the fail-stop inside `flush`; nothing more to do here.
-            for partition in partitions {
-                let _ = partition.flush();
-            }
-        })
-        .map_err(|source| OpenError::Io {
-            path: inner.dir.clone(),
-            source,
-        })?;
-    Ok(Flusher {
-        stop,
-        thread: Some(thread),
-    })
-}
-
 /// How a handle opens its partitions: storage for owned topics and for followed ones, the
 /// handle's mode, its write scope.
 pub(crate) struct Opening {
@@ -660,124 +578,5 @@ impl LogInner {
     /// Whether this handle writes `topic`.
     fn owns(&self, topic: &str) -> bool {
         self.mode == Mode::ReadWrite && self.scope.as_ref().is_none_or(|s| s.owns(topic))
-    }
-
-    fn load_topics(&self) -> Result<(), OpenError> {
-        let names = self
-            .storage
-            .list_dir(&self.dir)
-            .map_err(|source| OpenError::Io {
-                path: self.dir.clone(),
-                source,
-            })?;
-        let mut topics = self.topics.write().unwrap_or_else(|e| e.into_inner());
-        for name in names {
-            let meta_path = self.dir.join(&name).join(TOPIC_META_FILE);
-            // An unreadable metadata path is an error: treating it as "not a topic" made
-            // the whole topic silently disappear from the log.
-            let is_topic = validate_topic_name(&name).is_ok()
-                && self
-                    .storage
-                    .exists(&meta_path)
-                    .map_err(|source| OpenError::Io {
-                        path: meta_path.clone(),
-                        source,
-                    })?;
-            if !is_topic {
-                // Not a topic, or a creation that crashed before its commit point.
-                continue;
-            }
-            let bytes =
-                read_file(self.storage.as_ref(), &meta_path).map_err(|source| OpenError::Io {
-                    path: meta_path.clone(),
-                    source,
-                })?;
-            let partitions =
-                crate::topic_meta::decode(&bytes, PARTITIONS_MAX).map_err(|reason| {
-                    OpenError::Corrupt {
-                        file: meta_path.clone(),
-                        position: 0,
-                        reason,
-                    }
-                })?;
-            let topic = self.open_topic(&name, partitions, Existing::MustExist)?;
-            topics.insert(name, Arc::new(topic));
-        }
-        Ok(())
-    }
-
-    /// A partition of a committed topic (its `topic.json` exists) must exist: its
-    /// directories are made before the metadata. A missing one was removed, and opening
-    /// would recreate it empty, silently losing what it held.
-    fn check_partition_exists(&self, dir: &Path) -> Result<(), OpenError> {
-        let exists = self.storage.exists(dir).map_err(|source| OpenError::Io {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-        match exists {
-            true => Ok(()),
-            false => Err(OpenError::Corrupt {
-                file: dir.to_path_buf(),
-                position: 0,
-                reason: format!("partition directory missing although {TOPIC_META_FILE} names it"),
-            }),
-        }
-    }
-
-    fn open_topic(
-        &self,
-        name: &str,
-        partitions: u32,
-        existing: Existing,
-    ) -> Result<Topic, OpenError> {
-        let mut opened = Vec::with_capacity(partitions as usize);
-        // Internal topics hold transaction state and group positions: retention must never
-        // delete them (the coordinator's snapshot, not retention, bounds what is replayed).
-        // Small segments: opening scans the active segment, and the coordinator replays
-        // only the tail after its snapshot.
-        let config = match name.starts_with("__") {
-            true => Arc::new(LogConfig {
-                retention_bytes: None,
-                retention_ms: None,
-                segment_bytes_max: self.config.segment_bytes_max.min(INTERNAL_SEGMENT_BYTES),
-                ..(*self.config).clone()
-            }),
-            false => Arc::clone(&self.config),
-        };
-        let (mode, storage) = match self.owns(name) {
-            true => (Mode::ReadWrite, &self.storage),
-            false => (Mode::ReadOnly, &self.follow_storage),
-        };
-        // A scoped writer's followed topics feed jobs that commit what they read: show
-        // them only what their owner has made durable.
-        let durable_only = mode == Mode::ReadOnly && self.scope.is_some();
-        for p in 0..partitions {
-            let dir = self.dir.join(name).join(p.to_string());
-            if existing == Existing::MustExist {
-                self.check_partition_exists(&dir)?;
-            }
-            let partition = Partition::open(
-                dir,
-                Arc::clone(storage),
-                Arc::clone(&self.clock),
-                Arc::clone(&config),
-                Arc::clone(&self.fail),
-                mode,
-            )?;
-            opened.push(Arc::new(match durable_only {
-                true => partition.follow_durable_only(),
-                false => partition,
-            }));
-        }
-        if mode == Mode::ReadWrite {
-            let topic_dir = self.dir.join(name);
-            self.storage
-                .sync_dir(&topic_dir)
-                .map_err(|source| OpenError::Io {
-                    path: topic_dir,
-                    source,
-                })?;
-        }
-        Ok(Topic { partitions: opened })
     }
 }

@@ -9,7 +9,7 @@
 //! stale lock behind.
 
 use crate::error::OpenError;
-use crate::log::validate_topic_name;
+use crate::topic::validate_topic_name;
 use crate::txn::topics::{OFFSETS_TOPIC, TRANSACTIONS_TOPIC};
 use std::collections::BTreeSet;
 use std::fs::{File, OpenOptions, TryLockError};
