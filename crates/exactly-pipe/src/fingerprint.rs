@@ -94,7 +94,7 @@ impl Fingerprint {
     pub(crate) fn push(&mut self, payload: &[u8]) {
         self.chain = fold(self.chain, payload);
         self.next_seq += 1;
-        if (self.next_seq - self.from_seq) % self.every == 0 {
+        if (self.next_seq - self.from_seq).is_multiple_of(self.every) {
             self.checkpoints.push(self.chain);
             if self.checkpoints.len() > CHECKPOINTS_MAX {
                 self.checkpoints = self
@@ -121,7 +121,7 @@ impl Fingerprint {
 
     /// Parses [`Fingerprint::encode`]'s bytes; `None` if malformed.
     pub(crate) fn decode(bytes: &[u8]) -> Option<Self> {
-        if bytes.len() % 8 != 0 {
+        if !bytes.len().is_multiple_of(8) {
             return None;
         }
         let every = u64_at(bytes, 24)?;
@@ -156,7 +156,7 @@ impl Fingerprint {
         {
             chain = fold(chain, message.as_ref());
             let done = seq + 1;
-            if (done - self.from_seq) % self.every != 0 {
+            if !(done - self.from_seq).is_multiple_of(self.every) {
                 continue;
             }
             if checkpoints.next() != Some(&chain) {

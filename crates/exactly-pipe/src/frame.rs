@@ -364,7 +364,7 @@ fn ack_payload_ok(kind: FrameKind, payload: &[u8]) -> bool {
     if kind == FrameKind::Refused {
         return Refusal::decode(payload).is_some();
     }
-    if payload.len() % 8 != 0 {
+    if !payload.len().is_multiple_of(8) {
         return false;
     }
     if kind != FrameKind::AckRange {
