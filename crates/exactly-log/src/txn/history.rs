@@ -91,27 +91,23 @@ pub(crate) fn read_from(
     if log.partition_count(TRANSACTIONS_TOPIC).is_none() {
         return Ok((history, next));
     }
-    loop {
-        let batch = log.read_with(
-            TRANSACTIONS_TOPIC,
-            0,
-            next,
-            10_000,
-            crate::Isolation::ReadUncommitted,
-        )?;
-        for record in &batch.records {
-            let meta: TxnMetadata =
-                serde_json::from_slice(&record.value).map_err(|e| TxnError::CorruptState {
-                    offset: record.offset.0,
-                    reason: e.to_string(),
-                })?;
-            history.push((record.offset, meta));
-        }
-        if batch.next_offset <= next {
-            return Ok((history, next));
-        }
-        next = batch.next_offset;
+    let scan = log.scan(
+        TRANSACTIONS_TOPIC,
+        0,
+        from,
+        crate::Isolation::ReadUncommitted,
+    )?;
+    next = scan.end();
+    for record in scan {
+        let record = record?;
+        let meta: TxnMetadata =
+            serde_json::from_slice(&record.value).map_err(|e| TxnError::CorruptState {
+                offset: record.offset.0,
+                reason: e.to_string(),
+            })?;
+        history.push((record.offset, meta));
     }
+    Ok((history, next))
 }
 
 /// Benchmarks only: appends the state records `transactions` committed one-partition

@@ -208,33 +208,20 @@ fn apply(committed: &mut Positions, entries: impl IntoIterator<Item = (OffsetEnt
 /// Reads every committed position of every group (`read_committed`).
 fn scan(log: &Log) -> Result<Positions, TxnError> {
     let mut positions = Positions::new();
-    let mut next = Offset(0);
-    loop {
-        let batch = log.read_with(
-            OFFSETS_TOPIC,
-            0,
-            next,
-            10_000,
-            crate::Isolation::ReadCommitted,
-        )?;
-        let mut entries = Vec::with_capacity(batch.records.len());
-        for record in &batch.records {
-            // A position that does not parse is damage, not a record to skip: skipping
-            // it silently restarted the group from an older position.
-            let entry = serde_json::from_slice::<OffsetEntry>(&record.value).map_err(|e| {
-                TxnError::CorruptState {
-                    offset: record.offset.0,
-                    reason: format!("{OFFSETS_TOPIC}: {e}"),
-                }
-            })?;
-            entries.push((entry, record.offset.0));
-        }
-        apply(&mut positions, entries);
-        if batch.next_offset <= next {
-            return Ok(positions);
-        }
-        next = batch.next_offset;
+    let start = log.partition_info(OFFSETS_TOPIC, 0)?.start_offset;
+    for record in log.scan(OFFSETS_TOPIC, 0, start, crate::Isolation::ReadCommitted)? {
+        let record = record?;
+        // A position that does not parse is damage, not a record to skip: skipping it
+        // silently restarted the group from an older position.
+        let entry = serde_json::from_slice::<OffsetEntry>(&record.value).map_err(|e| {
+            TxnError::CorruptState {
+                offset: record.offset.0,
+                reason: format!("{OFFSETS_TOPIC}: {e}"),
+            }
+        })?;
+        apply(&mut positions, [(entry, record.offset.0)]);
     }
+    Ok(positions)
 }
 
 /// One `__consumer_offsets` record per position; an encoding failure is an error (an empty
