@@ -37,6 +37,8 @@
 //!   what a job writes —, [`SinkMode`], [`RunReport`], [`JobStatus`]).
 //! - [`jobs`]: the built-in jobs (`balances`, `wordcount`, `window_count`), their generated
 //!   input and the balances check.
+//! - [`generate`]: that input written into a topic of the embedded log ([`generate::GenTarget`],
+//!   [`generate::GenSummary`]).
 //! - Sans-IO cores the runtime is built on: [`clock`] ([`ClockTracker`], a task's clock is
 //!   the minimum over its inputs and pending messages), [`barrier`] ([`BarrierAligner`],
 //!   Flink's asynchronous barrier snapshots), [`key_group`] (keys → key groups → task
@@ -49,6 +51,7 @@
 
 pub mod barrier;
 pub mod clock;
+pub mod generate;
 pub mod job;
 pub mod jobs;
 pub mod key_group;

@@ -11,12 +11,21 @@
 //! - [`run`](mod@run): [`SimConfig`], [`run()`], [`SimReport`] — a pipeline of hops, each
 //!   metered, and the end-to-end audit (R, UR, order, memory peaks).
 //! - [`analytic`]: the analytic R/UR — the curves measured runs are compared with.
+//! - [`faults`]: [`Faults`], the user's link faults checked into a [`NetConfig`].
+//! - [`sweep`](mod@sweep): measured vs analytic R/UR over a grid of loss × retries, as CSV.
+//! - [`plot`](mod@plot): the sweep as an SVG plot.
 //! - [`seeds`]: how many seeds a test sweeps (`EXACTLY_SEEDS`).
 
 pub mod analytic;
+pub mod faults;
 pub mod net;
+pub mod plot;
 pub mod run;
 pub mod seeds;
+pub mod sweep;
 
+pub use faults::{Faults, FaultsError};
 pub use net::{NetConfig, NetStats, Side, SimNet};
+pub use plot::plot;
 pub use run::{run, HopReport, MemoryPeaks, SimConfig, SimReport};
+pub use sweep::{analytic_for, csv, sweep, SweepConfig, SweepError, SweepPoint};
