@@ -8,6 +8,8 @@
 //! - [`supervised`]: [`Supervised`], a long-running child that is killed and restarted on
 //!   demand, dies with its parent (its standard input is a pipe only the parent holds),
 //!   and is killed when dropped;
+//! - [`bank`]: the endpoint processes of `exactly endpoint bank` — fed, killed, restarted
+//!   and drained;
 //! - [`demo`]: one guarantee of `exactly demo` — the `balances` job killed and restarted
 //!   until it finishes, then audited from the log;
 //! - [`producer_audit`]: the idempotent-producer demo's input and its record-by-record audit;
@@ -32,6 +34,7 @@
 //! # Ok::<(), exactly_testkit::KillLoopError>(())
 //! ```
 
+pub mod bank;
 pub mod cli;
 pub mod demo;
 pub mod kill_loop;
