@@ -2,6 +2,8 @@
 //! holds (a second call adds new ones), places each record in the partition of its key,
 //! refuses fewer than two accounts; `write_lines` writes keyed lines of words.
 
+#![allow(clippy::expect_used)] // test helpers: a failed step is the test failing
+
 use exactly_core::Offset;
 use exactly_engine::generate::{write_lines, write_transfers, GenError, GenSummary, GenTarget};
 use exactly_engine::jobs::parse_transfer;

@@ -3,6 +3,8 @@
 //! followed by a restart, both endpoints drain cleanly, and progress ends in `Draining`.
 //! A stand-in that exits by itself is counted as a failure and, repeated, stops the run.
 
+#![allow(clippy::expect_used)] // test helpers: a failed step is the test failing
+
 use exactly_core::Offset;
 use exactly_endpoint::bank_layout::Layout;
 use exactly_endpoint::testkit::{bank_workload, TRANSFERS_TOPIC};

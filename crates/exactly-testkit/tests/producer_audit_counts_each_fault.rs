@@ -3,6 +3,8 @@
 //! a missing id, a duplicate, ids out of order, a record in the wrong partition, an id
 //! never sent — is counted (or refused) as such.
 
+#![allow(clippy::expect_used)] // test helpers: a failed step is the test failing
+
 use exactly_core::Timestamp;
 use exactly_log::{partition_for_key, Log, LogConfig, Record};
 use exactly_testkit::producer_audit::{
