@@ -68,8 +68,9 @@ pub use job::{
 pub use key_group::{key_group, task_for_key_group, KeyGroupRange};
 pub use operator::PersistentTask;
 pub use runtime::{
-    decode_audit, default_state_dir, journal_topic, sink_transactional_id, validate_job_name,
-    BadInputPolicy, DeadLetter, JobStatus, JournalEntry, Lineage, RecoveryReport, RunError,
-    RunOptions, RunReport, SinkMode, StatusFile, Topology, JOB_NAME_LEN_MAX, JOURNAL_TOPIC_PREFIX,
+    decode_audit, default_state_dir, journal_topic, read_status, sink_transactional_id,
+    validate_job_name, BadInputPolicy, DeadLetter, JobStatus, JournalEntry, Lineage,
+    RecoveryReport, RunError, RunOptions, RunReport, SinkMode, StatusError, StatusFile, Topology,
+    JOB_NAME_LEN_MAX, JOURNAL_TOPIC_PREFIX,
 };
 pub use types::{GroupKey, Guarantee, OutputRecord, Rejection, SourceRecord, Windowed};

@@ -4,7 +4,7 @@
 //!
 //! Everything random comes from one seed and time is simulated (it jumps from event to
 //! event), so runs are fast and exactly reproducible: a failing test prints its seed, and
-//! [`run`] with the same [`SimConfig`] replays it.
+//! [`run()`] with the same [`SimConfig`] replays it.
 //!
 //! # Layout
 //! - [`net`]: [`SimNet`], one seeded bidirectional link, and its [`NetConfig`] of faults.
