@@ -11,14 +11,12 @@ mod producer;
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
-use exactly_engine::jobs::{check_balances, BalanceCheck};
-use exactly_log::{Log, LogConfig};
-use exactly_testkit::KillLoop;
+use exactly_engine::generate::transfers_into;
+use exactly_testkit::demo::{self, DemoJob, GuaranteeRun, GUARANTEES};
 use producer::spinner;
 use rand::Rng;
 use serde_json::json;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Arguments of `exactly demo`.
@@ -58,17 +56,6 @@ enum DemoKind {
     Producer(producer::ProducerArgs),
 }
 
-const GUARANTEES: [&str; 3] = ["at-most-once", "at-least-once", "exactly-once"];
-
-/// One guarantee's runs and audit.
-struct Row {
-    guarantee: &'static str,
-    crashes: u32,
-    runs: u32,
-    wall: Duration,
-    check: BalanceCheck,
-}
-
 /// Runs the demo.
 pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     if let Some(DemoKind::Producer(args)) = args.kind {
@@ -88,7 +75,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
             "{guarantee}: generating {} transfers",
             args.transfers
         ));
-        crate::gen_cmd::transfers(&dir, "transfers", 4, args.transfers, args.accounts, seed)?;
+        transfers_into(&dir, "transfers", 4, args.transfers, args.accounts, seed)?;
         bar.finish_and_clear();
         rows.push(run_guarantee(
             &dir,
@@ -107,75 +94,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn job_command(exe: &Path, dir: &Path, guarantee: &str, args: &DemoArgs) -> Command {
-    let mut command = Command::new(exe);
-    command
-        .args([
-            "run",
-            "balances",
-            "--input",
-            "transfers",
-            "--output",
-            "balances",
-        ])
-        .args(["--audit", "applied", "--guarantee", guarantee])
-        .args(["--parallelism", &args.parallelism.to_string()])
-        .args([
-            "--checkpoint-interval-ms",
-            &args.checkpoint_interval_ms.to_string(),
-        ])
-        .arg("--dir")
-        .arg(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    command
-}
-
-/// Runs the job until it finishes, killing it `args.kills` times at random moments first.
-fn run_guarantee(
-    dir: &Path,
-    guarantee: &'static str,
-    args: &DemoArgs,
-    seed: u64,
-) -> anyhow::Result<Row> {
-    let exe = crate::exactly_exe()?;
-    let bar = spinner(&format!("{guarantee}: run 1"));
-    let finished = KillLoop::new(args.kills, seed)
-        .delay_ms(40..300)
-        .run_to_completion(
-            || job_command(&exe, dir, guarantee, args),
-            |so_far| {
-                bar.set_message(format!(
-                    "{guarantee}: run {}, {} SIGKILLs so far",
-                    so_far.runs, so_far.kills
-                ));
-            },
-        )
-        .with_context(|| format!("{guarantee} job"));
-    bar.finish_and_clear();
-    let finished = finished?;
-    let (crashes, runs, wall) = (finished.kills, finished.runs, finished.wall);
-    let bar = spinner(&format!("{guarantee}: auditing"));
-    let log = Log::open_read_only(dir, LogConfig::default())?;
-    let check = check_balances(
-        &log,
-        "transfers",
-        "balances",
-        "balances.dead-letters",
-        Some("applied"),
-    )?;
-    bar.finish_and_clear();
-    Ok(Row {
-        guarantee,
-        crashes,
-        runs,
-        wall,
-        check,
-    })
-}
-
-fn print_rows(args: &DemoArgs, rows: &[Row], seed: u64, elapsed: Duration) {
+fn print_rows(args: &DemoArgs, rows: &[GuaranteeRun], seed: u64, elapsed: Duration) {
     if args.json {
         for row in rows {
             let c = &row.check;
@@ -186,7 +105,7 @@ fn print_rows(args: &DemoArgs, rows: &[Row], seed: u64, elapsed: Duration) {
                        "events_applied": c.events_applied, "r": c.r, "ur": c.ur,
                        "accounts": c.accounts, "accounts_wrong": c.accounts_wrong,
                        "money_total": c.money_total, "exactly_once": c.exactly_once(),
-                       "transfers_per_sec": throughput(row), "seed": seed})
+                       "transfers_per_sec": row.throughput(), "seed": seed})
             );
         }
         return;
@@ -228,7 +147,7 @@ fn print_rows(args: &DemoArgs, rows: &[Row], seed: u64, elapsed: Duration) {
             c.ur.unwrap_or(f64::NAN),
             correct,
             conserved,
-            throughput(row)
+            row.throughput()
         );
     }
     println!(
@@ -244,6 +163,26 @@ fn print_rows(args: &DemoArgs, rows: &[Row], seed: u64, elapsed: Duration) {
     );
 }
 
-fn throughput(row: &Row) -> f64 {
-    row.check.transfers as f64 / row.wall.as_secs_f64().max(1e-9)
+/// Runs one guarantee (see `exactly_testkit::demo`) with a spinner on the terminal.
+fn run_guarantee(
+    dir: &Path,
+    guarantee: &'static str,
+    args: &DemoArgs,
+    seed: u64,
+) -> anyhow::Result<GuaranteeRun> {
+    let exe = crate::exactly_exe()?;
+    let job = DemoJob {
+        kills: args.kills,
+        parallelism: args.parallelism,
+        checkpoint_interval_ms: args.checkpoint_interval_ms,
+    };
+    let bar = spinner(&format!("{guarantee}: run 1"));
+    let run = demo::run_guarantee(&exe, dir, guarantee, &job, seed, |so_far| {
+        bar.set_message(format!(
+            "{guarantee}: run {}, {} SIGKILLs so far",
+            so_far.runs, so_far.kills
+        ));
+    });
+    bar.finish_and_clear();
+    Ok(run?)
 }

@@ -9,9 +9,9 @@ mod serve;
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
+pub(crate) use exactly_endpoint::bank_layout::{schema_of, Layout, Role};
 use exactly_endpoint::{EmbeddedOptions, EmbeddedStore, RetentionPolicy, Store};
 use exactly_postgres::{PgOptions, PgStore};
-use std::path::{Path, PathBuf};
 
 /// Arguments of `exactly endpoint`.
 #[derive(Args, Debug)]
@@ -46,89 +46,6 @@ pub(crate) fn accounts_range() -> clap::builder::RangedU64ValueParser<u32> {
 /// `--batch`: messages per store transaction.
 pub(crate) fn batch_range() -> clap::builder::RangedU64ValueParser<usize> {
     clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000)
-}
-
-/// The two endpoints of the bank.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Role {
-    /// Debits transfers, sends credits.
-    A,
-    /// Applies credits.
-    B,
-}
-
-impl Role {
-    pub(crate) fn parse(name: &str) -> anyhow::Result<Self> {
-        match name {
-            "accounts-a" => Ok(Self::A),
-            "accounts-b" => Ok(Self::B),
-            other => bail!("unknown endpoint {other:?}: accounts-a or accounts-b"),
-        }
-    }
-
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Self::A => "accounts-a",
-            Self::B => "accounts-b",
-        }
-    }
-
-    fn letter(self) -> &'static str {
-        match self {
-            Self::A => "a",
-            Self::B => "b",
-        }
-    }
-}
-
-/// Where everything of one bank run lives under its directory.
-#[derive(Clone, Debug)]
-pub(crate) struct Layout {
-    root: PathBuf,
-}
-
-impl Layout {
-    pub(crate) fn new(root: &Path) -> Self {
-        Self {
-            root: root.to_path_buf(),
-        }
-    }
-    /// The bank's directory.
-    pub(crate) fn root(&self) -> &Path {
-        &self.root
-    }
-    /// The log the bank writes transfers to.
-    pub(crate) fn feed_log(&self) -> PathBuf {
-        self.root.join("feed")
-    }
-    /// An endpoint's embedded store.
-    pub(crate) fn store_dir(&self, role: Role) -> PathBuf {
-        self.root.join(role.letter()).join("store")
-    }
-    /// An endpoint's own log (its outgoing topics).
-    pub(crate) fn log_dir(&self, role: Role) -> PathBuf {
-        self.root.join(role.letter()).join("log")
-    }
-    /// Created by `bank` when an endpoint may exit once it has caught up.
-    pub(crate) fn stop_file(&self, role: Role) -> PathBuf {
-        self.root.join(format!("stop-{}", role.letter()))
-    }
-    /// An endpoint's standard error, appended across restarts.
-    pub(crate) fn stderr_file(&self, role: Role) -> PathBuf {
-        self.root.join(format!("{}.stderr", role.name()))
-    }
-    /// The input (log directory, topic) of an endpoint.
-    pub(crate) fn input(&self, role: Role) -> (PathBuf, &'static str) {
-        match role {
-            Role::A => (self.feed_log(), exactly_endpoint::testkit::TRANSFERS_TOPIC),
-            Role::B => (self.log_dir(Role::A), exactly_endpoint::bank::CREDITS_TOPIC),
-        }
-    }
-}
-
-/// The PostgreSQL schema of an endpoint.
-pub(crate) fn schema_of(prefix: &str, role: Role) -> String {
-    format!("{prefix}_{}", role.letter())
 }
 
 /// Checks `--store` before any process is started: `embedded` or a PostgreSQL URL.

@@ -5,8 +5,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use exactly_engine::jobs::{self, Rejected};
 use exactly_engine::{
-    default_state_dir, journal_topic, log_topic, BadInputPolicy, Guarantee, Job, RunOptions,
-    SinkMode, StatusFile,
+    journal_topic, log_topic, read_status, BadInputPolicy, Guarantee, Job, RunOptions, SinkMode,
 };
 use exactly_log::{Log, LogConfig, WriteScope};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -324,11 +323,7 @@ impl Progress {
 fn status(args: &StatusArgs) -> anyhow::Result<()> {
     let log = Log::open_read_only(&args.dir, LogConfig::default())
         .with_context(|| format!("opening the log in {}", args.dir.display()))?;
-    let path = default_state_dir(&log, &args.job).join("status.json");
-    let bytes = std::fs::read(&path)
-        .with_context(|| format!("job {:?} has no status yet ({})", args.job, path.display()))?;
-    let status: StatusFile =
-        serde_json::from_slice(&bytes).with_context(|| format!("reading {}", path.display()))?;
+    let status = read_status(&log, &args.job)?;
     println!("{}", serde_json::to_string(&status)?);
     Ok(())
 }

@@ -3,12 +3,11 @@
 //! `exactly sim sweep` compares measured R and UR with the analytic formulas over a grid of
 //! loss rates and retry limits (table, CSV, SVG).
 
-mod svg;
 mod sweep;
 
 use anyhow::{ensure, Context};
 use exactly_pipe::PipeMode;
-use exactly_sim::{run as run_sim, NetConfig, SimConfig, SimReport};
+use exactly_sim::{run as run_sim, Faults, NetConfig, SimConfig, SimReport};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -84,28 +83,15 @@ pub struct NetArgs {
 
 impl NetArgs {
     fn to_config(&self) -> anyhow::Result<NetConfig> {
-        for (name, p) in [
-            ("loss", self.loss),
-            ("dup", self.dup),
-            ("reorder", self.reorder),
-            ("corrupt", self.corrupt),
-        ] {
-            ensure!(
-                (0.0..=1.0).contains(&p),
-                "--{name} must be a probability in [0, 1]"
-            );
-        }
-        ensure!(self.loss < 1.0, "--loss 1 would never deliver anything");
-        Ok(NetConfig {
+        let faults = Faults {
             loss: self.loss,
             dup: self.dup,
             reorder: self.reorder,
             corrupt: self.corrupt,
-            jitter_ms: if self.reorder > 0.0 { 1 } else { 0 },
             partition_every_ms: self.partition_every_ms,
-            partition_for_ms: self.partition_for_ms.min(self.partition_every_ms),
-            ..NetConfig::perfect()
-        })
+            partition_for_ms: self.partition_for_ms,
+        };
+        Ok(faults.to_config()?)
     }
 }
 

@@ -19,6 +19,7 @@
 //! - [`transport`]: the [`Source`] trait, [`LogSource`] and [`LogPublisher`] on the
 //!   embedded log.
 //! - [`bank`]: the two-endpoint bank example (debit at `accounts-a`, credit at `accounts-b`).
+//! - [`bank_layout`]: where one run of the bank keeps its things (roles, directories, schemas).
 //! - [`testkit`]: the seeded bank workload, the crash-point driver and the model checker
 //!   shared by the tests of every store and by the CLI.
 //!
@@ -67,6 +68,7 @@
 //! ```
 
 pub mod bank;
+pub mod bank_layout;
 pub mod embedded;
 pub mod handler;
 pub mod id;

@@ -37,6 +37,8 @@
 //!   what a job writes —, [`SinkMode`], [`RunReport`], [`JobStatus`]).
 //! - [`jobs`]: the built-in jobs (`balances`, `wordcount`, `window_count`), their generated
 //!   input and the balances check.
+//! - [`generate`]: that input written into a topic of the embedded log ([`generate::GenTarget`],
+//!   [`generate::GenSummary`]).
 //! - Sans-IO cores the runtime is built on: [`clock`] ([`ClockTracker`], a task's clock is
 //!   the minimum over its inputs and pending messages), [`barrier`] ([`BarrierAligner`],
 //!   Flink's asynchronous barrier snapshots), [`key_group`] (keys → key groups → task
@@ -49,6 +51,7 @@
 
 pub mod barrier;
 pub mod clock;
+pub mod generate;
 pub mod job;
 pub mod jobs;
 pub mod key_group;
@@ -65,8 +68,9 @@ pub use job::{
 pub use key_group::{key_group, task_for_key_group, KeyGroupRange};
 pub use operator::PersistentTask;
 pub use runtime::{
-    decode_audit, default_state_dir, journal_topic, sink_transactional_id, validate_job_name,
-    BadInputPolicy, DeadLetter, JobStatus, JournalEntry, Lineage, RecoveryReport, RunError,
-    RunOptions, RunReport, SinkMode, StatusFile, Topology, JOB_NAME_LEN_MAX, JOURNAL_TOPIC_PREFIX,
+    decode_audit, default_state_dir, journal_topic, read_status, sink_transactional_id,
+    validate_job_name, BadInputPolicy, DeadLetter, JobStatus, JournalEntry, Lineage,
+    RecoveryReport, RunError, RunOptions, RunReport, SinkMode, StatusError, StatusFile, Topology,
+    JOB_NAME_LEN_MAX, JOURNAL_TOPIC_PREFIX,
 };
 pub use types::{GroupKey, Guarantee, OutputRecord, Rejection, SourceRecord, Windowed};

@@ -8,6 +8,11 @@
 //! - [`supervised`]: [`Supervised`], a long-running child that is killed and restarted on
 //!   demand, dies with its parent (its standard input is a pipe only the parent holds),
 //!   and is killed when dropped;
+//! - [`bank`]: the endpoint processes of `exactly endpoint bank` — fed, killed, restarted
+//!   and drained;
+//! - [`demo`]: one guarantee of `exactly demo` — the `balances` job killed and restarted
+//!   until it finishes, then audited from the log;
+//! - [`producer_audit`]: the idempotent-producer demo's input and its record-by-record audit;
 //! - [`cli`]: what tests of a binary share: commands without input, output as text,
 //!   seeds from the environment (printed), free local ports, directory trees.
 //!
@@ -29,8 +34,11 @@
 //! # Ok::<(), exactly_testkit::KillLoopError>(())
 //! ```
 
+pub mod bank;
 pub mod cli;
+pub mod demo;
 pub mod kill_loop;
+pub mod producer_audit;
 pub mod supervised;
 
 pub use kill_loop::{wait_or_kill, KillLoop, KillLoopError, KillReport};

@@ -6,12 +6,12 @@ use anyhow::{bail, Context};
 use clap::Args;
 use exactly_core::StdStorage;
 use exactly_log::verify::verify_log;
-use exactly_log::{partition_for_key, Durability, Log, LogConfig};
+use exactly_log::LogConfig;
+use exactly_testkit::producer_audit::{audit_log, create_topic, write_input, ProducerAudit};
 use exactly_testkit::KillLoop;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::Rng;
 use serde_json::json;
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -51,26 +51,6 @@ struct Runs {
     producer_wall: Duration,
 }
 
-/// What the final check found.
-#[derive(Default, Debug)]
-struct Audit {
-    stored: u64,
-    missing: u64,
-    duplicated: u64,
-    out_of_order: u64,
-    misrouted: u64,
-}
-
-impl Audit {
-    fn exactly_once(&self, sent: u64) -> bool {
-        self.stored == sent
-            && self.missing == 0
-            && self.duplicated == 0
-            && self.out_of_order == 0
-            && self.misrouted == 0
-    }
-}
-
 pub(super) fn spinner(message: &str) -> ProgressBar {
     let bar = ProgressBar::new_spinner();
     if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} {elapsed}") {
@@ -94,13 +74,13 @@ pub fn run(args: ProducerArgs) -> anyhow::Result<()> {
 
     let bar = spinner("writing input");
     write_input(&input, args.records)?;
-    create_topic(&log_dir, args.partitions)?;
+    create_topic(&log_dir, TOPIC, args.partitions)?;
     bar.finish_and_clear();
 
     let runs = produce_with_kills(&log_dir, &input, args.kills, seed)?;
 
     let bar = spinner("auditing the log");
-    let audit = audit_log(&log_dir, args.records, args.partitions)?;
+    let audit = audit_log(&log_dir, TOPIC, args.records, args.partitions)?;
     let report = verify_log(&StdStorage, &log_dir, &LogConfig::default());
     bar.finish_and_clear();
 
@@ -131,7 +111,7 @@ pub fn run(args: ProducerArgs) -> anyhow::Result<()> {
 fn print_report(
     args: &ProducerArgs,
     runs: &Runs,
-    audit: &Audit,
+    audit: &ProducerAudit,
     report: &exactly_log::verify::VerifyReport,
     ok: bool,
     throughput: f64,
@@ -168,30 +148,6 @@ fn print_report(
     if args.dir.is_some() {
         println!("  log directory          {}", log_dir.display());
     }
-}
-
-fn write_input(path: &Path, records: u64) -> anyhow::Result<()> {
-    let file =
-        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-    let mut out = BufWriter::new(file);
-    let base_ms: i64 = 1_700_000_000_000;
-    for id in 0..records {
-        writeln!(
-            out,
-            r#"{{"key":"account-{}","value":"{id}","timestamp":{}}}"#,
-            id % 10_000,
-            base_ms + id as i64
-        )?;
-    }
-    out.flush()?;
-    Ok(())
-}
-
-fn create_topic(log_dir: &Path, partitions: u32) -> anyhow::Result<()> {
-    let log = Log::open(log_dir, LogConfig::default())?;
-    log.create_topic(TOPIC, partitions)?;
-    log.close()?;
-    Ok(())
 }
 
 fn producer_command(exe: &Path, log_dir: &Path, input: &Path) -> Command {
@@ -235,43 +191,4 @@ fn produce_with_kills(log_dir: &Path, input: &Path, kills: u32, seed: u64) -> an
         last_deduplicated: count("deduplicated")?,
         producer_wall: finished.wall,
     })
-}
-
-fn audit_log(log_dir: &Path, records: u64, partitions: u32) -> anyhow::Result<Audit> {
-    let config = LogConfig {
-        durability: Durability::Immediate,
-        ..LogConfig::default()
-    };
-    let log = Log::open(log_dir, config)?;
-    let mut seen = vec![false; records as usize];
-    let mut audit = Audit::default();
-    for partition in 0..partitions {
-        let mut next = log.partition_info(TOPIC, partition)?.start_offset;
-        let mut last_id: Option<u64> = None;
-        loop {
-            let batch = log.read(TOPIC, partition, next, 50_000)?;
-            let Some(last) = batch.last() else { break };
-            next = last.offset.next();
-            for record in &batch {
-                audit.stored += 1;
-                let id: u64 = std::str::from_utf8(&record.value)?.parse()?;
-                match seen.get_mut(id as usize) {
-                    Some(slot) if *slot => audit.duplicated += 1,
-                    Some(slot) => *slot = true,
-                    None => bail!("record id {id} was never sent"),
-                }
-                if last_id.is_some_and(|previous| previous >= id) {
-                    audit.out_of_order += 1;
-                }
-                last_id = Some(id);
-                let key = record.key.as_deref().unwrap_or_default();
-                if partition_for_key(key, partitions) != partition {
-                    audit.misrouted += 1;
-                }
-            }
-        }
-    }
-    audit.missing = seen.iter().filter(|s| !**s).count() as u64;
-    log.close()?;
-    Ok(audit)
 }

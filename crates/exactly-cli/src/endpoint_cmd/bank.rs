@@ -1,29 +1,23 @@
 //! `exactly endpoint bank`: feeds transfers (with duplicates and bad messages) to
 //! `accounts-a`, runs both endpoints as child processes, SIGKILLs and restarts them at
-//! random moments, lets them drain, then audits: every transfer applied exactly once on
-//! both sides, money conserved, no credit without its debit, bad messages dead-lettered.
+//! random moments, lets them drain (all that is `exactly_testkit::bank`), then audits:
+//! every transfer applied exactly once on both sides, money conserved, no credit without
+//! its debit, bad messages dead-lettered.
 //!
-//! The endpoint processes die with `bank`, even when it is SIGKILLed: each reads its
-//! standard input, a pipe whose only writer is `bank`, and exits when it closes. The
-//! PostgreSQL schemas of a killed run are dropped by the next run (see [`super::orphans`]).
+//! The PostgreSQL schemas of a killed run are dropped by the next run (see
+//! [`super::orphans`]).
 
 use super::audit::{audit, Audit};
 use super::orphans::{drop_orphans, lock_run, SCHEMA_PREFIX_START};
 use super::{schema_of, Layout, Role};
 
-/// An endpoint that exits by itself this many times is broken, not unlucky: stop.
-const CHILD_FAILURES_MAX: usize = 5;
-use anyhow::{bail, Context};
+use anyhow::bail;
 use clap::Args;
-use exactly_core::Timestamp;
-use exactly_endpoint::testkit::{bank_workload, record_value, Workload, TRANSFERS_TOPIC};
-use exactly_log::{Log, LogConfig, Record};
-use exactly_testkit::Supervised;
+use exactly_endpoint::testkit::{bank_workload, Workload};
+use exactly_testkit::bank::{self, BankProgress, BankRuns, FeedPlan, ServeOptions};
 use indicatif::{ProgressBar, ProgressStyle};
-use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Arguments of `exactly endpoint bank`.
@@ -98,150 +92,6 @@ fn schema_prefix(text: &str) -> Result<String, String> {
     Ok(text.to_string())
 }
 
-/// What the process management did.
-#[derive(Debug, Default)]
-pub(crate) struct Runs {
-    pub(crate) kills: u32,
-    pub(crate) restarts: u32,
-    pub(crate) child_failures: Vec<String>,
-    pub(crate) wall: Duration,
-}
-
-/// The two endpoint processes, each supervised: killed and restarted on demand, dying
-/// with `bank` (their standard input is a pipe only `bank` holds) and when dropped.
-struct Children<'a> {
-    layout: &'a Layout,
-    a: Supervised,
-    b: Supervised,
-}
-
-impl<'a> Children<'a> {
-    fn spawn_both(
-        layout: &'a Layout,
-        args: &BankArgs,
-        schema_prefix: &str,
-    ) -> anyhow::Result<Self> {
-        let exe = crate::exactly_exe()?;
-        let spawn = |role: Role| {
-            let make = serve_command(layout, args, schema_prefix, role, exe.clone());
-            Supervised::spawn(make).with_context(|| format!("starting {}", role.name()))
-        };
-        let a = spawn(Role::A)?;
-        let b = spawn(Role::B)?;
-        Ok(Self { layout, a, b })
-    }
-
-    fn child(&mut self, role: Role) -> &mut Supervised {
-        match role {
-            Role::A => &mut self.a,
-            Role::B => &mut self.b,
-        }
-    }
-
-    /// SIGKILLs `role` if it is running, then starts it again.
-    fn kill_and_restart(&mut self, role: Role, runs: &mut Runs) -> anyhow::Result<()> {
-        match self.child(role).kill()? {
-            None => runs.kills += 1,
-            Some(status) => {
-                let failure = format!("{} exited by itself: {status}", role.name());
-                runs.child_failures.push(failure);
-                self.give_up_if_broken(role, runs)?;
-            }
-        }
-        self.restart(role, runs)
-    }
-
-    fn restart(&mut self, role: Role, runs: &mut Runs) -> anyhow::Result<()> {
-        self.child(role)
-            .restart()
-            .with_context(|| format!("restarting {}", role.name()))?;
-        runs.restarts += 1;
-        Ok(())
-    }
-
-    /// Fails with the endpoint's last error output once it failed too often.
-    fn give_up_if_broken(&self, role: Role, runs: &Runs) -> anyhow::Result<()> {
-        if runs.child_failures.len() < CHILD_FAILURES_MAX {
-            return Ok(());
-        }
-        let path = self.layout.stderr_file(role);
-        let last = match std::fs::read_to_string(&path) {
-            Ok(stderr) => stderr.lines().last().unwrap_or("(no output)").to_string(),
-            Err(error) => format!(
-                "(its error output {} is unreadable: {error})",
-                path.display()
-            ),
-        };
-        bail!(
-            "{} keeps failing ({} failures); its last error: {last}",
-            role.name(),
-            runs.child_failures.len()
-        )
-    }
-
-    /// Creates the stop file of `role` and waits for it to exit cleanly.
-    fn drain(&mut self, role: Role, deadline: Instant, runs: &mut Runs) -> anyhow::Result<()> {
-        std::fs::write(self.layout.stop_file(role), b"stop")?;
-        loop {
-            if let Some(status) = self.child(role).try_wait()? {
-                if status.success() {
-                    return Ok(());
-                }
-                let failure = format!("{} failed while draining: {status}", role.name());
-                runs.child_failures.push(failure);
-                self.give_up_if_broken(role, runs)?;
-                self.restart(role, runs)?;
-            }
-            if Instant::now() > deadline {
-                // The error below is what matters; the process is killed on drop anyway.
-                let _ = self.child(role).kill();
-                bail!("{} did not drain before the timeout", role.name());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-/// Builds `exactly endpoint serve` for `role`, its error output appended to its file.
-fn serve_command(
-    layout: &Layout,
-    args: &BankArgs,
-    schema_prefix: &str,
-    role: Role,
-    exe: PathBuf,
-) -> impl FnMut() -> std::io::Result<Command> + 'static {
-    let stderr_path = layout.stderr_file(role);
-    let root = layout.root().to_path_buf();
-    let store = args.store.clone();
-    let schema_prefix = schema_prefix.to_string();
-    let (accounts, batch) = (args.accounts.to_string(), args.batch.to_string());
-    move || {
-        let stderr = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&stderr_path)?;
-        let mut command = Command::new(&exe);
-        command
-            .args([
-                "endpoint",
-                "serve",
-                "--role",
-                role.name(),
-                "--store",
-                &store,
-            ])
-            .args(["--schema-prefix", &schema_prefix])
-            .arg("--dir")
-            .arg(&root)
-            .args(["--accounts", &accounts, "--batch", &batch])
-            // Exits when its standard input (a pipe only `bank` writes to) closes.
-            .arg("--exit-with-parent")
-            .stdout(Stdio::null())
-            .stderr(stderr);
-        Ok(command)
-    }
-}
-
 /// Runs the bank and prints the audit; fails if the invariant does not hold.
 pub fn run(args: BankArgs) -> anyhow::Result<()> {
     super::check_store_choice(&args.store)?;
@@ -289,7 +139,7 @@ pub fn run(args: BankArgs) -> anyhow::Result<()> {
     // The schemas go whatever happened: a failed run must not leave tables behind.
     cleanup(&args.store, &schema_prefix);
     let (runs, report) = outcome?;
-    let runs = Runs {
+    let runs = BankRuns {
         wall: started.elapsed(),
         ..runs
     };
@@ -300,81 +150,36 @@ pub fn run(args: BankArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Drives the endpoint processes (see `exactly_testkit::bank`) with a progress bar.
 fn drive(
     layout: &Layout,
     args: &BankArgs,
     workload: &Workload,
     seed: u64,
     schema_prefix: &str,
-) -> anyhow::Result<Runs> {
-    let feed = Log::open(layout.feed_log(), LogConfig::default())?;
-    feed.create_topic(TRANSFERS_TOPIC, 1)?;
-    let deadline = Instant::now() + Duration::from_secs(args.timeout_s);
-    let mut rng = SmallRng::seed_from_u64(seed);
-    let mut runs = Runs::default();
-    let mut children = Children::spawn_both(layout, args, schema_prefix)?;
-    let chunk_count = u64::from(args.kills.unwrap_or(20).max(1));
-    let chunk_len = (workload.deliveries.len() as u64)
-        .div_ceil(chunk_count)
-        .max(1) as usize;
-    let mut chunks = workload.deliveries.chunks(chunk_len);
+) -> anyhow::Result<BankRuns> {
+    let serve = ServeOptions {
+        exe: crate::exactly_exe()?,
+        store: args.store.clone(),
+        schema_prefix: schema_prefix.to_string(),
+        accounts: args.accounts,
+        batch: args.batch,
+    };
+    let plan = FeedPlan {
+        kill_every_ms: args.kill_every,
+        kills: args.kills,
+        timeout: Duration::from_secs(args.timeout_s),
+    };
     let bar = progress(workload.deliveries.len() as u64);
-    let mut fed = 0u64;
-    loop {
-        let more = match chunks.next() {
-            Some(chunk) => {
-                append(&feed, chunk)?;
-                fed += chunk.len() as u64;
-                true
-            }
-            None => false,
-        };
-        let kills_wanted = args.kill_every > 0 && args.kills.is_some_and(|k| runs.kills < k);
-        if (!more && !kills_wanted) || Instant::now() > deadline {
-            break;
+    let runs = bank::drive(layout, &serve, &plan, workload, seed, |step| match step {
+        BankProgress::Fed { fed, kills } => {
+            bar.set_position(fed);
+            bar.set_message(format!("kills {kills}"));
         }
-        let pause = match args.kill_every {
-            0 => 10,
-            ms => rng.random_range(ms / 2..=ms + ms / 2),
-        };
-        std::thread::sleep(Duration::from_millis(pause));
-        if args.kill_every > 0 {
-            let victims: &[Role] = match rng.random_range(0..3) {
-                0 => &[Role::A],
-                1 => &[Role::B],
-                _ => &[Role::A, Role::B],
-            };
-            for &role in victims {
-                children.kill_and_restart(role, &mut runs)?;
-            }
-        }
-        bar.set_position(fed);
-        bar.set_message(format!("kills {}", runs.kills));
-    }
-    bar.set_message("draining".to_string());
-    children.drain(Role::A, deadline, &mut runs)?;
-    children.drain(Role::B, deadline, &mut runs)?;
+        BankProgress::Draining => bar.set_message("draining".to_string()),
+    });
     bar.finish_and_clear();
-    Ok(runs)
-}
-
-fn append(feed: &Log, chunk: &[exactly_endpoint::Delivery]) -> anyhow::Result<()> {
-    let since_epoch = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .context("the system clock is before 1970")?;
-    let now = Timestamp(since_epoch.as_millis() as i64);
-    for piece in chunk.chunks(1000) {
-        let records: Vec<Record> = piece
-            .iter()
-            .map(|d| Record {
-                timestamp: now,
-                key: None,
-                value: record_value(d),
-            })
-            .collect();
-        feed.append(TRANSFERS_TOPIC, 0, &records, None)?;
-    }
-    Ok(())
+    Ok(runs?)
 }
 
 fn progress(total: u64) -> ProgressBar {
@@ -399,7 +204,7 @@ fn cleanup(store: &str, schema_prefix: &str) {
     }
 }
 
-fn print_report(args: &BankArgs, seed: u64, workload: &Workload, runs: &Runs, report: &Audit) {
+fn print_report(args: &BankArgs, seed: u64, workload: &Workload, runs: &BankRuns, report: &Audit) {
     let ok = report.errors.is_empty() && runs.child_failures.is_empty();
     if args.json {
         let value = serde_json::json!({

@@ -1,11 +1,10 @@
 //! `exactly sim sweep`: measured R and UR over a grid of loss rates × retry limits, next to
-//! the analytic values.
+//! the analytic values (the sweep and the plot are `exactly_sim`'s; this prints and writes).
 
-use super::svg::{self, Point};
-use super::{parse_list, NetArgs};
-use anyhow::{ensure, Context};
-use exactly_pipe::{PipeMode, Reliability};
-use exactly_sim::{analytic, run as run_sim, SimConfig};
+use super::parse_list;
+use anyhow::Context;
+use exactly_pipe::PipeMode;
+use exactly_sim::{analytic_for, SweepConfig, SweepPoint};
 use serde_json::json;
 use std::io::Write;
 use std::path::PathBuf;
@@ -46,58 +45,21 @@ pub struct SweepArgs {
     json: bool,
 }
 
-fn analytic_for(pipe: PipeMode, loss: f64, dup: f64, retries: u32) -> Reliability {
-    let n = if pipe.resends() {
-        Some(retries)
-    } else {
-        Some(0)
-    };
-    let r = analytic::reliability(loss, n);
-    let ur = match pipe {
-        PipeMode::Resend => analytic::uniqueness_resend(loss, dup, n),
-        PipeMode::AtMostOnce => analytic::uniqueness_at_most_once(dup),
-        _ => 1.0,
-    };
-    Reliability { r, ur }
-}
-
 /// Runs `exactly sim sweep`.
 pub fn run(args: SweepArgs) -> anyhow::Result<()> {
-    let losses: Vec<f64> = parse_list(&args.losses, "loss")?;
-    let retries: Vec<u32> = parse_list(&args.retries, "retry limit")?;
-    ensure!(
-        losses.iter().all(|l| (0.0..1.0).contains(l)),
-        "losses must be in [0, 1)"
-    );
-    let mut points = Vec::new();
-    for (i, (&n, &loss)) in retries
-        .iter()
-        .flat_map(|n| losses.iter().map(move |l| (n, l)))
-        .enumerate()
-    {
-        let net = NetArgs {
-            loss,
-            dup: args.dup,
-            reorder: 0.0,
-            corrupt: 0.0,
-            partition_every_ms: 0,
-            partition_for_ms: 0,
-        }
-        .to_config()?;
-        let mut config = SimConfig::new(args.pipe, net, args.messages, args.seed + i as u64);
-        config.retries_max = Some(n);
-        config.in_flight_max = args.window;
-        let report = run_sim(&config);
-        points.push(Point {
-            loss,
-            retries: n,
-            measured: report.end_to_end.reliability(),
-            analytic: analytic_for(args.pipe, loss, args.dup, n),
-        });
-    }
+    let config = SweepConfig {
+        pipe: args.pipe,
+        losses: parse_list(&args.losses, "loss")?,
+        retries: parse_list(&args.retries, "retry limit")?,
+        dup: args.dup,
+        messages: args.messages,
+        seed: args.seed,
+        window: args.window,
+    };
+    let points = exactly_sim::sweep(&config)?;
     print_points(&args, &points);
     if let Some(path) = &args.csv {
-        std::fs::write(path, csv(&points))
+        std::fs::write(path, exactly_sim::csv(&points))
             .with_context(|| format!("writing {}", path.display()))?;
     }
     if let Some(path) = &args.svg {
@@ -105,15 +67,14 @@ pub fn run(args: SweepArgs) -> anyhow::Result<()> {
             "{} pipe: measured R, UR (points) vs analytic (lines)",
             args.pipe
         );
-        let (pipe, dup) = (args.pipe, args.dup);
-        let curve = |loss, n| analytic_for(pipe, loss, dup, n);
-        std::fs::write(path, svg::plot(&title, &points, &retries, curve))
-            .with_context(|| format!("writing {}", path.display()))?;
+        let curve = |loss, n| analytic_for(config.pipe, loss, config.dup, n);
+        let svg = exactly_sim::plot(&title, &points, &config.retries, curve);
+        std::fs::write(path, svg).with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
 }
 
-fn print_points(args: &SweepArgs, points: &[Point]) {
+fn print_points(args: &SweepArgs, points: &[SweepPoint]) {
     let mut out = std::io::stdout().lock();
     if !args.json {
         let _ = writeln!(
@@ -137,21 +98,4 @@ fn print_points(args: &SweepArgs, points: &[Point]) {
             )
         };
     }
-}
-
-fn csv(points: &[Point]) -> String {
-    let mut s = String::from("loss,retries,r,r_analytic,ur,ur_analytic,mode\n");
-    for p in points {
-        s.push_str(&format!(
-            "{},{},{},{},{},{},{}\n",
-            p.loss,
-            p.retries,
-            p.measured.r,
-            p.analytic.r,
-            p.measured.ur,
-            p.analytic.ur,
-            p.measured.mode().name()
-        ));
-    }
-    s
 }

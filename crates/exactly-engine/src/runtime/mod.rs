@@ -43,6 +43,7 @@ mod recovery;
 mod report;
 mod sink;
 mod source;
+mod status_read;
 mod task;
 mod topology;
 mod write_ahead;
@@ -66,6 +67,7 @@ pub use manifest::{Manifest, MANIFEST_VERSION};
 pub use messages::{decode_audit, Lineage};
 pub use options::{default_state_dir, JobStatus, RunOptions, SinkMode};
 pub use report::{RecoveryReport, RunReport, StatusFile};
+pub use status_read::{read_status, StatusError};
 pub use topology::Topology;
 
 impl RunOptions {

@@ -1,21 +1,10 @@
 //! A small hand-written SVG plot: x = loss, y = rate in [0, 1]; one colour per retry limit;
-//! analytic R solid and UR dashed, measured R as circles and UR as squares.
+//! analytic R solid and UR dashed, measured R as circles and UR as squares. Writing to a `String` cannot fail, so
+//! the `writeln!` results are ignored.
 
+use crate::sweep::SweepPoint;
 use exactly_pipe::Reliability;
 use std::fmt::Write;
-
-/// One point of the sweep.
-#[derive(Clone, Copy, Debug)]
-pub struct Point {
-    /// Loss probability.
-    pub loss: f64,
-    /// Retry limit.
-    pub retries: u32,
-    /// Measured.
-    pub measured: Reliability,
-    /// The analytic values (R = 1 − pⁿ⁺¹ and friends).
-    pub analytic: Reliability,
-}
 
 const WIDTH: f64 = 720.0;
 const HEIGHT: f64 = 480.0;
@@ -38,10 +27,11 @@ fn escape(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
-/// Renders the plot of `points` for the given retry limits.
+/// Renders the SVG plot of `points` for the given retry limits; `analytic(loss, retries)`
+/// gives the curves, sampled at 101 loss values from 0 to the largest loss.
 pub fn plot(
     title: &str,
-    points: &[Point],
+    points: &[SweepPoint],
     retries: &[u32],
     analytic: impl Fn(f64, u32) -> Reliability,
 ) -> String {
@@ -65,7 +55,7 @@ pub fn plot(
     axes(&mut s, loss_max);
     for (i, n) in retries.iter().enumerate() {
         let colour = COLOURS.get(i % COLOURS.len()).copied().unwrap_or("black");
-        let mut series: Vec<&Point> = points.iter().filter(|p| p.retries == *n).collect();
+        let mut series: Vec<&SweepPoint> = points.iter().filter(|p| p.retries == *n).collect();
         series.sort_by(|a, b| a.loss.total_cmp(&b.loss));
         // The analytic curves, sampled finely (the measured points may be sparse).
         let curve: Vec<(f64, Reliability)> = (0..=100)
