@@ -5,12 +5,12 @@
 //! Files in the store directory:
 //! - `LOCK`: exclusive flock held by the writer (real file system only).
 //! - `snapshot`: one core frame holding the whole image, replaced atomically; names the
-//!   journal generation that continues it (see [`snapshot`]).
-//! - `journal-<generation:020>`: core frames of postcard(`Frame`) (see [`journal`]). A
+//!   journal generation that continues it (see `embedded/snapshot.rs`).
+//! - `journal-<generation:020>`: core frames of postcard(`Frame`) (see `embedded/journal.rs`). A
 //!   commit frame is written and fdatasynced before the commit is acknowledged; dispatch
 //!   marks are written without a sync (a lost mark only republishes).
 //! - `durable-end`: the evidence of how much of the journal was durable (see
-//!   [`durable_end`]); recovery refuses to cut a journal below it.
+//!   `embedded/durable_end.rs`); recovery refuses to cut a journal below it.
 
 mod durable_end;
 mod journal;

@@ -41,7 +41,7 @@
 //!   [`generate::GenSummary`]).
 //! - Sans-IO cores the runtime is built on: [`clock`] ([`ClockTracker`], a task's clock is
 //!   the minimum over its inputs and pending messages), [`barrier`] ([`BarrierAligner`],
-//!   Flink's asynchronous barrier snapshots), [`key_group`] (keys → key groups → task
+//!   Flink's asynchronous barrier snapshots), [`key_group`](mod@key_group) (keys → key groups → task
 //!   ranges, stable under rescaling), [`runtime::CoordinatorCore`] (when to checkpoint,
 //!   what a manifest holds, when sinks may commit).
 //!

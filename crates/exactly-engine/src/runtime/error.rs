@@ -13,7 +13,7 @@ pub enum RunError {
     /// Options out of range.
     #[error("invalid options: {0}")]
     InvalidOptions(String),
-    /// The job name cannot be used (see [`validate_job_name`]).
+    /// The job name cannot be used (see [`crate::runtime::validate_job_name`]).
     #[error("invalid job name {name:?}: {reason}")]
     InvalidJobName {
         /// The name.
