@@ -68,7 +68,20 @@ pub(crate) fn publish(log: &Log, job: &str, manifest: &Manifest) -> Result<u64, 
             .map_or(0, |last| last.0 + 1);
         let skip = written.saturating_sub(base) as usize;
         let mut sequence = base + skip as u64;
-        for chunk in chunks(records.get(skip..).unwrap_or_default(), bytes_max) {
+        // More of this producer's records in the partition than the manifest wrote ahead:
+        // the partition holds outputs no restored manifest accounts for. Publishing nothing
+        // and going on would skip them silently.
+        let unpublished = records
+            .get(skip..)
+            .ok_or_else(|| RunError::IncompatibleCheckpoint {
+                id: manifest.id,
+                reason: format!(
+                    "{topic}/{partition} holds {written} records of its write-ahead producer, \
+                 past the {} the manifest accounts for from sequence {base}",
+                    records.len()
+                ),
+            })?;
+        for chunk in chunks(unpublished, bytes_max) {
             let stamp = ProducerStamp {
                 producer_id,
                 epoch: ProducerEpoch(0),

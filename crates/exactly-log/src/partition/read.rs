@@ -186,11 +186,18 @@ impl Partition {
         if offset >= limit {
             return Ok(None);
         }
+        // Below the first segment (retention deleted it under a reader that skipped the
+        // range check) nothing holds `offset`: reading the active segment instead returned
+        // later records as if they were the requested ones.
         let segment = state
             .segments()
             .take_while(|s| s.base_offset() <= offset)
             .last()
-            .unwrap_or(&state.active);
+            .ok_or(ReadError::OffsetOutOfRange {
+                requested: offset,
+                start,
+                end,
+            })?;
         let aborted = match isolation {
             Isolation::ReadUncommitted => Vec::new(),
             Isolation::ReadCommitted => state.producers.aborted_between(offset, limit),

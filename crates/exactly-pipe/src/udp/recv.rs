@@ -84,7 +84,7 @@ pub fn run_receiver(
         for _ in 0..BATCH_MAX {
             match socket.recv_from(&mut buf) {
                 Ok((n, from)) => {
-                    let bytes = buf.get(..n).unwrap_or_default();
+                    let bytes = received(&buf, n);
                     if let Ok(f) = frame::decode(bytes, payload_max) {
                         // Bounded like the receiver's sender table: forged sender ids must
                         // not grow it without limit. Forgetting addresses only costs acks,
@@ -124,4 +124,16 @@ pub fn run_receiver(
             return Ok(());
         }
     }
+}
+
+/// The `n` bytes a `recv` put at the start of `buf`.
+fn received(buf: &[u8], n: usize) -> &[u8] {
+    // Invariant: a socket's `recv` returns at most the length of the buffer it was given.
+    assert!(
+        n <= buf.len(),
+        "recv returned {n} bytes into a {}-byte buffer",
+        buf.len()
+    );
+    #[allow(clippy::indexing_slicing)] // checked just above
+    &buf[..n]
 }

@@ -152,7 +152,7 @@ impl UdpSender {
                 .map_err(socket_setup)?;
             for _ in 0..BATCH_MAX {
                 match socket.recv(&mut buf) {
-                    Ok(n) => ds.handle_frame(elapsed_ms(start), buf.get(..n).unwrap_or_default()),
+                    Ok(n) => ds.handle_frame(elapsed_ms(start), received(&buf, n)),
                     Err(e) if is_transient(&e) => break,
                     Err(e) => return Err(UdpError::socket("receiving acks", e)),
                 }
@@ -183,4 +183,16 @@ fn paced_limit(rate: u64, resumed_at: u64, now_ms: u64, total: usize) -> usize {
     }
     let allowed = resumed_at.saturating_add(rate.saturating_mul(now_ms) / 1000 + 1);
     usize::try_from(allowed).unwrap_or(usize::MAX).min(total)
+}
+
+/// The `n` bytes a `recv` put at the start of `buf`.
+fn received(buf: &[u8], n: usize) -> &[u8] {
+    // Invariant: a socket's `recv` returns at most the length of the buffer it was given.
+    assert!(
+        n <= buf.len(),
+        "recv returned {n} bytes into a {}-byte buffer",
+        buf.len()
+    );
+    #[allow(clippy::indexing_slicing)] // checked just above
+    &buf[..n]
 }
