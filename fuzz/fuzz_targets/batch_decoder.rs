@@ -7,10 +7,20 @@
 use exactly_log::batch::{check_batch, decode_header, decode_records, EncodedBatch, Record};
 use libfuzzer_sys::fuzz_target;
 
+#[path = "common/mod.rs"]
+mod common;
+
+#[global_allocator]
+static ALLOC: common::CountingAlloc = common::CountingAlloc;
+
 const BATCH_BYTES_MAX: u32 = 1 << 20;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = check_batch(data, BATCH_BYTES_MAX);
+    let (_, usage) = common::measure(|| check_batch(data, BATCH_BYTES_MAX).is_ok());
+    assert_eq!(
+        usage.allocations, 0,
+        "the batch check must not allocate: {usage:?}"
+    );
     let Ok(header) = decode_header(data, BATCH_BYTES_MAX) else {
         return;
     };
@@ -18,7 +28,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let mut records = Vec::new();
-    if decode_records(&header, data, &mut records).is_err() {
+    let (decoded, usage) = common::measure(|| decode_records(&header, data, &mut records));
+    // Records own copies of keys and values: memory follows the batch, whatever its
+    // record count claims.
+    common::assert_bounded("record decode", usage, data.len(), 16, 16 << 10);
+    if decoded.is_err() {
         return;
     }
     assert_eq!(records.len() as u32, header.record_count);
@@ -30,7 +44,9 @@ fuzz_target!(|data: &[u8]| {
             value: r.value.clone(),
         })
         .collect();
-    let Ok(mut again) = EncodedBatch::encode(&input, header.producer, header.attributes, BATCH_BYTES_MAX) else {
+    let Ok(mut again) =
+        EncodedBatch::encode(&input, header.producer, header.attributes, BATCH_BYTES_MAX)
+    else {
         return; // canonical encoding can only be shorter, but the record count may overflow
     };
     let bytes = again.seal(header.base_offset).to_vec();

@@ -34,20 +34,31 @@ use std::time::{Duration, Instant};
 
 /// Settings of the endpoint benchmark.
 #[derive(Clone, Debug)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct EndpointBenchConfig {
     /// PostgreSQL to measure.
+    #[cfg_attr(
+        feature = "clap",
+        arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")
+    )]
     pub pg: String,
     /// Distinct messages for the one-transaction-per-message runs.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = 2_000))]
     pub single_messages: u64,
     /// Distinct messages for the batched PostgreSQL run.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = 50_000))]
     pub batched_messages: u64,
     /// Distinct messages for the embedded run.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = 500_000))]
     pub embedded_messages: u64,
     /// Messages per transaction of the batched runs.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = 4096))]
     pub batch: usize,
     /// Interleaved rounds; medians are reported.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = 3))]
     pub rounds: usize,
     /// Directory on the disk to measure (default: a temporary directory).
+    #[cfg_attr(feature = "clap", arg(long))]
     pub dir: Option<PathBuf>,
 }
 

@@ -1,15 +1,18 @@
 //! `bench engine`: the `balances` job from the embedded log to the embedded log —
 //! exactly-once vs at-least-once vs a stateless pass-through, in the same run on copies of
-//! the same input, medians of interleaved rounds — and recovery time after `kill -9` with
-//! about a million keys of state.
+//! the same input, medians of interleaved rounds — against the job's physical limits on
+//! this machine measured in the same rounds (`limits.rs`), and recovery time after
+//! `kill -9` with about a million keys of state.
 
 mod input;
+mod limits;
 
 use crate::error::{io_error, BenchError, Context};
-use crate::stats::median_by;
+use crate::stats::{median, median_by};
 use exactly_engine::jobs::{self, Rejected};
 use exactly_engine::{log_topic, Guarantee, Job, RunOptions, SinkMode, SourceRecord};
 use exactly_log::{Log, LogConfig};
+pub use limits::LimitRound;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -86,6 +89,27 @@ pub struct Recovery {
     pub restored_checkpoint: Option<u64>,
 }
 
+/// The job's physical limits (medians over the rounds, each measured on one core).
+#[derive(Clone, Debug, Serialize)]
+pub struct Limits {
+    /// Bytes of the input's files.
+    pub input_bytes: u64,
+    /// Sequential read of the input's bytes, in input records per second.
+    pub read_per_sec: f64,
+    /// The same, in bytes per second.
+    pub read_bytes_per_sec: f64,
+    /// Bare JSON parse of every record (typed, borrowed), records per second.
+    pub parse_per_sec: f64,
+    /// Bare hash-map aggregation of the parsed records (two updates each), records per
+    /// second.
+    pub aggregate_per_sec: f64,
+    /// The three in a row on one core: the job's bare limit, records per second (median
+    /// of the rounds' own bare limits).
+    pub bare_per_sec: f64,
+    /// Every round, in round order.
+    pub rounds: Vec<LimitRound>,
+}
+
 /// Everything `bench engine` measured.
 #[derive(Clone, Debug, Serialize)]
 pub struct EngineReport {
@@ -101,6 +125,10 @@ pub struct EngineReport {
     pub pass_through_per_sec: f64,
     /// Exactly-once divided by at-least-once.
     pub eo_vs_alo: f64,
+    /// The job's physical limits, measured in the same rounds.
+    pub limits: Limits,
+    /// Exactly-once divided by the bare limit on one core.
+    pub eo_vs_bare: f64,
     /// Average input record bytes (key + value + 8).
     pub record_bytes: f64,
     /// Tasks per stage.
@@ -149,16 +177,24 @@ pub fn run(
     progress(&format!("generating {} transfers", config.transfers));
     input::transfers(&base, "transfers", 4, config.transfers, config.accounts, 7)?;
     let record_bytes = average_record_bytes(&base)?;
+    progress("loading the input for the limits");
+    let loaded = limits::load(&base, "transfers")?;
     let p = config.parallelism;
     let mut results: Vec<Vec<Measured>> = VARIANTS.iter().map(|_| Vec::new()).collect();
+    let mut limit_rounds = Vec::new();
     // Alternate the order round by round so that no variant always runs on a warmer page
-    // cache; the median round of each is reported.
+    // cache; the median round of each is reported. Index `VARIANTS.len()` is the limits.
     for round in 0..config.rounds {
-        let mut order: Vec<usize> = (0..VARIANTS.len()).collect();
+        let mut order: Vec<usize> = (0..=VARIANTS.len()).collect();
         if round % 2 == 1 {
             order.reverse();
         }
         for i in order {
+            if i == VARIANTS.len() {
+                progress(&format!("round {}: limits", round + 1));
+                limit_rounds.push(limits::measure(&base, &loaded)?);
+                continue;
+            }
             let (Some(&(name, guarantee)), Some(rounds)) = (VARIANTS.get(i), results.get_mut(i))
             else {
                 continue;
@@ -192,6 +228,8 @@ pub fn run(
             .map_or(0.0, |v| v.events_per_sec)
     };
     let (eo, alo) = (rate("exactly-once"), rate("at-least-once"));
+    drop(loaded);
+    let limits = summarize_limits(limit_rounds)?;
     let recovery = match &config.recovery {
         Some(r) => {
             progress(&format!("recovery with {} keys", r.keys));
@@ -205,11 +243,35 @@ pub fn run(
         at_least_once_per_sec: alo,
         pass_through_per_sec: rate("pass-through"),
         eo_vs_alo: eo / alo.max(1e-9),
+        eo_vs_bare: eo / limits.bare_per_sec.max(1e-9),
+        limits,
         record_bytes,
         parallelism: p,
         rounds: config.rounds,
         variants,
         recovery,
+    })
+}
+
+/// Medians of the limit rounds.
+fn summarize_limits(rounds: Vec<LimitRound>) -> Result<Limits, BenchError> {
+    let of = |f: &dyn Fn(&LimitRound) -> f64| {
+        let values: Vec<f64> = rounds.iter().map(f).collect();
+        median(&values).ok_or_else(|| BenchError::Settings("no limit rounds".into()))
+    };
+    let per_sec = |seconds: f64, r: &LimitRound| r.records as f64 / seconds.max(1e-9);
+    let input_bytes = rounds
+        .first()
+        .ok_or_else(|| BenchError::Settings("no limit rounds".into()))?
+        .input_bytes;
+    Ok(Limits {
+        input_bytes,
+        read_per_sec: of(&|r| per_sec(r.read_seconds, r))?,
+        read_bytes_per_sec: of(&|r| r.input_bytes as f64 / r.read_seconds.max(1e-9))?,
+        parse_per_sec: of(&|r| per_sec(r.parse_seconds, r))?,
+        aggregate_per_sec: of(&|r| per_sec(r.aggregate_seconds, r))?,
+        bare_per_sec: of(&LimitRound::bare_per_sec)?,
+        rounds,
     })
 }
 

@@ -16,9 +16,14 @@
 //!   path, and log open time after a long transaction history;
 //! - [`engine`]: the `balances` job exactly-once against at-least-once and a pass-through,
 //!   and recovery after `kill -9`;
+//! - [`kafka`]: librdkafka against `exactly serve` over loopback (produce, consume, the
+//!   transactional copy loop) beside in-process and non-transactional baselines;
+//! - [`nats`]: JetStream pipelined publishing with a message id each against the log's
+//!   idempotent producer, at the same durability class (page-cache ack, fsync per ack);
 //! - [`disk`]: the disk baselines (raw `fdatasync` bandwidth at a block size, dropping files
 //!   from the page cache); [`counting`]: counting a log's segment bytes per sync;
-//!   [`stats`]: medians; [`error`]: the error type.
+//!   [`stats`]: medians; [`error`]: the error type;
+//! - [`table`]: the results as the text tables `exactly bench` prints.
 //!
 //! Criterion benchmarks of the CPU paths are in `benches/`.
 //!
@@ -38,9 +43,12 @@ pub mod disk;
 pub mod endpoint;
 pub mod engine;
 pub mod error;
+pub mod kafka;
 pub mod log;
+pub mod nats;
 pub mod pipe;
 pub mod stats;
+pub mod table;
 pub mod txn;
 
 pub use disk::{drop_from_page_cache, raw_fdatasync_bytes};

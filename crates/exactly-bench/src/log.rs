@@ -28,14 +28,19 @@ use std::time::Duration;
 
 /// Settings of the log benchmark.
 #[derive(Clone, Debug)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
 pub struct LogBenchConfig {
     /// Seconds per measurement.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = 2.0))]
     pub seconds: f64,
     /// Directory on the disk to measure (default: a temporary directory).
+    #[cfg_attr(feature = "clap", arg(long))]
     pub dir: Option<PathBuf>,
     /// Bytes of records per batch a producer hands to the log.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = 1 << 20))]
     pub batch_bytes: usize,
     /// Interleaved rounds; medians are reported.
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = 3))]
     pub rounds: usize,
 }
 

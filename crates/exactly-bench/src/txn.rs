@@ -10,20 +10,22 @@
 //!    itself;
 //! 5. commit throughput of `producers` transactional producers committing at once, each
 //!    to its own partition (`Durability::Immediate`), against the same producers with the
-//!    coordinator's old global lock across I/O restored (`Log::serialize_transaction_io`);
+//!    coordinator's old global lock across I/O restored (`Log::serialize_transaction_io`)
+//!    and against the physical limit, `producers` files written and `fdatasync`ed in
+//!    parallel (see `commits`);
 //! 6. the time `Log::open` takes after `history_transactions` committed transactions, the
 //!    median of `opens` opens, without a coordinator snapshot (the whole history replayed)
 //!    and with one (only the tail replayed). The history's `__transactions` records are
 //!    appended directly (`Log::append_synthetic_transaction_history`: the records a
 //!    committed one-partition transaction writes, without its data or markers), since the
 //!    real path syncs three times per transaction.
+//! 7. the time an open plus the first `committed_offsets` take after `history_transactions`
+//!    position records, without and with a positions snapshot (see `positions`).
 //!
 //! Ratios: each transactional rate against the idempotent rate, idempotent against raw
 //! fdatasync, exactly-once copy against at-least-once copy, concurrent commits against
-//! serialized ones, open time with a snapshot against without. Everything runs in
+//! serialized ones and against parallel fdatasync, open time with a snapshot against without. Everything runs in
 //! `rounds` interleaved rounds; the medians are reported.
-//!
-//! (Longer than 600 lines because six measured parts of one benchmark share one reporting.)
 
 use exactly_core::{ProducerEpoch, ProducerId, Sequence, Timestamp};
 use exactly_log::{Durability, Log, LogConfig, ProducerStamp, Record};
@@ -31,8 +33,10 @@ use serde_json::json;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Barrier;
 use std::time::{Duration, Instant};
+
+mod commits;
+mod positions;
 
 /// Why the benchmark stopped.
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +70,30 @@ pub struct Parts {
     /// Open time after a long history (6).
     pub open: bool,
 }
+
+impl Parts {
+    /// The names of the parts, in the order they run.
+    pub const NAMES: [&'static str; 4] = ["appends", "copy", "concurrent", "open"];
+
+    /// The parts `names` lists (each one of [`Parts::NAMES`]).
+    pub fn from_names(names: &[String]) -> std::result::Result<Parts, UnknownPart> {
+        if let Some(unknown) = names.iter().find(|n| !Self::NAMES.contains(&n.as_str())) {
+            return Err(UnknownPart(unknown.clone()));
+        }
+        let wants = |part: &str| names.iter().any(|n| n == part);
+        Ok(Parts {
+            appends: wants("appends"),
+            copy: wants("copy"),
+            concurrent: wants("concurrent"),
+            open: wants("open"),
+        })
+    }
+}
+
+/// A part name that is not one of [`Parts::NAMES`].
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown part '{0}' (known: appends, copy, concurrent, open)")]
+pub struct UnknownPart(pub String);
 
 /// Settings of the benchmark.
 #[derive(Clone, Debug)]
@@ -138,15 +166,16 @@ pub fn run(options: &Options) -> Result<()> {
     if options.parts.copy {
         let rounds = options.rounds.max(1);
         let (eo, alo) = copies(options, &temp.path().join("copy"), rounds)?;
-        report(options, &alo, None);
+        report(options, &alo, &[]);
         let ratio = eo.records_per_sec() / alo.records_per_sec();
-        report(options, &eo, Some(("at-least-once copy", ratio)));
+        report(options, &eo, &[("at-least-once copy", ratio)]);
     }
     if options.parts.concurrent {
-        concurrency(options, temp.path())?;
+        commits::concurrency(options, temp.path())?;
     }
     if options.parts.open {
         open_times(options, &temp.path().join("history"))?;
+        positions::first_read_times(options, &temp.path().join("positions"))?;
     }
     Ok(())
 }
@@ -185,12 +214,12 @@ fn appends(options: &Options, temp: &Path) -> Result<()> {
     };
     let raw = medians.next().flatten().ok_or_else(no_rounds)?;
     let idempotent = medians.next().flatten().ok_or_else(no_rounds)?;
-    report(options, &raw, None);
+    report(options, &raw, &[]);
     let versus_raw = idempotent.mb_per_sec() / raw.mb_per_sec();
-    report(options, &idempotent, Some(("raw fdatasync", versus_raw)));
+    report(options, &idempotent, &[("raw fdatasync", versus_raw)]);
     for m in medians.flatten() {
         let ratio = m.records_per_sec() / idempotent.records_per_sec();
-        report(options, &m, Some(("idempotent", ratio)));
+        report(options, &m, &[("idempotent", ratio)]);
     }
     Ok(())
 }
@@ -211,16 +240,25 @@ fn median(results: Vec<Measurement>) -> Option<Measurement> {
     Some(m)
 }
 
-fn report(options: &Options, m: &Measurement, versus: Option<(&str, f64)>) {
+/// Prints one measurement with its rate as a ratio of each of `versus` (JSON: the first
+/// as `ratio`/`ratio_against`, all of them under `ratios`).
+fn report(options: &Options, m: &Measurement, versus: &[(&str, f64)]) {
     let (p50, p99) = (m.percentile_ms(0.50), m.percentile_ms(0.99));
     if options.json {
-        let (against, ratio) = versus.map_or((None, None), |(n, r)| (Some(n), Some(r)));
+        let (against, ratio) = match versus.first() {
+            Some((name, ratio)) => (Some(*name), Some(*ratio)),
+            None => (None, None),
+        };
+        let ratios: serde_json::Map<String, serde_json::Value> = versus
+            .iter()
+            .map(|(name, ratio)| (name.to_string(), json!(ratio)))
+            .collect();
         println!(
             "{}",
             json!({"bench": m.name, "records": m.records, "seconds": m.elapsed.as_secs_f64(),
                    "records_per_sec": m.records_per_sec(), "mb_per_sec": m.mb_per_sec(),
                    "commits": m.commits.len(), "commit_p50_ms": p50, "commit_p99_ms": p99,
-                   "ratio": ratio, "ratio_against": against})
+                   "ratio": ratio, "ratio_against": against, "ratios": ratios})
         );
         return;
     }
@@ -231,9 +269,11 @@ fn report(options: &Options, m: &Measurement, versus: Option<(&str, f64)>) {
         ),
         _ => String::new(),
     };
-    let ratio = versus.map_or(String::new(), |(n, r)| {
-        format!("{:>6.1}% of {n}", r * 100.0)
-    });
+    let ratio = versus
+        .iter()
+        .map(|(n, r)| format!("{:>6.1}% of {n}", r * 100.0))
+        .collect::<Vec<_>>()
+        .join(", ");
     println!(
         "{:<40} {:>8.1} MB/s {:>9.0} rec/s  {latency:<44} {ratio}",
         m.name,
@@ -353,100 +393,6 @@ fn transactional_appends(
         elapsed,
         commits,
     })
-}
-
-/// Commit throughput of `producers` producers at once, each to its own partition, one
-/// 1 KiB record per transaction; `serialize` restores the old global lock across I/O.
-/// Counts commits as `records`.
-fn concurrent_commits(
-    dir: &Path,
-    producers: u32,
-    serialize: bool,
-    budget: Duration,
-) -> Result<Measurement> {
-    let log = open_log(dir, Durability::Immediate, producers)?;
-    log.serialize_transaction_io(serialize);
-    let record = make_records(1);
-    let barrier = Barrier::new(producers as usize);
-    let started = Instant::now();
-    let results: Vec<Result<Vec<Duration>>> = std::thread::scope(|s| {
-        let threads: Vec<_> = (0..producers)
-            .map(|i| {
-                let (log, record, barrier) = (&log, &record, &barrier);
-                s.spawn(move || -> Result<Vec<Duration>> {
-                    let mut producer = log
-                        .transactional_producer(&format!("bench-{i}"), 60_000)
-                        .map_err(failed("creating a producer"))?;
-                    barrier.wait();
-                    let started = Instant::now();
-                    let mut latencies = Vec::new();
-                    while started.elapsed() < budget {
-                        let commit = Instant::now();
-                        producer.begin().map_err(failed("begin"))?;
-                        producer.send("bench", i, record).map_err(failed("send"))?;
-                        producer.commit().map_err(failed("commit"))?;
-                        latencies.push(commit.elapsed());
-                    }
-                    Ok(latencies)
-                })
-            })
-            .collect();
-        threads
-            .into_iter()
-            .map(|t| match t.join() {
-                Ok(result) => result,
-                Err(_) => Err(TxnBenchError {
-                    what: "a producer thread".into(),
-                    reason: "panicked".into(),
-                }),
-            })
-            .collect()
-    });
-    let elapsed = started.elapsed();
-    let mut commits = Vec::new();
-    for result in results {
-        commits.extend(result?);
-    }
-    commits.sort();
-    log.close().map_err(failed("closing the log"))?;
-    std::fs::remove_dir_all(dir).map_err(failed("removing the log"))?;
-    let mode = match serialize {
-        true => "serialized (global lock across I/O)",
-        false => "concurrent",
-    };
-    Ok(Measurement {
-        name: format!("{producers} producers committing, {mode}"),
-        records: commits.len() as u64,
-        elapsed,
-        commits,
-    })
-}
-
-fn concurrency(options: &Options, temp: &Path) -> Result<()> {
-    let budget = Duration::from_secs_f64(options.seconds);
-    let producers = options.producers.max(1);
-    let (mut concurrent, mut serialized) = (Vec::new(), Vec::new());
-    for round in 0..options.rounds.max(1) {
-        let dir = |name: &str| temp.join(format!("commits-{name}-{round}"));
-        // Alternate which goes first.
-        if round % 2 == 0 {
-            serialized.push(concurrent_commits(&dir("s"), producers, true, budget)?);
-            concurrent.push(concurrent_commits(&dir("c"), producers, false, budget)?);
-        } else {
-            concurrent.push(concurrent_commits(&dir("c"), producers, false, budget)?);
-            serialized.push(concurrent_commits(&dir("s"), producers, true, budget)?);
-        }
-    }
-    let no_rounds = || TxnBenchError {
-        what: "commits".into(),
-        reason: "no rounds".into(),
-    };
-    let serialized = median(serialized).ok_or_else(no_rounds)?;
-    let concurrent = median(concurrent).ok_or_else(no_rounds)?;
-    report(options, &serialized, None);
-    let ratio = concurrent.records_per_sec() / serialized.records_per_sec();
-    report(options, &concurrent, Some(("serialized commits", ratio)));
-    Ok(())
 }
 
 /// Median time of `opens` opens of the log in `dir`, checking each sees `ids` ids.

@@ -4,7 +4,9 @@
 
 mod endpoint;
 mod engine;
+mod kafka;
 mod log;
+mod nats;
 mod pipe;
 mod txn;
 
@@ -32,6 +34,10 @@ enum BenchTarget {
     Engine(engine::EngineBenchArgs),
     /// Endpoints: naive PostgreSQL outbox vs batched endpoint (PostgreSQL, embedded).
     Endpoint(endpoint::EndpointBenchArgs),
+    /// NATS JetStream publishing with message ids vs the log's idempotent producer.
+    Nats(nats::NatsBenchArgs),
+    /// librdkafka against `exactly serve`: produce, consume, transactional copy.
+    Kafka(kafka::KafkaBenchArgs),
 }
 
 /// Runs the chosen benchmark.
@@ -42,6 +48,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         BenchTarget::Txn(args) => txn::run(args),
         BenchTarget::Engine(args) => engine::run(args),
         BenchTarget::Endpoint(args) => endpoint::run(args),
+        BenchTarget::Nats(args) => nats::run(args),
+        BenchTarget::Kafka(args) => kafka::run(args),
     }
 }
 

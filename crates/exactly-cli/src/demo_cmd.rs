@@ -13,9 +13,9 @@ use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use exactly_engine::generate::transfers_into;
 use exactly_testkit::demo::{self, DemoJob, GuaranteeRun, GUARANTEES};
+use exactly_testkit::demo_report::{json_row, DemoTable};
 use producer::spinner;
 use rand::Rng;
-use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -97,70 +97,27 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
 fn print_rows(args: &DemoArgs, rows: &[GuaranteeRun], seed: u64, elapsed: Duration) {
     if args.json {
         for row in rows {
-            let c = &row.check;
-            println!(
-                "{}",
-                json!({"guarantee": row.guarantee, "crashes": row.crashes, "runs": row.runs,
-                       "transfers": c.transfers, "events_expected": c.events_expected,
-                       "events_applied": c.events_applied, "r": c.r, "ur": c.ur,
-                       "accounts": c.accounts, "accounts_wrong": c.accounts_wrong,
-                       "money_total": c.money_total, "exactly_once": c.exactly_once(),
-                       "transfers_per_sec": row.throughput(), "seed": seed})
-            );
+            println!("{}", json_row(row, seed));
         }
         return;
     }
-    println!(
-        "exactly demo: `balances` over {} transfers between {} accounts, parallelism {}, \
-         checkpoints every {} ms, killed with SIGKILL and restarted (seed {seed})\n",
-        args.transfers, args.accounts, args.parallelism, args.checkpoint_interval_ms
-    );
-    println!(
-        "  {:<14} {:>7} {:>10} {:>9} {:>9} {:>17} {:>15} {:>12}",
-        "guarantee",
-        "crashes",
-        "transfers",
-        "R",
-        "UR",
-        "balances correct",
-        "money conserved",
-        "transfers/s"
-    );
-    for row in rows {
-        let c = &row.check;
-        let correct = if c.accounts_wrong == 0 {
-            "yes".to_string()
-        } else {
-            format!("no ({} wrong)", c.accounts_wrong)
-        };
-        let conserved = if c.money_total == 0 {
-            "yes".to_string()
-        } else {
-            format!("no ({:+})", c.money_total)
-        };
-        println!(
-            "  {:<14} {:>7} {:>10} {:>9.6} {:>9.6} {:>17} {:>15} {:>12.0}",
-            row.guarantee,
-            row.crashes,
-            c.transfers,
-            c.r.unwrap_or(f64::NAN),
-            c.ur.unwrap_or(f64::NAN),
-            correct,
-            conserved,
-            row.throughput()
-        );
+    let table = DemoTable {
+        transfers: args.transfers,
+        accounts: args.accounts,
+        job: &job(args),
+        rows,
+        seed,
+        elapsed,
+    };
+    print!("{table}");
+}
+
+fn job(args: &DemoArgs) -> DemoJob {
+    DemoJob {
+        kills: args.kills,
+        parallelism: args.parallelism,
+        checkpoint_interval_ms: args.checkpoint_interval_ms,
     }
-    println!(
-        "\n  R: share of transfer halves (debit, credit) applied at least once; UR: share of \
-         applications that were not repeats\n  (both from the audit the job writes in the same \
-         transaction as its outputs). Throughput includes restarts. {:.1} s in all.\n  \
-         at-most-once commits input positions ahead of processing: a crash skips messages.\n  \
-         at-least-once writes effects before the checkpoint covering them: a crash repeats \
-         them (its state is\n  restored with its positions, so balances stay right; the \
-         repeats are in what it wrote out).\n  exactly-once writes each checkpoint's outputs \
-         in one transaction, committed once its manifest is durable.",
-        elapsed.as_secs_f64()
-    );
 }
 
 /// Runs one guarantee (see `exactly_testkit::demo`) with a spinner on the terminal.
@@ -171,11 +128,7 @@ fn run_guarantee(
     seed: u64,
 ) -> anyhow::Result<GuaranteeRun> {
     let exe = crate::exactly_exe()?;
-    let job = DemoJob {
-        kills: args.kills,
-        parallelism: args.parallelism,
-        checkpoint_interval_ms: args.checkpoint_interval_ms,
-    };
+    let job = job(args);
     let bar = spinner(&format!("{guarantee}: run 1"));
     let run = demo::run_guarantee(&exe, dir, guarantee, &job, seed, |so_far| {
         bar.set_message(format!(

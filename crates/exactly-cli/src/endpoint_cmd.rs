@@ -2,16 +2,12 @@
 //! duplicated deliveries and real SIGKILLs of the endpoint processes, then audits it;
 //! `serve` (hidden) is one endpoint process, spawned by `bank`.
 
-mod audit;
 mod bank;
-mod orphans;
 mod serve;
 
-use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
-pub(crate) use exactly_endpoint::bank_layout::{schema_of, Layout, Role};
-use exactly_endpoint::{EmbeddedOptions, EmbeddedStore, RetentionPolicy, Store};
-use exactly_postgres::{PgOptions, PgStore};
+use exactly_postgres::StoreChoice;
+use exactly_testkit::bank_serve::Transport;
 
 /// Arguments of `exactly endpoint`.
 #[derive(Args, Debug)]
@@ -48,47 +44,12 @@ pub(crate) fn batch_range() -> clap::builder::RangedU64ValueParser<usize> {
     clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000)
 }
 
-/// Checks `--store` before any process is started: `embedded` or a PostgreSQL URL.
-pub(crate) fn check_store_choice(choice: &str) -> anyhow::Result<()> {
-    match choice == "embedded" || is_postgres(choice) {
-        true => Ok(()),
-        false => bail!("--store must be `embedded` or a PostgreSQL URL, not {choice:?}"),
-    }
+/// `--store`: `embedded` or a PostgreSQL URL.
+pub(crate) fn store_choice(text: &str) -> anyhow::Result<StoreChoice> {
+    StoreChoice::parse(text).map_err(|error| anyhow::anyhow!("--store {error}"))
 }
 
-fn is_postgres(choice: &str) -> bool {
-    choice.starts_with("postgres") || choice.contains("host=")
-}
-
-/// Opens an endpoint's store: `embedded`, or a PostgreSQL URL (`postgres://…` or
-/// `host=… user=…`). Inbox retention keeps every id (the audit reads the whole inbox).
-pub(crate) fn open_store(
-    choice: &str,
-    layout: &Layout,
-    role: Role,
-    schema_prefix: &str,
-) -> anyhow::Result<Box<dyn Store>> {
-    if choice == "embedded" {
-        let options = EmbeddedOptions {
-            retention: RetentionPolicy::KeepAll,
-            ..EmbeddedOptions::default()
-        };
-        let dir = layout.store_dir(role);
-        let store = EmbeddedStore::open(&dir, options).with_context(|| {
-            format!("opening the store of {} in {}", role.name(), dir.display())
-        })?;
-        return Ok(Box::new(store));
-    }
-    if is_postgres(choice) {
-        let options = PgOptions {
-            retention: RetentionPolicy::KeepAll,
-            ..PgOptions::default()
-        };
-        let schema = schema_of(schema_prefix, role);
-        let store = PgStore::connect(choice, &schema, options).with_context(|| {
-            format!("connecting the store of {} (schema {schema})", role.name())
-        })?;
-        return Ok(Box::new(store));
-    }
-    bail!("--store must be `embedded` or a PostgreSQL URL, not {choice:?}")
+/// `--transport`: `embedded` or a `nats://` address.
+pub(crate) fn transport(text: &str) -> anyhow::Result<Transport> {
+    Transport::parse(text).map_err(|error| anyhow::anyhow!("--transport {error}"))
 }

@@ -1,8 +1,12 @@
 //! `exactly gen …`: deterministic input for the built-in jobs, written to the embedded log
-//! (by `exactly_engine::generate`; this parses the arguments and prints the summary).
+//! (by `exactly_engine::generate`) or to a topic on NATS JetStream (by
+//! `exactly_nats::generate`); this parses the arguments and prints the summary.
 
+use crate::log_cmd::nats_connect;
+use anyhow::Context;
 use clap::{Args, Subcommand};
-use exactly_engine::generate::{write_lines, write_transfers, GenTarget};
+use exactly_engine::generate::{write_generated, GenKind, GenTarget};
+use exactly_nats::generate::publish_generated;
 use std::path::PathBuf;
 
 /// Arguments of `exactly gen`.
@@ -24,8 +28,11 @@ enum GenCommand {
 #[derive(Args, Debug)]
 struct Target {
     /// Log directory.
-    #[arg(long)]
-    dir: PathBuf,
+    #[arg(long, required_unless_present = "log")]
+    dir: Option<PathBuf>,
+    /// A NATS JetStream log instead of a directory: `nats://host:port[,host:port…]`.
+    #[arg(long, conflicts_with = "dir", value_name = "nats://HOST:PORT[,…]")]
+    log: Option<String>,
     /// Topic (created if missing).
     #[arg(long)]
     topic: String,
@@ -60,23 +67,44 @@ struct WordsArgs {
 
 /// Runs `exactly gen …`.
 pub fn run(args: GenArgs) -> anyhow::Result<()> {
-    let summary = match args.command {
-        GenCommand::Transfers(args) => write_transfers(&args.target.into(), args.accounts)?,
-        GenCommand::Words(args) => write_lines(&args.target.into(), args.vocabulary)?,
+    let (target, kind) = match args.command {
+        GenCommand::Transfers(args) => (
+            args.target,
+            GenKind::Transfers {
+                accounts: args.accounts,
+            },
+        ),
+        GenCommand::Words(args) => (
+            args.target,
+            GenKind::Lines {
+                vocabulary: args.vocabulary,
+            },
+        ),
+    };
+    kind.check()?; // before connecting, as with the embedded log
+    let summary = match &target.log {
+        Some(address) => {
+            let log = nats_connect(address)?;
+            let (topic, partitions) = (&target.topic, target.partitions);
+            publish_generated(&log, topic, partitions, target.count, target.seed, kind)?
+        }
+        None => write_generated(&GenTarget::try_from(target)?, kind)?,
     };
     // Through a `Value`: the keys print sorted, as they always have.
     println!("{}", serde_json::to_value(&summary)?);
     Ok(())
 }
 
-impl From<Target> for GenTarget {
-    fn from(target: Target) -> Self {
-        GenTarget {
-            dir: target.dir,
+impl TryFrom<Target> for GenTarget {
+    type Error = anyhow::Error;
+
+    fn try_from(target: Target) -> anyhow::Result<Self> {
+        Ok(GenTarget {
+            dir: target.dir.context("--dir or --log is required")?,
             topic: target.topic,
             partitions: target.partitions,
             count: target.count,
             seed: target.seed,
-        }
+        })
     }
 }

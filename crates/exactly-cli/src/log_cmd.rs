@@ -3,14 +3,20 @@
 
 mod consume;
 mod copy;
+mod nats;
+
+pub(crate) use nats::connect as nats_connect;
 mod produce;
 mod repair;
 mod txn;
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
+use exactly_log::describe::{partition_rows, recovery_rows, transaction_rows};
+use exactly_log::existing::{create_topic_in, open_existing_read_only, open_existing_scoped};
 use exactly_log::verify::verify_log;
-use exactly_log::{Log, LogConfig, ReadOnlyStorage, TxnState, WriteScope};
+use exactly_log::{Log, LogConfig, ReadOnlyStorage, WriteScope};
+use exactly_nats::TopicOptions;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
@@ -27,7 +33,7 @@ enum LogCommand {
     Create(CreateArgs),
     /// Append JSON-lines records (`{"key":…,"value":…,"timestamp":…}`) to a topic.
     Produce(produce::ProduceArgs),
-    /// Print records as JSON lines.
+    /// Print records: JSON lines (JSON values as JSON), raw bytes as kcat, or a table.
     Consume(consume::ConsumeArgs),
     /// Write a JSON-lines file (each line names its topic) to several topics atomically.
     Txn(txn::TxnArgs),
@@ -45,21 +51,30 @@ enum LogCommand {
 #[derive(Args, Debug)]
 struct CreateArgs {
     /// Log directory.
-    #[arg(long)]
-    dir: PathBuf,
+    #[arg(long, required_unless_present = "log")]
+    dir: Option<PathBuf>,
+    /// A NATS JetStream log instead of a directory: `nats://host:port[,host:port…]`.
+    #[arg(long, conflicts_with = "dir", value_name = "nats://HOST:PORT[,…]")]
+    log: Option<String>,
     /// Topic name.
     #[arg(long)]
     topic: String,
     /// Number of partitions.
     #[arg(long, default_value_t = 1)]
     partitions: u32,
+    /// Options of a topic created on NATS (ignored for `--dir`).
+    #[command(flatten)]
+    nats: TopicOptions,
 }
 
 #[derive(Args, Debug)]
 struct DescribeArgs {
     /// Log directory.
-    #[arg(long)]
-    dir: PathBuf,
+    #[arg(long, required_unless_present = "log")]
+    dir: Option<PathBuf>,
+    /// A NATS JetStream log instead of a directory: `nats://host:port[,host:port…]`.
+    #[arg(long, conflicts_with = "dir", value_name = "nats://HOST:PORT[,…]")]
+    log: Option<String>,
     /// Only this topic.
     #[arg(long)]
     topic: Option<String>,
@@ -75,26 +90,24 @@ struct VerifyArgs {
 /// Runs `exactly log …`.
 pub fn run(args: LogArgs) -> anyhow::Result<()> {
     match args.command {
-        LogCommand::Create(args) => create(args),
+        LogCommand::Create(args) => match &args.log {
+            Some(address) => nats::create(address, &args.topic, args.partitions, &args.nats),
+            None => create(args),
+        },
         LogCommand::Produce(args) => produce::run(args),
-        LogCommand::Consume(args) => consume::run(args),
+        LogCommand::Consume(args) => match args.log.clone() {
+            Some(address) => nats::consume(&address, args),
+            None => consume::run(args),
+        },
         LogCommand::Txn(args) => txn::run(args),
         LogCommand::Copy(args) => copy::run(args),
-        LogCommand::Describe(args) => describe(args),
+        LogCommand::Describe(args) => match &args.log {
+            Some(address) => nats::describe(address, args.topic.as_deref()),
+            None => describe(args),
+        },
         LogCommand::Verify(args) => verify(args),
         LogCommand::Repair(args) => repair::run(args),
     }
-}
-
-/// Opens an existing log directory for writing with `config`.
-pub(crate) fn open_writer(dir: &Path, config: LogConfig) -> anyhow::Result<Log> {
-    if !dir.is_dir() {
-        bail!(
-            "log directory {} does not exist (create a topic first)",
-            dir.display()
-        );
-    }
-    Log::open(dir, config).with_context(|| format!("opening log {}", dir.display()))
 }
 
 /// Opens an existing log directory as the writer of the topics in `scope` only: other
@@ -104,14 +117,7 @@ pub(crate) fn open_scoped_writer(
     config: LogConfig,
     scope: WriteScope,
 ) -> anyhow::Result<Log> {
-    if !dir.is_dir() {
-        bail!(
-            "log directory {} does not exist (create a topic first)",
-            dir.display()
-        );
-    }
-    let log = Log::open_scoped(dir, config, scope)
-        .with_context(|| format!("opening log {}", dir.display()))?;
+    let log = open_existing_scoped(dir, config, scope)?;
     warn_pending_markers(&log);
     Ok(log)
 }
@@ -120,111 +126,32 @@ pub(crate) fn open_scoped_writer(
 /// `read_committed` readers of those partitions wait until it is written.
 pub(crate) fn warn_pending_markers(log: &Log) {
     for pending in log.pending_markers() {
-        eprintln!(
-            "warning: transaction {} (producer {} epoch {}) is decided ({:?}) but its marker \
-             in {}/{} is not written: that topic is owned elsewhere; readers of it wait until \
-             a process owning it and __transactions opens the log",
-            pending
-                .transactional_id
-                .as_deref()
-                .unwrap_or("(unknown id)"),
-            pending.producer_id,
-            pending.epoch,
-            pending.kind,
-            pending.topic,
-            pending.partition
-        );
+        eprintln!("warning: {pending}");
     }
-}
-
-/// Opens a log for reading without taking its lock, so it can follow a log another process
-/// is appending to (see `Log::open_read_only`).
-pub(crate) fn open_follower(dir: &Path) -> anyhow::Result<Log> {
-    if !dir.is_dir() {
-        bail!(
-            "log directory {} does not exist (create a topic first)",
-            dir.display()
-        );
-    }
-    Log::open_read_only(dir, LogConfig::default())
-        .with_context(|| format!("opening log {} for reading", dir.display()))
 }
 
 fn create(args: CreateArgs) -> anyhow::Result<()> {
-    // Scoped to the new topic: a topic can be created while jobs write others.
-    let scope = WriteScope::topics([args.topic.as_str()]);
-    let log = Log::open_scoped(&args.dir, LogConfig::default(), scope)
-        .with_context(|| format!("opening log {}", args.dir.display()))?;
-    log.create_topic(&args.topic, args.partitions)?;
-    log.close()?;
+    let dir = args.dir.context("--dir or --log is required")?;
+    create_topic_in(&dir, &args.topic, args.partitions)?;
     println!(
         "{}",
-        json!({"created": args.topic, "partitions": args.partitions, "dir": args.dir})
+        json!({"created": args.topic, "partitions": args.partitions, "dir": dir})
     );
     Ok(())
 }
 
 fn describe(args: DescribeArgs) -> anyhow::Result<()> {
-    let log = open_follower(&args.dir)?;
-    for event in log.recovery_events() {
-        println!(
-            "{}",
-            json!({"recovery": "truncated torn tail", "file": event.file, "at": event.truncated_at,
-                   "bytes_removed": event.bytes_removed, "reason": event.reason})
-        );
+    let dir = args.dir.as_deref().context("--dir or --log is required")?;
+    let log = open_existing_read_only(dir)?;
+    // Through a `Value`: the keys print sorted, as they always have.
+    for row in recovery_rows(&log) {
+        println!("{}", serde_json::to_value(row)?);
     }
-    let topics = log.topics();
-    if let Some(wanted) = &args.topic {
-        if !topics.iter().any(|(name, _)| name == wanted) {
-            bail!("unknown topic '{wanted}'");
-        }
+    for row in partition_rows(&log, args.topic.as_deref())? {
+        println!("{}", serde_json::to_value(row)?);
     }
-    for (topic, partitions) in topics {
-        if args.topic.as_ref().is_some_and(|t| *t != topic) {
-            continue;
-        }
-        for partition in 0..partitions {
-            let info = log.partition_info(&topic, partition)?;
-            let open: Vec<serde_json::Value> = info
-                .open_transactions
-                .iter()
-                .map(|t| json!({"producer_id": t.producer_id, "epoch": t.epoch, "first_offset": t.first_offset}))
-                .collect();
-            // The oldest open transaction is the one holding the last stable offset back.
-            let holding = info
-                .open_transactions
-                .iter()
-                .min_by_key(|t| t.first_offset)
-                .map(|t| t.producer_id);
-            println!(
-                "{}",
-                json!({"topic": topic, "partition": partition,
-                       "start_offset": info.start_offset.0, "end_offset": info.end_offset.0,
-                       "last_stable_offset": info.last_stable_offset.0,
-                       "lso_held_by_producer": holding, "open_transactions": open,
-                       "aborted_transactions": info.aborted_transactions,
-                       "segments": info.segments, "bytes": info.bytes, "producers": info.producers})
-            );
-        }
-    }
-    for txn in log.transactions()? {
-        let live = !matches!(
-            txn.state,
-            TxnState::Empty | TxnState::CompleteCommit | TxnState::CompleteAbort
-        );
-        if live || args.topic.is_none() {
-            let partitions: Vec<String> = txn
-                .partitions
-                .iter()
-                .map(|(t, p)| format!("{t}/{p}"))
-                .collect();
-            println!(
-                "{}",
-                json!({"transactional_id": txn.transactional_id, "producer_id": txn.producer_id,
-                       "epoch": txn.epoch, "state": format!("{:?}", txn.state),
-                       "partitions": partitions, "timeout_ms": txn.timeout_ms})
-            );
-        }
+    for row in transaction_rows(&log, args.topic.is_some())? {
+        println!("{}", serde_json::to_value(row)?);
     }
     Ok(())
 }
@@ -238,22 +165,6 @@ fn verify(args: VerifyArgs) -> anyhow::Result<()> {
     for finding in &report.findings {
         eprintln!("{finding}");
     }
-    println!(
-        "{}",
-        json!({"partitions": report.partitions, "segments": report.segments,
-               "batches": report.batches, "records": report.records, "bytes": report.bytes,
-               "findings": report.findings.len(), "damage": report.has_damage()})
-    );
-    if report.has_damage() {
-        bail!(
-            "verification failed: {} problem(s), first: {}",
-            report.findings.len(),
-            report
-                .findings
-                .first()
-                .map(ToString::to_string)
-                .unwrap_or_default()
-        );
-    }
-    Ok(())
+    println!("{}", report.summary());
+    Ok(report.check()?)
 }

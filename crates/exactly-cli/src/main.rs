@@ -2,21 +2,39 @@
 //! parses arguments and dispatches.
 
 mod bench_cmd;
+mod checkpoints_cmd;
+mod completions_cmd;
 mod demo_cmd;
 mod endpoint_cmd;
 mod gen_cmd;
 mod log_cmd;
+mod man_cmd;
+mod metrics_flag;
+mod nats_cmd;
 mod pipe_cmd;
 mod run_cmd;
+mod serve_cmd;
 mod sim_cmd;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// exactly: exactly-once message processing — durable logs, idempotent producers, measured
 /// reliability.
 #[derive(Parser, Debug)]
-#[command(name = "exactly", version, about)]
+#[command(name = "exactly", version = env!("EXACTLY_VERSION"), about)]
 struct Cli {
+    /// Read the command's flags from this TOML file (a table per command, e.g.
+    /// `[pipe.recv]`); flags on the command line override it.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<std::path::PathBuf>,
+    /// Serve Prometheus metrics on this address while the command runs (`curl
+    /// ADDR/metrics`); for the long-running commands (`run`, `endpoint serve`, `pipe`).
+    #[arg(long, global = true, value_name = "ADDR")]
+    metrics: Option<std::net::SocketAddr>,
+    /// How the libraries' logs (`RUST_LOG`) are written to stderr: `text` or `json` (one
+    /// object per line).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -41,12 +59,42 @@ enum Command {
     Run(run_cmd::RunArgs),
     /// Consistent endpoints: inbox, state and outbox in one transaction (the bank).
     Endpoint(endpoint_cmd::EndpointArgs),
+    /// Serve the log over the Kafka wire protocol (unmodified Kafka clients).
+    Serve(serve_cmd::ServeArgs),
+    /// NATS JetStream logs: `verify` counts records by lineage id (duplicates, gaps).
+    Nats(nats_cmd::NatsArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(completions_cmd::CompletionsArgs),
+    /// Print the man page, or write one page per command with `--out-dir`.
+    Man(man_cmd::ManArgs),
+}
+
+/// The format of the libraries' logs on stderr.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line (timestamp, level, target, fields).
+    Json,
 }
 
 fn main() -> std::process::ExitCode {
     restore_default_sigpipe();
-    init_tracing();
-    let cli = Cli::parse();
+    let args = match exactly_config::apply(std::env::args_os().collect(), &Cli::command()) {
+        Ok(args) => args,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return std::process::ExitCode::from(2); // a usage error, as clap's own
+        }
+    };
+    let cli = Cli::parse_from(args);
+    init_tracing(cli.log_format);
+    if let Some(addr) = cli.metrics {
+        if let Err(error) = metrics_flag::install(addr) {
+            eprintln!("error: {}", error_chain(&error));
+            return std::process::ExitCode::FAILURE;
+        }
+    }
     match dispatch(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
@@ -59,7 +107,7 @@ fn main() -> std::process::ExitCode {
 /// The libraries log every I/O failure (with its path) through `tracing`; the command
 /// itself reports the error it returns. Quiet by default: `RUST_LOG=warn` (or a finer
 /// filter such as `RUST_LOG=exactly_log=debug`) shows those logs on stderr.
-fn init_tracing() {
+fn init_tracing(format: LogFormat) {
     let Some(directives) = std::env::var_os("RUST_LOG") else {
         return; // quiet by default
     };
@@ -70,10 +118,13 @@ fn init_tracing() {
             return;
         }
     };
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
 }
 
 /// Output piped into a reader that stops early (`exactly log consume … | head`) must end
@@ -125,5 +176,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Gen(args) => gen_cmd::run(args),
         Command::Run(args) => run_cmd::run(args),
         Command::Endpoint(args) => endpoint_cmd::run(args),
+        Command::Serve(args) => serve_cmd::run(args),
+        Command::Nats(args) => nats_cmd::run(args),
+        Command::Completions(args) => completions_cmd::run(args, Cli::command()),
+        Command::Man(args) => man_cmd::run(args, Cli::command()),
     }
 }

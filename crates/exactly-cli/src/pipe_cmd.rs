@@ -17,17 +17,25 @@
 //! Loopback never loses anything, so both ends can inject loss and duplication into what
 //! they send (`--loss`, `--dup`).
 //!
+//! - Both ends run inside a Noise IK secure channel by default: `pipe keygen` writes a key
+//!   pair, `pipe recv --key K --allow SENDER_PUB…` takes only allow-listed senders, `pipe
+//!   send --key K --receiver-key RECEIVER_PUB` talks only to that receiver. Plaintext only
+//!   with `--insecure` on both ends (printed on start).
+//!
 //! The driver (socket, timers, state directory) is `exactly_pipe::udp`; this is the
 //! arguments, the input, the messages and the printing.
+
+mod secure;
 
 use anyhow::{ensure, Context};
 use exactly_core::StdStorage;
 use exactly_pipe::durable::DurableReceiver;
 use exactly_pipe::udp::{
-    run_receiver, FaultConfig, UdpReceiverOptions, UdpSender, UdpSenderOptions,
+    check_resume, delivery_json, run_receiver, FaultConfig, InputLines, UdpReceiverOptions,
+    UdpSender, UdpSenderOptions,
 };
-use exactly_pipe::{PipeMode, ResumeMismatch, StateDirLock};
-use std::io::{BufRead, Write};
+use exactly_pipe::{PipeMode, StateDirLock};
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -46,6 +54,8 @@ enum PipeCommand {
     Recv(RecvArgs),
     /// Print every message a receiver delivered durably (its journal), as JSON lines.
     Dump(DumpArgs),
+    /// Write a new static key pair (private key file mode 0600, public key printed).
+    Keygen(secure::KeygenArgs),
 }
 
 /// Faults injected into what an end sends (loopback is perfect).
@@ -111,6 +121,8 @@ pub struct SendArgs {
     pub resend_timeout_ms: u64,
     #[command(flatten)]
     pub faults: FaultArgs,
+    #[command(flatten)]
+    pub keys: secure::SendKeyArgs,
 }
 
 /// Arguments of `exactly pipe recv`.
@@ -146,6 +158,8 @@ pub struct RecvArgs {
     pub sender_idle_evict_ms: u64,
     #[command(flatten)]
     pub faults: FaultArgs,
+    #[command(flatten)]
+    pub keys: secure::RecvKeyArgs,
 }
 
 /// Arguments of `exactly pipe dump`.
@@ -169,6 +183,7 @@ pub fn run(args: PipeArgs) -> anyhow::Result<()> {
             recv(&a)
         }
         PipeCommand::Dump(a) => dump(&a),
+        PipeCommand::Keygen(a) => secure::keygen(&a),
     }
 }
 
@@ -182,78 +197,14 @@ fn send(args: &SendArgs, input: &InputLines) -> anyhow::Result<()> {
         window: args.window,
         resend_timeout_ms: args.resend_timeout_ms,
         faults: args.faults.config(),
+        security: args.keys.security(&args.to)?,
     };
     let sender = UdpSender::open(&options)?;
-    check_resume_input(&sender, args, input)?;
-    let s = sender.run(&input.lines)?;
-    eprintln!(
-        "{}",
-        serde_json::json!({
-            "sent": s.sent, "resumed_at": s.resumed_at, "frames_sent": s.frames_sent,
-            "resends": s.resends, "confirmed": s.confirmed,
-            "injected_drops": s.injected_drops, "ms": s.ms,
-        })
-    );
-    Ok(())
-}
-
-/// Refuses to resume with an input other than the one the state already sent part of.
-fn check_resume_input(
-    sender: &UdpSender,
-    args: &SendArgs,
-    input: &InputLines,
-) -> anyhow::Result<()> {
-    let line_of = |seq: u64| {
-        usize::try_from(seq)
-            .ok()
-            .and_then(|i| input.line_numbers.get(i).copied())
-            .map_or_else(|| format!("#{}", seq + 1), |n| n.to_string())
-    };
-    let state = args.state.display();
-    let fresh = format!(
-        "to resume, pass the input this state was sending; to send this input from its first \
-         line as new messages, use a new, empty --state directory instead of {state}"
-    );
-    match sender.check_resume_input(&input.lines) {
-        Ok(()) => Ok(()),
-        Err(ResumeMismatch::Unverifiable { from_seq }) => {
-            eprintln!(
-                "warning: sender state {state} predates input fingerprints: the first \
-                 {from_seq} non-empty input lines cannot be checked against what it sent"
-            );
-            Ok(())
-        }
-        Err(ResumeMismatch::InputDiffers {
-            first_seq,
-            last_seq,
-        }) => {
-            let differs = if first_seq == last_seq {
-                format!(
-                    "input line {} differs from the line it sent at that position",
-                    line_of(first_seq)
-                )
-            } else {
-                format!(
-                    "the first difference from what it sent is between input lines {} and {}",
-                    line_of(first_seq),
-                    line_of(last_seq)
-                )
-            };
-            anyhow::bail!(
-                "the input is not the one sender state {state} was sending: {differs} (it \
-                 already sent {} lines, which resuming would skip as duplicates); {fresh}",
-                sender.next_seq()
-            )
-        }
-        Err(ResumeMismatch::InputShorter {
-            accepted,
-            input_len,
-        }) => anyhow::bail!(
-            "the input has {input_len} non-empty lines but sender state {state} already sent \
-             {accepted}: it is not the input this state was sending; {fresh}"
-        ),
-        Err(other) => Err(other.into()),
+    if let Some(warning) = check_resume(&sender, input, &args.state)? {
+        eprintln!("warning: {warning}");
     }
+    eprintln!("{}", sender.run(&input.lines)?.to_json());
+    Ok(())
 }
 
 /// Runs `pipe recv` until killed (or idle for `--idle-exit-ms`), printing each message once
@@ -267,7 +218,9 @@ fn recv(args: &RecvArgs) -> anyhow::Result<()> {
         senders_max: args.senders_max,
         sender_floors_max: args.sender_floors_max,
         sender_idle_evict_ms: args.sender_idle_evict_ms,
+        incarnations_per_key_max: exactly_pipe::secure::INCARNATIONS_PER_KEY_MAX,
         faults: args.faults.config(),
+        security: args.keys.security(&args.listen)?,
     };
     let mut out = std::io::stdout().lock();
     run_receiver(&options, &mut |delivered| {
@@ -281,46 +234,15 @@ fn recv(args: &RecvArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The non-empty lines of an input, each checked to be JSON, with their line numbers.
-pub struct InputLines {
-    /// The lines, trimmed; message seq `n` is `lines[n]`.
-    pub lines: Vec<String>,
-    /// The 1-based line number in the input of each of `lines`.
-    pub line_numbers: Vec<usize>,
-}
-
-/// The non-empty lines of the input, each checked to be JSON.
+/// The non-empty lines of the input (a file or stdin), each checked to be JSON.
 fn read_lines(input: Option<&PathBuf>) -> anyhow::Result<InputLines> {
-    let reader: Box<dyn BufRead> = match input {
-        Some(path) => Box::new(std::io::BufReader::new(
+    let lines = match input {
+        Some(path) => InputLines::read(std::io::BufReader::new(
             std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?,
         )),
-        None => Box::new(std::io::stdin().lock()),
+        None => InputLines::read(std::io::stdin().lock()),
     };
-    let mut lines = Vec::new();
-    let mut line_numbers = Vec::new();
-    for (i, line) in reader.lines().enumerate() {
-        let line = line.context("reading input")?;
-        let line = line.trim();
-        if line.is_empty() {
-            continue;
-        }
-        serde_json::from_str::<serde_json::Value>(line)
-            .with_context(|| format!("input line {} is not JSON", i + 1))?;
-        lines.push(line.to_owned());
-        line_numbers.push(i + 1);
-    }
-    Ok(InputLines {
-        lines,
-        line_numbers,
-    })
-}
-
-/// One delivered message as the JSON line both `recv` and `dump` print.
-pub fn delivery_json(sender_id: u64, seq: u64, payload: &[u8]) -> serde_json::Value {
-    let msg = serde_json::from_slice::<serde_json::Value>(payload)
-        .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(payload).into()));
-    serde_json::json!({"sender": sender_id, "seq": seq, "msg": msg})
+    Ok(lines?)
 }
 
 fn dump(args: &DumpArgs) -> anyhow::Result<()> {

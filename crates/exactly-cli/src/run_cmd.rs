@@ -1,20 +1,25 @@
-//! `exactly run …`: the built-in stream jobs on the embedded log (`balances`, `wordcount`,
-//! `window-count`), their status, and the balances check.
+//! `exactly run …`: the built-in stream jobs on the embedded log or on NATS JetStream
+//! (`balances`, `wordcount`, `window-count`), their status, and the balances check.
+//! On NATS a job's checkpoints stay in `<dir>/.jobs/<job>` (or in PostgreSQL with
+//! `--checkpoints postgres://…`); its epochs are `exactly_nats::job_run`'s.
 
+use crate::checkpoints_cmd::CheckpointArgs;
 use anyhow::Context;
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
 use exactly_engine::jobs::{self, Rejected};
+use exactly_engine::status_watch::StatusWatch;
 use exactly_engine::{
-    journal_topic, log_topic, read_status, BadInputPolicy, Guarantee, Job, RunOptions, SinkMode,
+    log_topic, read_status, BadInputPolicy, Guarantee, Job, RunOptions, SinkMode,
 };
-use exactly_log::{Log, LogConfig, WriteScope};
+use exactly_log::{Log, LogConfig};
+use exactly_nats::job_run::{self, create_state_dir, lock_state_dir, next_local_epoch, state_dir};
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::json;
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// How often the progress line is refreshed.
+const TICK: Duration = Duration::from_millis(100);
 
 /// Arguments of `exactly run`.
 #[derive(Args, Debug)]
@@ -37,51 +42,15 @@ enum RunCommand {
     Check(CheckArgs),
 }
 
-/// The CLI spelling of [`Guarantee`].
-#[allow(clippy::enum_variant_names)]
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum GuaranteeArg {
-    /// Positions committed before processing: may lose, never doubles.
-    AtMostOnce,
-    /// Outputs before positions: may double, never loses.
-    AtLeastOnce,
-    /// Outputs in one transaction per checkpoint, committed after the manifest.
-    ExactlyOnce,
-}
-
-impl From<GuaranteeArg> for Guarantee {
-    fn from(value: GuaranteeArg) -> Self {
-        match value {
-            GuaranteeArg::AtMostOnce => Guarantee::AtMostOnce,
-            GuaranteeArg::AtLeastOnce => Guarantee::AtLeastOnce,
-            GuaranteeArg::ExactlyOnce => Guarantee::ExactlyOnce,
-        }
-    }
-}
-
-/// The CLI spelling of [`SinkMode`].
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum SinkArg {
-    /// One log transaction per checkpoint, committed after the manifest.
-    Transactional,
-    /// Outputs in the manifest, then appended with ids the log de-duplicates.
-    Idempotent,
-}
-
-/// The CLI spelling of [`BadInputPolicy`].
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum BadInputArg {
-    /// Write the record to the dead-letter topic, exactly once with the outputs.
-    DeadLetter,
-    /// Stop the job with an error naming the record; nothing at or after it is committed.
-    Fail,
-}
-
 #[derive(Args, Debug, Clone)]
 struct JobArgs {
-    /// Log directory.
+    /// Log directory (with `--log nats://…`: the directory of the job's local state).
     #[arg(long)]
     dir: PathBuf,
+    /// Input and outputs on NATS JetStream instead of the embedded log in `--dir`:
+    /// `nats://host:port[,host:port…]`.
+    #[arg(long, value_name = "nats://HOST:PORT[,…]")]
+    log: Option<String>,
     /// The job's name: its identity (checkpoints, journal, transactions). Default: the
     /// job's kind (`balances`, …). A job's input, output, audit, dead-letter topic,
     /// guarantee and key groups are fixed for its life; to run with other ones, start a
@@ -96,14 +65,16 @@ struct JobArgs {
     output: String,
     /// Delivery guarantee.
     #[arg(long, value_enum, default_value = "exactly-once")]
-    guarantee: GuaranteeArg,
+    guarantee: Guarantee,
     /// Time between checkpoints.
     #[arg(long, default_value_t = 1000)]
     checkpoint_interval_ms: u64,
     /// How exactly-once outputs are published: one log transaction per checkpoint, or
     /// written ahead in the manifest and appended with deterministic ids (idempotent).
-    #[arg(long, value_enum, default_value = "transactional")]
-    sink: SinkArg,
+    /// Default: transactional on the embedded log, idempotent on NATS (which has no
+    /// transactions).
+    #[arg(long, value_enum)]
+    sink: Option<SinkMode>,
     /// Source and keyed tasks (1..=128); a restart may change it.
     #[arg(long, default_value_t = 1)]
     parallelism: u32,
@@ -116,13 +87,15 @@ struct JobArgs {
     /// What to do with an input record the job cannot parse: write it to the dead-letter
     /// topic (exactly once with the outputs), or stop with an error naming it.
     #[arg(long, value_enum, default_value = "dead-letter")]
-    on_bad_input: BadInputArg,
+    on_bad_input: BadInputPolicy,
     /// Dead-letter topic (default: `<output>.dead-letters`).
     #[arg(long)]
     dead_letters: Option<String>,
     /// Print the summary as one JSON line.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    checkpoints: CheckpointArgs,
 }
 
 #[derive(Args, Debug)]
@@ -136,19 +109,28 @@ struct WindowArgs {
 
 #[derive(Args, Debug)]
 struct StatusArgs {
-    /// Log directory.
+    /// Log directory (with `--log nats://…`: the directory of the job's local state).
     #[arg(long)]
     dir: PathBuf,
+    /// The job ran on NATS JetStream (`nats://host:port[,…]`): its status file is in
+    /// `<dir>/.jobs/<job>`.
+    #[arg(long, value_name = "nats://HOST:PORT[,…]")]
+    log: Option<String>,
     /// Job name (`balances`, `wordcount`, `window-count`).
     #[arg(long)]
     job: String,
+    #[command(flatten)]
+    checkpoints: CheckpointArgs,
 }
 
 #[derive(Args, Debug)]
 struct CheckArgs {
-    /// Log directory.
-    #[arg(long)]
-    dir: PathBuf,
+    /// Log directory (unused with `--log`).
+    #[arg(long, required_unless_present = "log")]
+    dir: Option<PathBuf>,
+    /// Read input and outputs from NATS JetStream: `nats://host:port[,…]`.
+    #[arg(long, value_name = "nats://HOST:PORT[,…]")]
+    log: Option<String>,
     /// Input topic of transfers.
     #[arg(long)]
     input: String,
@@ -164,6 +146,11 @@ struct CheckArgs {
     /// Print the result as one JSON line (the default when not on a terminal).
     #[arg(long)]
     json: bool,
+    /// The job whose newest checkpoint `--checkpoints` restores and checks.
+    #[arg(long, default_value = "balances")]
+    job: String,
+    #[command(flatten)]
+    checkpoints: CheckpointArgs,
 }
 
 /// Runs `exactly run …`.
@@ -203,124 +190,132 @@ fn run_job(job: Job, args: &JobArgs, rejected: Option<&Rejected>) -> anyhow::Res
     // Refused before the log is opened: a bad job must not create even lock files.
     job.validate()
         .with_context(|| format!("running {}", job.name()))?;
-    let log = Log::open_scoped(&args.dir, LogConfig::default(), job_scope(&job))
+    if let Some(address) = &args.log {
+        return run_on_nats(&job, args, address, rejected);
+    }
+    let log = Log::open_scoped(&args.dir, LogConfig::default(), job.write_scope())
         .with_context(|| format!("opening the log in {}", args.dir.display()))?;
     crate::log_cmd::warn_pending_markers(&log);
-    let mut options = RunOptions::new(&log, &job, args.guarantee.into());
-    options.parallelism = args.parallelism;
-    options.sink_mode = match args.sink {
-        SinkArg::Transactional => SinkMode::Transactional,
-        SinkArg::Idempotent => SinkMode::Idempotent,
-    };
-    options.checkpoint_interval_ms = args.checkpoint_interval_ms.max(1);
-    options.follow = args.follow;
-    options.on_bad_input = match args.on_bad_input {
-        BadInputArg::DeadLetter => BadInputPolicy::DeadLetter,
-        BadInputArg::Fail => BadInputPolicy::Fail,
-    };
+    let mut options = RunOptions::new(&log, &job, args.guarantee);
+    configure(&mut options, args, SinkMode::Transactional);
+    args.checkpoints.apply(job.name(), &mut options)?;
     let started = Instant::now();
     let progress = Progress::start(&options, job.name());
     let result = job.run(&log, &options);
     progress.finish();
     let report = result.with_context(|| format!("running {}", job.name()))?;
+    print_summary(&job, args, &options, &report, rejected, started)?;
+    log.close()?;
+    Ok(())
+}
+
+/// Sets `options` from the command line; `default_sink` when `--sink` is not given.
+fn configure(options: &mut RunOptions, args: &JobArgs, default_sink: SinkMode) {
+    options.parallelism = args.parallelism;
+    options.sink_mode = match args.sink {
+        Some(sink) => sink,
+        None => default_sink,
+    };
+    options.checkpoint_interval_ms = args.checkpoint_interval_ms.max(1);
+    options.follow = args.follow;
+    options.on_bad_input = args.on_bad_input;
+}
+
+/// Runs `job` on the NATS server(s) at `address`: a new epoch for every run (from the
+/// PostgreSQL checkpoint store, or counted in the locked local state directory).
+fn run_on_nats(
+    job: &Job,
+    args: &JobArgs,
+    address: &str,
+    rejected: Option<&Rejected>,
+) -> anyhow::Result<()> {
+    let state_dir = state_dir(&args.dir, job.name());
+    create_state_dir(&state_dir)?;
+    let mut options = RunOptions::in_state_dir(state_dir.clone(), args.guarantee);
+    configure(&mut options, args, SinkMode::Idempotent);
+    let (epoch, _lock) = match args.checkpoints.apply(job.name(), &mut options)? {
+        Some(epoch) => (epoch, None),
+        None => {
+            let lock = lock_state_dir(&state_dir)?;
+            (next_local_epoch(&state_dir)?, Some(lock))
+        }
+    };
+    let started = Instant::now();
+    let progress = Progress::start(&options, job.name());
+    let result = job_run::run_job(job, address, epoch, &options);
+    progress.finish();
+    print_summary(job, args, &options, &result?, rejected, started)
+}
+
+/// The run's summary: one JSON line (pretty on a terminal without `--json`).
+fn print_summary(
+    job: &Job,
+    args: &JobArgs,
+    options: &RunOptions,
+    report: &exactly_engine::RunReport,
+    rejected: Option<&Rejected>,
+    started: Instant,
+) -> anyhow::Result<()> {
     let seconds = started.elapsed().as_secs_f64();
-    let summary = json!({
-        "job": job.name(), "kind": job.kind(), "guarantee": options.guarantee.as_str(),
-        "parallelism": options.parallelism,
-        "restored_checkpoint": report.recovery.checkpoint_id,
-        "committed_on_recovery": report.recovery.committed_transactions,
-        "aborted_on_recovery": report.recovery.aborted_transactions,
-        "republished_on_recovery": report.recovery.republished_outputs,
-        "checkpoints": report.checkpoints, "last_checkpoint": report.last_checkpoint_id,
-        "records_in": report.records_in, "records_out": report.records_out,
-        "clock_ms": report.clock.0,
-        "dead_letters": report.dead_letters,
-        "dead_letter_topic": job.dead_letter_topic(),
-        "rejected_seen": rejected.map(Rejected::count),
-        "journal_ahead_on_recovery": report.recovery.journal_ahead,
-        "seconds": seconds, "records_per_sec": (report.records_in as f64 / seconds.max(1e-9)) as u64,
-    });
+    let summary = jobs::run_summary(job, options, report, rejected.map(Rejected::count), seconds);
     if args.json || !std::io::stdout().is_terminal() {
         println!("{summary}");
     } else {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     }
-    log.close()?;
     Ok(())
-}
-
-/// What a job writes: its outputs, audit and dead-letter topics, its journal and the
-/// transaction topics. Its input is followed read-only, so other processes can keep
-/// appending to it while the job runs (with or without `--follow`).
-fn job_scope(job: &Job) -> WriteScope {
-    let mut topics = vec![
-        job.sink_topic().to_string(),
-        job.dead_letter_topic(),
-        journal_topic(job.name()),
-    ];
-    topics.extend(job.audit_topic().map(str::to_string));
-    WriteScope::topics(topics).with_transactions()
 }
 
 /// A progress line on a terminal (records, checkpoints, min clock); nothing when piped.
 struct Progress {
     bar: Option<ProgressBar>,
-    stop: Arc<std::sync::atomic::AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    watch: Option<StatusWatch>,
 }
 
 impl Progress {
     fn start(options: &RunOptions, job: &str) -> Self {
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         if !std::io::stderr().is_terminal() {
             return Self {
                 bar: None,
-                stop,
-                thread: None,
+                watch: None,
             };
         }
         let bar = ProgressBar::new_spinner();
         if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} {elapsed}") {
             bar.set_style(style);
         }
-        let (status, job, flag, shown) = (
-            options.status.clone(),
-            job.to_string(),
-            stop.clone(),
-            bar.clone(),
-        );
-        let thread = std::thread::spawn(move || {
-            while !flag.load(Ordering::Relaxed) {
-                shown.set_message(format!(
-                    "{job}: {} records in, {} out, {} checkpoints, min clock {}",
-                    status.records_in.load(Ordering::Relaxed),
-                    status.records_out.load(Ordering::Relaxed),
-                    status.checkpoints.load(Ordering::Relaxed),
-                    status.min_clock_ms.load(Ordering::Relaxed),
-                ));
-                shown.tick();
-                std::thread::sleep(Duration::from_millis(100));
-            }
+        let shown = bar.clone();
+        let watch = StatusWatch::start(options.status.clone(), job, TICK, move |line| {
+            shown.set_message(line);
+            shown.tick();
         });
         Self {
             bar: Some(bar),
-            stop,
-            thread: Some(thread),
+            watch: Some(watch),
         }
     }
 
-    fn finish(mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+    fn finish(self) {
+        if let Some(watch) = self.watch {
+            watch.stop();
         }
-        if let Some(bar) = self.bar.take() {
+        if let Some(bar) = self.bar {
             bar.finish_and_clear();
         }
     }
 }
 
 fn status(args: &StatusArgs) -> anyhow::Result<()> {
+    if let Some(report) = args.checkpoints.report(&args.job)? {
+        println!("{report}");
+        return Ok(());
+    }
+    if args.log.is_some() {
+        let state_dir = state_dir(&args.dir, &args.job);
+        let status = exactly_engine::read_status_in(&state_dir, &args.job)?;
+        println!("{}", serde_json::to_string(&status)?);
+        return Ok(());
+    }
     let log = Log::open_read_only(&args.dir, LogConfig::default())
         .with_context(|| format!("opening the log in {}", args.dir.display()))?;
     let status = read_status(&log, &args.job)?;
@@ -329,14 +324,24 @@ fn status(args: &StatusArgs) -> anyhow::Result<()> {
 }
 
 fn check(args: &CheckArgs) -> anyhow::Result<()> {
-    let log = Log::open_read_only(&args.dir, LogConfig::default())
-        .with_context(|| format!("opening the log in {}", args.dir.display()))?;
-    let dead_letters = args
-        .dead_letters
-        .clone()
-        .unwrap_or_else(|| format!("{}.dead-letters", args.output));
+    // The job's default dead-letter topic, as the job names it.
+    let dead_letters = match &args.dead_letters {
+        Some(topic) => topic.clone(),
+        None => format!("{}.dead-letters", args.output),
+    };
+    let log: Box<dyn jobs::CommittedRecords> = match (&args.log, &args.dir) {
+        (Some(address), _) => Box::new(
+            exactly_nats::NatsLog::connect(address)
+                .with_context(|| format!("connecting to {address}"))?,
+        ),
+        (None, Some(dir)) => Box::new(
+            Log::open_read_only(dir, LogConfig::default())
+                .with_context(|| format!("opening the log in {}", dir.display()))?,
+        ),
+        (None, None) => anyhow::bail!("--dir or --log is required"),
+    };
     let check = jobs::check_balances(
-        &log,
+        log.as_ref(),
         &args.input,
         &args.output,
         &dead_letters,
@@ -345,29 +350,19 @@ fn check(args: &CheckArgs) -> anyhow::Result<()> {
     if args.json || !std::io::stdout().is_terminal() {
         println!("{}", serde_json::to_string(&check)?);
     } else {
-        print_check(&check, &dead_letters);
+        println!("{}", check.to_text(&dead_letters));
     }
     anyhow::ensure!(check.exactly_once(), "balances are not exactly once");
+    if let Some(report) = args.checkpoints.report(&args.job)? {
+        println!("{report}");
+        let restorable = report
+            .get("restorable_checkpoint")
+            .is_some_and(serde_json::Value::is_u64);
+        anyhow::ensure!(
+            restorable,
+            "job {} has no restorable checkpoint in PostgreSQL",
+            args.job
+        );
+    }
     Ok(())
-}
-
-/// The check for people: what was not measured says so.
-fn print_check(check: &jobs::BalanceCheck, dead_letters: &str) {
-    let ratio = |value: Option<f64>| match value {
-        Some(v) => format!("{v:.6}"),
-        None => "not measured (no --audit)".to_string(),
-    };
-    println!("transfers          {}", check.transfers);
-    println!(
-        "accounts           {} ({} wrong)",
-        check.accounts, check.accounts_wrong
-    );
-    println!("money total        {}", check.money_total);
-    println!(
-        "unparseable        {} ({} in {dead_letters}, {} missing, {} extra)",
-        check.unparseable, check.dead_letters, check.dead_letters_missing, check.dead_letters_extra
-    );
-    println!("R                  {}", ratio(check.r));
-    println!("UR                 {}", ratio(check.ur));
-    println!("exactly once       {}", check.exactly_once());
 }

@@ -5,11 +5,10 @@
 
 mod sweep;
 
-use anyhow::{ensure, Context};
+use anyhow::ensure;
 use exactly_pipe::PipeMode;
-use exactly_sim::{run as run_sim, Faults, NetConfig, SimConfig, SimReport};
-use serde_json::json;
-use std::time::{Duration, Instant};
+use exactly_sim::{run as run_sim, Faults, NetConfig, SimConfig};
+use std::time::Instant;
 
 /// Arguments of `exactly sim`.
 #[derive(clap::Args, Debug)]
@@ -53,6 +52,10 @@ pub struct RunArgs {
     /// Receivers confirm only after the next hop (or the application) confirmed.
     #[arg(long)]
     cascade: bool,
+    /// Run every hop inside a secure channel (Noise IK: handshake, encryption, replay
+    /// window, rekeying).
+    #[arg(long)]
+    secure: bool,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
@@ -104,6 +107,7 @@ impl RunArgs {
         config.retries_max = self.retries;
         config.in_flight_max = self.window;
         config.cascade = self.cascade;
+        config.secure = self.secure;
         Ok(config)
     }
 }
@@ -122,9 +126,9 @@ fn run_once(args: &RunArgs) -> anyhow::Result<()> {
     let report = run_sim(&config);
     let wall = started.elapsed();
     if args.json {
-        println!("{}", report_json(&report, wall));
+        println!("{}", report.to_json(wall));
     } else {
-        print_report(&report, wall);
+        println!("{}", report.to_text(wall));
     }
     ensure!(
         report.completed,
@@ -132,89 +136,4 @@ fn run_once(args: &RunArgs) -> anyhow::Result<()> {
         config.replay_command()
     );
     Ok(())
-}
-
-fn report_json(report: &SimReport, wall: Duration) -> serde_json::Value {
-    let e2e = report.end_to_end;
-    let rel = e2e.reliability();
-    let hops: Vec<_> = report
-        .hops
-        .iter()
-        .map(|h| {
-            let r = h.meter.reliability();
-            json!({"sent": h.meter.sent, "received": h.meter.received, "unique": h.meter.unique,
-                   "r": r.r, "ur": r.ur, "mode": h.meter.mode().name(),
-                   "frames_sent": h.sender.frames_sent, "resends": h.sender.resends,
-                   "given_up": h.sender.given_up,
-                   "duplicates_suppressed": h.receiver.duplicates_suppressed,
-                   "stale_discarded": h.receiver.stale_discarded,
-                   "frames_corrupt": h.receiver.frames_corrupt + h.sender.frames_corrupt,
-                   "net_lost": h.net.lost, "net_partitioned": h.net.partitioned,
-                   "net_duplicated": h.net.duplicated, "net_corrupted": h.net.corrupted,
-                   "peak_window_span": h.peaks.window_span, "peak_gap_ids": h.peaks.gap_ids,
-                   "peak_reorder_buffered": h.peaks.reorder_buffered})
-        })
-        .collect();
-    json!({
-        "pipe": report.config.pipe.name(), "seed": report.config.seed,
-        "messages": e2e.sent, "received": e2e.received, "unique": e2e.unique,
-        "r": rel.r, "ur": rel.ur, "mode": e2e.mode().name(), "in_order": report.in_order,
-        "frames_sent": report.frames_sent(),
-        "duplicates_suppressed": report.duplicates_suppressed(),
-        "sim_time_ms": report.sim_time_ms, "wall_ms": wall.as_secs_f64() * 1e3,
-        "completed": report.completed, "hops": hops,
-    })
-}
-
-fn print_report(report: &SimReport, wall: Duration) {
-    let e2e = report.end_to_end;
-    let rel = e2e.reliability();
-    let c = &report.config;
-    println!(
-        "pipe {} x{} hop(s), seed {}: loss {} dup {} reorder {} corrupt {}",
-        c.pipe, c.hops, c.seed, c.net.loss, c.net.dup, c.net.reorder, c.net.corrupt
-    );
-    println!("  R                      {:.6}", rel.r);
-    println!("  UR                     {:.6}", rel.ur);
-    println!("  mode                   {}", e2e.mode());
-    println!("  messages               {}", e2e.sent);
-    println!("  received / unique      {} / {}", e2e.received, e2e.unique);
-    println!("  in order               {}", report.in_order);
-    println!("  frames sent            {}", report.frames_sent());
-    println!(
-        "  duplicates suppressed  {}",
-        report.duplicates_suppressed()
-    );
-    println!("  simulated time         {} ms", report.sim_time_ms);
-    let rate = e2e.sent as f64 / wall.as_secs_f64().max(1e-9);
-    println!(
-        "  wall time              {:.1} ms ({rate:.0} msg/s)",
-        wall.as_secs_f64() * 1e3
-    );
-    if report.hops.len() > 1 {
-        for (i, h) in report.hops.iter().enumerate() {
-            let r = h.meter.reliability();
-            println!("  hop {i}: R {:.6} UR {:.6} {}", r.r, r.ur, h.meter.mode());
-        }
-        let product =
-            exactly_pipe::Reliability::compose(report.hops.iter().map(|h| h.meter.reliability()));
-        println!(
-            "  product of hops: R {:.6} UR {:.6} {}",
-            product.r,
-            product.ur,
-            product.mode()
-        );
-    }
-}
-
-/// Parses a comma-separated list (`0,0.1,0.2`).
-fn parse_list<T: std::str::FromStr>(s: &str, what: &str) -> anyhow::Result<Vec<T>> {
-    s.split(',')
-        .map(|item| {
-            item.trim()
-                .parse()
-                .ok()
-                .with_context(|| format!("bad {what} {item:?} in {s:?}"))
-        })
-        .collect()
 }

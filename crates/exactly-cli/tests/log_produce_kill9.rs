@@ -10,40 +10,14 @@
 )]
 
 mod kill_common;
+mod produce_common;
 
-use exactly_log::partition_for_key;
 use kill_common::{exactly, kill_loop, kills_and_seed};
+use produce_common::{write_input, PARTITIONS};
 use rand::Rng;
-use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
-
-const PARTITIONS: u32 = 3;
-
-/// Input: keyed and keyless records; returns the expected values per partition.
-fn write_input(path: &Path, records: usize) -> Vec<Vec<String>> {
-    let mut expected = vec![Vec::new(); PARTITIONS as usize];
-    let mut file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
-    for i in 0..records {
-        let value = format!("record-{i}");
-        if i % 5 == 0 {
-            writeln!(file, r#"{{"value":"{value}","timestamp":{i}}}"#).unwrap();
-            // Keyless records go round-robin by their position in the input.
-            expected[i % PARTITIONS as usize].push(value);
-        } else {
-            let key = format!("key-{}", i % 97);
-            writeln!(
-                file,
-                r#"{{"key":"{key}","value":"{value}","timestamp":{i}}}"#
-            )
-            .unwrap();
-            expected[partition_for_key(key.as_bytes(), PARTITIONS) as usize].push(value);
-        }
-    }
-    file.flush().unwrap();
-    expected
-}
 
 fn produce_command(dir: &Path, input: &Path) -> Command {
     let mut command = exactly(

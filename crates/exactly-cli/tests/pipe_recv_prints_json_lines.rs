@@ -30,6 +30,7 @@ fn pipe_recv_prints_json_lines() {
         .args([
             "pipe",
             "recv",
+            "--insecure",
             "--listen",
             &addr,
             "--pipe",
@@ -44,7 +45,17 @@ fn pipe_recv_prints_json_lines() {
         .unwrap();
     let sent = Command::new(exe)
         .args([
-            "pipe", "send", "--to", &addr, "--pipe", "ordered", "--loss", "0.2", "--dup", "0.2",
+            "pipe",
+            "send",
+            "--insecure",
+            "--to",
+            &addr,
+            "--pipe",
+            "ordered",
+            "--loss",
+            "0.2",
+            "--dup",
+            "0.2",
         ])
         .arg("--state")
         .arg(dir.path().join("send"))

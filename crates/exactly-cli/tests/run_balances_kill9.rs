@@ -15,58 +15,28 @@
 )]
 
 mod kill_common;
+mod run_common;
 mod run_oracle;
 
 use kill_common::{exactly, kill_loop, kills_and_seed};
 use rand::Rng;
+use run_common::{balances_command, gen_transfers_over, sink_of_run};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-fn gen(dir: &Path, count: u64, seed: u64) {
-    let status = exactly(
-        &[
-            "gen",
-            "transfers",
-            "--topic",
-            "transfers",
-            "--partitions",
-            "4",
-            "--accounts",
-            "500",
-        ],
-        dir,
-    )
-    .args(["--count", &count.to_string(), "--seed", &seed.to_string()])
-    .stdout(Stdio::null())
-    .status()
-    .unwrap();
-    assert!(status.success());
-}
+const ACCOUNTS: u32 = 500;
 
 fn run_command(dir: &Path, parallelism: u32, sink: &str) -> Command {
-    let mut command = exactly(
-        &[
-            "run",
-            "balances",
-            "--input",
-            "transfers",
-            "--output",
-            "balances",
-            "--audit",
-            "applied",
-            "--guarantee",
-            "exactly-once",
-            "--checkpoint-interval-ms",
-            "20",
-        ],
-        dir,
-    );
-    command
-        .args(["--parallelism", &parallelism.to_string(), "--sink", sink])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    command
+    let extra = [
+        "--audit",
+        "applied",
+        "--guarantee",
+        "exactly-once",
+        "--checkpoint-interval-ms",
+        "20",
+    ];
+    balances_command(dir, &extra, parallelism, sink)
 }
 
 #[test]
@@ -74,7 +44,7 @@ fn balances_killed_with_sigkill_ends_exactly_once() {
     let (kills, seed) = kills_and_seed();
     let temp = tempfile::tempdir().unwrap();
     let dir = temp.path().join("log");
-    gen(&dir, 50_000, seed);
+    gen_transfers_over(&dir, ACCOUNTS, 50_000, seed);
     let mut runs = 0u32;
     let (landed, total_runs) = kill_loop(
         kills,
@@ -82,13 +52,8 @@ fn balances_killed_with_sigkill_ends_exactly_once() {
         6,
         || {
             runs += 1;
-            gen(&dir, 20_000, seed.wrapping_add(u64::from(runs)));
-            let sink = if runs % 4 < 2 {
-                "transactional"
-            } else {
-                "idempotent"
-            };
-            run_command(&dir, 1 + runs % 3, sink)
+            gen_transfers_over(&dir, ACCOUNTS, 20_000, seed.wrapping_add(u64::from(runs)));
+            run_command(&dir, 1 + runs % 3, sink_of_run(runs))
         },
         |rng| Duration::from_millis(rng.random_range(3..80)),
     );

@@ -16,43 +16,20 @@ mod run_common;
 
 use kill_common::kill_loop;
 use rand::Rng;
-use run_common::{append_keyed, consume, gen_transfers, last_balances, reference_balances};
+use run_common::{
+    append_keyed, balances_command, consume, gen_transfers, last_balances, reference_balances,
+};
 use std::collections::BTreeMap;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 fn run_command(dir: &std::path::Path, parallelism: u32, sink: &str) -> Command {
-    let mut command = run_common::exactly(
-        &[
-            "run",
-            "balances",
-            "--input",
-            "transfers",
-            "--output",
-            "balances",
-            "--checkpoint-interval-ms",
-            "15",
-        ],
-        dir,
-    );
-    command
-        .args(["--parallelism", &parallelism.to_string(), "--sink", sink])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    command
+    balances_command(dir, &["--checkpoint-interval-ms", "15"], parallelism, sink)
 }
 
 #[test]
 fn balances_with_bad_input_killed_with_sigkill_dead_letters_each_once() {
-    let kills = std::env::var("EXACTLY_KILLS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20u32);
-    let seed = std::env::var("EXACTLY_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| rand::rng().random::<u64>());
-    println!("seed {seed}, kills {kills}");
+    let (kills, seed) = exactly_testkit::cli::kills_and_seed(20);
     let temp = tempfile::tempdir().unwrap();
     let dir = temp.path().join("log");
     let mut runs = 0u32;

@@ -33,7 +33,15 @@ fn free_addr() -> String {
 
 fn receiver(state: &Path, addr: &str) -> Child {
     Command::new(EXE)
-        .args(["pipe", "recv", "--listen", addr, "--idle-exit-ms", "400"])
+        .args([
+            "pipe",
+            "recv",
+            "--insecure",
+            "--listen",
+            addr,
+            "--idle-exit-ms",
+            "400",
+        ])
         .arg("--state")
         .arg(state)
         .stdin(Stdio::null())
@@ -45,7 +53,15 @@ fn receiver(state: &Path, addr: &str) -> Child {
 
 fn sender(state: &Path, addr: &str, input: &Path) -> Child {
     Command::new(EXE)
-        .args(["pipe", "send", "--to", addr, "--resend-timeout-ms", "5"])
+        .args([
+            "pipe",
+            "send",
+            "--insecure",
+            "--to",
+            addr,
+            "--resend-timeout-ms",
+            "5",
+        ])
         .arg("--state")
         .arg(state)
         .arg("--input")

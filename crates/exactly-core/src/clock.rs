@@ -16,11 +16,13 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now_ms(&self) -> i64 {
-        // A clock before 1970 reads as 0 rather than panicking.
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-            .unwrap_or(0)
+        match SystemTime::now().duration_since(UNIX_EPOCH) {
+            Ok(since) => i64::try_from(since.as_millis())
+                .expect("i64 milliseconds since 1970 last 292 million years"),
+            // A host clock set before 1970 stamps 0: record timestamps are not negative
+            // (a negative timestamp means "none" on the Kafka wire).
+            Err(_) => 0,
+        }
     }
 }
 

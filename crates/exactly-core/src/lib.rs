@@ -16,6 +16,27 @@
 //! - [`journal`]: the one recovery rule of append-only journals (torn tail vs damage),
 //!   pluggable into any record format through [`journal::RecordFormat`].
 //! - [`durable_end`]: the two-slot durable-end evidence file that bounds that rule.
+//!
+//! # Example
+//! A simulated crash keeps what was synced and loses what was not:
+//! ```
+//! use exactly_core::{OpenMode, SimStorage, Storage, TearMode};
+//! use std::path::Path;
+//!
+//! # fn main() -> std::io::Result<()> {
+//! let disk = SimStorage::new(7); // the seed of every torn write
+//! let (dir, path) = (Path::new("/data"), Path::new("/data/journal"));
+//! disk.create_dir_all(dir)?;
+//! let file = disk.open(path, OpenMode::CreateNew)?;
+//! file.write_at(0, b"durable")?;
+//! file.sync_data()?;
+//! disk.sync_dir(dir)?; // the file's name is durable too
+//! file.write_at(7, b", then lost")?;
+//! disk.crash(TearMode::DropUnsynced);
+//! assert_eq!(disk.live_bytes(path).as_deref(), Some(&b"durable"[..]));
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod clock;
 pub mod durable_end;

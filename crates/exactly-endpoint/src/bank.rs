@@ -130,7 +130,7 @@ impl Handler for DebitHandler {
             )));
         }
         let key = account_key(&t.from);
-        let balance = state.get(&key)?.copied().unwrap_or(INITIAL_BALANCE) - t.amount;
+        let balance = balance_of(state, &key)? - t.amount;
         state.put(&key, balance)?;
         let credit = Credit {
             transfer: msg.id.to_hex(),
@@ -177,7 +177,7 @@ impl Handler for CreditHandler {
             return Err(HandlerError::reject(format!("unknown account {}", c.to)));
         }
         let key = account_key(&c.to);
-        let balance = state.get(&key)?.copied().unwrap_or(INITIAL_BALANCE) + c.amount;
+        let balance = balance_of(state, &key)? + c.amount;
         state.put(&key, balance)
     }
 
@@ -190,6 +190,15 @@ impl Handler for CreditHandler {
 fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, HandlerError> {
     serde_json::to_vec(value).map_err(|e| HandlerError::Failed {
         reason: format!("encoding a payload: {e}"),
+    })
+}
+
+/// The balance of the account under `key`: an account no transfer has touched yet holds
+/// [`INITIAL_BALANCE`].
+fn balance_of(state: &State<'_, i64>, key: &[u8]) -> Result<i64, HandlerError> {
+    Ok(match state.get(key)? {
+        Some(&balance) => balance,
+        None => INITIAL_BALANCE,
     })
 }
 

@@ -94,6 +94,26 @@ impl Layout {
     }
 }
 
+/// On a transport shared by many runs (NATS JetStream), the prefix of the topics `writer`
+/// publishes in run `run`: `<run>.a.`, `<run>.b.`, and `<run>.feed.` for the feed (`None`).
+/// Each endpoint's outgoing topics are its own, as its own log is on the embedded
+/// transport.
+pub fn transport_prefix(run: &str, writer: Option<Role>) -> String {
+    match writer {
+        Some(role) => format!("{run}.{}.", role.letter()),
+        None => format!("{run}.feed."),
+    }
+}
+
+/// On a shared transport, the input topic of `role` in run `run`: the feed's transfers for
+/// `accounts-a`, the credits `accounts-a` sends for `accounts-b`.
+pub fn transport_input(run: &str, role: Role) -> String {
+    match role {
+        Role::A => format!("{}{TRANSFERS_TOPIC}", transport_prefix(run, None)),
+        Role::B => format!("{}{CREDITS_TOPIC}", transport_prefix(run, Some(Role::A))),
+    }
+}
+
 /// The PostgreSQL schema of an endpoint: `<prefix>_a` or `<prefix>_b`.
 pub fn schema_of(prefix: &str, role: Role) -> String {
     format!("{prefix}_{}", role.letter())

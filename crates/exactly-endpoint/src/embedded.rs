@@ -127,7 +127,10 @@ impl Memory {
                 (
                     at,
                     id,
-                    self.inbox.get(&id).copied().unwrap_or(Outcome::Processed),
+                    *self
+                        .inbox
+                        .get(&id)
+                        .expect("`order` and `inbox` hold the same ids: both change together"),
                 )
             })
             .collect();

@@ -11,14 +11,19 @@
 //! - [`message`]: [`Message`], [`Delivery`], [`OutboxEntry`], the transport envelope.
 //! - [`handler`]: the [`Handler`] trait, the [`State`] view with its undo list, [`Outbox`].
 //! - [`store`]: the [`Store`] trait, [`Commit`], [`RetentionPolicy`], [`StoreError`].
+//! - [`meters`]: the endpoint's metrics (deliveries, inbox de-duplication hits, dead
+//!   letters, outbox) through the `metrics` facade.
 //! - [`plan`]: the sans-IO core of a batch (prefetched rows + deliveries → commit).
 //! - [`runtime`]: [`Endpoint`] (batches, dispatcher) and the [`Publisher`] trait.
-//! - [`serve`]: the serve loop of one endpoint process over any [`Store`], with
-//!   reconnection after a lost store connection.
+//! - [`serve`]: the serve loop of one endpoint process over any [`Store`] and any input
+//!   ([`SourceOpener`]: the embedded log here, NATS JetStream in `exactly-nats`), with
+//!   new sessions after a lost store connection or a transient transport failure.
 //! - [`embedded`]: [`EmbeddedStore`], journal + snapshot on `exactly_core::Storage`.
-//! - [`transport`]: the [`Source`] trait, [`LogSource`] and [`LogPublisher`] on the
-//!   embedded log.
+//! - [`transport`]: the [`Source`] trait (acknowledging after the commit), [`LogSource`]
+//!   and [`LogPublisher`] on the embedded log.
 //! - [`bank`]: the two-endpoint bank example (debit at `accounts-a`, credit at `accounts-b`).
+//! - [`bank_audit`]: the bank's audit after a run ([`bank_audit::audit`]: both stores and
+//!   what accounts-a published against the workload's model).
 //! - [`bank_layout`]: where one run of the bank keeps its things (roles, directories, schemas).
 //! - [`testkit`]: the seeded bank workload, the crash-point driver and the model checker
 //!   shared by the tests of every store and by the CLI.
@@ -68,11 +73,13 @@
 //! ```
 
 pub mod bank;
+pub mod bank_audit;
 pub mod bank_layout;
 pub mod embedded;
 pub mod handler;
 pub mod id;
 pub mod message;
+pub mod meters;
 pub mod plan;
 pub mod runtime;
 pub mod serve;
@@ -86,6 +93,7 @@ pub use id::MessageId;
 pub use message::{Delivery, Message, OutboxEntry, Position};
 pub use plan::{BatchReport, PlanError};
 pub use runtime::{Endpoint, EndpointConfig, EndpointError, PublishError, Publisher};
+pub use serve::{LogInput, SourceOpener, SourceServer};
 pub use store::{
     Commit, InboxStats, NewOutgoing, Outcome, Prefetched, RetentionPolicy, StateEntry, Store,
     StoreError,

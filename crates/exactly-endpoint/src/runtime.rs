@@ -9,6 +9,7 @@
 
 use crate::handler::Handler;
 use crate::message::{Delivery, OutboxEntry};
+use crate::meters::EndpointMeters;
 use crate::plan::{plan_batch, BatchReport, PlanError};
 use crate::store::{Store, StoreError};
 use exactly_core::Clock;
@@ -23,9 +24,11 @@ pub struct PublishError {
     pub topic: String,
     /// Transport message.
     pub reason: String,
+    /// Whether a new session may cure it (the transport's server or network failed).
+    pub transient: bool,
 }
 
-/// Where the dispatcher publishes outbox entries (the log, later NATS).
+/// Where the dispatcher publishes outbox entries (the embedded log, NATS JetStream).
 pub trait Publisher {
     /// Publishes `entries` in order, durably, before returning `Ok`. At-least-once: may be
     /// called again with entries already published.
@@ -72,6 +75,7 @@ pub struct Endpoint<H, S> {
     store: S,
     config: EndpointConfig,
     clock: Arc<dyn Clock>,
+    meters: EndpointMeters,
 }
 
 impl<H: Handler, S: Store> Endpoint<H, S> {
@@ -82,6 +86,7 @@ impl<H: Handler, S: Store> Endpoint<H, S> {
             store,
             config,
             clock,
+            meters: EndpointMeters::new(),
         }
     }
 
@@ -160,7 +165,11 @@ impl<H: Handler, S: Store> Endpoint<H, S> {
                 }
             };
         self.store.transact(&ids, &keys, &mut plan)?;
-        Ok(result?)
+        let report = result?;
+        if commit {
+            self.meters.committed(&report);
+        }
+        Ok(report)
     }
 
     fn declared_keys(&self, batch: &[Delivery]) -> Vec<Vec<u8>> {
@@ -184,6 +193,7 @@ impl<H: Handler, S: Store> Endpoint<H, S> {
             return Ok(None);
         };
         publisher.publish(&entries)?;
+        self.meters.published(entries.len() as u64);
         Ok(Some(last))
     }
 
@@ -201,6 +211,7 @@ impl<H: Handler, S: Store> Endpoint<H, S> {
                 return Ok(published);
             };
             publisher.publish(&entries)?;
+            self.meters.published(entries.len() as u64);
             self.store.mark_dispatched(last)?;
             published += entries.len() as u64;
         }

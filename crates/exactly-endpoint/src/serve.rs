@@ -14,6 +14,11 @@
 //! ([`StoreOpener::is_transient`]); a lost connection during a session is
 //! [`StoreError::Connection`].
 //!
+//! A transport that fails transiently (its server restarting: a [`SourceError`] or
+//! [`crate::PublishError`] marked `transient`) ends the session the same way, under the
+//! same bounded backoff, but keeps the store: the next session reopens the input at the
+//! committed positions ([`SourceOpener`]) and dispatches the outbox again.
+//!
 //! # Example
 //! ```no_run
 //! use exactly_endpoint::serve::{open_store, ReconnectPolicy, ServeOptions, Server, StoreOpener};
@@ -49,9 +54,10 @@
 //! ```
 
 use crate::handler::Handler;
+use crate::message::Position;
 use crate::runtime::{Endpoint, EndpointConfig, EndpointError, Publisher};
 use crate::store::{Store, StoreError};
-use crate::transport::{LogSource, LostTail, SourceError};
+use crate::transport::{LogSource, LostTail, Source, SourceError};
 use exactly_core::SystemClock;
 use exactly_log::Log;
 use std::error::Error;
@@ -83,9 +89,11 @@ impl Default for ReconnectPolicy {
 impl ReconnectPolicy {
     /// The delay before attempt `attempt` (1-based): `initial · 2^(attempt-1)`, capped.
     pub fn delay(&self, attempt: u32) -> Duration {
-        let factor = 1u64
-            .checked_shl(attempt.saturating_sub(1))
-            .unwrap_or(u64::MAX);
+        let factor = match 1u64.checked_shl(attempt.saturating_sub(1)) {
+            Some(factor) => factor,
+            // 2^64 and beyond: far past any cap, which `min` below applies.
+            None => u64::MAX,
+        };
         let ms = self
             .backoff_initial_ms
             .saturating_mul(factor)
@@ -120,6 +128,14 @@ pub trait ServeObserver {
             delay.as_millis()
         );
     }
+    /// The transport failed transiently; a new session (attempt `attempt` of
+    /// `attempts_max`) starts after `delay`.
+    fn transport_lost(&mut self, last: &str, delay: Duration, attempt: u32, attempts_max: u32) {
+        tracing::warn!(
+            "transport failed ({last}); new session in {} ms (attempt {attempt}/{attempts_max})",
+            delay.as_millis()
+        );
+    }
 }
 
 /// Reports through `tracing` only.
@@ -140,8 +156,8 @@ pub enum ServeError<E: Error + 'static> {
     /// The input failed.
     #[error(transparent)]
     Source(#[from] SourceError),
-    /// The connection stayed lost through every attempt.
-    #[error("store connection lost and {attempts} reconnection attempts failed; last: {last}")]
+    /// The store connection (or the transport) stayed lost through every attempt.
+    #[error("connection lost and {attempts} reconnection attempts failed; last: {last}")]
     GaveUp {
         /// Attempts made.
         attempts: u32,
@@ -158,6 +174,15 @@ impl<E: Error + 'static> ServeError<E> {
             Self::Store(StoreError::Connection { .. })
                 | Self::Endpoint(EndpointError::Store(StoreError::Connection { .. }))
         )
+    }
+
+    /// Whether the transport (input or publisher) failed in a way a new session may cure.
+    fn is_transport_lost(&self) -> bool {
+        match self {
+            Self::Source(error) => error.transient,
+            Self::Endpoint(EndpointError::Publish(error)) => error.transient,
+            _ => false,
+        }
     }
 }
 
@@ -252,7 +277,30 @@ pub fn chain_text(error: &(dyn Error + 'static)) -> String {
     text
 }
 
-/// One endpoint's serve loop over its input.
+/// Opens an endpoint's input at the positions its store committed, once per session.
+pub trait SourceOpener {
+    /// The input opened.
+    type Source: Source;
+    /// Opens the input resuming after `committed` (positions of other topics ignored).
+    fn open(&mut self, committed: &[Position]) -> Result<Self::Source, SourceError>;
+}
+
+/// A topic of the embedded log as an endpoint's input.
+pub struct LogInput {
+    /// The log the topic is in (usually another process's, opened read-only).
+    pub log: Arc<Log>,
+    /// The topic.
+    pub topic: String,
+}
+
+impl SourceOpener for LogInput {
+    type Source = LogSource;
+    fn open(&mut self, committed: &[Position]) -> Result<LogSource, SourceError> {
+        LogSource::new(Arc::clone(&self.log), &self.topic, committed)
+    }
+}
+
+/// One endpoint's serve loop over its input on the embedded log.
 pub struct Server {
     /// The log the input topic is in (usually another process's, opened read-only).
     pub input: Arc<Log>,
@@ -263,11 +311,44 @@ pub struct Server {
 }
 
 impl Server {
-    /// Serves until `stop()` says so once the endpoint has caught up with its input. A lost
-    /// store connection ends the session; the store is reopened (with backoff, bounded)
-    /// and a new session starts from the committed positions, exactly like a restart.
+    /// Serves until `stop()` says so once the endpoint has caught up with its input (see
+    /// [`SourceServer::run`]).
     pub fn run<H: Handler, O: StoreOpener>(
         &self,
+        handler: H,
+        store: O::Store,
+        opener: &mut O,
+        publisher: &mut dyn Publisher,
+        stop: &mut dyn FnMut() -> bool,
+        observer: &mut dyn ServeObserver,
+    ) -> Result<(), ServeError<O::Error>> {
+        let mut server = SourceServer {
+            input: LogInput {
+                log: Arc::clone(&self.input),
+                topic: self.topic.clone(),
+            },
+            options: self.options.clone(),
+        };
+        server.run(handler, store, opener, publisher, stop, observer)
+    }
+}
+
+/// One endpoint's serve loop over any input ([`SourceOpener`]).
+pub struct SourceServer<I> {
+    /// Opens the input at the committed positions.
+    pub input: I,
+    /// How to run.
+    pub options: ServeOptions,
+}
+
+impl<I: SourceOpener> SourceServer<I> {
+    /// Serves until `stop()` says so once the endpoint has caught up with its input. A lost
+    /// store connection ends the session; the store is reopened (with backoff, bounded)
+    /// and a new session starts from the committed positions, exactly like a restart. A
+    /// transport that failed transiently ends the session too; the next one starts after
+    /// the same backoff, on the same store.
+    pub fn run<H: Handler, O: StoreOpener>(
+        &mut self,
         handler: H,
         store: O::Store,
         opener: &mut O,
@@ -283,14 +364,18 @@ impl Server {
             let error = match self.session(&mut endpoint, publisher, stop, observer, &mut failures)
             {
                 Ok(()) => return Ok(()),
-                Err(error) if error.is_connection_lost() => error,
+                Err(error) if error.is_connection_lost() || error.is_transport_lost() => error,
                 Err(error) => return Err(error),
             };
+            let policy = self.options.reconnect;
+            if error.is_transport_lost() {
+                pause_before_session(&policy, observer, &mut failures, &chain_text(&error))?;
+                continue;
+            }
             tracing::warn!(error = %error, "store connection lost; reconnecting");
             // The old store (and its dead connection) goes before a new one takes the lock.
             let (handler, old_store) = endpoint.into_parts();
             drop(old_store);
-            let policy = self.options.reconnect;
             let store = reopen(
                 &policy,
                 opener,
@@ -304,7 +389,7 @@ impl Server {
 
     /// One session on one store connection: recovery (positions, outbox), then the loop.
     fn session<H: Handler, S: Store, E: Error + 'static>(
-        &self,
+        &mut self,
         endpoint: &mut Endpoint<H, S>,
         publisher: &mut dyn Publisher,
         stop: &mut dyn FnMut() -> bool,
@@ -312,7 +397,7 @@ impl Server {
         failures: &mut u32,
     ) -> Result<(), ServeError<E>> {
         let positions = endpoint.store().positions()?;
-        let mut source = LogSource::new(Arc::clone(&self.input), &self.topic, &positions)?;
+        let mut source = self.input.open(&positions)?;
         for gap in source.lost_tails() {
             observer.lost_tail(gap);
         }
@@ -329,9 +414,32 @@ impl Server {
                 continue;
             }
             endpoint.process(&batch)?;
+            source.committed(&batch)?;
             endpoint.dispatch(publisher)?;
         }
     }
+}
+
+/// Waits before the next session after a transient transport failure described by
+/// `last`; gives up after the policy's attempts (counted with store reconnections).
+fn pause_before_session<E: Error + 'static>(
+    policy: &ReconnectPolicy,
+    observer: &mut dyn ServeObserver,
+    failures: &mut u32,
+    last: &str,
+) -> Result<(), ServeError<E>> {
+    *failures += 1;
+    if *failures > policy.attempts_max {
+        tracing::error!(attempts = policy.attempts_max, last = %last, "giving up on the transport");
+        return Err(ServeError::GaveUp {
+            attempts: policy.attempts_max,
+            last: last.to_string(),
+        });
+    }
+    let delay = policy.delay(*failures);
+    observer.transport_lost(last, delay, *failures, policy.attempts_max);
+    std::thread::sleep(delay);
+    Ok(())
 }
 
 #[cfg(test)]

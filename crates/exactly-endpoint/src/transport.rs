@@ -1,6 +1,7 @@
 //! Endpoints over the embedded log: [`LogSource`] reads a topic into [`Delivery`]s,
 //! [`LogPublisher`] appends outbox entries. Both stay behind small interfaces
-//! ([`Publisher`] and a `poll` method) so a NATS transport can be added beside them.
+//! ([`Source`], [`Publisher`]); the NATS JetStream transport of `exactly-nats` implements
+//! the same two.
 
 use crate::message::{decode_envelope, encode_envelope, Delivery, Message, OutboxEntry, Position};
 use crate::runtime::{PublishError, Publisher};
@@ -19,16 +20,30 @@ pub struct SourceError {
     pub topic: String,
     /// What failed.
     pub reason: String,
+    /// Whether a new session may cure it (the transport's server or network failed), as
+    /// opposed to a missing topic or damaged data.
+    pub transient: bool,
 }
 
-/// Where an endpoint's deliveries come from: the embedded log today ([`LogSource`]); a
-/// NATS JetStream consumer would implement the same two methods, resuming from the
-/// positions the store committed.
+/// Where an endpoint's deliveries come from: the embedded log ([`LogSource`]) or a NATS
+/// JetStream consumer (in `exactly-nats`), resuming from the positions the store
+/// committed.
 pub trait Source {
     /// Up to `max` deliveries, waiting up to `timeout` for the first one.
     fn poll(&mut self, max: usize, timeout: Duration) -> Result<Vec<Delivery>, SourceError>;
     /// Whether everything published so far has been delivered.
     fn caught_up(&self) -> Result<bool, SourceError>;
+    /// `deliveries` (the last ones polled, in order) are committed in the store: a source
+    /// with server-side acknowledgments sends them now, never before. The store's
+    /// positions stay the authority on where reading resumes.
+    fn committed(&mut self, deliveries: &[Delivery]) -> Result<(), SourceError> {
+        let _ = deliveries; // Nothing to acknowledge on a log read by position.
+        Ok(())
+    }
+    /// Partitions whose committed position was past their end when the source opened.
+    fn lost_tails(&self) -> &[LostTail] {
+        &[]
+    }
 }
 
 impl Source for LogSource {
@@ -37,6 +52,9 @@ impl Source for LogSource {
     }
     fn caught_up(&self) -> Result<bool, SourceError> {
         LogSource::caught_up(self)
+    }
+    fn lost_tails(&self) -> &[LostTail] {
+        LogSource::lost_tails(self)
     }
 }
 
@@ -88,6 +106,7 @@ impl LogSource {
         let partitions = log.partition_count(topic).ok_or_else(|| SourceError {
             topic: topic.to_string(),
             reason: "no such topic".to_string(),
+            transient: false,
         })?;
         let mut next = vec![0u64; partitions as usize];
         let mut lost_tails = Vec::new();
@@ -97,6 +116,7 @@ impl LogSource {
                 .map_err(|e| SourceError {
                     topic: topic.to_string(),
                     reason: e.to_string(),
+                    transient: false,
                 })?;
             // Past everything written, even unsynced: those offsets are gone. Resume at the
             // durable end, where the next record readers may see will be.
@@ -139,7 +159,7 @@ impl LogSource {
             return Ok(out);
         }
         let partition = self.turn % self.next.len().max(1);
-        let from = self.next.get(partition).copied().unwrap_or(0);
+        let from = self.next_offset(partition);
         self.log
             .wait_for(&self.topic, partition as u32, Offset(from), timeout)
             .map_err(|e| self.error(e))?;
@@ -152,7 +172,7 @@ impl LogSource {
         for _ in 0..count {
             let partition = self.turn % count;
             self.turn = self.turn.wrapping_add(1);
-            let from = self.next.get(partition).copied().unwrap_or(0);
+            let from = self.next_offset(partition);
             let batch = self
                 .log
                 .read_with(
@@ -176,13 +196,26 @@ impl LogSource {
         Ok(out)
     }
 
+    /// Where `partition` is read next. `next` has one slot per partition of the topic,
+    /// sized when the source opens it (a topic has ≥ 1 partition: the log refuses 0), and
+    /// callers take `partition` modulo its length.
+    fn next_offset(&self, partition: usize) -> u64 {
+        *self
+            .next
+            .get(partition)
+            .expect("partition is a remainder of the slot count")
+    }
+
     fn delivery(&self, partition: u32, record: StoredRecord) -> Delivery {
         let position = Position {
             topic: self.topic.clone(),
             partition,
             next_offset: record.offset.0 + 1,
         };
-        let key = record.key.unwrap_or_default();
+        let key = match record.key {
+            Some(key) => key,
+            None => Vec::new(), // A keyless record routes under the empty key.
+        };
         let timestamp_ms = record.timestamp.as_ms();
         match decode_envelope(&record.value) {
             Ok((id, payload)) => Delivery {
@@ -226,6 +259,7 @@ impl LogSource {
         SourceError {
             topic: self.topic.clone(),
             reason: error.to_string(),
+            transient: false,
         }
     }
 }
@@ -268,6 +302,7 @@ impl Publisher for LogPublisher {
                             .ok_or_else(|| PublishError {
                                 topic: entry.topic.clone(),
                                 reason: "no such topic".to_string(),
+                                transient: false,
                             })?;
                     partitions.insert(&entry.topic, count);
                     count
@@ -289,6 +324,7 @@ impl Publisher for LogPublisher {
                 .map_err(|e| PublishError {
                     topic: topic.to_string(),
                     reason: e.to_string(),
+                    transient: false,
                 })?;
         }
         Ok(())

@@ -47,7 +47,11 @@ impl BarrierAligner {
 
     /// Whether a message from `input` may be processed now (false: hold it until aligned).
     pub fn accepts(&self, input: usize) -> bool {
-        !self.blocked.get(input).copied().unwrap_or(false)
+        let blocked = self
+            .blocked
+            .get(input)
+            .expect("inputs are numbered 0..inputs, the length of `blocked`");
+        !blocked
     }
 
     /// Barrier `id` arrived on `input`.
@@ -63,9 +67,10 @@ impl BarrierAligner {
             _ => {}
         }
         self.current = Some(id);
-        if let Some(slot) = self.blocked.get_mut(input) {
-            *slot = true;
-        }
+        *self
+            .blocked
+            .get_mut(input)
+            .expect("inputs are numbered 0..inputs, the length of `blocked`") = true;
         let missing = self.blocked.iter().filter(|b| !**b).count();
         if missing > 0 {
             #[cfg(debug_assertions)]

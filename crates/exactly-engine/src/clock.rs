@@ -56,13 +56,16 @@ impl ClockTracker {
     }
 
     fn recompute(&mut self) -> Timestamp {
-        let inputs = self.inputs.iter().copied().min().unwrap_or(Timestamp::MIN);
-        let pending = self
-            .pending
-            .keys()
-            .next()
-            .copied()
-            .unwrap_or(Timestamp::MAX);
+        // No inputs: nothing bounds the clock from below yet (a task has ≥ 1 input once
+        // wired). Nothing pending: nothing holds it back.
+        let inputs = match self.inputs.iter().copied().min() {
+            Some(clock) => clock,
+            None => Timestamp::MIN,
+        };
+        let pending = match self.pending.keys().next() {
+            Some(&oldest) => oldest,
+            None => Timestamp::MAX,
+        };
         // Monotone: a late message (older than the clock) is the window state's business
         // (its late policy), not a reason to move time backwards.
         self.clock = self.clock.max(inputs.min(pending));

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Records generated per append round (bounds the memory of a large generation).
-const CHUNK_RECORDS: u64 = 100_000;
+pub const CHUNK_RECORDS: u64 = 100_000;
 
 /// Records per `append` call.
 const APPEND_RECORDS: usize = 4096;
@@ -79,36 +79,73 @@ pub enum GenError {
     Close(#[from] MaintenanceError),
 }
 
+/// What to generate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GenKind {
+    /// Transfers `{"id","from","to","amount"}` between this many accounts (at least 2),
+    /// keyed by the debited account.
+    Transfers {
+        /// Number of accounts.
+        accounts: u64,
+    },
+    /// Lines of words from a vocabulary of this many words, keyed `line-<id>`.
+    Lines {
+        /// Distinct words.
+        vocabulary: u64,
+    },
+}
+
+impl GenKind {
+    /// Refuses what cannot be generated (transfers between fewer than 2 accounts).
+    pub fn check(&self) -> Result<(), GenError> {
+        match *self {
+            GenKind::Transfers { accounts } if accounts < 2 => {
+                Err(GenError::TooFewAccounts(accounts))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The `count` records with ids `first..first + count` of the sequence `seed` names:
+    /// the same records whichever log they are written to.
+    pub fn records(&self, seed: u64, first: u64, count: u64) -> Result<Vec<Record>, GenError> {
+        Ok(match *self {
+            GenKind::Transfers { accounts } => generate_transfers(seed, first, count, accounts)
+                .iter()
+                .map(transfer_record)
+                .collect::<Result<Vec<_>, _>>()?,
+            GenKind::Lines { vocabulary } => generate_lines(seed ^ first, count, vocabulary)
+                .into_iter()
+                .zip(first..)
+                .map(|(line, id)| Record {
+                    timestamp: Timestamp(GENERATED_EPOCH_MS + id as i64),
+                    key: Some(format!("line-{id}").into_bytes()),
+                    value: line.into_bytes(),
+                })
+                .collect(),
+        })
+    }
+}
+
+/// Appends `target.count` generated records of `kind`; ids continue after the records
+/// already in the topic.
+pub fn write_generated(target: &GenTarget, kind: GenKind) -> Result<GenSummary, GenError> {
+    kind.check()?;
+    write(target, |first, count, seed| {
+        kind.records(seed, first, count)
+    })
+}
+
 /// Appends `target.count` generated transfers between `accounts` accounts, keyed by the
 /// debited account; ids continue after the records already in the topic.
 pub fn write_transfers(target: &GenTarget, accounts: u64) -> Result<GenSummary, GenError> {
-    if accounts < 2 {
-        return Err(GenError::TooFewAccounts(accounts));
-    }
-    write(target, |first, count, seed| {
-        generate_transfers(seed, first, count, accounts)
-            .iter()
-            .map(transfer_record)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(GenError::from)
-    })
+    write_generated(target, GenKind::Transfers { accounts })
 }
 
 /// Appends `target.count` lines of words from a vocabulary of `vocabulary` words, keyed
 /// `line-<id>`, ids continuing after the records already in the topic.
 pub fn write_lines(target: &GenTarget, vocabulary: u64) -> Result<GenSummary, GenError> {
-    write(target, |first, count, seed| {
-        let records = generate_lines(seed ^ first, count, vocabulary)
-            .into_iter()
-            .enumerate()
-            .map(|(i, line)| Record {
-                timestamp: Timestamp(GENERATED_EPOCH_MS + first as i64 + i as i64),
-                key: Some(format!("line-{}", first + i as u64).into_bytes()),
-                value: line.into_bytes(),
-            })
-            .collect();
-        Ok(records)
-    })
+    write_generated(target, GenKind::Lines { vocabulary })
 }
 
 /// Opens the log owning only the topic (a job may follow the log meanwhile) and appends
@@ -162,7 +199,7 @@ fn write(
 
 /// The partitioning key: generated records are all keyed; an unkeyed one would go where
 /// the empty key goes, as the log itself places unkeyed records.
-fn key_of(record: &Record) -> &[u8] {
+pub fn key_of(record: &Record) -> &[u8] {
     match &record.key {
         Some(key) => key,
         None => &[],

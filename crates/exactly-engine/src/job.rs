@@ -105,6 +105,19 @@ impl Job {
         &self.spec.sink
     }
 
+    /// What the job writes on the embedded log: its outputs, audit and dead-letter topics,
+    /// its journal and the transaction topics. Its input is followed read-only, so other
+    /// processes can keep appending to it while the job runs.
+    pub fn write_scope(&self) -> exactly_log::WriteScope {
+        let mut topics = vec![
+            self.sink_topic().to_string(),
+            self.dead_letter_topic(),
+            crate::runtime::journal::journal_topic(self.name()),
+        ];
+        topics.extend(self.audit_topic().map(str::to_string));
+        exactly_log::WriteScope::topics(topics).with_transactions()
+    }
+
     /// The audit topic, if any.
     pub fn audit_topic(&self) -> Option<&str> {
         self.spec.audit.as_deref()
@@ -172,16 +185,16 @@ impl<T: Send + 'static> Stream<T> {
             chain: Arc::new(move |record, emit| {
                 // Items are held until the whole record parsed: a rejected record emits
                 // nothing, so it is either applied or dead-lettered, never half of each.
-                let mut parsed = Vec::new();
+                let mut held = Held::Nothing;
                 let mut rejected = None;
                 previous(record, &mut |item| match f(item) {
-                    Ok(items) => parsed.extend(items),
+                    Ok(items) => held = std::mem::replace(&mut held, Held::Nothing).push(items),
                     Err(reason) => rejected = Some(reason),
                 })?;
                 match rejected {
                     Some(reason) => Err(Rejection { reason }),
                     None => {
-                        parsed.into_iter().for_each(&mut *emit);
+                        held.emit(&mut *emit);
                         Ok(())
                     }
                 }
@@ -261,6 +274,40 @@ impl<T: OutputRecord> Stream<T> {
             route_by_partition: true,
         };
         stage.sink(topic)
+    }
+}
+
+/// What a `try_flat_map` step holds until its record has parsed. The usual record gives
+/// the step one item, whose outputs are held as the step returned them (an array, an
+/// option: no list is allocated per record); only a second item collects them.
+enum Held<I, U> {
+    Nothing,
+    One(I),
+    Many(Vec<U>),
+}
+
+impl<U, I: IntoIterator<Item = U>> Held<I, U> {
+    fn push(self, items: I) -> Self {
+        match self {
+            Held::Nothing => Held::One(items),
+            Held::One(first) => {
+                let mut all: Vec<U> = first.into_iter().collect();
+                all.extend(items);
+                Held::Many(all)
+            }
+            Held::Many(mut all) => {
+                all.extend(items);
+                Held::Many(all)
+            }
+        }
+    }
+
+    fn emit(self, emit: &mut dyn FnMut(U)) {
+        match self {
+            Held::Nothing => {}
+            Held::One(items) => items.into_iter().for_each(emit),
+            Held::Many(all) => all.into_iter().for_each(emit),
+        }
     }
 }
 

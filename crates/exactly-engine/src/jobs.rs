@@ -1,17 +1,30 @@
 //! Built-in jobs and their input: the bank `balances` job over generated transfers,
 //! `wordcount` and `window-count`. The CLI, the demo, the benchmarks and the tests all run
-//! these same definitions.
+//! these same definitions. [`check_balances`] checks the balances job's output against
+//! its input ([`BalanceCheck`]); [`run_summary`] is the summary of a run as `exactly run`
+//! prints it.
 
 use crate::job::{log_topic, Job};
 use crate::operator::PersistentTask;
-use crate::runtime::{decode_audit, DeadLetter, Lineage};
 use crate::types::SourceRecord;
 use exactly_core::Timestamp;
 use exactly_state::{Count, LatePolicy, Sum, WindowAssigner};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
-use std::borrow::Cow;
+
+mod check;
+mod parse;
+mod summary;
+pub use check::{
+    check_balances, dead_lettered, for_each_committed, last_values, BalanceCheck, CheckError,
+    CommittedRecords, EachRecord,
+};
+pub use parse::{parse_transfer, parse_transfer_compact};
+pub use summary::run_summary;
+
+/// The key a keyless record counts under in `window-count`.
+const KEYLESS: &str = "";
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -27,29 +40,6 @@ pub struct Transfer {
     pub to: String,
     /// Amount moved (> 0).
     pub amount: i64,
-}
-
-/// A transfer as read from the input: account names are borrowed from the record when
-/// they hold no JSON escape and owned when they do (`"caf\u00e9"`, `"a\"b"`) — a
-/// borrowed `&str` cannot hold an unescaped string, and refusing those would drop valid
-/// input.
-#[derive(Deserialize)]
-struct TransferRef<'a> {
-    #[allow(dead_code)]
-    id: u64,
-    #[serde(borrow)]
-    from: Cow<'a, str>,
-    #[serde(borrow)]
-    to: Cow<'a, str>,
-    amount: i64,
-}
-
-/// Parses a `balances` input record: the debit and credit it makes, or why it is not a
-/// transfer.
-pub fn parse_transfer(value: &[u8]) -> Result<[(String, i128); 2], String> {
-    let t = serde_json::from_slice::<TransferRef<'_>>(value).map_err(|e| e.to_string())?;
-    let amount = i128::from(t.amount);
-    Ok([(t.from.into_owned(), -amount), (t.to.into_owned(), amount)])
 }
 
 /// The name of account `index`.
@@ -118,7 +108,7 @@ pub fn balances(input: &str, output: &str, rejected: Rejected) -> Job {
     Job::new("balances")
         .source(log_topic(input))
         .try_flat_map(move |record: SourceRecord| {
-            parse_transfer(&record.value).inspect_err(|_| {
+            parse_transfer_compact(&record.value).inspect_err(|_| {
                 rejected.0.fetch_add(1, Ordering::Relaxed);
             })
         })
@@ -176,8 +166,12 @@ pub fn window_count(input: &str, output: &str, window_ms: i64) -> Job {
     Job::new("window-count")
         .source(log_topic(input))
         .try_flat_map(|record: SourceRecord| {
-            let key = std::str::from_utf8(record.key.as_deref().unwrap_or(b""))
-                .map_err(|e| format!("the key is not UTF-8: {e}"))?;
+            let key = match record.key.as_deref() {
+                Some(key) => {
+                    std::str::from_utf8(key).map_err(|e| format!("the key is not UTF-8: {e}"))?
+                }
+                None => KEYLESS,
+            };
             Ok([(key.to_string(), 1u64)])
         })
         .key_by(|(key, _)| key.clone())
@@ -206,246 +200,4 @@ pub fn generate_lines(seed: u64, count: u64, vocabulary: u64) -> Vec<String> {
                 .join(" ")
         })
         .collect()
-}
-
-/// What [`check_balances`] found: the job's output against the reference computed from
-/// its input, its dead letters against the input records that are not transfers, and R/UR
-/// of the applied transfers from the audit.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct BalanceCheck {
-    /// Transfers in the input.
-    pub transfers: u64,
-    /// Input records that do not parse as transfers (they must be dead letters).
-    pub unparseable: u64,
-    /// Records in the dead-letter topic for this input.
-    pub dead_letters: u64,
-    /// Unparseable input records with no dead letter (lost).
-    pub dead_letters_missing: u64,
-    /// Dead letters beyond the first per input record, or for a record that parses.
-    pub dead_letters_extra: u64,
-    /// Accounts in the reference.
-    pub accounts: u64,
-    /// Accounts whose last committed output differs from the reference (or is missing).
-    pub accounts_wrong: u64,
-    /// Sum over all last balances (0 when money is conserved).
-    pub money_total: i128,
-    /// Debit and credit events expected (two per transfer).
-    pub events_expected: u64,
-    /// Audit entries (applications, duplicates included); 0 when not audited.
-    pub events_applied: u64,
-    /// Distinct expected events applied at least once; 0 when not audited.
-    pub events_unique: u64,
-    /// Reliability: unique applied / expected — `None` (JSON `null`) without an audit:
-    /// not measured.
-    pub r: Option<f64>,
-    /// Uniqueness: unique applied / applied — `None` without an audit.
-    pub ur: Option<f64>,
-    /// Whether an audit topic was read (R and UR are measured only then).
-    pub audited: bool,
-}
-
-impl BalanceCheck {
-    /// Every balance right, money conserved, every bad record dead-lettered once, and (if
-    /// audited) R = UR = 1.
-    pub fn exactly_once(&self) -> bool {
-        let audit_ok = !self.audited
-            || (self.events_unique == self.events_expected
-                && self.events_applied == self.events_expected);
-        let dead_letters_ok = self.dead_letters_missing == 0 && self.dead_letters_extra == 0;
-        self.accounts_wrong == 0 && self.money_total == 0 && audit_ok && dead_letters_ok
-    }
-}
-
-/// Why a check could not read what it checks.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum CheckError {
-    /// Reading a topic failed.
-    #[error("reading {topic}")]
-    Read {
-        /// The topic.
-        topic: String,
-        /// The cause.
-        source: exactly_log::ReadError,
-    },
-    /// A topic does not exist.
-    #[error("topic {0:?} does not exist")]
-    UnknownTopic(String),
-    /// An output, dead-letter or audit record does not decode.
-    #[error("{topic} partition {partition} offset {offset} does not decode: {reason}")]
-    Decode {
-        /// The topic.
-        topic: String,
-        /// Its partition.
-        partition: u32,
-        /// The record's offset.
-        offset: u64,
-        /// What is wrong.
-        reason: String,
-    },
-}
-
-/// Calls `each(partition, record)` for every committed record of `topic`.
-pub fn for_each_committed(
-    log: &exactly_log::Log,
-    topic: &str,
-    mut each: impl FnMut(u32, exactly_log::StoredRecord) -> Result<(), CheckError>,
-) -> Result<(), CheckError> {
-    let partitions = log
-        .partition_count(topic)
-        .ok_or_else(|| CheckError::UnknownTopic(topic.to_string()))?;
-    let read_error = |source| CheckError::Read {
-        topic: topic.to_string(),
-        source,
-    };
-    for partition in 0..partitions {
-        let from = log
-            .partition_info(topic, partition)
-            .map_err(read_error)?
-            .start_offset;
-        // To the last stable offset as of now; past aborted batches and markers (a loop
-        // that stopped at the first empty read missed everything after an aborted batch).
-        let scan = log
-            .scan(
-                topic,
-                partition,
-                from,
-                exactly_log::Isolation::ReadCommitted,
-            )
-            .map_err(read_error)?;
-        for record in scan {
-            each(partition, record.map_err(read_error)?)?;
-        }
-    }
-    Ok(())
-}
-
-/// The input records (partition, offset) of `input` that `dead_letters` holds, with how
-/// many copies of each (a missing topic holds none).
-pub fn dead_lettered(
-    log: &exactly_log::Log,
-    dead_letters: &str,
-    input: &str,
-) -> Result<std::collections::BTreeMap<(u32, u64), u64>, CheckError> {
-    let mut found = std::collections::BTreeMap::new();
-    if log.partition_count(dead_letters).is_none() {
-        return Ok(found);
-    }
-    for_each_committed(log, dead_letters, |partition, record| {
-        let letter: DeadLetter =
-            serde_json::from_slice(&record.value).map_err(|e| CheckError::Decode {
-                topic: dead_letters.to_string(),
-                partition,
-                offset: record.offset.0,
-                reason: e.to_string(),
-            })?;
-        if letter.topic == input {
-            *found.entry((letter.partition, letter.offset)).or_insert(0) += 1;
-        }
-        Ok(())
-    })?;
-    Ok(found)
-}
-
-/// Checks the `balances` job: reference balances from `input`, last committed values from
-/// `output`, dead letters in `dead_letters`, and (with `audit`) R and UR of the applied
-/// debit/credit events.
-pub fn check_balances(
-    log: &exactly_log::Log,
-    input: &str,
-    output: &str,
-    dead_letters: &str,
-    audit: Option<&str>,
-) -> Result<BalanceCheck, CheckError> {
-    let mut check = BalanceCheck::default();
-    let mut reference = std::collections::BTreeMap::<String, i128>::new();
-    let mut expected = std::collections::HashSet::<Lineage>::new();
-    let mut bad = std::collections::BTreeSet::<(u32, u64)>::new();
-    for_each_committed(log, input, |partition, record| {
-        let Ok(halves) = parse_transfer(&record.value) else {
-            check.unparseable += 1;
-            bad.insert((partition, record.offset.0));
-            return Ok(());
-        };
-        check.transfers += 1;
-        for (index, (account, amount)) in halves.into_iter().enumerate() {
-            *reference.entry(account).or_insert(0) += amount;
-            expected.insert(Lineage {
-                partition,
-                offset: record.offset.0,
-                index: index as u32,
-            });
-        }
-        Ok(())
-    })?;
-    for (source, copies) in dead_lettered(log, dead_letters, input)? {
-        check.dead_letters += copies;
-        match bad.remove(&source) {
-            true => check.dead_letters_extra += copies - 1,
-            false => check.dead_letters_extra += copies,
-        }
-    }
-    check.dead_letters_missing = bad.len() as u64;
-    let last = last_values(log, output)?;
-    check.accounts = reference.len() as u64;
-    check.accounts_wrong = reference
-        .iter()
-        .filter(|(account, balance)| last.get(*account) != Some(balance))
-        .count() as u64;
-    check.money_total = last.values().fold(0i128, |sum, v| sum.wrapping_add(*v));
-    check.events_expected = expected.len() as u64;
-    if let Some(audit) = audit {
-        check.audited = true;
-        let mut seen = std::collections::HashSet::new();
-        for_each_committed(log, audit, |partition, record| {
-            let lineages = decode_audit(&record.value).map_err(|e| CheckError::Decode {
-                topic: audit.to_string(),
-                partition,
-                offset: record.offset.0,
-                reason: e.to_string(),
-            })?;
-            for lineage in lineages {
-                check.events_applied += 1;
-                if expected.contains(&lineage) {
-                    seen.insert(lineage);
-                }
-            }
-            Ok(())
-        })?;
-        check.events_unique = seen.len() as u64;
-        let ratio = |a: u64, b: u64| if b == 0 { 1.0 } else { a as f64 / b as f64 };
-        check.r = Some(ratio(check.events_unique, check.events_expected));
-        check.ur = Some(ratio(check.events_unique, check.events_applied));
-    }
-    Ok(check)
-}
-
-#[derive(Deserialize)]
-struct KeyValue {
-    key: String,
-    value: i128,
-}
-
-/// The last committed value per key of a `{"key":…,"value":…}` output topic (a key's
-/// records all live in one partition, in commit order).
-pub fn last_values(
-    log: &exactly_log::Log,
-    topic: &str,
-) -> Result<std::collections::BTreeMap<String, i128>, CheckError> {
-    let mut values = std::collections::BTreeMap::new();
-    if log.partition_count(topic).is_none() {
-        return Ok(values);
-    }
-    for_each_committed(log, topic, |partition, record| {
-        let kv: KeyValue =
-            serde_json::from_slice(&record.value).map_err(|e| CheckError::Decode {
-                topic: topic.to_string(),
-                partition,
-                offset: record.offset.0,
-                reason: e.to_string(),
-            })?;
-        values.insert(kv.key, kv.value);
-        Ok(())
-    })?;
-    Ok(values)
 }

@@ -6,7 +6,12 @@ use std::ops::Range;
 
 /// The key group of `key`: `xxh3(key) mod key_groups`.
 pub fn key_group(key: &[u8], key_groups: u32) -> u32 {
-    (xxhash_rust::xxh3::xxh3_64(key) % u64::from(key_groups.max(1))) as u32
+    key_group_of_hash(xxhash_rust::xxh3::xxh3_64(key), key_groups)
+}
+
+/// The key group of a key whose `xxh3` is `hash` (for callers that keep the hash).
+pub fn key_group_of_hash(hash: u64, key_groups: u32) -> u32 {
+    (hash % u64::from(key_groups.max(1))) as u32
 }
 
 /// The task (of `parallelism`) owning key group `group` (of `key_groups`).

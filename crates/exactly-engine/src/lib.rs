@@ -35,8 +35,14 @@
 //!   threads; recovery; the typed, versioned [`runtime::Manifest`]; the transactional and
 //!   the idempotent (write-ahead) sink ([`RunOptions`] — including the clock that stamps
 //!   what a job writes —, [`SinkMode`], [`RunReport`], [`JobStatus`]).
+//! - [`status_watch`]: [`StatusWatch`](status_watch::StatusWatch), a running job's status
+//!   reported every interval from another thread (a progress display).
 //! - [`jobs`]: the built-in jobs (`balances`, `wordcount`, `window_count`), their generated
 //!   input and the balances check.
+//! - [`compact_key`]: [`CompactKey`](compact_key::CompactKey), short text keys kept inline
+//!   (encoded like `String`s), the key of `balances`.
+//! - [`transfer_json`]: the typed fast path of the `balances` parse (the writer's exact
+//!   form, borrowed; anything else falls back to `serde_json`).
 //! - [`generate`]: that input written into a topic of the embedded log ([`generate::GenTarget`],
 //!   [`generate::GenSummary`]).
 //! - Sans-IO cores the runtime is built on: [`clock`] ([`ClockTracker`], a task's clock is
@@ -51,13 +57,17 @@
 
 pub mod barrier;
 pub mod clock;
+pub mod compact_key;
 pub mod generate;
+mod hashed_key;
 pub mod job;
 pub mod jobs;
 pub mod key_group;
 pub mod operator;
 pub mod runtime;
 mod spec;
+pub mod status_watch;
+pub mod transfer_json;
 pub mod types;
 
 pub use barrier::{BarrierAligner, BarrierEvent, CheckpointId};
@@ -65,11 +75,12 @@ pub use clock::ClockTracker;
 pub use job::{
     log_topic, Job, JobBuilder, KeyedStream, LogTopic, Stage, Stream, KEY_GROUPS_DEFAULT,
 };
-pub use key_group::{key_group, task_for_key_group, KeyGroupRange};
+pub use key_group::{key_group, key_group_of_hash, task_for_key_group, KeyGroupRange};
 pub use operator::PersistentTask;
 pub use runtime::{
-    decode_audit, default_state_dir, journal_topic, read_status, sink_transactional_id,
-    validate_job_name, BadInputPolicy, DeadLetter, JobStatus, JournalEntry, Lineage,
+    decode_audit, default_state_dir, journal_topic, read_status, read_status_in,
+    sink_transactional_id, validate_job_name, BadInputPolicy, Checkpoints, DeadLetter, Input,
+    InputBatch, JobStatus, JournalEntry, Lineage, LogInput, LogOutput, Manifest, Output,
     RecoveryReport, RunError, RunOptions, RunReport, SinkMode, StatusError, StatusFile, Topology,
     JOB_NAME_LEN_MAX, JOURNAL_TOPIC_PREFIX,
 };

@@ -8,13 +8,13 @@
 //! - `WindowOperator`: a monoid per key and event-time window, emitted by the clock.
 //! - `PassThrough`: stateless jobs.
 
+use crate::hashed_key::{HashedKey, Prehashed};
 use crate::types::{Event, GroupKey, Windowed};
 use exactly_core::Timestamp;
 use exactly_state::{LatePolicy, Monoid, SnapshotError, WindowAssigner, WindowState};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
-use xxhash_rust::xxh3::Xxh3Builder;
 
 /// A custom stateful operator: the engine keeps one `State` per key, checkpoints it with
 /// the job and restores it after a crash, so `process` sees every message exactly once.
@@ -122,11 +122,12 @@ struct AggregateSlot<V> {
     dirty: bool,
 }
 
-/// A monoid total per key; changed totals are emitted at each checkpoint.
+/// A monoid total per key; changed totals are emitted at each checkpoint. Keys are looked
+/// up by the hash their source computed (`HashedKey`): each key is hashed once.
 pub(crate) struct AggregateOperator<K, M: Monoid> {
     monoid: M,
-    totals: HashMap<K, AggregateSlot<M::Value>, Xxh3Builder>,
-    dirty: Vec<K>,
+    totals: HashMap<HashedKey<K>, AggregateSlot<M::Value>, Prehashed>,
+    dirty: Vec<HashedKey<K>>,
 }
 
 impl<K, M: Monoid> AggregateOperator<K, M> {
@@ -148,18 +149,22 @@ impl<K: GroupKey, X, M: Monoid> KeyedOperator<K, (X, M::Value), (K, M::Value)>
         _out: &mut Vec<(K, M::Value)>,
     ) -> Result<(), SnapshotError> {
         let value = event.value.1;
-        if let Some(slot) = self.totals.get_mut(&event.key) {
+        let key = HashedKey {
+            hash: event.hash,
+            key: event.key,
+        };
+        if let Some(slot) = self.totals.get_mut(&key) {
             slot.value = self.monoid.combine(&slot.value, &value);
             if !slot.dirty {
                 slot.dirty = true;
-                self.dirty.push(event.key);
+                self.dirty.push(key);
             }
             return Ok(());
         }
         let total = self.monoid.combine(&self.monoid.zero(), &value);
-        self.dirty.push(event.key.clone());
+        self.dirty.push(key.clone());
         self.totals.insert(
-            event.key,
+            key,
             AggregateSlot {
                 group: event.group,
                 value: total,
@@ -173,13 +178,13 @@ impl<K: GroupKey, X, M: Monoid> KeyedOperator<K, (X, M::Value), (K, M::Value)>
         for key in self.dirty.drain(..) {
             if let Some(slot) = self.totals.get_mut(&key) {
                 slot.dirty = false;
-                out.push((key, slot.value.clone()));
+                out.push((key.key, slot.value.clone()));
             }
         }
     }
 
     fn snapshot(&self) -> Result<Vec<(u32, Vec<u8>)>, SnapshotError> {
-        snapshot_by_group(self.totals.iter().map(|(k, s)| (s.group, k, &s.value)))
+        snapshot_by_group(self.totals.iter().map(|(k, s)| (s.group, &k.key, &s.value)))
     }
 
     fn restore(&mut self, group: u32, bytes: &[u8]) -> Result<(), SnapshotError> {
@@ -190,7 +195,7 @@ impl<K: GroupKey, X, M: Monoid> KeyedOperator<K, (X, M::Value), (K, M::Value)>
                 value,
                 dirty: false,
             };
-            self.totals.insert(key, slot);
+            self.totals.insert(HashedKey::new(key), slot);
         }
         Ok(())
     }
@@ -295,7 +300,7 @@ impl<K: GroupKey, X, M: Monoid + Clone> KeyedOperator<K, (X, M::Value), Windowed
 /// Runs a [`PersistentTask`] with one state per key.
 pub(crate) struct TaskOperator<P: PersistentTask> {
     task: P,
-    states: HashMap<P::Key, (u32, P::State), Xxh3Builder>,
+    states: HashMap<HashedKey<P::Key>, (u32, P::State), Prehashed>,
 }
 
 impl<P: PersistentTask> TaskOperator<P> {
@@ -313,23 +318,33 @@ impl<P: PersistentTask> KeyedOperator<P::Key, P::In, P::Out> for TaskOperator<P>
         event: Event<P::Key, P::In>,
         out: &mut Vec<P::Out>,
     ) -> Result<(), SnapshotError> {
+        let key = HashedKey {
+            hash: event.hash,
+            key: event.key,
+        };
+        // No copy of a known key (`entry` would take an owned key: a copy per item); the
+        // second lookup reuses the kept hash.
+        if !self.states.contains_key(&key) {
+            self.states
+                .insert(key.clone(), (event.group, P::State::default()));
+        }
         let (_, state) = self
             .states
-            .entry(event.key.clone())
-            .or_insert_with(|| (event.group, P::State::default()));
+            .get_mut(&key)
+            .expect("the key was inserted just above when it was missing");
         self.task
-            .process(&event.key, event.value, event.timestamp, state, out);
+            .process(&key.key, event.value, event.timestamp, state, out);
         Ok(())
     }
 
     fn snapshot(&self) -> Result<Vec<(u32, Vec<u8>)>, SnapshotError> {
-        snapshot_by_group(self.states.iter().map(|(k, (g, s))| (*g, k, s)))
+        snapshot_by_group(self.states.iter().map(|(k, (g, s))| (*g, &k.key, s)))
     }
 
     fn restore(&mut self, group: u32, bytes: &[u8]) -> Result<(), SnapshotError> {
         let entries: Vec<(P::Key, P::State)> = decode(bytes)?;
         for (key, state) in entries {
-            self.states.insert(key, (group, state));
+            self.states.insert(HashedKey::new(key), (group, state));
         }
         Ok(())
     }
@@ -344,6 +359,7 @@ mod tests {
         let key = key.to_string();
         let group = crate::key_group::key_group(key.as_bytes(), 8);
         Event {
+            hash: crate::hashed_key::key_hash(&key),
             key,
             group,
             value: ((), value),
@@ -405,6 +421,7 @@ mod tests {
             let e = event(k, 1, ts);
             Event {
                 key: e.key,
+                hash: e.hash,
                 group: e.group,
                 value: ((), 1u64),
                 timestamp: e.timestamp,

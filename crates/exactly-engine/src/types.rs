@@ -13,6 +13,7 @@ use std::hash::Hash;
 /// What a job promises about the effect of each input message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Guarantee {
     /// Source positions are committed ahead of processing: a crash may lose messages,
     /// never double them.
@@ -156,6 +157,8 @@ pub struct Rejection {
 #[derive(Debug)]
 pub(crate) struct Event<K, T> {
     pub key: K,
+    /// `xxh3` of the key's group bytes (computed once, by the source).
+    pub hash: u64,
     pub group: u32,
     pub value: T,
     pub timestamp: Timestamp,

@@ -305,10 +305,11 @@ pub fn decode_header(bytes: &[u8], batch_bytes_max: u32) -> Result<BatchHeader, 
     })
 }
 
-/// CRC32C of a whole encoded batch, skipping the CRC field itself.
-pub fn batch_crc(batch: &[u8]) -> u32 {
-    let head = crc32c::crc32c(batch.get(..12).unwrap_or_default());
-    crc32c::crc32c_append(head, batch.get(16..).unwrap_or_default())
+/// CRC32C of a whole encoded batch, skipping the CRC field itself (bytes 12..16);
+/// `None` for bytes too short to hold that field.
+pub fn batch_crc(batch: &[u8]) -> Option<u32> {
+    let (head, body) = (batch.get(..12)?, batch.get(16..)?);
+    Some(crc32c::crc32c_append(crc32c::crc32c(head), body))
 }
 
 /// Decodes and checksums the batch at the start of `bytes`; returns its header.
@@ -319,7 +320,12 @@ pub fn check_batch(bytes: &[u8], batch_bytes_max: u32) -> Result<BatchHeader, De
         needed: len,
         available: bytes.len(),
     })?;
-    let computed = batch_crc(batch);
+    // `decode_header` accepted a length of at least HEADER_BYTES, so `batch` holds the CRC
+    // field; a shorter one would be an incomplete batch.
+    let computed = batch_crc(batch).ok_or(DecodeError::Incomplete {
+        needed: HEADER_BYTES,
+        available: batch.len(),
+    })?;
     if computed != header.crc {
         return Err(DecodeError::BadChecksum {
             stored: header.crc,
@@ -391,11 +397,11 @@ impl<'a> Cursor<'a> {
     fn varint(&mut self) -> Result<u64, DecodeError> {
         let mut value = 0u64;
         for shift in (0..64).step_by(7) {
-            let byte = *self
+            let (&byte, rest) = self
                 .bytes
-                .first()
+                .split_first()
                 .ok_or(DecodeError::BadRecords("truncated varint"))?;
-            self.bytes = self.bytes.get(1..).unwrap_or_default();
+            self.bytes = rest;
             value |= u64::from(byte & 0x7f) << shift;
             if byte & 0x80 == 0 {
                 return Ok(value);
@@ -482,8 +488,7 @@ impl EncodedBatch {
         let max_timestamp = records
             .iter()
             .map(|r| r.timestamp)
-            .max()
-            .unwrap_or(first_timestamp);
+            .fold(first_timestamp, std::cmp::max);
         let mut bytes = vec![0u8; HEADER_BYTES];
         let mut record_buf = Vec::with_capacity(64);
         for record in records {
@@ -523,7 +528,10 @@ impl EncodedBatch {
         put_at(&mut bytes, 32, &max_timestamp.0.to_le_bytes());
         put_at(&mut bytes, 40, &pid.to_le_bytes());
         put_at(&mut bytes, 48, &seq.to_le_bytes());
-        let body_crc = crc32c::crc32c(bytes.get(16..).unwrap_or_default());
+        #[allow(clippy::expect_used)]
+        // invariant: `bytes` started as HEADER_BYTES (64) zeroes and only grew.
+        let body = bytes.get(16..).expect("the header is 64 bytes long");
+        let body_crc = crc32c::crc32c(body);
         Ok(Self {
             bytes,
             body_crc,
@@ -563,15 +571,19 @@ impl EncodedBatch {
         // Below this size recomputing the CRC directly is far cheaper.
         const COMBINE_FROM_BYTES: usize = 256 << 10;
         let crc = if body_len < COMBINE_FROM_BYTES {
-            batch_crc(&self.bytes)
+            #[allow(clippy::expect_used)]
+            // invariant: an encoded batch starts as HEADER_BYTES (64) zeroes and only grows.
+            batch_crc(&self.bytes).expect("an encoded batch holds its whole header")
         } else {
-            let head = crc32c::crc32c(self.bytes.get(..12).unwrap_or_default());
+            #[allow(clippy::expect_used)]
+            // invariant: an encoded batch is at least HEADER_BYTES (64) long.
+            let head = crc32c::crc32c(self.bytes.get(..12).expect("the header is 64 bytes long"));
             crc32c::crc32c_combine(head, self.body_crc, body_len)
         };
         put_at(&mut self.bytes, 12, &crc.to_le_bytes());
         debug_assert_eq!(
             batch_crc(&self.bytes),
-            crc,
+            Some(crc),
             "combined CRC equals direct CRC"
         );
         &self.bytes

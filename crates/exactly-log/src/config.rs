@@ -37,7 +37,11 @@ impl std::str::FromStr for Durability {
 }
 
 /// Largest segment the index format can address (positions are `u32`).
-pub const SEGMENT_BYTES_LIMIT: u64 = 1 << 30;
+pub const SEGMENT_BYTES_LIMIT: u64 = READ_BATCH_BYTES_MAX as u64;
+
+/// Largest batch a read or a recovery scan accepts: the format's limit (a batch never
+/// outgrows its segment), as the `u32` batch lengths are compared against.
+pub const READ_BATCH_BYTES_MAX: u32 = 1 << 30;
 
 /// Settings of an embedded log.
 #[derive(Clone, Debug)]
@@ -68,6 +72,32 @@ pub struct LogConfig {
     /// Longest time the evidence file goes without an fsync while appends continue: an OS
     /// crash can take back at most this much of the evidence (never data).
     pub durable_end_sync_interval_ms: u64,
+    /// When a transaction's markers are made durable (and so visible to `read_committed`
+    /// readers) relative to `commit`/`abort` returning.
+    pub marker_sync: MarkerSync,
+}
+
+/// When a transaction's markers become durable, and with them visible to `read_committed`
+/// readers. The decision recorded in `__transactions` is durable before `commit` returns
+/// in every mode: it is the commit point, and recovery writes a lost marker again from it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MarkerSync {
+    /// Before `commit`/`abort` returns: three fsyncs in a row per commit (data, decision,
+    /// markers); a reader sees the transaction as soon as `commit` returned.
+    BeforeReturn,
+    /// After `commit` returns: a background syncer makes them durable after lingering
+    /// `linger_ms`, so that a sync the partition does anyway (usually the producer's next
+    /// append) covers them for free. Readers see a commit at most `linger_ms` plus one
+    /// fsync after it returned. The default, with 1 ms.
+    Trailing {
+        /// How long the syncer waits for another sync to cover the markers.
+        linger_ms: u64,
+    },
+    /// Only when something else syncs the partition (a later append or commit, a
+    /// snapshot, [`crate::Log::flush`], close): no background thread, so a run is
+    /// deterministic (crash-point sweeps). An idle producer's last commit stays invisible
+    /// until then.
+    WithNextSync,
 }
 
 impl Default for LogConfig {
@@ -83,18 +113,33 @@ impl Default for LogConfig {
             producers_per_partition_max: 100_000,
             durable_end_evidence: true,
             durable_end_sync_interval_ms: 1_000,
+            marker_sync: MarkerSync::Trailing { linger_ms: 1 },
         }
     }
 }
 
 impl LogConfig {
+    /// The defaults with `durability` and segments rolled at `segment_bytes`; batches are
+    /// capped to the segment size, since a batch must fit in a segment.
+    pub fn with_segments(durability: Durability, segment_bytes: u64) -> Self {
+        let defaults = Self::default();
+        Self {
+            durability,
+            segment_bytes_max: segment_bytes,
+            batch_bytes_max: defaults
+                .batch_bytes_max
+                .min(u32::try_from(segment_bytes).unwrap_or(u32::MAX)),
+            ..defaults
+        }
+    }
+
     /// Largest batch a *read* or a recovery scan accepts: the format's limit, not
     /// [`LogConfig::batch_bytes_max`]. Appends obey `batch_bytes_max`; data already written
     /// with a larger limit (another command, an earlier run) must stay readable, never be
     /// refused or cut because the limit was lowered. Memory stays bounded: readers never
     /// buffer more than the bytes the file holds.
     pub fn read_batch_bytes_max(&self) -> u32 {
-        u32::try_from(SEGMENT_BYTES_LIMIT).unwrap_or(u32::MAX)
+        READ_BATCH_BYTES_MAX
     }
 
     /// Checks that every limit is within what the formats support.

@@ -48,6 +48,7 @@ use std::time::{Duration, Instant};
 
 /// What happens to each value on the way.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Transform {
     /// Unchanged.
     Identity,
@@ -57,6 +58,7 @@ pub enum Transform {
 
 /// Delivery guarantee of the copy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Guarantee {
     /// Outputs and positions in one transaction.
     ExactlyOnce,

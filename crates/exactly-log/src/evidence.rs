@@ -9,6 +9,9 @@ use exactly_core::{Offset, Storage};
 use std::io;
 use std::path::{Path, PathBuf};
 
+/// A sync interval that never elapses: the longest the millisecond clock can measure.
+const NEVER_MS: i64 = i64::MAX;
+
 /// Why the evidence could not be read.
 #[derive(Debug)]
 pub(crate) enum LoadError {
@@ -111,8 +114,12 @@ impl EvidenceWriter {
         let mut writer = Self {
             writer,
             synced_at_ms: now_ms,
-            // A configured interval beyond i64 milliseconds is "never": the same as i64::MAX.
-            sync_interval_ms: i64::try_from(sync_interval_ms).unwrap_or(i64::MAX),
+            sync_interval_ms: match i64::try_from(sync_interval_ms) {
+                Ok(ms) => ms,
+                // An interval beyond i64 milliseconds (292 million years) never elapses:
+                // the same as the longest one the clock can measure.
+                Err(_) => NEVER_MS,
+            },
         };
         // Only a new claim is written: an open that changes nothing (a command refused
         // after opening, a reader-writer that appends nothing) must leave the file as it is.

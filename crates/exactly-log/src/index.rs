@@ -65,8 +65,9 @@ impl SegmentIndex {
         }
     }
 
-    fn relative(&self, offset: Offset) -> u32 {
-        u32::try_from(offset.0.saturating_sub(self.base_offset.0)).unwrap_or(u32::MAX)
+    /// `offset` relative to the segment's base; `None` beyond what a `u32` holds.
+    fn relative(&self, offset: Offset) -> Option<u32> {
+        u32::try_from(offset.0.saturating_sub(self.base_offset.0)).ok()
     }
 
     /// Records a batch appended at `position` (which must equal `segment_bytes`).
@@ -82,7 +83,13 @@ impl SegmentIndex {
         debug_assert_eq!(base_offset, self.next_offset, "offsets are dense");
         let due = self.offsets.is_empty() || self.bytes_since_entry >= self.interval_bytes;
         if due {
-            let relative = self.relative(base_offset);
+            #[allow(clippy::expect_used)]
+            // invariant: a batch lies inside its segment, which holds at most
+            // SEGMENT_BYTES_LIMIT (2^30) bytes, and offsets are dense with every record
+            // taking at least one byte, so a batch starts fewer than 2^32 offsets in.
+            let relative = self
+                .relative(base_offset)
+                .expect("a batch starts within 2^32 offsets of its segment's base");
             self.offsets.push((relative, position as u32));
             if max_timestamp > self.max_timestamp {
                 self.times.push((max_timestamp.0, relative));
@@ -97,8 +104,12 @@ impl SegmentIndex {
 
     /// Byte position of a batch at or before `offset` to start scanning from.
     pub fn position_for_offset(&self, offset: Offset) -> u64 {
-        let relative = self.relative(offset);
-        let at = self.offsets.partition_point(|(rel, _)| *rel <= relative);
+        let at = match self.relative(offset) {
+            Some(relative) => self.offsets.partition_point(|(rel, _)| *rel <= relative),
+            // Further past the base than any batch of a segment can start: every entry is
+            // at or before it.
+            None => self.offsets.len(),
+        };
         match at.checked_sub(1).and_then(|i| self.offsets.get(i)) {
             Some((_, position)) => u64::from(*position),
             None => 0,

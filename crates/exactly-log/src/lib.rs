@@ -17,9 +17,14 @@
 //! - [`produce`]: resumable idempotent producing of a JSON-lines input (batcher, input
 //!   fingerprint).
 //! - [`producer`]: the idempotent-producer table (sans-IO state machine, snapshots).
+//! - [`consume`]: reading a topic as `exactly log consume` does (from an offset or a
+//!   time, to the end or following the tail).
+//! - [`describe`]: a log's partitions and transactions as `exactly log describe` prints
+//!   them.
 //! - [`copy`]: the consume-transform-produce loop (exactly-once or at-least-once).
 //! - [`config`]: [`LogConfig`], [`Durability`].
 //! - [`error`]: one error enum per operation.
+//! - [`existing`]: opening a log directory that must already exist.
 //! - `segment`: segment files and scanning; `partition`: one partition, a file per role
 //!   (append and group commit, roll and retention, read path, markers, follower, recovery,
 //!   consistency checks).
@@ -31,6 +36,8 @@
 //! - [`txn`]: transactions — the coordinator over `__transactions`, the
 //!   [`TransactionalProducer`], consumer-group positions in `__consumer_offsets`.
 //! - [`durable_end`]: the durable-end evidence format (pure); `evidence`: its file I/O.
+//! - [`meters`]: the log's metrics (appends, reads, de-duplication, fsync latency, LSO lag,
+//!   transactions) through the `metrics` facade, recorded once a recorder is installed.
 //! - [`repair`]: the operator's explicit cut of damaged durable data.
 //! - [`verify`]: read-only integrity check of a whole log directory.
 //!
@@ -64,12 +71,16 @@
 
 pub mod batch;
 pub mod config;
+pub mod consume;
 pub mod copy;
+pub mod describe;
 pub mod durable_end;
 pub mod error;
 mod evidence;
+pub mod existing;
 pub mod index;
 mod log;
+pub mod meters;
 mod open;
 mod partition;
 pub mod produce;
@@ -85,7 +96,7 @@ pub mod txn;
 pub mod verify;
 
 pub use batch::{ProducerStamp, Record, StoredRecord};
-pub use config::{Durability, LogConfig};
+pub use config::{Durability, LogConfig, MarkerSync};
 pub use error::{AppendError, MaintenanceError, OpenError, ReadError, TopicError};
 pub use log::Log;
 pub use partition::{

@@ -1,5 +1,6 @@
 //! [`Log`]: topics of partitions in one directory, the public face of the embedded log.
 
+mod extension;
 mod flusher;
 mod load;
 
@@ -15,9 +16,9 @@ use crate::scope::{ScopeLocks, WriteScope};
 use crate::topic::{validate_topic_name, PARTITIONS_MAX};
 use exactly_core::storage::write_file_atomically;
 use exactly_core::{Clock, Offset, ProducerEpoch, ProducerId, Storage, Timestamp};
+pub(crate) use extension::Extension;
 use flusher::{spawn_flusher, Flusher};
 use load::Existing;
-use std::any::Any;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock, RwLock};
@@ -41,9 +42,8 @@ struct LogInner {
     // other topic is followed read-only through `follow_storage`.
     scope: Option<WriteScope>,
     follow_storage: Arc<dyn Storage>,
-    // State a layer built on the log keeps per handle (the transaction coordinator), which
-    // the log itself never looks into.
-    extension: OnceLock<Box<dyn Any + Send + Sync>>,
+    // The transaction coordinator's state, which the log never looks into (`Extension`).
+    extension: OnceLock<Box<dyn Extension>>,
 }
 
 /// An embedded durable log: topics with partitions of segment files in one directory.
@@ -321,6 +321,20 @@ impl Log {
             .append_marker(producer_id, epoch, fence_epoch, kind)
     }
 
+    /// Writes a transaction marker, not yet durable (`Partition::append_marker_trailing`).
+    pub(crate) fn append_marker_trailing(
+        &self,
+        topic: &str,
+        partition: u32,
+        producer_id: ProducerId,
+        epoch: ProducerEpoch,
+        fence_epoch: ProducerEpoch,
+        kind: ControlKind,
+    ) -> Result<crate::partition::MarkerSync, AppendError> {
+        self.append_target(topic, partition)?
+            .append_marker_trailing(producer_id, epoch, fence_epoch, kind)
+    }
+
     /// Every partition of every topic with its open transactions (for reconciliation).
     pub(crate) fn open_transactions(&self) -> Vec<(String, u32, Vec<crate::producer::OngoingTxn>)> {
         let topics = self.inner.topics.read().unwrap_or_else(|e| e.into_inner());
@@ -343,7 +357,7 @@ impl Log {
 
     /// The slot a layer built on the log fills with its per-handle state (the transaction
     /// coordinator); the log never looks into it.
-    pub(crate) fn extension(&self) -> &OnceLock<Box<dyn Any + Send + Sync>> {
+    pub(crate) fn extension(&self) -> &OnceLock<Box<dyn Extension>> {
         &self.inner.extension
     }
 
@@ -493,6 +507,9 @@ impl Log {
 
     /// Flushes and snapshots producer state so the next open is fast.
     pub fn close(mut self) -> Result<(), MaintenanceError> {
+        if let Some(extension) = self.inner.extension.get() {
+            extension.before_close(&self)?;
+        }
         self.stop_flusher();
         for partition in self.all_partitions() {
             partition.checkpoint_producers().map_err(maintenance)?;

@@ -72,6 +72,46 @@ impl RepairAction {
         self.durable_next_offset
             .map_or(0, |end| end.0.saturating_sub(self.first_dropped_offset.0))
     }
+
+    /// The cut as the JSON object `exactly log repair` prints (keys sorted).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::json!({"repaired": self.file, "cut_at_byte": self.cut_at,
+               "file_bytes_before": self.file_bytes,
+               "bytes_removed": self.file_bytes - self.cut_at,
+               "durable_up_to_byte": self.durable_position,
+               "first_dropped_offset": self.first_dropped_offset.0,
+               "durable_offsets_dropped": self.durable_offsets_dropped(),
+               "dropped_offsets": self.durable_next_offset.map(|end| [self.first_dropped_offset.0, end.0]),
+               "reason": self.reason,
+               "snapshots_removed": self.snapshots_removed})
+    }
+}
+
+/// The cut in one line for an operator: the file, the bytes and the offsets dropped.
+impl std::fmt::Display for RepairAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "cut {} at byte {} ({} bytes removed); ",
+            self.file.display(),
+            self.cut_at,
+            self.file_bytes - self.cut_at
+        )?;
+        match self.durable_next_offset {
+            Some(end) => write!(
+                f,
+                "dropped offsets {}..{} ({} records/markers that were durable)",
+                self.first_dropped_offset,
+                end,
+                self.durable_offsets_dropped()
+            ),
+            None => write!(
+                f,
+                "no durable offset dropped (the partition continues at offset {})",
+                self.first_dropped_offset
+            ),
+        }
+    }
 }
 
 /// Repairs the log in `dir` on the real file system under its lock. `topic`/`partition`

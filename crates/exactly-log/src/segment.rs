@@ -313,7 +313,7 @@ pub(crate) fn valid_batch_after(
     let mut rest = vec![0u8; len_bytes.saturating_sub(position) as usize];
     file.read_exact_at(position, &mut rest)?;
     // The segment format's own limit: a batch can never be longer than a segment.
-    let format_max = u32::try_from(crate::config::SEGMENT_BYTES_LIMIT).unwrap_or(u32::MAX);
+    let format_max = crate::config::READ_BATCH_BYTES_MAX;
     let at_position = Batches {
         next_offset,
         batch_bytes_max: format_max,

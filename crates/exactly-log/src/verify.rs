@@ -134,6 +134,38 @@ impl VerifyReport {
     pub fn has_damage(&self) -> bool {
         self.findings.iter().any(Finding::is_damage)
     }
+
+    /// The totals as the JSON object `exactly log verify` prints (keys sorted).
+    pub fn summary(&self) -> serde_json::Value {
+        serde_json::json!({"partitions": self.partitions, "segments": self.segments,
+               "batches": self.batches, "records": self.records, "bytes": self.bytes,
+               "findings": self.findings.len(), "damage": self.has_damage()})
+    }
+
+    /// `Err` naming the number of findings and the first one when damage was found.
+    pub fn check(&self) -> Result<(), VerifyFailed> {
+        match self.has_damage() {
+            false => Ok(()),
+            true => Err(VerifyFailed {
+                problems: self.findings.len(),
+                first: self
+                    .findings
+                    .first()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+            }),
+        }
+    }
+}
+
+/// A verification that found damage.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("verification failed: {problems} problem(s), first: {first}")]
+pub struct VerifyFailed {
+    /// Findings in all.
+    pub problems: usize,
+    /// The first finding, as text.
+    pub first: String,
 }
 
 /// Checks every topic of the log in `dir`.
@@ -168,7 +200,7 @@ pub fn verify_log(storage: &dyn Storage, dir: &Path, config: &LogConfig) -> Veri
                 continue;
             }
         };
-        check_topic_meta(storage, &meta_path, &partitions, &mut report);
+        check_topic_meta(storage, &topic_dir, &meta_path, &partitions, &mut report);
         for partition in partitions.iter().filter(|n| n.parse::<u32>().is_ok()) {
             verify_partition(storage, &topic_dir.join(partition), config, &mut report);
         }
@@ -179,6 +211,7 @@ pub fn verify_log(storage: &dyn Storage, dir: &Path, config: &LogConfig) -> Veri
 /// The metadata must decode (checksum included) and every partition it names must exist.
 fn check_topic_meta(
     storage: &dyn Storage,
+    topic_dir: &Path,
     meta_path: &Path,
     partition_dirs: &[String],
     report: &mut VerifyReport,
@@ -200,7 +233,6 @@ fn check_topic_meta(
                 .push(corrupt(meta_path.to_path_buf(), reason))
         }
     };
-    let topic_dir = meta_path.parent().unwrap_or(meta_path);
     for missing in (0..partitions).filter(|p| !partition_dirs.contains(&p.to_string())) {
         let reason = "partition directory missing although topic.json names it".to_string();
         report

@@ -11,6 +11,11 @@
 //! - after a new producer instance re-runs the interrupted transaction (unless it became
 //!   visible) and the rest of the workload, exactly the committed transactions once.
 //!
+//! The sweep runs twice: with markers made durable before `commit` returns, and with
+//! markers trailing the decision, synced only by the partition's next sync (the
+//! deterministic extreme of the default, where a background syncer does it within a
+//! millisecond): a crash then often takes markers whose decision is durable.
+//!
 //! Every other crash point also crashes during recovery. Failures print the seed and crash point (`EXACTLY_SEED` reruns one seed).
 #![allow(
     clippy::unwrap_used,
@@ -23,7 +28,7 @@ mod common;
 
 use common::*;
 use exactly_core::{ManualClock, Offset, SimStorage, TearMode};
-use exactly_log::{Durability, Isolation, Log, LogConfig};
+use exactly_log::{Durability, Isolation, Log, LogConfig, MarkerSync};
 
 const TOPIC: &str = "out";
 const PARTITIONS: u32 = 3;
@@ -35,11 +40,14 @@ const TEARS: [TearMode; 4] = [
     TearMode::PrefixThenZeros,
 ];
 
-fn config() -> LogConfig {
+const MARKER_SYNCS: [MarkerSync; 2] = [MarkerSync::BeforeReturn, MarkerSync::WithNextSync];
+
+fn config(marker_sync: MarkerSync) -> LogConfig {
     LogConfig {
         durability: Durability::Immediate,
         segment_bytes_max: 4096,
         batch_bytes_max: 1024,
+        marker_sync,
         ..LogConfig::default()
     }
 }
@@ -114,7 +122,10 @@ fn run_txns(log: &Log, from: usize, committed: &mut Vec<usize>) -> (usize, bool)
     (TXNS, true)
 }
 
+/// What `read_committed` readers see once every marker written is durable (with trailing
+/// markers, a live log shows a commit only after the partition's next sync).
 fn committed_view(log: &Log) -> Vec<Vec<String>> {
+    log.flush().unwrap();
     (0..PARTITIONS)
         .map(|p| {
             log.read_with(TOPIC, p, Offset(0), 100_000, Isolation::ReadCommitted)
@@ -138,20 +149,20 @@ fn expected_view(ks: &[usize]) -> Vec<Vec<String>> {
     view
 }
 
-fn open_with_topic(storage: &SimStorage, clock: &ManualClock) -> Option<Log> {
-    let log = open_sim(storage, clock, config()).ok()?;
+fn open_with_topic(storage: &SimStorage, clock: &ManualClock, mode: MarkerSync) -> Option<Log> {
+    let log = open_sim(storage, clock, config(mode)).ok()?;
     log.create_topic(TOPIC, PARTITIONS).ok()?;
     Some(log)
 }
 
-fn crash_point(seed: u64, i: u64, n: u64) {
+fn crash_point(seed: u64, mode: MarkerSync, i: u64, n: u64) {
     let tear = TEARS[(i % 4) as usize];
-    let ctx = format!("seed {seed}, crash point {i} of {n}, {tear:?}");
+    let ctx = format!("seed {seed}, {mode:?}, crash point {i} of {n}, {tear:?}");
     let storage = SimStorage::new(seed ^ i);
     let clock = ManualClock::new(1_000_000);
     storage.crash_after_mutations(i);
     let mut committed = Vec::new();
-    let next = match open_with_topic(&storage, &clock) {
+    let next = match open_with_topic(&storage, &clock, mode) {
         Some(log) => run_txns(&log, 0, &mut committed).0,
         None => 0,
     };
@@ -164,7 +175,7 @@ fn crash_point(seed: u64, i: u64, n: u64) {
     // writes markers and transaction states), with another tear mode.
     if i % 2 == 1 {
         storage.crash_after_mutations(i.wrapping_mul(7919) % 24);
-        let reopened = open_sim(&storage, &clock, config());
+        let reopened = open_sim(&storage, &clock, config(mode));
         if storage.is_crashed() {
             drop(reopened);
             storage.crash(TEARS[((i / 4) % 4) as usize]);
@@ -174,7 +185,7 @@ fn crash_point(seed: u64, i: u64, n: u64) {
         }
     }
 
-    let log = open_sim(&storage, &clock, config())
+    let log = open_sim(&storage, &clock, config(mode))
         .unwrap_or_else(|e| panic!("{ctx}: reopen failed: {e}"));
     if log.partition_count(TOPIC).is_none() {
         assert!(committed.is_empty(), "{ctx}: topic lost");
@@ -206,7 +217,7 @@ fn crash_point(seed: u64, i: u64, n: u64) {
     );
     drop(log);
     // And once more after a clean reopen.
-    let log = open_sim(&storage, &clock, config()).unwrap();
+    let log = open_sim(&storage, &clock, config(mode)).unwrap();
     assert!(
         committed_view(&log) == expected_view(&all),
         "{ctx}: view after reopen"
@@ -215,10 +226,13 @@ fn crash_point(seed: u64, i: u64, n: u64) {
 
 #[test]
 fn every_crash_point_keeps_transactions_atomic_and_exactly_once() {
-    for seed in seeds(0x7a) {
+    for (seed, mode) in seeds(0x7a)
+        .into_iter()
+        .flat_map(|seed| MARKER_SYNCS.map(|mode| (seed, mode)))
+    {
         let storage = SimStorage::new(seed);
         let clock = ManualClock::new(1_000_000);
-        let log = open_with_topic(&storage, &clock).unwrap();
+        let log = open_with_topic(&storage, &clock, mode).unwrap();
         let mut committed = Vec::new();
         assert_eq!(run_txns(&log, 0, &mut committed), (TXNS, true));
         let n = storage.mutation_count();
@@ -230,14 +244,19 @@ fn every_crash_point_keeps_transactions_atomic_and_exactly_once() {
             for t in 0..2u64 {
                 scope.spawn(move || {
                     for i in (t..n).step_by(2) {
-                        if let Err(panic) = std::panic::catch_unwind(|| crash_point(seed, i, n)) {
-                            eprintln!("FAILED at crash point {i} with seed {seed}");
+                        if let Err(panic) =
+                            std::panic::catch_unwind(|| crash_point(seed, mode, i, n))
+                        {
+                            eprintln!("FAILED at crash point {i} with seed {seed}, {mode:?}");
                             std::panic::resume_unwind(panic);
                         }
                     }
                 });
             }
         });
-        eprintln!("seed {seed}: {n} crash points in {:?}", started.elapsed());
+        eprintln!(
+            "seed {seed}, {mode:?}: {n} crash points in {:?}",
+            started.elapsed()
+        );
     }
 }

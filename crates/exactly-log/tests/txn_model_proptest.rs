@@ -39,7 +39,7 @@ mod common;
 use common::*;
 use exactly_core::{ManualClock, Offset, SimStorage, TearMode};
 use exactly_log::{
-    Durability, Isolation, Log, LogConfig, TransactionalProducer, TxnError, TxnState,
+    Durability, Isolation, Log, LogConfig, MarkerSync, TransactionalProducer, TxnError, TxnState,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed, TestCaseError, TestRunner};
@@ -128,6 +128,10 @@ fn config() -> LogConfig {
         segment_bytes_max: 4096,
         batch_bytes_max: 2048,
         index_interval_bytes: 512,
+        // The model shows a commit to readers the moment `commit` returns; with markers
+        // trailing the decision (the default) readers see it a sync later
+        // (`txn_crash_point_sweep` and `txn_trailing_markers_become_visible` cover that).
+        marker_sync: MarkerSync::BeforeReturn,
         ..LogConfig::default()
     }
 }

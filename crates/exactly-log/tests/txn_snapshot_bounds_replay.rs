@@ -113,8 +113,14 @@ fn a_snapshot_of_an_unknown_version_or_with_a_bad_crc_is_refused() {
     write_one_snapshot(&storage, &clock);
     let good = read_file(&storage, &snapshot_path());
 
-    let mut newer = good.clone();
-    newer[4..8].copy_from_slice(&(VERSION + 1).to_le_bytes());
+    // A well-formed frame (its CRC covers the header) of a newer version.
+    let newer_kind = exactly_core::framing::FrameKind {
+        magic: *b"EXTS",
+        version: VERSION + 1,
+        body_bytes_max: 1 << 30,
+    };
+    let body = &good[exactly_core::framing::HEADER_BYTES..];
+    let newer = exactly_core::framing::encode(&newer_kind, body).unwrap();
     storage.overwrite_bytes(&snapshot_path(), newer).unwrap();
     let error = open_sim(&storage, &clock, LogConfig::default()).unwrap_err();
     assert!(
@@ -130,6 +136,29 @@ fn a_snapshot_of_an_unknown_version_or_with_a_bad_crc_is_refused() {
     assert!(error.to_string().contains("CRC32C mismatch"), "{error}");
 
     storage.overwrite_bytes(&snapshot_path(), good).unwrap();
+    let log = open_sim(&storage, &clock, LogConfig::default()).unwrap();
+    assert_eq!(read_committed(&log, "a", 0).len(), 1);
+}
+
+#[test]
+fn a_snapshot_in_the_layout_of_older_builds_is_still_read() {
+    let storage = SimStorage::new(9);
+    let clock = ManualClock::new(1_000_000);
+    write_one_snapshot(&storage, &clock);
+    let good = read_file(&storage, &snapshot_path());
+    let snapshot = Snapshot::decode(&good, &snapshot_path()).unwrap();
+    // Version 1: magic, version, length, CRC32C of the payload alone, payload.
+    let payload = &good[exactly_core::framing::HEADER_BYTES..];
+    let mut legacy = b"EXTS".to_vec();
+    legacy.extend_from_slice(&1u32.to_le_bytes());
+    legacy.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    legacy.extend_from_slice(&crc32c::crc32c(payload).to_le_bytes());
+    legacy.extend_from_slice(payload);
+    assert_eq!(
+        Snapshot::decode(&legacy, &snapshot_path()).unwrap(),
+        snapshot
+    );
+    storage.overwrite_bytes(&snapshot_path(), legacy).unwrap();
     let log = open_sim(&storage, &clock, LogConfig::default()).unwrap();
     assert_eq!(read_committed(&log, "a", 0).len(), 1);
 }

@@ -6,8 +6,10 @@
 //! Operations: create an instance of an id (fencing the older ones), begin, send to a
 //! partition, prepare, commit (optionally crashing after the flush, after the decision
 //! record, or after the markers), abort, operations of fenced zombies, time passing,
-//! expiry, and a crash (unsynced records and unflushed data lost; the table rebuilt by
-//! replaying the durable records, then recovered).
+//! expiry, and a crash (unsynced records and unflushed data lost; spans still open in the
+//! partitions ended by the decision recorded for them — or aborted without one — as the
+//! real driver's reconciliation does; the table rebuilt by replaying the durable records,
+//! then recovered).
 //!
 //! Checked after every operation:
 //! - every transaction's span in a partition is closed at most once, by a marker of the
@@ -207,7 +209,58 @@ impl World {
                 self.unsynced.push(done);
             }
         }
+        if let Some(meta) = &plan.note {
+            self.unsynced.push(meta.clone());
+        }
         true
+    }
+
+    /// Ends every span still open in a partition with the decision the durable records
+    /// hold for it; prepared ones wait; one without a decision is aborted.
+    fn reconcile(&mut self) {
+        // First the epochs the spans show, durably (a lost note may have hidden them).
+        for index in 0..PARTS {
+            let open: Vec<Key> = self.parts[index]
+                .open
+                .iter()
+                .map(|(p, e)| (*p, *e))
+                .collect();
+            for (producer_id, epoch) in open {
+                if let Some(plan) = self.table.witness_epoch(producer_id, epoch) {
+                    assert!(self.perform(&plan, None));
+                }
+            }
+        }
+        for index in 0..PARTS {
+            let open: Vec<Key> = self.parts[index]
+                .open
+                .iter()
+                .map(|(p, e)| (*p, *e))
+                .collect();
+            for key in open {
+                let prepared = self.table.all().any(|m| {
+                    m.state == TxnState::Prepared
+                        && m.producer_id == key.0
+                        && m.txn_epoch == Some(key.1)
+                });
+                if prepared {
+                    continue;
+                }
+                let kind = self
+                    .durable
+                    .iter()
+                    .filter(|m| m.producer_id == key.0 && m.txn_epoch == Some(key.1))
+                    .find_map(TxnMetadata::decision)
+                    .unwrap_or(ControlKind::Abort);
+                let part = &mut self.parts[index];
+                part.open.remove(&key.0);
+                assert!(
+                    !part.closed.iter().any(|(k, _)| *k == key),
+                    "{key:?} closed twice in p{index}"
+                );
+                part.closed.push((key, kind));
+            }
+        }
     }
 
     fn step<T>(&mut self, step: Step<T>) -> Result<T, TxnError> {
@@ -311,13 +364,21 @@ impl World {
                         if let Some(owner) = self.owner_of_pid.insert(key.0, id) {
                             assert_eq!(owner, id, "producer id {} shared", key.0);
                         }
-                        // `begin` records nothing: after a crash the same epoch may begin
-                        // again, but only if the first wrote nothing (its first partition
-                        // is recorded durably, which moves the epoch on).
+                        // `begin` records nothing durably, nor does the note of a first
+                        // partition: after a crash the same epoch may begin again, but
+                        // only if nothing of the first reached a partition durably (its
+                        // unflushed data was lost with its span) — a span recovery found
+                        // moved the epoch on (`witness_epoch`).
+                        let survived = self.parts.iter().any(|p| {
+                            p.flushed.contains(&key)
+                                || p.open.get(&key.0) == Some(&key.1)
+                                || p.closed.iter().any(|(k, _)| *k == key)
+                        });
                         assert!(
-                            !self.written.contains_key(&key),
-                            "{key:?} began twice, and the first wrote data"
+                            !survived,
+                            "{key:?} began twice, and the first's data survived"
                         );
+                        self.written.remove(&key);
                         self.expect.insert(key, Expect::Open);
                         self.started.insert(key, self.now);
                         let inst = self.current(id).unwrap();
@@ -486,6 +547,7 @@ impl World {
             table.replay(meta.clone());
         }
         self.table = table;
+        self.reconcile();
         let ids: Vec<String> = self
             .table
             .all()

@@ -167,6 +167,8 @@ struct SenderRecovery {
     unconfirmed: BTreeMap<u64, Vec<u8>>,
     malformed: Option<usize>,
     fingerprint: Fingerprint,
+    /// Records visited so far.
+    records: u64,
 }
 
 impl SenderRecovery {
@@ -177,11 +179,19 @@ impl SenderRecovery {
             unconfirmed: BTreeMap::new(),
             malformed: None,
             fingerprint: Fingerprint::starting_at(0),
+            records: 0,
         }
     }
 
     fn visit(&mut self, body: &[u8]) {
         let (kind, a, b) = (body.first().copied(), u64_at(body, 1), u64_at(body, 9));
+        self.records += 1;
+        // Creation and compaction both write the META first. Without it the journal is not
+        // one a sender wrote (opening it would write a META that contradicts the records
+        // before it, and the next open would refuse the journal).
+        if self.records == 1 && kind != Some(META) {
+            self.malformed = Some(body.len());
+        }
         match (kind, a, b) {
             (Some(META), Some(id), Some(next)) => {
                 self.sender_id = Some(id);

@@ -71,8 +71,15 @@ impl DurableEnd {
                 let bytes = read_file(storage, &path).map_err(io)?;
                 // An older build's file (or one created empty and never written): a damaged
                 // one claims nothing, which is safe because the claim is only a lower bound.
-                (bytes.len() < evidence::SLOT_STRIDE_BYTES as usize)
-                    .then(|| decode_legacy(&bytes).unwrap_or(0))
+                (bytes.len() < evidence::SLOT_STRIDE_BYTES as usize).then(|| {
+                    match decode_legacy(&bytes) {
+                        Some(claim) => claim,
+                        None => {
+                            tracing::warn!(path = %path.display(), "a damaged legacy durable end claims nothing");
+                            0
+                        }
+                    }
+                })
             }
         };
         let (writer, recorded) = match legacy {

@@ -86,6 +86,18 @@ pub enum Refusal {
         /// One above the highest seq the receiver had seen.
         high: u64,
     },
+    /// A secure receiver already keeps `max` incarnations (sender state directories) of
+    /// this sender's key and none has been idle long enough to be let go: a new one would
+    /// let one key take the sender table from the others.
+    #[error(
+        "the receiver already keeps {max} incarnations (sender state directories) of this \
+         sender's key, all recently active; reuse one of their state directories, or wait \
+         until one has been idle long enough"
+    )]
+    IncarnationsFull {
+        /// The receiver's limit of incarnations per key.
+        max: u64,
+    },
 }
 
 impl Refusal {
@@ -96,6 +108,7 @@ impl Refusal {
                 floors_max,
             } => [1, senders_max, floors_max],
             Refusal::Evicted { low, high } => [2, low, high],
+            Refusal::IncarnationsFull { max } => [3, max, 0],
         }
     }
 
@@ -103,13 +116,14 @@ impl Refusal {
         if payload.len() != REFUSED_PAYLOAD_BYTES {
             return None;
         }
-        let (a, b) = (le_u64(payload, 8), le_u64(payload, 16));
-        match le_u64(payload, 0) {
+        let (a, b) = (le_u64(payload, 8)?, le_u64(payload, 16)?);
+        match le_u64(payload, 0)? {
             1 => Some(Refusal::SendersFull {
                 senders_max: a,
                 floors_max: b,
             }),
             2 => Some(Refusal::Evicted { low: a, high: b }),
+            3 => Some(Refusal::IncarnationsFull { max: a }),
             _ => None,
         }
     }
@@ -177,8 +191,8 @@ impl<'a> FrameRef<'a> {
         if self.kind != FrameKind::AckRange {
             return None;
         }
-        let end = le_u64(self.payload, 0);
-        let gap_count = usize::try_from(le_u64(self.payload, 8)).ok()?;
+        let end = le_u64(self.payload, 0)?;
+        let gap_count = usize::try_from(le_u64(self.payload, 8)?).ok()?;
         let rest = self.payload.get(16..)?;
         let (gaps, pending) = rest.split_at_checked(gap_count.checked_mul(8)?)?;
         Some(AckRange { end, gaps, pending })
@@ -287,9 +301,15 @@ impl FrameError {
 
 /// Appends an encoded frame to `out`. The caller bounds `payload` (senders check it against
 /// their configured maximum before calling).
+///
+/// # Panics
+/// If `payload` is 4 GiB or longer: the length field has 32 bits. `Sender::send` refuses
+/// such payloads, and acks and refusals are a few KiB.
 pub fn encode(kind: FrameKind, sender_id: u64, seq: u64, payload: &[u8], out: &mut Vec<u8>) {
     let start = out.len();
-    let payload_len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
+    // Callers bound payloads (see "Panics"): a longer one is a bug in the caller.
+    #[allow(clippy::expect_used)]
+    let payload_len = u32::try_from(payload.len()).expect("payloads are under 4 GiB");
     out.reserve(HEADER_BYTES + payload.len());
     out.extend_from_slice(&MAGIC.to_le_bytes());
     out.push(VERSION);
@@ -303,6 +323,16 @@ pub fn encode(kind: FrameKind, sender_id: u64, seq: u64, payload: &[u8], out: &m
     let crc = crc32c::crc32c_append(crc32c::crc32c(head), payload);
     out.extend_from_slice(&crc.to_le_bytes());
     out.extend_from_slice(payload);
+}
+
+/// A copy of the well-formed frame `bytes` with its sender id replaced by `sender_id`
+/// (checksum recomputed); `None` if `bytes` is not a frame. Secure receivers use it to
+/// translate between the id a sender declares and the id their sender table keeps.
+pub fn with_sender_id(bytes: &[u8], sender_id: u64) -> Option<Vec<u8>> {
+    let frame = decode(bytes, usize::MAX).ok()?;
+    let mut out = Vec::with_capacity(bytes.len());
+    encode(frame.kind, sender_id, frame.seq, frame.payload, &mut out);
+    Some(out)
 }
 
 /// Encodes an ack frame confirming every seq below `cumulative` plus each seq in `seqs`.
@@ -342,22 +372,21 @@ pub fn encode_refused(sender_id: u64, seq: u64, refusal: Refusal, out: &mut Vec<
     encode(FrameKind::Refused, sender_id, seq, &payload, out);
 }
 
-fn le_u16(bytes: &[u8], at: usize) -> u16 {
-    let mut b = [0; 2];
-    b.copy_from_slice(bytes.get(at..at + 2).unwrap_or(&[0; 2]));
-    u16::from_le_bytes(b)
+/// The `N` bytes at `at`; `None` past the end.
+fn bytes_at<const N: usize>(bytes: &[u8], at: usize) -> Option<[u8; N]> {
+    bytes.get(at..at.checked_add(N)?)?.try_into().ok()
 }
 
-fn le_u32(bytes: &[u8], at: usize) -> u32 {
-    let mut b = [0; 4];
-    b.copy_from_slice(bytes.get(at..at + 4).unwrap_or(&[0; 4]));
-    u32::from_le_bytes(b)
+fn le_u16(bytes: &[u8], at: usize) -> Option<u16> {
+    bytes_at(bytes, at).map(u16::from_le_bytes)
 }
 
-fn le_u64(bytes: &[u8], at: usize) -> u64 {
-    let mut b = [0; 8];
-    b.copy_from_slice(bytes.get(at..at + 8).unwrap_or(&[0; 8]));
-    u64::from_le_bytes(b)
+fn le_u32(bytes: &[u8], at: usize) -> Option<u32> {
+    bytes_at(bytes, at).map(u32::from_le_bytes)
+}
+
+fn le_u64(bytes: &[u8], at: usize) -> Option<u64> {
+    bytes_at(bytes, at).map(u64::from_le_bytes)
 }
 
 fn ack_payload_ok(kind: FrameKind, payload: &[u8]) -> bool {
@@ -371,7 +400,8 @@ fn ack_payload_ok(kind: FrameKind, payload: &[u8]) -> bool {
         return true;
     }
     let listed = (payload.len() as u64 / 8).checked_sub(2);
-    listed.is_some_and(|listed| le_u64(payload, 8) <= listed)
+    let gap_count = le_u64(payload, 8);
+    matches!((listed, gap_count), (Some(listed), Some(gaps)) if gaps <= listed)
 }
 
 /// Decodes one frame. Checks, in order: header length, magic, version, kind, declared
@@ -381,7 +411,10 @@ pub fn decode(bytes: &[u8], payload_bytes_max: usize) -> Result<FrameRef<'_>, Fr
     let (head, payload) = bytes
         .split_at_checked(HEADER_BYTES)
         .ok_or(FrameError::Truncated { len: bytes.len() })?;
-    let magic = le_u16(head, 0);
+    // `head` is exactly HEADER_BYTES long, so every header field is present; a missing one
+    // would read as a truncated frame, never as a default.
+    let truncated = FrameError::Truncated { len: bytes.len() };
+    let magic = le_u16(head, 0).ok_or(truncated.clone())?;
     if magic != MAGIC {
         return Err(FrameError::BadMagic { found: magic });
     }
@@ -394,14 +427,15 @@ pub fn decode(bytes: &[u8], payload_bytes_max: usize) -> Result<FrameRef<'_>, Fr
     #[allow(clippy::expect_used)]
     let kind_code = head.get(3).copied().expect("header holds the kind byte");
     let kind = FrameKind::from_code(kind_code).ok_or(FrameError::BadKind { found: kind_code })?;
-    let declared = le_u32(head, 4);
-    // Saturating: a length beyond usize is oversize for any `payload_bytes_max`.
-    let declared_len = usize::try_from(declared).unwrap_or(usize::MAX);
+    let declared = le_u32(head, 4).ok_or(truncated.clone())?;
+    let oversize = FrameError::Oversize {
+        payload_len: u64::from(declared),
+        payload_bytes_max,
+    };
+    // A length beyond usize is oversize for any `payload_bytes_max`.
+    let declared_len = usize::try_from(declared).map_err(|_| oversize.clone())?;
     if declared_len > payload_bytes_max {
-        return Err(FrameError::Oversize {
-            payload_len: u64::from(declared),
-            payload_bytes_max,
-        });
+        return Err(oversize);
     }
     if declared_len != payload.len() {
         return Err(FrameError::LengthMismatch {
@@ -409,7 +443,7 @@ pub fn decode(bytes: &[u8], payload_bytes_max: usize) -> Result<FrameRef<'_>, Fr
             actual: payload.len(),
         });
     }
-    let stored = le_u32(head, CRC_OFFSET);
+    let stored = le_u32(head, CRC_OFFSET).ok_or(truncated.clone())?;
     // `head` is HEADER_BYTES long and the checksum field lies inside it.
     #[allow(clippy::expect_used)]
     let covered = head
@@ -426,8 +460,8 @@ pub fn decode(bytes: &[u8], payload_bytes_max: usize) -> Result<FrameRef<'_>, Fr
     }
     Ok(FrameRef {
         kind,
-        sender_id: le_u64(head, 8),
-        seq: le_u64(head, 16),
+        sender_id: le_u64(head, 8).ok_or(truncated.clone())?,
+        seq: le_u64(head, 16).ok_or(truncated)?,
         payload,
     })
 }
@@ -486,6 +520,7 @@ mod tests {
                 floors_max: 9,
             },
             Refusal::Evicted { low: 3, high: 7 },
+            Refusal::IncarnationsFull { max: 16 },
         ] {
             let mut buf = Vec::new();
             encode_refused(5, 11, refusal, &mut buf);

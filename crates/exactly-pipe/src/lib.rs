@@ -27,10 +27,13 @@
 //! - [`fingerprint`]: the hash chain of a sender's accepted messages ([`ResumeMismatch`]).
 //! - [`state_dir`]: [`StateDirLock`] — one process per state directory, and a check that
 //!   it was not deleted under a running end.
+//! - [`secure`]: secure channels under pipes (Noise IK through `snow`): handshake,
+//!   transport encryption with per-frame nonces, replay window, cookies, rekeying.
 //! - [`udp`]: the UDP driver — socket, timers, fault injection and the state directory
 //!   around the durable ends.
 //!
-//! Byte layouts, memory bounds and recovery rules are in `docs/pipes.md`.
+//! Byte layouts, memory bounds and recovery rules are in `docs/pipes.md`; the secure
+//! channel's in `docs/secure-pipes.md`.
 //!
 //! # Example
 //! A sender and a receiver over a "network" that loses every third frame: the driver
@@ -74,6 +77,7 @@ pub mod frame;
 pub mod journal;
 pub mod meter;
 pub mod receiver;
+pub mod secure;
 pub mod sender;
 pub mod state_dir;
 pub mod udp;

@@ -132,11 +132,13 @@ pub struct SeenSet {
 impl SeenSet {
     /// An empty set sized for ids below `n` (it grows if needed).
     pub fn with_capacity(n: u64) -> Self {
-        SeenSet {
+        let words = match usize::try_from(n.div_ceil(64)) {
+            Ok(words) => vec![0; words],
             // Only a capacity hint: the set grows on demand, so an unrepresentable size
             // starts empty.
-            words: vec![0; usize::try_from(n.div_ceil(64)).unwrap_or(0)],
-        }
+            Err(_) => Vec::new(),
+        };
+        SeenSet { words }
     }
 
     /// Marks `id` seen; returns whether it was new.

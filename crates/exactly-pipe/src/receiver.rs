@@ -14,7 +14,7 @@ mod admission;
 
 use crate::config::{Dedup, ReceiverConfig};
 use crate::frame::{self, FrameKind};
-use admission::{Admitted, Floor};
+use admission::{lowest_missing, Admitted, Floor};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 /// A message handed to the application.
@@ -464,7 +464,7 @@ fn range_of(peer: &Peer, cumulative: u64, ids_max: usize) -> Option<(u64, Vec<u6
 fn confirmed_floor(peer: &Peer) -> u64 {
     let seen_floor = match &peer.dedup {
         DedupState::None => 0,
-        DedupState::Id { next, gaps } => gaps.first().copied().unwrap_or(*next),
+        DedupState::Id { next, gaps } => lowest_missing(gaps, *next),
         DedupState::Index { next } | DedupState::Ordered { next, .. } => *next,
     };
     peer.pending

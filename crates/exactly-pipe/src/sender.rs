@@ -188,7 +188,8 @@ impl Sender {
 
     /// Accepts a message, assigns it the next seq and queues its frame.
     pub fn send(&mut self, now_ms: u64, payload: &[u8]) -> Result<u64, SendError> {
-        if payload.len() > self.config.payload_bytes_max {
+        // A frame's length field has 32 bits, whatever the configured maximum.
+        if payload.len() > self.config.payload_bytes_max || u32::try_from(payload.len()).is_err() {
             return Err(SendError::PayloadTooLarge {
                 payload_len: payload.len(),
                 payload_bytes_max: self.config.payload_bytes_max,
@@ -266,11 +267,10 @@ impl Sender {
     /// The timeout of attempt `attempts`: the current base timeout doubled per attempt,
     /// capped.
     fn timeout_for_ms(&self, attempts: u32) -> u64 {
-        let shifted = self
-            .base_timeout_ms()
-            .checked_shl(attempts.min(32))
-            // Overflow saturates; the cap below applies either way.
-            .unwrap_or(u64::MAX);
+        // 2^32 fits in a u64; a product beyond u64 saturates (the cap below applies either
+        // way, so a saturated value means "the cap").
+        let doubling = 1u64 << attempts.min(32);
+        let shifted = self.base_timeout_ms().saturating_mul(doubling);
         shifted.min(self.config.resend_timeout_max_ms).max(1)
     }
 

@@ -10,6 +10,13 @@
 //!   was already sent).
 //! - [`run_receiver`]: receives, journals and fsyncs each new message *before* confirming
 //!   it (cascade confirmation onto storage), and hands the durable deliveries to the caller.
+//! - Both run their frames through a secure channel ([`crate::secure`]) when given keys
+//!   ([`SenderSecurity::Noise`], [`ReceiverSecurity::Noise`]): only authenticated frames
+//!   reach the receiver's journal and sender table. Plaintext is explicit
+//!   ([`UdpSenderOptions::insecure`], [`UdpReceiverOptions::insecure`]).
+//! - [`InputLines`] and [`delivery_json`]: messages as JSON lines in and out;
+//!   [`check_resume`]: an input refused, in words, when it is not the one a sender state
+//!   was sending.
 //!
 //! # Example
 //! ```no_run
@@ -19,7 +26,7 @@
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let pipe = PipeMode::ResendIdDedup;
 //! let receiving = std::thread::spawn(move || {
-//!     let options = UdpReceiverOptions::new("127.0.0.1:7000", "/tmp/recv-state".as_ref(), pipe);
+//!     let options = UdpReceiverOptions::insecure("127.0.0.1:7000", "/tmp/recv-state".as_ref(), pipe);
 //!     run_receiver(&options, &mut |delivered| {
 //!         for d in delivered {
 //!             println!("{} {}", d.sender_id, d.seq);
@@ -27,7 +34,7 @@
 //!         Ok(())
 //!     })
 //! });
-//! let options = UdpSenderOptions::new("127.0.0.1:7000", "/tmp/send-state".as_ref(), pipe);
+//! let options = UdpSenderOptions::insecure("127.0.0.1:7000", "/tmp/send-state".as_ref(), pipe);
 //! let sender = UdpSender::open(&options)?;
 //! let messages = vec!["{\"n\":1}".to_string(), "{\"n\":2}".to_string()];
 //! sender.check_resume_input(&messages)?;
@@ -41,10 +48,18 @@
 mod clock;
 mod error;
 mod faults;
+mod json_lines;
 mod recv;
+mod resume;
+mod security;
 mod send;
+mod sender_key;
 
 pub use error::UdpError;
 pub use faults::{is_transient, FaultConfig, Faults};
+pub use json_lines::{delivery_json, InputError, InputLines};
 pub use recv::{run_receiver, UdpReceiverOptions};
+pub use resume::{check_resume, ResumeRefused};
+pub use security::{ReceiverSecurity, SenderSecurity};
 pub use send::{SendSummary, UdpSender, UdpSenderOptions};
+pub use sender_key::SENDER_KEY_FILE;

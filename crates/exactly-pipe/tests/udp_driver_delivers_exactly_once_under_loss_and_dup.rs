@@ -27,7 +27,7 @@ fn loopback_with_loss_and_dup_delivers_each_message_once() {
     let (recv_state, send_state) = (dir.path().join("recv"), dir.path().join("send"));
     let address = format!("127.0.0.1:{}", free_port());
     let pipe = PipeMode::ResendIdDedup;
-    let mut recv_options = UdpReceiverOptions::new(&address, &recv_state, pipe);
+    let mut recv_options = UdpReceiverOptions::insecure(&address, &recv_state, pipe);
     recv_options.idle_exit_ms = 1500;
     recv_options.faults = FaultConfig {
         loss: 0.2,
@@ -50,7 +50,7 @@ fn loopback_with_loss_and_dup_delivers_each_message_once() {
     });
 
     let messages: Vec<String> = (0..300).map(|i| format!("{{\"n\":{i}}}")).collect();
-    let mut send_options = UdpSenderOptions::new(&address, &send_state, pipe);
+    let mut send_options = UdpSenderOptions::insecure(&address, &send_state, pipe);
     send_options.faults = FaultConfig {
         loss: 0.2,
         dup: 0.2,

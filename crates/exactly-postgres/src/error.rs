@@ -48,9 +48,8 @@ impl ConnectError {
 /// Otherwise the server refused the statement: its severity, code, message, detail and
 /// hint are kept.
 pub(crate) fn store_error(error: postgres::Error) -> StoreError {
-    let lost = |code: &str| code.starts_with("08") || code.starts_with("57");
     let mapped = match error.as_db_error() {
-        Some(db) if !error.is_closed() && !lost(db.code().code()) => StoreError::Database {
+        Some(db) if !connection_lost(&error) => StoreError::Database {
             severity: db.severity().to_string(),
             code: db.code().code().to_string(),
             message: db.message().to_string(),
@@ -65,6 +64,17 @@ pub(crate) fn store_error(error: postgres::Error) -> StoreError {
     // typed error; the log keeps the failure where it happened.
     tracing::warn!(error = %mapped, "PostgreSQL operation failed");
     mapped
+}
+
+/// Whether a driver error means the connection is gone (closed, no server-side code, or a
+/// code of class 08 — connection exception — or 57 — operator intervention: the backend
+/// was terminated, the server is shutting down), not that the server refused a statement.
+pub(crate) fn connection_lost(error: &postgres::Error) -> bool {
+    let lost = |code: &str| code.starts_with("08") || code.starts_with("57");
+    match error.as_db_error() {
+        Some(db) => error.is_closed() || lost(db.code().code()),
+        None => true,
+    }
 }
 
 /// The whole story of a driver error on one line: the server's diagnosis when it sent

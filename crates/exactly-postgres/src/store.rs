@@ -84,13 +84,29 @@ fn valid_schema(schema: &str) -> bool {
 /// an operator can find an endpoint's session in `pg_stat_activity`.
 pub const APPLICATION_NAME_PREFIX: &str = "exactly-endpoint/";
 
-fn connect_client(url: &str, application_name: &str) -> Result<Client, ConnectError> {
+/// How long PostgreSQL lets one of our sessions sit idle inside a transaction before it
+/// ends the session. A process paused inside a transaction (SIGSTOP, a frozen VM, a
+/// zombie) keeps its row locks until the transaction ends — a successor taking the job
+/// over would wait on the epoch row forever. Our transactions never wait between
+/// statements for more than the handler's or the checkpoint's own work (milliseconds), so
+/// only a paused or dead process trips this; its next statement then fails as a lost
+/// connection, which every caller already handles (reconnect, fencing check).
+pub const IDLE_IN_TRANSACTION_TIMEOUT_MS: u64 = 15_000;
+
+pub(crate) fn connect_client(url: &str, application_name: &str) -> Result<Client, ConnectError> {
     let mut config: postgres::Config = url.parse().map_err(|e| ConnectError::BadUrl {
         reason: describe(&e),
     })?;
     if config.get_application_name().is_none() {
         config.application_name(application_name);
     }
+    let timeout =
+        format!("-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_TIMEOUT_MS}");
+    let options = match config.get_options() {
+        Some(given) => format!("{given} {timeout}"),
+        None => timeout,
+    };
+    config.options(&options);
     config.connect(NoTls).map_err(|e| {
         let reason = describe(&e);
         tracing::warn!(hosts = ?config.get_hosts(), %reason, "cannot connect to PostgreSQL");
@@ -235,8 +251,12 @@ impl PgStore {
         match retention {
             RetentionPolicy::KeepAll => {}
             RetentionPolicy::Count { ids_max } => {
-                // An `ids_max` beyond `i64::MAX` keeps more ids than can exist: saturate.
-                let below = last_inbox - i64::try_from(ids_max).unwrap_or(i64::MAX);
+                let kept = match i64::try_from(ids_max) {
+                    Ok(kept) => kept,
+                    // Beyond `i64::MAX`: more ids than can exist, so keep them all.
+                    Err(_) => i64::MAX,
+                };
+                let below = last_inbox - kept;
                 if below > 0 {
                     tx.execute(&statements.retain_by_seq, &[&below])?;
                 }
@@ -517,5 +537,52 @@ impl Store for PgStore {
                 "pg_total_relation_size",
             )?,
         })
+    }
+}
+
+#[cfg(test)]
+mod idle_in_transaction_tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    //! A session of ours left idle inside a transaction (its process paused) is ended by
+    //! the server, so its row lock passes to a waiting successor instead of holding it
+    //! forever. Needs the PostgreSQL of the tests (`EXACTLY_PG_URL` or the local one).
+    use super::{connect_client, IDLE_IN_TRANSACTION_TIMEOUT_MS};
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn a_paused_holder_loses_its_row_lock() {
+        let url = std::env::var("EXACTLY_PG_URL")
+            .unwrap_or_else(|_| "host=127.0.0.1 user=postgres dbname=test".to_string());
+        let schema = format!("idle_lock_{}", std::process::id());
+        let mut setup = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        setup
+            .batch_execute(&format!(
+                "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema};
+                 CREATE TABLE {schema}.jobs (job text PRIMARY KEY);
+                 INSERT INTO {schema}.jobs VALUES ('j');"
+            ))
+            .unwrap();
+        let mut holder = connect_client(&url, "exactly-test/holder").unwrap();
+        let mut holding = holder.transaction().unwrap();
+        let lock = format!("SELECT job FROM {schema}.jobs WHERE job = 'j' FOR UPDATE");
+        holding.query(&lock, &[]).unwrap();
+        // The holder now sits idle inside its transaction, as a paused process would.
+        let started = Instant::now();
+        let mut successor = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        successor.batch_execute("SET lock_timeout = '60s'").unwrap();
+        successor
+            .query(&lock, &[])
+            .expect("the successor gets the lock");
+        let waited = started.elapsed();
+        let limit = Duration::from_millis(IDLE_IN_TRANSACTION_TIMEOUT_MS + 10_000);
+        assert!(waited < limit, "waited {waited:?} for the row lock");
+        assert!(
+            holding.query("SELECT 1", &[]).is_err(),
+            "the idle holder's session was ended"
+        );
+        drop(holding);
+        setup
+            .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+            .unwrap();
     }
 }

@@ -54,7 +54,9 @@ pub fn plot(
     );
     axes(&mut s, loss_max);
     for (i, n) in retries.iter().enumerate() {
-        let colour = COLOURS.get(i % COLOURS.len()).copied().unwrap_or("black");
+        let colour = COLOURS
+            .get(i % COLOURS.len())
+            .expect("a remainder of the length indexes the palette");
         let mut series: Vec<&SweepPoint> = points.iter().filter(|p| p.retries == *n).collect();
         series.sort_by(|a, b| a.loss.total_cmp(&b.loss));
         // The analytic curves, sampled finely (the measured points may be sparse).

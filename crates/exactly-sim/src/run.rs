@@ -7,6 +7,8 @@
 //! event, so a run is as fast as the state machines and exactly reproducible from its seed.
 
 use crate::net::{NetConfig, NetStats, Side, SimNet};
+use crate::secure_link::SecureLink;
+use exactly_pipe::secure::ChannelStats;
 use exactly_pipe::{
     HopMeter, PipeMode, Receiver, ReceiverConfig, ReceiverStats, SeenSet, Sender, SenderConfig,
     SenderEvent, SenderStats,
@@ -44,6 +46,9 @@ pub struct SimConfig {
     /// Per-hop pipe and link, overriding `pipe` and `net` for the first `per_hop.len()`
     /// hops (to compose different pipes, as pipeline arithmetic does).
     pub per_hop: Vec<(PipeMode, NetConfig)>,
+    /// Every hop runs inside a secure channel (Noise IK: handshake, encryption, replay
+    /// window, rekeying every [`crate::secure_link::REKEY_AFTER_FRAMES`] frames).
+    pub secure: bool,
 }
 
 impl SimConfig {
@@ -70,6 +75,9 @@ impl SimConfig {
         }
         if self.cascade {
             cmd.push_str(" --cascade");
+        }
+        if self.secure {
+            cmd.push_str(" --secure");
         }
         if !self.per_hop.is_empty() {
             cmd.push_str(" (with per-hop overrides: replay through exactly_sim::run)");
@@ -100,6 +108,7 @@ impl SimConfig {
             cascade: false,
             sim_time_max_ms: 1_000_000_000,
             per_hop: Vec::new(),
+            secure: false,
         }
     }
 }
@@ -132,6 +141,8 @@ pub struct HopReport {
     pub net: NetStats,
     /// Memory high-water marks.
     pub peaks: MemoryPeaks,
+    /// The secure channel's counters (initiator, responder), when [`SimConfig::secure`].
+    pub channel: Option<(ChannelStats, ChannelStats)>,
 }
 
 /// The outcome of a run.
@@ -185,6 +196,9 @@ struct Hop {
     meter: HopMeter,
     seen: SeenSet,
     peaks: MemoryPeaks,
+    /// The sender's id (the key's id on a secure hop).
+    sender_id: u64,
+    secure: Option<SecureLink>,
 }
 
 fn hop_seed(seed: u64, hop: u32) -> u64 {
@@ -193,10 +207,6 @@ fn hop_seed(seed: u64, hop: u32) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
-}
-
-fn sender_id(hop: usize) -> u64 {
-    hop as u64 + 1
 }
 
 struct Run {
@@ -275,13 +285,26 @@ impl Run {
             return;
         };
         while let Some((side, frame)) = hop.net.pop_arrived(now_ms) {
-            match side {
-                Side::Receiver => hop.receiver.handle_frame(now_ms, &frame),
-                Side::Sender => hop.sender.handle_frame(now_ms, &frame),
+            match (side, hop.secure.as_mut()) {
+                (Side::Receiver, None) => hop.receiver.handle_frame(now_ms, &frame),
+                (Side::Sender, None) => hop.sender.handle_frame(now_ms, &frame),
+                (Side::Receiver, Some(link)) => {
+                    if let Some(inner) = link.open_at_receiver(now_ms, &frame) {
+                        hop.receiver.handle_frame(now_ms, &inner);
+                    }
+                }
+                (Side::Sender, Some(link)) => {
+                    if let Some(inner) = link.initiator.handle_datagram(now_ms, &frame) {
+                        hop.sender.handle_frame(now_ms, &inner);
+                    }
+                }
             }
         }
         hop.sender.handle_timeout(now_ms);
         hop.receiver.handle_timeout(now_ms);
+        if let Some(link) = hop.secure.as_mut() {
+            link.initiator.handle_timeout(now_ms);
+        }
         self.route_deliveries(i);
         self.route_sender_events(i);
         self.fill_sender(i, now_ms);
@@ -341,7 +364,7 @@ impl Run {
                 continue;
             };
             if let Some(prev) = i.checked_sub(1).and_then(|p| self.hops.get_mut(p)) {
-                prev.receiver.confirm(sender_id(i - 1), up_seq);
+                prev.receiver.confirm(prev.sender_id, up_seq);
             }
         }
     }
@@ -373,7 +396,7 @@ impl Run {
         }
         if let Some(prev) = i.checked_sub(1).and_then(|p| self.hops.get_mut(p)) {
             for up in fire_and_forget {
-                prev.receiver.confirm(sender_id(i - 1), up);
+                prev.receiver.confirm(prev.sender_id, up);
             }
         }
     }
@@ -381,10 +404,25 @@ impl Run {
     /// Puts every queued frame of every end on its link.
     fn flush(&mut self, now_ms: u64) {
         for hop in &mut self.hops {
+            let Some(link) = hop.secure.as_mut() else {
+                while let Some(frame) = hop.sender.poll_transmit() {
+                    hop.net.send(now_ms, Side::Receiver, frame);
+                }
+                while let Some((_, frame)) = hop.receiver.poll_transmit() {
+                    hop.net.send(now_ms, Side::Sender, frame);
+                }
+                continue;
+            };
             while let Some(frame) = hop.sender.poll_transmit() {
+                link.initiator.send_inner(now_ms, &frame);
+            }
+            while let Some((sender_id, frame)) = hop.receiver.poll_transmit() {
+                link.responder.send_inner(now_ms, sender_id, &frame);
+            }
+            while let Some(frame) = link.initiator.poll_transmit() {
                 hop.net.send(now_ms, Side::Receiver, frame);
             }
-            while let Some((_, frame)) = hop.receiver.poll_transmit() {
+            while let Some((_, frame)) = link.responder.poll_transmit() {
                 hop.net.send(now_ms, Side::Sender, frame);
             }
         }
@@ -408,6 +446,7 @@ impl Run {
                     h.net.next_arrival_ms(),
                     h.sender.poll_timeout(),
                     h.receiver.poll_timeout(),
+                    h.secure.as_ref().and_then(|l| l.initiator.poll_timeout()),
                 ]
             })
             .flatten()
@@ -431,7 +470,13 @@ impl Run {
 impl Hop {
     fn new(config: &SimConfig, i: u32) -> Self {
         let (pipe, net) = config.hop(i as usize);
-        let mut sc = SenderConfig::for_mode(pipe, sender_id(i as usize));
+        let secure = config
+            .secure
+            .then(|| SecureLink::new(hop_seed(config.seed ^ 0x5EC0_4E11, i), i));
+        let sender_id = secure
+            .as_ref()
+            .map_or(u64::from(i) + 1, SecureLink::sender_id);
+        let mut sc = SenderConfig::for_mode(pipe, sender_id);
         sc.in_flight_max = config.in_flight_max;
         sc.resend_timeout_ms = config.resend_timeout_ms;
         sc.resend_timeout_max_ms = config.resend_timeout_max_ms;
@@ -447,6 +492,8 @@ impl Hop {
             meter: HopMeter::default(),
             seen: SeenSet::default(),
             peaks: MemoryPeaks::default(),
+            sender_id,
+            secure,
         }
     }
 
@@ -469,6 +516,9 @@ impl Hop {
             receiver: self.receiver.stats(),
             net: self.net.stats(),
             peaks: self.peaks,
+            channel: self
+                .secure
+                .map(|l| (l.initiator.stats(), l.responder.stats())),
         }
     }
 }

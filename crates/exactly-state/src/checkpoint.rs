@@ -8,6 +8,9 @@
 //! through an explicit legacy path. The version is read before anything else: a file of
 //! any other version is refused as [`CheckpointError::UnsupportedVersion`], never skipped
 //! as damaged (restoring an older checkpoint instead could apply input twice).
+//!
+//! [`CheckpointStore`] is the embedded implementation of
+//! [`crate::CheckpointStorage`] (see `checkpoint_storage.rs`).
 
 use exactly_core::framing::{self, FrameError, FrameKind};
 use exactly_core::storage::{read_file, write_file_atomically};
@@ -91,6 +94,51 @@ pub enum CheckpointError {
         /// What is wrong.
         reason: String,
     },
+    /// A stored checkpoint record (not a file: a database row) is damaged — its checksum
+    /// does not match, or its body does not decode.
+    #[error("checkpoint {id} in {location} is damaged: {reason}")]
+    DamagedRecord {
+        /// Where the checkpoint is stored (store and job).
+        location: String,
+        /// The checkpoint id.
+        id: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A writer whose epoch is lower than the one stored for the job: a newer writer took
+    /// the job over, and this one must stop (its checkpoint was not written).
+    #[error("job {job:?}: writer epoch {epoch} is fenced by epoch {stored_epoch} in {location}")]
+    Fenced {
+        /// Where the checkpoints are stored.
+        location: String,
+        /// The job.
+        job: String,
+        /// This writer's epoch.
+        epoch: u64,
+        /// The epoch stored for the job.
+        stored_epoch: u64,
+    },
+    /// A large state blob a checkpoint points to is damaged (its bytes do not hash to
+    /// its digest, or its length or chunks are wrong) or missing: the checkpoint cannot be
+    /// restored, and it is not skipped silently.
+    #[error("checkpoint blob {digest} in {location} cannot be restored: {reason}")]
+    BlobDamaged {
+        /// Where the blob is stored.
+        location: String,
+        /// The blob's digest (hex).
+        digest: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The checkpoint backend (a database, a server) failed or could not be reached, after
+    /// the retries its reconnect policy allows.
+    #[error("checkpoint store {location}: {reason}")]
+    Backend {
+        /// Where the checkpoints are stored.
+        location: String,
+        /// What failed, with the server's diagnosis when it sent one.
+        reason: String,
+    },
 }
 
 /// The body of a version 1 file: `magic | u32 version | u32 crc32c(body) | body`.
@@ -150,7 +198,8 @@ impl CheckpointStore {
         })
     }
 
-    fn ids(&self) -> Result<Vec<u64>, CheckpointError> {
+    /// Ids of the checkpoint files in the store, damaged or not, oldest first.
+    pub fn ids(&self) -> Result<Vec<u64>, CheckpointError> {
         let names = self
             .storage
             .list_dir(&self.dir)
@@ -201,23 +250,34 @@ impl CheckpointStore {
 
     /// Deletes all but the newest `keep` checkpoints. Failures leave extra files only.
     fn prune(&self) {
-        let ids = match self.ids() {
-            Ok(ids) => ids,
-            Err(e) => {
-                tracing::warn!(error = %e, "listing checkpoints to prune failed");
-                return;
-            }
-        };
-        let excess = ids.len().saturating_sub(self.keep);
+        if let Err(e) = self.prune_to(self.keep) {
+            tracing::warn!(path = %self.dir.display(), error = %e, "pruning checkpoints failed");
+        }
+    }
+
+    /// Deletes all but the newest `keep` (≥ 1) checkpoint files and syncs the directory;
+    /// returns how many it deleted. A file that cannot be deleted is logged and left (an
+    /// extra checkpoint is harmless); listing or syncing the directory failing is an error.
+    pub fn prune_to(&self, keep: usize) -> Result<usize, CheckpointError> {
+        let ids = self.ids()?;
+        let excess = ids.len().saturating_sub(keep.max(1));
+        let mut deleted = 0;
         for id in ids.into_iter().take(excess) {
             let path = self.dir.join(file_name(id));
-            if let Err(e) = self.storage.remove_file(&path) {
-                tracing::warn!(path = %path.display(), error = %e, "pruning a checkpoint failed");
+            match self.storage.remove_file(&path) {
+                Ok(()) => deleted += 1,
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "pruning a checkpoint failed")
+                }
             }
         }
-        if let Err(e) = self.storage.sync_dir(&self.dir) {
-            tracing::warn!(path = %self.dir.display(), error = %e, "syncing the checkpoint directory failed");
-        }
+        self.storage
+            .sync_dir(&self.dir)
+            .map_err(|source| CheckpointError::Io {
+                path: self.dir.clone(),
+                source,
+            })?;
+        Ok(deleted)
     }
 
     /// Reads checkpoint `id`.

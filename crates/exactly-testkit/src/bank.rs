@@ -47,6 +47,41 @@ pub struct ServeOptions {
     pub accounts: u32,
     /// Messages per store transaction.
     pub batch: usize,
+    /// `embedded` (each endpoint's own log) or a `nats://…` address.
+    pub transport: String,
+}
+
+/// Where the bank's transfers are fed: the feed log ([`LogFeed`]) or a topic elsewhere.
+pub trait Feed {
+    /// Makes sure the feed topic exists (before the endpoints start).
+    fn create(&mut self) -> Result<(), BankError>;
+    /// Appends deliveries, in order, durably, before returning.
+    fn append(&mut self, chunk: &[Delivery]) -> Result<(), BankError>;
+}
+
+/// The feed on the embedded log in the bank's directory.
+pub struct LogFeed {
+    log: Log,
+}
+
+impl LogFeed {
+    /// Opens (creates) the feed log of `layout`.
+    pub fn open(layout: &Layout) -> Result<Self, BankError> {
+        Ok(Self {
+            log: Log::open(layout.feed_log(), LogConfig::default())?,
+        })
+    }
+}
+
+impl Feed for LogFeed {
+    fn create(&mut self) -> Result<(), BankError> {
+        self.log.create_topic(TRANSFERS_TOPIC, 1)?;
+        Ok(())
+    }
+
+    fn append(&mut self, chunk: &[Delivery]) -> Result<(), BankError> {
+        append(&self.log, chunk)
+    }
 }
 
 /// How the feeding and the kills go.
@@ -134,6 +169,9 @@ pub enum BankError {
     /// The system clock is before 1970 (the feed's timestamps come from it).
     #[error("the system clock is before 1970")]
     Clock,
+    /// A feed on another transport failed.
+    #[error("feeding transfers: {0}")]
+    Feed(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// The two endpoint processes, each supervised: killed and restarted on demand, dying
@@ -266,6 +304,7 @@ fn serve_command(
     let (exe, store) = (serve.exe.clone(), serve.store.clone());
     let schema_prefix = serve.schema_prefix.clone();
     let (accounts, batch) = (serve.accounts.to_string(), serve.batch.to_string());
+    let transport = serve.transport.clone();
     move || {
         let stderr = std::fs::OpenOptions::new()
             .create(true)
@@ -279,6 +318,7 @@ fn serve_command(
             .arg("--dir")
             .arg(&root)
             .args(["--accounts", &accounts, "--batch", &batch])
+            .args(["--transport", &transport])
             // Exits when its standard input (a pipe only the parent writes to) closes.
             .arg("--exit-with-parent")
             .stdout(Stdio::null())
@@ -295,10 +335,23 @@ pub fn drive(
     plan: &FeedPlan,
     workload: &Workload,
     seed: u64,
+    on_progress: impl FnMut(BankProgress),
+) -> Result<BankRuns, BankError> {
+    let mut feed = LogFeed::open(layout)?;
+    drive_with(layout, serve, plan, workload, seed, &mut feed, on_progress)
+}
+
+/// [`drive`] with the transfers fed to `feed`.
+pub fn drive_with(
+    layout: &Layout,
+    serve: &ServeOptions,
+    plan: &FeedPlan,
+    workload: &Workload,
+    seed: u64,
+    feed: &mut dyn Feed,
     mut on_progress: impl FnMut(BankProgress),
 ) -> Result<BankRuns, BankError> {
-    let feed = Log::open(layout.feed_log(), LogConfig::default())?;
-    feed.create_topic(TRANSFERS_TOPIC, 1)?;
+    feed.create()?;
     let deadline = Instant::now() + plan.timeout;
     let mut rng = SmallRng::seed_from_u64(seed);
     let mut runs = BankRuns::default();
@@ -312,7 +365,7 @@ pub fn drive(
     loop {
         let more = match chunks.next() {
             Some(chunk) => {
-                append(&feed, chunk)?;
+                feed.append(chunk)?;
                 fed += chunk.len() as u64;
                 true
             }

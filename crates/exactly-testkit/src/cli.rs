@@ -43,12 +43,18 @@ pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// The environment variable `name` parsed, or `default` when it is unset or unparsable.
+/// The environment variable `name` parsed, or `default` when it is unset.
+///
+/// # Panics
+/// When it is set but does not parse: a knob set wrong must not quietly run the default.
+#[allow(clippy::panic)]
 pub fn env_or<T: FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    match std::env::var(name) {
+        Ok(value) => value
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={value:?} does not parse")),
+        Err(_) => default,
+    }
 }
 
 /// `EXACTLY_SEED`, or a random seed when it is unset (not printed: callers print it with

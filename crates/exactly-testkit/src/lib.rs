@@ -10,8 +10,16 @@
 //!   and is killed when dropped;
 //! - [`bank`]: the endpoint processes of `exactly endpoint bank` — fed, killed, restarted
 //!   and drained;
+//! - [`bank_run`]: one whole run of `exactly endpoint bank` — run lock, clean-up of
+//!   killed runs, the endpoints driven, the audit, the clean-up ([`bank_run::run_bank`]);
+//! - [`bank_report`]: a run's report as JSON or as a table with its verdict;
+//! - [`bank_serve`]: one endpoint process of the bank (`exactly endpoint serve`) on the
+//!   embedded store or PostgreSQL, the embedded logs or NATS JetStream;
 //! - [`demo`]: one guarantee of `exactly demo` — the `balances` job killed and restarted
-//!   until it finishes, then audited from the log;
+//!   until it finishes, then audited from the log; [`demo_report`]: its table and JSON
+//!   rows;
+//! - [`producer_demo`]: `exactly demo producer` — the producer killed and resumed, and its
+//!   report;
 //! - [`producer_audit`]: the idempotent-producer demo's input and its record-by-record audit;
 //! - [`cli`]: what tests of a binary share: commands without input, output as text,
 //!   seeds from the environment (printed), free local ports, directory trees.
@@ -35,10 +43,15 @@
 //! ```
 
 pub mod bank;
+pub mod bank_report;
+pub mod bank_run;
+pub mod bank_serve;
 pub mod cli;
 pub mod demo;
+pub mod demo_report;
 pub mod kill_loop;
 pub mod producer_audit;
+pub mod producer_demo;
 pub mod supervised;
 
 pub use kill_loop::{wait_or_kill, KillLoop, KillLoopError, KillReport};

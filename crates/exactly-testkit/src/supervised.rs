@@ -1,7 +1,7 @@
 //! [`Supervised`]: a long-running child process that a driver kills (SIGKILL) and restarts
 //! on demand. Its standard input is a pipe only the parent holds, so a child that exits
 //! when its input closes dies with the parent, even when the parent is SIGKILLed. Dropping
-//! it kills the child.
+//! it kills the child. The child's side of that pipe is [`exit_when_stdin_closes`].
 
 use std::process::{Child, Command, ExitStatus, Stdio};
 
@@ -79,4 +79,20 @@ impl Drop for Supervised {
             let _ = self.child.wait();
         }
     }
+}
+
+/// The child's side of the pipe: exits the process with `status` when standard input
+/// reaches its end or fails (the parent, its only writer, is gone). Exiting mid-work is a
+/// crash like any other: whatever was not committed is not.
+pub fn exit_when_stdin_closes(status: i32) {
+    std::thread::spawn(move || {
+        let mut sink = [0u8; 64];
+        loop {
+            match std::io::Read::read(&mut std::io::stdin(), &mut sink) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Ok(0) | Err(_) => std::process::exit(status),
+                Ok(_) => {}
+            }
+        }
+    });
 }

@@ -37,6 +37,7 @@ fn serve(exe: PathBuf) -> ServeOptions {
         schema_prefix: "exactly_bank_test".to_string(),
         accounts: 5,
         batch: 8,
+        transport: "embedded".to_string(),
     }
 }
 

@@ -49,11 +49,7 @@ pub struct TxnBenchArgs {
 
 /// Runs the benchmark.
 pub fn run(args: TxnBenchArgs) -> anyhow::Result<()> {
-    let known = ["appends", "copy", "concurrent", "open"];
-    if let Some(unknown) = args.only.iter().find(|p| !known.contains(&p.as_str())) {
-        anyhow::bail!("unknown part '{unknown}' (known: {})", known.join(", "));
-    }
-    let wants = |part: &str| args.only.iter().any(|p| p == part);
+    let parts = Parts::from_names(&args.only)?;
     let options = Options {
         seconds: args.seconds,
         dir: args.dir.clone(),
@@ -66,12 +62,7 @@ pub fn run(args: TxnBenchArgs) -> anyhow::Result<()> {
         history_transactions: args.history_transactions,
         history_ids: args.history_ids,
         opens: args.opens,
-        parts: Parts {
-            appends: wants("appends"),
-            copy: wants("copy"),
-            concurrent: wants("concurrent"),
-            open: wants("open"),
-        },
+        parts,
     };
     exactly_bench::txn::run(&options)?;
     Ok(())

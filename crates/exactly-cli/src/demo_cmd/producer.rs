@@ -1,22 +1,19 @@
 //! `exactly demo producer`: an idempotent producer appends records to an embedded log,
 //! is killed with SIGKILL a few times mid-stream, and is restarted with the same command;
-//! the log is then checked record by record: every input record exactly once, in order.
+//! the log is then checked record by record: every input record exactly once, in order
+//! (`exactly_testkit::producer_demo`).
 
 use anyhow::{bail, Context};
 use clap::Args;
 use exactly_core::StdStorage;
 use exactly_log::verify::verify_log;
 use exactly_log::LogConfig;
-use exactly_testkit::producer_audit::{audit_log, create_topic, write_input, ProducerAudit};
-use exactly_testkit::KillLoop;
+use exactly_testkit::producer_audit::{audit_log, create_topic, write_input};
+use exactly_testkit::producer_demo::{produce_with_kills, ProducerReport, TOPIC};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::Rng;
-use serde_json::json;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
 use std::time::Duration;
-
-const TOPIC: &str = "payments";
 
 /// Arguments of `exactly demo producer`.
 #[derive(Args, Debug)]
@@ -39,16 +36,6 @@ pub struct ProducerArgs {
     /// Print the report as one JSON object.
     #[arg(long)]
     json: bool,
-}
-
-/// How the producer runs went.
-#[derive(Default, Debug)]
-struct Runs {
-    started: u32,
-    killed: u32,
-    last_appended: u64,
-    last_deduplicated: u64,
-    producer_wall: Duration,
 }
 
 pub(super) fn spinner(message: &str) -> ProgressBar {
@@ -77,118 +64,33 @@ pub fn run(args: ProducerArgs) -> anyhow::Result<()> {
     create_topic(&log_dir, TOPIC, args.partitions)?;
     bar.finish_and_clear();
 
-    let runs = produce_with_kills(&log_dir, &input, args.kills, seed)?;
+    let exe = crate::exactly_exe()?;
+    let bar = spinner("producer run 1");
+    let runs = produce_with_kills(&exe, &log_dir, &input, args.kills, seed, |so_far| {
+        bar.set_message(format!("producer run {}", so_far.runs))
+    });
+    bar.finish_and_clear();
+    let runs = runs?;
 
     let bar = spinner("auditing the log");
     let audit = audit_log(&log_dir, TOPIC, args.records, args.partitions)?;
-    let report = verify_log(&StdStorage, &log_dir, &LogConfig::default());
+    let verify = verify_log(&StdStorage, &log_dir, &LogConfig::default());
     bar.finish_and_clear();
 
-    let ok = audit.exactly_once(args.records) && !report.has_damage();
-    let throughput = audit.stored as f64 / runs.producer_wall.as_secs_f64().max(1e-9);
-    if args.json {
-        println!(
-            "{}",
-            json!({"records_sent": args.records, "producer_runs": runs.started, "sigkills": runs.killed,
-                   "stored": audit.stored, "deduplicated_by_last_run": runs.last_deduplicated,
-                   "appended_by_last_run": runs.last_appended, "missing": audit.missing,
-                   "duplicated": audit.duplicated, "out_of_order": audit.out_of_order,
-                   "exactly_once": ok, "records_per_sec": throughput as u64, "seed": seed,
-                   "log_bytes": report.bytes, "verify_findings": report.findings.len()})
-        );
-    } else {
-        print_report(
-            &args, &runs, &audit, &report, ok, throughput, seed, &log_dir,
-        );
+    let report = ProducerReport {
+        records: args.records,
+        runs: &runs,
+        audit: &audit,
+        verify: &verify,
+        seed,
+        kept_dir: args.dir.is_some().then(|| log_dir.clone()),
+    };
+    match args.json {
+        true => println!("{}", report.json()),
+        false => print!("{report}"),
     }
-    if !ok {
+    if !report.ok() {
         bail!("the log does not hold every record exactly once (seed {seed})");
     }
     Ok(())
-}
-
-#[allow(clippy::too_many_arguments)]
-fn print_report(
-    args: &ProducerArgs,
-    runs: &Runs,
-    audit: &ProducerAudit,
-    report: &exactly_log::verify::VerifyReport,
-    ok: bool,
-    throughput: f64,
-    seed: u64,
-    log_dir: &Path,
-) {
-    let yes_no = |b: bool| if b { "yes" } else { "NO" };
-    println!("exactly demo: an idempotent producer, killed with SIGKILL and resumed\n");
-    println!("  records sent           {}", args.records);
-    println!(
-        "  producer runs          {} ({} killed with SIGKILL mid-stream, seed {seed})",
-        runs.started, runs.killed
-    );
-    println!("  records in the log     {}", audit.stored);
-    println!(
-        "  last run               appended {}, de-duplicated {} (re-sent, dropped by the log)",
-        runs.last_appended, runs.last_deduplicated
-    );
-    println!(
-        "  exactly once           {} (missing {}, duplicated {}, out of order {}, misrouted {})",
-        yes_no(ok),
-        audit.missing,
-        audit.duplicated,
-        audit.out_of_order,
-        audit.misrouted
-    );
-    println!(
-        "  log integrity          {} batches / {} bytes checksummed, {} finding(s)",
-        report.batches,
-        report.bytes,
-        report.findings.len()
-    );
-    println!("  throughput             {throughput:.0} records/s (durable, fsync per group, incl. restarts)");
-    if args.dir.is_some() {
-        println!("  log directory          {}", log_dir.display());
-    }
-}
-
-fn producer_command(exe: &Path, log_dir: &Path, input: &Path) -> Command {
-    let mut command = Command::new(exe);
-    command
-        .args(["log", "produce", "--topic", TOPIC, "--producer-id", "1"])
-        .arg("--dir")
-        .arg(log_dir)
-        .arg("--input")
-        .arg(input)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    command
-}
-
-fn produce_with_kills(log_dir: &Path, input: &Path, kills: u32, seed: u64) -> anyhow::Result<Runs> {
-    let exe = crate::exactly_exe()?;
-    let bar = spinner("producer run 1");
-    let finished = KillLoop::new(kills, seed)
-        .delay_ms(150..1200)
-        .run_to_completion(
-            || producer_command(&exe, log_dir, input),
-            |so_far| bar.set_message(format!("producer run {}", so_far.runs)),
-        )
-        .context("producer");
-    bar.finish_and_clear();
-    let finished = finished?;
-    let summary: serde_json::Value = serde_json::from_slice(&finished.output.stdout)
-        .context("reading the producer's summary")?;
-    let count = |field: &str| {
-        summary
-            .get(field)
-            .and_then(serde_json::Value::as_u64)
-            .with_context(|| format!("the producer's summary has no `{field}` count: {summary}"))
-    };
-    Ok(Runs {
-        started: finished.runs,
-        killed: finished.kills,
-        last_appended: count("appended")?,
-        last_deduplicated: count("deduplicated")?,
-        producer_wall: finished.wall,
-    })
 }

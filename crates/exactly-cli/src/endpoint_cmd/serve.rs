@@ -1,25 +1,16 @@
-//! `exactly endpoint serve`: one endpoint process of the bank. Reads its input topic from
-//! the positions its store committed, processes batches, dispatches the outbox to its own
-//! log, and exits once its stop file exists and it has caught up. Killed at any moment by
+//! `exactly endpoint serve`: one endpoint process of the bank, spawned by `bank`
+//! (`exactly_testkit::bank_serve`): reads its input from the positions its store
+//! committed, dispatches its outbox to its own log (or its own topics on NATS JetStream),
+//! and exits once its stop file exists and it has caught up. Killed at any moment by
 //! `bank`; restarting it is the whole recovery.
 
-use super::{open_store, Layout, Role};
-use anyhow::Context;
 use clap::Args;
-use exactly_endpoint::bank::{Accounts, CreditHandler, DebitHandler, CREDITS_TOPIC};
-use exactly_endpoint::serve::{
-    open_store as open_with_retry, ReconnectPolicy, ServeObserver, ServeOptions, Server,
-    StoreOpener,
-};
-use exactly_endpoint::testkit::DEAD_LETTERS_TOPIC;
-use exactly_endpoint::{EndpointConfig, LogPublisher, LostTail, Store};
-use exactly_log::{Log, LogConfig};
+use exactly_endpoint::bank_layout::{Layout, Role};
+use exactly_endpoint::serve::ReconnectPolicy;
+use exactly_nats::bank::is_nats_address;
+use exactly_testkit::bank_serve::{serve_endpoint, EndpointServeConfig, StderrWarnings, Transport};
+use exactly_testkit::supervised::exit_when_stdin_closes;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-/// How long an endpoint waits for its input topic to appear.
-const INPUT_WAIT_S: u64 = 60;
 
 /// Arguments of `exactly endpoint serve`.
 #[derive(Args, Debug)]
@@ -33,9 +24,12 @@ pub struct ServeArgs {
     /// `embedded` or a PostgreSQL URL.
     #[arg(long, default_value = "embedded")]
     store: String,
-    /// Prefix of the PostgreSQL schemas.
+    /// Prefix of the PostgreSQL schemas (and of the topics on NATS).
     #[arg(long, default_value = "exactly_bank")]
     schema_prefix: String,
+    /// `embedded` (each endpoint's own log in `--dir`) or a `nats://host:port[,…]` address.
+    #[arg(long, default_value = "embedded")]
+    transport: String,
     /// Accounts per endpoint.
     #[arg(long, default_value_t = 100, value_parser = super::accounts_range())]
     accounts: u32,
@@ -62,169 +56,29 @@ const RECONNECT_BACKOFF_INITIAL_MS: u64 = 100;
 /// Exit status of an endpoint whose parent is gone.
 const EXIT_PARENT_GONE: i32 = 3;
 
-/// Exits the process when standard input reaches its end or fails. Exiting mid-batch is a
-/// crash like any other: the store's transaction does not commit.
-fn exit_when_stdin_closes() {
-    std::thread::spawn(|| {
-        let mut sink = [0u8; 64];
-        loop {
-            match std::io::Read::read(&mut std::io::stdin(), &mut sink) {
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Ok(0) | Err(_) => std::process::exit(EXIT_PARENT_GONE),
-                Ok(_) => {}
-            }
-        }
-    });
-}
-
-/// Why opening the store failed: the error of `open_store`, with its causes as sources.
-#[derive(Debug)]
-struct OpenFailed(anyhow::Error);
-
-impl std::fmt::Display for OpenFailed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The outermost message only: the causes follow as sources.
-        write!(f, "{}", self.0)
-    }
-}
-
-impl std::error::Error for OpenFailed {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        (*self.0).source()
-    }
-}
-
-/// Opens the endpoint's store (`embedded` or PostgreSQL) for the serve loop.
-struct Opener<'a> {
-    choice: &'a str,
-    layout: &'a Layout,
-    role: Role,
-    schema_prefix: &'a str,
-}
-
-impl StoreOpener for Opener<'_> {
-    type Store = Box<dyn Store>;
-    type Error = OpenFailed;
-
-    fn open(&mut self) -> Result<Self::Store, Self::Error> {
-        open_store(self.choice, self.layout, self.role, self.schema_prefix).map_err(OpenFailed)
-    }
-
-    fn is_transient(&self, error: &Self::Error) -> bool {
-        exactly_postgres::is_connection_lost(&*error.0)
-    }
-}
-
-/// Prints the serve loop's warnings on standard error (`bank` keeps them per endpoint).
-struct Warnings;
-
-impl ServeObserver for Warnings {
-    fn lost_tail(&mut self, gap: &LostTail) {
-        eprintln!("warning: {gap}");
-    }
-
-    fn reconnecting(&mut self, last: &str, delay: Duration, attempt: u32, attempts_max: u32) {
-        eprintln!(
-            "warning: store connection lost ({last}); reconnecting in {} ms (attempt \
-             {attempt}/{attempts_max})",
-            delay.as_millis()
-        );
-    }
-}
-
 /// Runs one endpoint until its stop file appears and it has caught up.
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     if args.exit_with_parent {
-        exit_when_stdin_closes();
+        exit_when_stdin_closes(EXIT_PARENT_GONE);
     }
-    let role = Role::parse(&args.role)?;
-    let layout = Layout::new(&args.dir);
-    let reconnect = ReconnectPolicy {
-        attempts_max: args.reconnect_attempts,
-        backoff_initial_ms: RECONNECT_BACKOFF_INITIAL_MS,
-        backoff_max_ms: args.reconnect_backoff_max_ms,
-    };
-    let mut opener = Opener {
-        choice: &args.store,
-        layout: &layout,
-        role,
-        schema_prefix: &args.schema_prefix,
-    };
-    // The store first: a bad store fails fast, before waiting for the input.
-    let store = open_with_retry(&reconnect, &mut opener, &mut Warnings)?;
-    let own_dir = layout.log_dir(role);
-    let own = Arc::new(
-        Log::open(&own_dir, LogConfig::default())
-            .with_context(|| format!("opening {}", own_dir.display()))?,
-    );
-    own.create_topic(DEAD_LETTERS_TOPIC, 1)?;
-    if role == Role::A {
-        own.create_topic(CREDITS_TOPIC, 1)?;
-    }
-    let (input_dir, topic) = layout.input(role);
-    let server = Server {
-        input: open_input(&input_dir, topic)?,
-        topic: topic.to_string(),
-        options: ServeOptions {
-            fetch_max: args.batch * 4,
-            poll_timeout: Duration::from_millis(50),
-            reconnect,
-            endpoint: EndpointConfig {
-                dead_letter_topic: DEAD_LETTERS_TOPIC.to_string(),
-                ..EndpointConfig::default()
-            },
+    let config = EndpointServeConfig {
+        role: Role::parse(&args.role)?,
+        layout: Layout::new(&args.dir),
+        store: super::store_choice(&args.store)?,
+        schema_prefix: args.schema_prefix,
+        // Anything but a NATS address is the embedded logs, as `bank` passes it.
+        transport: match is_nats_address(&args.transport) {
+            true => Transport::Nats(args.transport),
+            false => Transport::Embedded,
+        },
+        accounts: args.accounts,
+        batch: args.batch,
+        reconnect: ReconnectPolicy {
+            attempts_max: args.reconnect_attempts,
+            backoff_initial_ms: RECONNECT_BACKOFF_INITIAL_MS,
+            backoff_max_ms: args.reconnect_backoff_max_ms,
         },
     };
-    let (a, b) = (
-        Accounts::new("a", args.accounts),
-        Accounts::new("b", args.accounts),
-    );
-    let stop_file = layout.stop_file(role);
-    let mut stop = || stop_file.exists();
-    let mut publisher = LogPublisher::new(own);
-    match role {
-        Role::A => server.run(
-            DebitHandler {
-                local: a,
-                remote: b,
-                batch_max: args.batch,
-            },
-            store,
-            &mut opener,
-            &mut publisher,
-            &mut stop,
-            &mut Warnings,
-        )?,
-        Role::B => server.run(
-            CreditHandler {
-                local: b,
-                batch_max: args.batch,
-            },
-            store,
-            &mut opener,
-            &mut publisher,
-            &mut stop,
-            &mut Warnings,
-        )?,
-    }
+    serve_endpoint(&config, &mut StderrWarnings)?;
     Ok(())
-}
-
-/// Follows another process's log, waiting until `topic` exists there.
-fn open_input(dir: &std::path::Path, topic: &str) -> anyhow::Result<Arc<Log>> {
-    let deadline = Instant::now() + Duration::from_secs(INPUT_WAIT_S);
-    loop {
-        if let Ok(log) = Log::open_read_only(dir, LogConfig::default()) {
-            if log.partition_count(topic).is_some() {
-                return Ok(Arc::new(log));
-            }
-        }
-        if Instant::now() > deadline {
-            anyhow::bail!(
-                "input topic {topic} did not appear in {} within {INPUT_WAIT_S} s",
-                dir.display()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }

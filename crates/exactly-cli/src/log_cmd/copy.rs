@@ -2,30 +2,12 @@
 //! arguments and summary line.
 
 use super::open_scoped_writer;
-use clap::{Args, ValueEnum};
-use exactly_log::copy::{copy, CopyOptions, Guarantee as LibGuarantee, Transform as LibTransform};
+use clap::Args;
+use exactly_log::copy::{copy, CopyOptions, Guarantee, Transform};
 use exactly_log::{LogConfig, WriteScope};
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-
-/// What happens to each value on the way.
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum Transform {
-    /// Unchanged.
-    Identity,
-    /// UTF-8 upper-cased (non-UTF-8 values unchanged).
-    Upper,
-}
-
-/// Delivery guarantee of the copy.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum Guarantee {
-    /// Outputs and positions in one transaction.
-    ExactlyOnce,
-    /// Outputs first, positions after: duplicates after a crash.
-    AtLeastOnce,
-}
 
 /// Arguments of `exactly log copy`.
 #[derive(Args, Debug)]
@@ -70,15 +52,9 @@ pub fn run(args: CopyArgs) -> anyhow::Result<()> {
         to: args.to.clone(),
         group: args.group.clone(),
         transactional_id: args.transactional_id.clone(),
-        transform: match args.transform {
-            Transform::Identity => LibTransform::Identity,
-            Transform::Upper => LibTransform::Upper,
-        },
+        transform: args.transform,
         commit_interval: Duration::from_millis(args.commit_interval_ms),
-        guarantee: match args.guarantee {
-            Guarantee::ExactlyOnce => LibGuarantee::ExactlyOnce,
-            Guarantee::AtLeastOnce => LibGuarantee::AtLeastOnce,
-        },
+        guarantee: args.guarantee,
         follow: args.follow,
     };
     let copied = copy(&log, &options)?;

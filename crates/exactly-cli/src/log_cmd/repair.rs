@@ -4,9 +4,9 @@
 //! remains (damage in a sealed segment is not cut: exit non-zero naming it), then opens the
 //! log once so recovery reconciles transactions whose markers were cut.
 
-use super::open_writer;
 use anyhow::{bail, Context};
 use clap::Args;
+use exactly_log::existing::open_existing;
 use exactly_log::repair::repair_dir;
 use exactly_log::verify::verify_log;
 use exactly_log::{LogConfig, ReadOnlyStorage};
@@ -36,35 +36,8 @@ pub fn run(args: RepairArgs) -> anyhow::Result<()> {
     let actions = repair_dir(&args.dir, &config, args.topic.as_deref(), args.partition)
         .with_context(|| format!("repairing log {}", args.dir.display()))?;
     for action in &actions {
-        let dropped_durable = action.durable_offsets_dropped();
-        println!(
-            "{}",
-            json!({"repaired": action.file, "cut_at_byte": action.cut_at,
-                   "file_bytes_before": action.file_bytes,
-                   "bytes_removed": action.file_bytes - action.cut_at,
-                   "durable_up_to_byte": action.durable_position,
-                   "first_dropped_offset": action.first_dropped_offset.0,
-                   "durable_offsets_dropped": dropped_durable,
-                   "dropped_offsets": action.durable_next_offset.map(|end| [action.first_dropped_offset.0, end.0]),
-                   "reason": action.reason,
-                   "snapshots_removed": action.snapshots_removed})
-        );
-        eprintln!(
-            "cut {} at byte {} ({} bytes removed); {}",
-            action.file.display(),
-            action.cut_at,
-            action.file_bytes - action.cut_at,
-            match action.durable_next_offset {
-                Some(end) => format!(
-                    "dropped offsets {}..{} ({dropped_durable} records/markers that were durable)",
-                    action.first_dropped_offset, end
-                ),
-                None => format!(
-                    "no durable offset dropped (the partition continues at offset {})",
-                    action.first_dropped_offset
-                ),
-            }
-        );
+        println!("{}", action.json());
+        eprintln!("{action}");
     }
     // Repair cuts only the end of active segments; anything else must not pass as repaired.
     let report = verify_log(&ReadOnlyStorage, &args.dir, &config);
@@ -80,7 +53,7 @@ pub fn run(args: RepairArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     // Recovery on open writes the markers of transactions whose markers were cut.
-    let log = open_writer(&args.dir, config)?;
+    let log = open_existing(&args.dir, config)?;
     log.close()?;
     Ok(())
 }

@@ -1,12 +1,10 @@
 //! `exactly sim sweep`: measured R and UR over a grid of loss rates × retry limits, next to
 //! the analytic values (the sweep and the plot are `exactly_sim`'s; this prints and writes).
 
-use super::parse_list;
 use anyhow::Context;
 use exactly_pipe::PipeMode;
-use exactly_sim::{analytic_for, SweepConfig, SweepPoint};
-use serde_json::json;
-use std::io::Write;
+use exactly_sim::sweep_format::{json_lines, parse_list, plot_sweep, table};
+use exactly_sim::SweepConfig;
 use std::path::PathBuf;
 
 /// Arguments of `exactly sim sweep`.
@@ -57,45 +55,20 @@ pub fn run(args: SweepArgs) -> anyhow::Result<()> {
         window: args.window,
     };
     let points = exactly_sim::sweep(&config)?;
-    print_points(&args, &points);
+    if args.json {
+        for line in json_lines(args.pipe, &points) {
+            println!("{line}");
+        }
+    } else {
+        println!("{}", table(&points));
+    }
     if let Some(path) = &args.csv {
         std::fs::write(path, exactly_sim::csv(&points))
             .with_context(|| format!("writing {}", path.display()))?;
     }
     if let Some(path) = &args.svg {
-        let title = format!(
-            "{} pipe: measured R, UR (points) vs analytic (lines)",
-            args.pipe
-        );
-        let curve = |loss, n| analytic_for(config.pipe, loss, config.dup, n);
-        let svg = exactly_sim::plot(&title, &points, &config.retries, curve);
-        std::fs::write(path, svg).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(path, plot_sweep(&config, &points))
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
-}
-
-fn print_points(args: &SweepArgs, points: &[SweepPoint]) {
-    let mut out = std::io::stdout().lock();
-    if !args.json {
-        let _ = writeln!(
-            out,
-            "{:>6} {:>7} {:>10} {:>10} {:>10} {:>10}  mode",
-            "loss", "retries", "R", "R seed", "UR", "UR seed"
-        );
-    }
-    for p in points {
-        let mode = p.measured.mode().name();
-        let _ = if args.json {
-            let v = json!({"pipe": args.pipe.name(), "loss": p.loss, "retries": p.retries,
-                "r": p.measured.r, "r_analytic": p.analytic.r, "ur": p.measured.ur,
-                "ur_analytic": p.analytic.ur, "mode": mode});
-            writeln!(out, "{v}")
-        } else {
-            writeln!(
-                out,
-                "{:>6.3} {:>7} {:>10.6} {:>10.6} {:>10.6} {:>10.6}  {mode}",
-                p.loss, p.retries, p.measured.r, p.analytic.r, p.measured.ur, p.analytic.ur
-            )
-        };
-    }
 }

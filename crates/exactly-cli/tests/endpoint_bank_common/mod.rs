@@ -13,6 +13,19 @@ use crate::kill_common::exactly;
 /// `batch` messages, SIGKILLs every ~80 ms until `kills` landed, and asserts every
 /// invariant of the audit. Small batches keep the endpoints busy while the kills land.
 pub fn run_bank_and_assert(store: &str, transfers: u64, batch: usize, kills: u32, seed: u64) {
+    run_bank_on_and_assert(store, "embedded", transfers, batch, kills, seed);
+}
+
+/// [`run_bank_and_assert`] with the messages carried by `transport` (`embedded` or
+/// `nats://…`); returns the report.
+pub fn run_bank_on_and_assert(
+    store: &str,
+    transport: &str,
+    transfers: u64,
+    batch: usize,
+    kills: u32,
+    seed: u64,
+) -> serde_json::Value {
     let dir = tempfile::tempdir().unwrap();
     let (transfers_arg, kills_arg, seed_arg) =
         (transfers.to_string(), kills.to_string(), seed.to_string());
@@ -22,6 +35,8 @@ pub fn run_bank_and_assert(store: &str, transfers: u64, batch: usize, kills: u32
         "bank",
         "--store",
         store,
+        "--transport",
+        transport,
         "--transfers",
         &transfers_arg,
         "--dup",
@@ -47,6 +62,14 @@ pub fn run_bank_and_assert(store: &str, transfers: u64, batch: usize, kills: u32
         report["kills"].as_u64().unwrap() >= u64::from(kills),
         "{context}"
     );
+    assert_audit_exact(&report, transfers, &context);
+    println!("{report}");
+    report
+}
+
+/// The audit's invariants: every transfer debited and credited exactly once, no credit
+/// without its debit, money conserved, every bad message dead-lettered once.
+pub fn assert_audit_exact(report: &serde_json::Value, transfers: u64, context: &str) {
     assert_eq!(report["debited_once"], transfers, "{context}");
     assert_eq!(report["credited_once"], transfers, "{context}");
     assert_eq!(report["credits_without_debit"], 0, "{context}");
@@ -55,5 +78,14 @@ pub fn run_bank_and_assert(store: &str, transfers: u64, batch: usize, kills: u32
         report["dead_letters"], report["dead_letters_expected"],
         "{context}"
     );
-    println!("{report}");
+}
+
+/// [`assert_audit_exact`] for a run on NATS: also no child failed and `accounts-b`'s inbox
+/// dropped no copy (the credits stream held each credit once).
+pub fn assert_nats_audit_exact(report: &serde_json::Value, transfers: u64, context: &str) {
+    assert_eq!(report["ok"], true, "{context}");
+    assert_eq!(report["transport"], "nats", "{context}");
+    assert_eq!(report["child_failures"], serde_json::json!([]), "{context}");
+    assert_eq!(report["copies_dropped_b"], 0, "{context}");
+    assert_audit_exact(report, transfers, context);
 }

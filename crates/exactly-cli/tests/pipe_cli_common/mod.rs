@@ -70,7 +70,15 @@ impl Proc {
 /// discarded, stderr captured.
 pub fn spawn_receiver(addr: &str, state: &Path, extra: &[&str]) -> Proc {
     Command::new(exe())
-        .args(["pipe", "recv", "--listen", addr, "--quiet", "--state"])
+        .args([
+            "pipe",
+            "recv",
+            "--insecure",
+            "--listen",
+            addr,
+            "--quiet",
+            "--state",
+        ])
         .arg(state)
         .args(extra)
         .stdout(Stdio::null())
@@ -83,7 +91,7 @@ pub fn spawn_receiver(addr: &str, state: &Path, extra: &[&str]) -> Proc {
 /// Starts `pipe send` of `input` to `addr` with state `state`.
 pub fn spawn_sender(addr: &str, state: &Path, input: &Path, extra: &[&str]) -> Proc {
     Command::new(exe())
-        .args(["pipe", "send", "--to", addr, "--state"])
+        .args(["pipe", "send", "--insecure", "--to", addr, "--state"])
         .arg(state)
         .arg("--input")
         .arg(input)

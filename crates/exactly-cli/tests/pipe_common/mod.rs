@@ -32,6 +32,9 @@ fn free_port() -> u16 {
 
 struct Ends {
     pipe: &'static str,
+    /// Security arguments of `pipe recv` and `pipe send`.
+    recv_keys: Vec<String>,
+    send_keys: Vec<String>,
     addr: String,
     dir: PathBuf,
     input: PathBuf,
@@ -44,6 +47,7 @@ impl Ends {
                 "pipe", "recv", "--listen", &self.addr, "--pipe", self.pipe, "--quiet",
             ])
             .args(["--loss", "0.2", "--dup", "0.1"])
+            .args(&self.recv_keys)
             .arg("--state")
             .arg(self.dir.join("recv"))
             .stdout(Stdio::null())
@@ -65,6 +69,7 @@ impl Ends {
                 "--resend-timeout-ms",
                 "5",
             ])
+            .args(&self.send_keys)
             .arg("--state")
             .arg(self.dir.join("send"))
             .arg("--input")
@@ -83,12 +88,25 @@ fn write_input(path: &Path) {
     std::fs::write(path, lines).unwrap();
 }
 
-/// Runs the scenario and returns the `n` of every message the receiver delivered, in
-/// delivery order (read back with `exactly pipe dump`).
+/// Runs the scenario over plaintext (`--insecure`) and returns the `n` of every message
+/// the receiver delivered, in delivery order (read back with `exactly pipe dump`).
+#[allow(dead_code)] // not every scenario binary uses both entry points
 pub fn run_with_kills(pipe: &'static str) -> Vec<u64> {
+    let insecure = vec!["--insecure".to_owned()];
+    run_with_kills_keyed(pipe, insecure.clone(), insecure)
+}
+
+/// [`run_with_kills`] with the given security arguments of `pipe recv` and `pipe send`.
+pub fn run_with_kills_keyed(
+    pipe: &'static str,
+    recv_keys: Vec<String>,
+    send_keys: Vec<String>,
+) -> Vec<u64> {
     let dir = tempfile::tempdir().unwrap();
     let ends = Ends {
         pipe,
+        recv_keys,
+        send_keys,
         addr: format!("127.0.0.1:{}", free_port()),
         dir: dir.path().to_owned(),
         input: dir.path().join("input.jsonl"),

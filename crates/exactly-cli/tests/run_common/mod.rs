@@ -39,6 +39,11 @@ pub fn stdout(output: &Output) -> String {
 
 /// `exactly gen transfers` into `transfers` (4 partitions, 200 accounts).
 pub fn gen_transfers(dir: &Path, count: u64, seed: u64) {
+    gen_transfers_over(dir, 200, count, seed);
+}
+
+/// `exactly gen transfers` into `transfers` (4 partitions) between `accounts` accounts.
+pub fn gen_transfers_over(dir: &Path, accounts: u32, count: u64, seed: u64) {
     let output = run(
         &[
             "gen",
@@ -48,7 +53,7 @@ pub fn gen_transfers(dir: &Path, count: u64, seed: u64) {
             "--partitions",
             "4",
             "--accounts",
-            "200",
+            &accounts.to_string(),
             "--count",
             &count.to_string(),
             "--seed",
@@ -57,6 +62,37 @@ pub fn gen_transfers(dir: &Path, count: u64, seed: u64) {
         dir,
     );
     assert!(output.status.success(), "gen: {}", stderr(&output));
+}
+
+/// `exactly run balances` from `transfers` to `balances` with `extra` arguments, at
+/// `parallelism` with `sink`, its output discarded (for kill loops).
+pub fn balances_command(dir: &Path, extra: &[&str], parallelism: u32, sink: &str) -> Command {
+    let mut command = exactly(
+        &[
+            "run",
+            "balances",
+            "--input",
+            "transfers",
+            "--output",
+            "balances",
+        ],
+        dir,
+    );
+    command
+        .args(extra)
+        .args(["--parallelism", &parallelism.to_string(), "--sink", sink])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    command
+}
+
+/// The sink of the `run`-th run of a kill loop: two transactional runs, then two
+/// idempotent ones, so restores also switch sink modes.
+pub fn sink_of_run(run: u32) -> &'static str {
+    match run % 4 < 2 {
+        true => "transactional",
+        false => "idempotent",
+    }
 }
 
 /// Creates `topic` with `partitions` and appends `values` (keyless) with `log produce`.
@@ -130,10 +166,22 @@ pub fn consume(dir: &Path, topic: &str) -> Vec<Consumed> {
                 partition: v["partition"].as_u64().unwrap(),
                 offset: v["offset"].as_u64().unwrap(),
                 key: v["key"].as_str().map(str::to_string),
-                value: v["value"].as_str().unwrap().to_string(),
+                value: value_bytes_text(line),
             }
         })
         .collect()
+}
+
+/// The value's bytes (as text) of one `log consume` line: a JSON string's contents, or
+/// the JSON document printed verbatim (JSON values print as JSON, not as strings).
+pub fn value_bytes_text(line: &str) -> String {
+    let fields: std::collections::HashMap<String, Box<serde_json::value::RawValue>> =
+        serde_json::from_str(line).unwrap();
+    let raw = fields["value"].get();
+    match raw.starts_with('"') {
+        true => serde_json::from_str::<String>(raw).unwrap(),
+        false => raw.to_string(),
+    }
 }
 
 /// Balances computed naively from the values of the input topic; values that are not a

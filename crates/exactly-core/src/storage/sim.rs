@@ -252,10 +252,11 @@ impl StorageFile for SimFile {
         let mut state = self.lock();
         state.check_up(self.generation)?;
         let live = &state.file(self.inode)?.live;
-        let start = usize::try_from(position)
+        let start = match usize::try_from(position) {
+            Ok(position) => position.min(live.len()),
             // A position beyond usize reads as past the end (0 bytes), like one past len.
-            .unwrap_or(usize::MAX)
-            .min(live.len());
+            Err(_) => live.len(),
+        };
         // `start <= live.len()` (clamped above) and `n` is at most both lengths, so every
         // split point below is in range.
         let (_, available) = live.split_at(start);
@@ -313,7 +314,11 @@ impl StorageFile for SimFile {
 }
 
 fn parent_of(path: &Path) -> PathBuf {
-    path.parent().map(Path::to_path_buf).unwrap_or_default()
+    match path.parent() {
+        Some(parent) => parent.to_path_buf(),
+        // "/" and "": the root is its own directory, named by the empty path here.
+        None => PathBuf::new(),
+    }
 }
 
 impl Storage for SimStorage {

@@ -1,10 +1,11 @@
-//! What every thread of one run shares: the job, the log, the options ([`RunContext`]) and
+//! What every thread of one run shares: the job, its input and output, the options ([`RunContext`]) and
 //! the flags and counters between them ([`Control`]); transactional ids of the sinks.
 
+use super::input::Input;
 use super::options::{RunOptions, SinkMode};
+use super::output::Output;
 use crate::spec::JobSpec;
 use crate::types::Guarantee;
-use exactly_log::Log;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 /// Transaction timeout of sink transactions: long enough to outlast any checkpoint.
@@ -38,7 +39,10 @@ pub(crate) struct Control {
 /// What every thread of a run needs.
 pub(crate) struct RunContext<'a> {
     pub job: &'a JobSpec,
-    pub log: &'a Log,
+    /// Where outputs, dead letters, audit records and the journal go.
+    pub output: &'a dyn Output,
+    /// Where the source tasks read (the embedded log's input topic by default).
+    pub input: &'a dyn Input,
     pub options: &'a RunOptions,
     pub control: Control,
     pub input_partitions: u32,

@@ -9,9 +9,10 @@ use super::coordinator_core::{
     CoordinatorAction, CoordinatorConfig, CoordinatorCore, CoordinatorEvent, Progress,
 };
 use super::error::RunError;
-use super::journal::{self, JournalEntry};
+use super::journal::JournalEntry;
 use super::manifest::Manifest;
 use super::messages::Ack;
+use super::meters::RunMeters;
 use super::plan::{Plan, TypedPlan};
 use super::recovery::Restored;
 use super::report::{RunReport, StatusFile};
@@ -19,7 +20,6 @@ use super::sink::Sink;
 use super::source::Source;
 use super::task::Task;
 use super::topology::Topology;
-use super::write_ahead;
 use crate::key_group::KeyGroupRange;
 use crate::operator::KeyedOperator;
 use crate::types::{GroupKey, OutputRecord};
@@ -117,6 +117,8 @@ fn execute<K: GroupKey, T: Send + 'static, O: OutputRecord>(
             core,
             written: None,
             report: RunReport::default(),
+            meters: RunMeters::new(&ctx.job.name, ctx.control.task_clocks.len()),
+            written_state_bytes: 0,
         };
         let result = coordinator.run(&ack_rx, &decision_senders);
         if result.is_err() {
@@ -186,6 +188,9 @@ struct Coordinator<'a, 'c> {
     /// The manifest being committed (written, not yet released to the sinks).
     written: Option<Manifest>,
     report: RunReport,
+    meters: RunMeters,
+    /// The state bytes of the manifest being committed, for the metrics.
+    written_state_bytes: u64,
 }
 
 impl Coordinator<'_, '_> {
@@ -207,6 +212,14 @@ impl Coordinator<'_, '_> {
                     return Ok(self.report.clone());
                 }
             }
+            let control = &self.ctx.control;
+            let now_ms = self.ctx.now_ms();
+            (self.meters).publish(
+                &self.ctx.options.status,
+                &control.task_clocks,
+                now_ms,
+                false,
+            );
             match acks.recv_timeout(Duration::from_millis(1)) {
                 Ok(Ack::Failed(error)) => return Err(error),
                 Ok(Ack::Event(event)) => events.push_back(event),
@@ -262,14 +275,20 @@ impl Coordinator<'_, '_> {
                 }
                 control.manifest_id.store(manifest_id, Ordering::SeqCst);
                 control.requested.store(barrier, Ordering::SeqCst);
+                self.meters
+                    .checkpoint_started(manifest_id, self.ctx.now_ms());
                 Ok(None)
             }
             CoordinatorAction::WriteManifest(manifest) => {
                 let checkpoint = manifest.to_checkpoint()?;
-                self.restored.store.write(&checkpoint).inspect_err(|error| {
-                    let dir = self.restored.store.dir().display();
-                    tracing::error!(path = %dir, id = manifest.id, %error, "writing a manifest");
-                })?;
+                self.written_state_bytes = checkpoint.states.values().map(|s| s.len() as u64).sum();
+                self.restored
+                    .store
+                    .write(&checkpoint)
+                    .inspect_err(|error| {
+                        let location = self.restored.store.location();
+                        tracing::error!(%location, id = manifest.id, %error, "writing a manifest");
+                    })?;
                 let id = manifest.id;
                 self.written = Some(*manifest);
                 Ok(Some(CoordinatorEvent::ManifestWritten { id }))
@@ -280,7 +299,7 @@ impl Coordinator<'_, '_> {
                     checkpoint: id,
                     topology: Topology::of(self.ctx.job, self.ctx.options.guarantee),
                 };
-                journal::append(self.ctx.log, &entry, self.ctx.now_ms())?;
+                self.ctx.output.journal_append(&entry, self.ctx.now_ms())?;
                 Ok(Some(CoordinatorEvent::JournalAppended { id }))
             }
             CoordinatorAction::PublishWriteAhead { id } => {
@@ -297,6 +316,10 @@ impl Coordinator<'_, '_> {
             CoordinatorAction::Completed { id, clock } => {
                 self.written = None;
                 self.after_commit(id, clock);
+                let (control, now_ms) = (&self.ctx.control, self.ctx.now_ms());
+                let meters = &mut self.meters;
+                meters.checkpoint_committed(id, self.written_state_bytes, now_ms);
+                meters.publish(&self.ctx.options.status, &control.task_clocks, now_ms, true);
                 Ok(None)
             }
             CoordinatorAction::Finish => Ok(None),
@@ -319,7 +342,10 @@ impl Coordinator<'_, '_> {
             .filter(|((topic, _), _)| *topic == dead_letter_topic)
             .map(|(_, records)| records.len())
             .sum();
-        let published = write_ahead::publish(self.ctx.log, &self.ctx.job.name, manifest)?;
+        let published = self
+            .ctx
+            .output
+            .publish_ahead(&self.ctx.job.name, manifest)?;
         let status = &self.ctx.options.status;
         status
             .dead_letters
@@ -337,8 +363,8 @@ impl Coordinator<'_, '_> {
             .iter()
             .map(|c| c.load(Ordering::Relaxed))
             .min();
-        // A run has at least one task (parallelism ≥ 1 is checked before it starts).
-        let min_clock = min_clock.unwrap_or(i64::MIN);
+        let min_clock = min_clock
+            .expect("a run has at least one task: parallelism ≥ 1 is checked before it starts");
         status.min_clock_ms.store(min_clock, Ordering::Relaxed);
         status.checkpoints.fetch_add(1, Ordering::Relaxed);
         status.last_checkpoint_id.store(id, Ordering::Relaxed);

@@ -15,6 +15,7 @@ use super::context::sink_transactional_id;
 use super::manifest::{Manifest, Target};
 use super::options::SinkMode;
 use super::topology::Topology;
+use super::write_ahead::FIRST_SEQUENCE;
 use crate::types::Guarantee;
 use exactly_core::Timestamp;
 use exactly_log::Record;
@@ -317,7 +318,11 @@ impl CoordinatorCore {
 
     fn maybe_trigger(&mut self, progress: &Progress, actions: &mut Vec<CoordinatorAction>) {
         let drained = !self.config.follow && progress.drained;
-        let interval = i64::try_from(self.config.checkpoint_interval_ms).unwrap_or(i64::MAX);
+        let interval = match i64::try_from(self.config.checkpoint_interval_ms) {
+            Ok(interval) => interval,
+            // Beyond i64 milliseconds (292 million years): never due by time.
+            Err(_) => i64::MAX,
+        };
         let due_by_time = progress.now_ms.saturating_sub(self.last_checkpoint_ms) >= interval;
         let due_by_records = self.config.checkpoint_every_records.is_some_and(|every| {
             progress.records_in >= self.records_at_last.saturating_add(every.max(1))
@@ -398,9 +403,12 @@ impl CoordinatorCore {
         // runs without reusing an id (`outputs` is empty unless writing ahead).
         manifest.sequences = self.sequences.clone();
         for (target, records) in pending.outputs {
-            let base = self.sequences.get(&target).copied();
-            // A partition never written ahead starts at sequence 0.
-            manifest.sequences.insert(target.clone(), base.unwrap_or(0));
+            // A partition never written ahead starts at the first sequence.
+            let base = match self.sequences.get(&target) {
+                Some(&base) => base,
+                None => FIRST_SEQUENCE,
+            };
+            manifest.sequences.insert(target.clone(), base);
             manifest.write_ahead.insert(target, records);
         }
         let committing = Committing {

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 /// What happens to an input record the job's parse step rejects.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum BadInputPolicy {
     /// Write it to the job's dead-letter topic, exactly once with the outputs.
     #[default]

@@ -1,8 +1,6 @@
 //! [`RunError`]: why a job could not run. A leaf module: it uses no other file of the
 //! crate.
 
-use std::path::PathBuf;
-
 /// Why a job could not run.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -55,10 +53,9 @@ pub enum RunError {
     /// apply input a second time.
     #[error(
         "job {job:?}: the log's journal ({journal}) records checkpoint {committed} as committed, \
-         but the newest checkpoint in {dir} is {restored}; restoring it would apply input twice. \
-         Put the missing checkpoint files back, or start a new job under another name (--job)",
+         but the newest checkpoint in {location} is {restored}; restoring it would apply input \
+         twice. Put the missing checkpoint files back, or start a new job under another name (--job)",
         restored = restored.map_or("none".to_string(), |id| id.to_string()),
-        dir = dir.display()
     )]
     CheckpointsBehindLog {
         /// The job.
@@ -69,17 +66,16 @@ pub enum RunError {
         committed: u64,
         /// The journal topic.
         journal: String,
-        /// The checkpoint directory.
-        dir: PathBuf,
+        /// Where the checkpoints are (directory, or store and job).
+        location: String,
     },
     /// The log (or the status file) shows effects of checkpoints newer than the newest
     /// one on disk: restoring it would apply input a second time.
     #[error(
-        "job {job:?}: {evidence}, but the newest checkpoint in {dir} is {restored}; restoring \
-         it would apply input twice. Put the missing checkpoint files back, or start a new job \
-         under another name (--job)",
+        "job {job:?}: {evidence}, but the newest checkpoint in {location} is {restored}; \
+         restoring it would apply input twice. Put the missing checkpoint files back, or start a \
+         new job under another name (--job)",
         restored = restored.map_or("none".to_string(), |id| id.to_string()),
-        dir = dir.display()
     )]
     OutputsBeyondCheckpoint {
         /// The job.
@@ -88,14 +84,14 @@ pub enum RunError {
         restored: Option<u64>,
         /// What shows the newer effects.
         evidence: String,
-        /// The checkpoint directory.
-        dir: PathBuf,
+        /// Where the checkpoints are (directory, or store and job).
+        location: String,
     },
     /// A manifest was written with another manifest format.
     #[error(
         "checkpoint {id} has manifest format {found}; this build reads {supported}: run it \
          with the build that wrote it, or start a new job under another name (--job)",
-        found = found.as_deref().unwrap_or("1 (unversioned)")
+        found = describe_version(found.as_deref())
     )]
     ManifestVersion {
         /// Checkpoint id.
@@ -174,4 +170,31 @@ pub enum RunError {
     /// A runtime thread stopped unexpectedly.
     #[error("runtime thread failed: {0}")]
     Thread(String),
+    /// Reading an input other than the embedded log failed.
+    #[error("reading input {input}")]
+    Input {
+        /// The input (topic and system).
+        input: String,
+        /// The cause.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// An output other than the embedded log failed (or refused this writer).
+    #[error("{what} on {output}")]
+    Output {
+        /// What was being done (`publishing write-ahead outputs of t/0`, …).
+        what: String,
+        /// The output (`nats://…`).
+        output: String,
+        /// The cause.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+/// A manifest version for messages; manifests written before versions were recorded are
+/// format 1.
+fn describe_version(found: Option<&str>) -> &str {
+    match found {
+        Some(version) => version,
+        None => "1 (unversioned)",
+    }
 }

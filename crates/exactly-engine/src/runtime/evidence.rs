@@ -2,79 +2,46 @@
 //! disk does not account for — so that deleting the journal topic together with the
 //! checkpoints does not silently re-apply the input either:
 //!
-//! - transactional sink: with no checkpoint at all, any committed transaction under the
+//! - in the outputs ([`Output::outputs_beyond`]; for the embedded log:) transactional
+//!   sink: with no checkpoint at all, any committed transaction under the
 //!   job's transactional ids (they commit only after a manifest was written);
 //! - idempotent sink: the job's producer sequences in an output partition past what the
 //!   restored manifest accounts for (outputs of a later manifest were published);
 //! - `status.json`: a checkpoint id newer than the restored one (it is rewritten after
 //!   every manifest; unreadable, it proves nothing and is not used).
 
-use super::context::sink_txn_prefix;
 use super::error::RunError;
 use super::manifest::Manifest;
 use super::options::RunOptions;
+use super::output::Output;
 use super::report::StatusFile;
-use super::write_ahead::{producer_id, Sequences};
 use crate::spec::JobSpec;
 use exactly_core::storage::read_file;
-use exactly_log::{Log, TxnState};
-use exactly_state::CheckpointStore;
+use exactly_state::CheckpointStorage;
 
-/// Refuses when the log or the status file shows effects past `restored`.
+/// Refuses when the outputs or the status file show effects past `restored`.
 pub(crate) fn check(
     job: &JobSpec,
-    log: &Log,
+    output: &dyn Output,
     options: &RunOptions,
     restored: Option<&Manifest>,
-    store: &CheckpointStore,
+    store: &dyn CheckpointStorage,
 ) -> Result<(), RunError> {
     let refuse = |evidence: String| RunError::OutputsBeyondCheckpoint {
         job: job.name.clone(),
         restored: restored.map(|c| c.id),
         evidence,
-        dir: store.dir().to_path_buf(),
+        location: store.location(),
     };
     if let Some(evidence) = status_ahead(options, restored) {
         return Err(refuse(evidence));
     }
-    if restored.is_none() {
-        let prefix = sink_txn_prefix(&job.name);
-        let committed = log.transactions()?.into_iter().find(|t| {
-            t.transactional_id.starts_with(&prefix) && t.state == TxnState::CompleteCommit
-        });
-        if let Some(txn) = committed {
-            return Err(refuse(format!(
-                "the log holds a committed transaction of this job ({})",
-                txn.transactional_id
-            )));
-        }
-    }
-    let sequences = match restored {
-        Some(manifest) => Sequences::after(manifest),
-        // No manifest: the job's idempotent producer has published nothing.
-        None => Sequences::default(),
-    };
-    let producer = producer_id(&job.name);
     let mut topics = vec![job.sink.clone(), job.dead_letter_topic()];
     topics.extend(job.audit.clone());
-    for topic in topics {
-        // A topic that does not exist yet holds no records of this producer.
-        let partitions = log.partition_count(&topic).unwrap_or(0);
-        for partition in 0..partitions {
-            let held = log
-                .producer_state(&topic, partition, producer)?
-                .and_then(|s| s.last_sequence)
-                .map_or(0, |last| last.0 + 1);
-            let accounted = sequences.next(&(topic.clone(), partition));
-            if held > accounted {
-                return Err(refuse(format!(
-                    "{topic} partition {partition} holds {held} outputs of this job's \
-                     idempotent producer, the checkpoint accounts for {accounted}"
-                )));
-            }
-        }
+    match output.outputs_beyond(&job.name, &topics, restored)? {
+        Some(evidence) => Err(refuse(evidence)),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// `status.json` naming a newer checkpoint than the restored one, if it does.

@@ -12,6 +12,7 @@
 //! `seq/…` write-ahead entries), read strictly — a missing or malformed field is an error,
 //! never a default. Any other version is refused with [`RunError::ManifestVersion`].
 
+use super::blob::{Blob, BlobRef};
 use super::error::RunError;
 use super::options::SinkMode;
 use super::topology::Topology;
@@ -64,8 +65,14 @@ pub struct Manifest {
 /// A record written ahead: `(timestamp, key, value)`.
 type Row = (i64, Option<Vec<u8>>, Vec<u8>);
 
-/// The version-3 body. Every field is required: a body missing one does not decode.
-#[derive(Serialize, Deserialize)]
+/// A row of a version-3 body as read (byte strings, see `blob.rs`).
+type RowIn = (i64, Option<Blob>, Blob);
+/// A row of a version-3 body as written, borrowed from the manifest.
+type RowOut<'a> = (i64, Option<BlobRef<'a>>, BlobRef<'a>);
+
+/// The version-3 body as read. Every field is required: a body missing one does not
+/// decode. Its fields and their order are [`BodyV3Out`]'s.
+#[derive(Deserialize)]
 struct BodyV3 {
     id: u64,
     job: String,
@@ -74,20 +81,39 @@ struct BodyV3 {
     sink_mode: SinkMode,
     clock: i64,
     positions: Vec<(u32, u64)>,
-    key_groups: Vec<(u32, Vec<u8>)>,
+    key_groups: Vec<(u32, Blob)>,
     sink_transactions: Vec<String>,
     sequences: Vec<(String, u32, u64)>,
-    write_ahead: Vec<(String, u32, Vec<Row>)>,
+    write_ahead: Vec<(String, u32, Vec<RowIn>)>,
 }
 
-fn rows(records: &[Record]) -> Vec<Row> {
+/// The version-3 body as written, borrowing the manifest's states and outputs (no copy).
+#[derive(Serialize)]
+struct BodyV3Out<'a> {
+    id: u64,
+    job: &'a str,
+    topology: &'a Topology,
+    parallelism: u32,
+    sink_mode: SinkMode,
+    clock: i64,
+    positions: Vec<(u32, u64)>,
+    key_groups: Vec<(u32, BlobRef<'a>)>,
+    sink_transactions: Vec<&'a str>,
+    sequences: Vec<(&'a str, u32, u64)>,
+    write_ahead: Vec<(&'a str, u32, Vec<RowOut<'a>>)>,
+}
+
+fn rows(records: &[Record]) -> Vec<RowOut<'_>> {
     records
         .iter()
-        .map(|r| (r.timestamp.0, r.key.clone(), r.value.clone()))
+        .map(|r| {
+            let key = r.key.as_deref().map(BlobRef);
+            (r.timestamp.0, key, BlobRef(&r.value))
+        })
         .collect()
 }
 
-fn records(rows: Vec<Row>) -> Vec<Record> {
+fn records_v2(rows: Vec<Row>) -> Vec<Record> {
     rows.into_iter()
         .map(|(timestamp, key, value)| Record {
             timestamp: Timestamp(timestamp),
@@ -97,13 +123,23 @@ fn records(rows: Vec<Row>) -> Vec<Record> {
         .collect()
 }
 
+fn records(rows: Vec<RowIn>) -> Vec<Record> {
+    rows.into_iter()
+        .map(|(timestamp, key, value)| Record {
+            timestamp: Timestamp(timestamp),
+            key: key.map(|k| k.0),
+            value: value.0,
+        })
+        .collect()
+}
+
 impl Manifest {
     /// The checkpoint (container contents) holding this manifest.
     pub fn to_checkpoint(&self) -> Result<Checkpoint, RunError> {
-        let body = BodyV3 {
+        let body = BodyV3Out {
             id: self.id,
-            job: self.job.clone(),
-            topology: self.topology.clone(),
+            job: &self.job,
+            topology: &self.topology,
             parallelism: self.parallelism,
             sink_mode: self.sink_mode,
             clock: self.clock.0,
@@ -111,18 +147,18 @@ impl Manifest {
             key_groups: self
                 .key_groups
                 .iter()
-                .map(|(g, s)| (*g, s.clone()))
+                .map(|(g, s)| (*g, BlobRef(s)))
                 .collect(),
-            sink_transactions: self.sink_transactions.iter().cloned().collect(),
+            sink_transactions: self.sink_transactions.iter().map(String::as_str).collect(),
             sequences: self
                 .sequences
                 .iter()
-                .map(|((t, p), s)| (t.clone(), *p, *s))
+                .map(|((t, p), s)| (t.as_str(), *p, *s))
                 .collect(),
             write_ahead: self
                 .write_ahead
                 .iter()
-                .map(|((t, p), r)| (t.clone(), *p, rows(r)))
+                .map(|((t, p), r)| (t.as_str(), *p, rows(r)))
                 .collect(),
         };
         let bytes = postcard::to_allocvec(&body).map_err(|e| RunError::Encode {
@@ -184,7 +220,7 @@ impl Manifest {
             sink_mode: body.sink_mode,
             clock: Timestamp(body.clock),
             positions: body.positions.into_iter().collect(),
-            key_groups: body.key_groups.into_iter().collect(),
+            key_groups: body.key_groups.into_iter().map(|(g, s)| (g, s.0)).collect(),
             sink_transactions: body.sink_transactions.into_iter().collect(),
             sequences: body
                 .sequences
@@ -241,7 +277,7 @@ impl Manifest {
             } else if let Some(target) = parse_target(name, "out/") {
                 let rows: Vec<Row> = postcard::from_bytes(bytes)
                     .map_err(|e| RunError::WriteAhead(SnapshotError::Decode(e.to_string())))?;
-                write_ahead.insert(target, records(rows));
+                write_ahead.insert(target, records_v2(rows));
             } else {
                 return Err(invalid(id, format!("its state {name:?} is unknown")));
             }
@@ -352,6 +388,62 @@ mod tests {
             m.sequences_after(),
             BTreeMap::from([(("out".to_string(), 1), 41)])
         );
+    }
+
+    /// The body as it was written before byte strings (`blob.rs`): `Vec<u8>` fields, which
+    /// serde encodes as sequences of `u8`.
+    #[derive(Serialize)]
+    struct BodyV3AsSequences {
+        id: u64,
+        job: String,
+        topology: Topology,
+        parallelism: u32,
+        sink_mode: SinkMode,
+        clock: i64,
+        positions: Vec<(u32, u64)>,
+        key_groups: Vec<(u32, Vec<u8>)>,
+        sink_transactions: Vec<String>,
+        sequences: Vec<(String, u32, u64)>,
+        write_ahead: Vec<(String, u32, Vec<Row>)>,
+    }
+
+    #[test]
+    fn version_3_bytes_are_unchanged_by_byte_strings() {
+        let mut m = manifest();
+        // Long enough for a multi-byte length varint.
+        m.key_groups
+            .insert(9, (0..=255u8).cycle().take(1000).collect());
+        let old = BodyV3AsSequences {
+            id: m.id,
+            job: m.job.clone(),
+            topology: m.topology.clone(),
+            parallelism: m.parallelism,
+            sink_mode: m.sink_mode,
+            clock: m.clock.0,
+            positions: m.positions.iter().map(|(p, o)| (*p, *o)).collect(),
+            key_groups: m.key_groups.iter().map(|(g, s)| (*g, s.clone())).collect(),
+            sink_transactions: m.sink_transactions.iter().cloned().collect(),
+            sequences: m
+                .sequences
+                .iter()
+                .map(|((t, p), s)| (t.clone(), *p, *s))
+                .collect(),
+            write_ahead: m
+                .write_ahead
+                .iter()
+                .map(|((t, p), r)| {
+                    let rows = r
+                        .iter()
+                        .map(|r| (r.timestamp.0, r.key.clone(), r.value.clone()))
+                        .collect();
+                    (t.clone(), *p, rows)
+                })
+                .collect(),
+        };
+        let old_bytes = postcard::to_allocvec(&old).expect("encodes");
+        let checkpoint = m.to_checkpoint().expect("encodes");
+        assert_eq!(checkpoint.states[BODY_KEY], old_bytes);
+        assert_eq!(Manifest::from_checkpoint(&checkpoint).expect("decodes"), m);
     }
 
     #[test]

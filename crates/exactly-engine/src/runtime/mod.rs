@@ -6,7 +6,8 @@
 //!     …      ┘  (key groups)  └─ …                 ┘
 //! ```
 //!
-//! - **Sources** (`source.rs`) read their partitions, run the fused stateless chain, route
+//! - **Sources** (`source.rs`) read their partitions through the [`Input`] seam
+//!   (`input.rs`; the embedded log is [`LogInput`]), run the fused stateless chain, route
 //!   items by key group, report their clock, and inject checkpoint barriers when the
 //!   coordinator asks, recording their positions at the barrier.
 //! - **Tasks** (`task.rs`) align barriers across their inputs, apply the keyed operator,
@@ -20,6 +21,9 @@
 //!   (`coordinator.rs`) performs its actions: barriers, the manifest (`manifest.rs`, the
 //!   commit point), its journal entry, the sinks' go-ahead.
 //!
+//! The run's metrics (`meters.rs`) are published by the coordinator from the figures it
+//! already keeps, never from the tasks' hot loops.
+//!
 //! Shared pieces are small modules the others depend on, never this file: `error.rs`,
 //! `options.rs`, `report.rs`, `messages.rs`, `context.rs`, `plan.rs`.
 //!
@@ -27,6 +31,7 @@
 //! transactions against it (prepared + named in the manifest → commit, otherwise abort),
 //! and starts sources at the manifest's positions and tasks with the key groups they own.
 
+mod blob;
 mod chunks;
 mod context;
 mod coordinator;
@@ -34,10 +39,14 @@ mod coordinator_core;
 mod dead_letter;
 mod error;
 mod evidence;
-mod journal;
+mod input;
+pub(crate) mod journal;
+mod log_output;
 mod manifest;
 mod messages;
+pub mod meters;
 mod options;
+mod output;
 pub(crate) mod plan;
 mod recovery;
 mod report;
@@ -62,18 +71,28 @@ pub use coordinator_core::{
 };
 pub use dead_letter::{BadInputPolicy, DeadLetter};
 pub use error::RunError;
+pub use input::{Input, InputBatch, LogInput};
 pub use journal::{journal_topic, JournalEntry, JOURNAL_TOPIC_PREFIX};
+pub use log_output::LogOutput;
 pub use manifest::{Manifest, MANIFEST_VERSION};
 pub use messages::{decode_audit, Lineage};
-pub use options::{default_state_dir, JobStatus, RunOptions, SinkMode};
+pub use options::{default_state_dir, Checkpoints, JobStatus, RunOptions, SinkMode};
+pub use output::Output;
 pub use report::{RecoveryReport, RunReport, StatusFile};
-pub use status_read::{read_status, StatusError};
+pub use status_read::{read_status, read_status_in, StatusError};
 pub use topology::Topology;
 
 impl RunOptions {
     /// Options for a job whose state lives in `<log dir>/.jobs/<job>` on the real disk,
     /// stamped by the system clock.
     pub fn new(log: &Log, job: &Job, guarantee: Guarantee) -> Self {
+        Self::in_state_dir(default_state_dir(log, job.name()), guarantee)
+    }
+
+    /// Options for a job whose state (checkpoint files, status file) lives in `state_dir`
+    /// on the real disk, stamped by the system clock: for jobs whose input and output are
+    /// not in an embedded log.
+    pub fn in_state_dir(state_dir: std::path::PathBuf, guarantee: Guarantee) -> Self {
         Self {
             guarantee,
             sink_mode: SinkMode::Transactional,
@@ -81,8 +100,9 @@ impl RunOptions {
             checkpoint_interval_ms: 1000,
             checkpoint_every_records: None,
             follow: false,
-            state_dir: default_state_dir(log, job.name()),
+            state_dir,
             state_storage: Arc::new(exactly_core::StdStorage),
+            checkpoints: Checkpoints::StateDir,
             checkpoints_kept: 3,
             read_batch_records: 4096,
             on_bad_input: BadInputPolicy::default(),
@@ -164,10 +184,41 @@ impl Job {
     /// Runs the job on `log` until its input is drained (or, with `follow`, until
     /// `options.stop` is set), resuming from its newest checkpoint.
     pub fn run(&self, log: &Log, options: &RunOptions) -> Result<RunReport, RunError> {
+        self.run_from(log, &LogInput::new(log, &self.spec.source), options)
+    }
+
+    /// Runs the job like [`Job::run`], reading its records from `input` instead of the
+    /// log's input topic; outputs, transactions and the journal stay in `log`.
+    pub fn run_from(
+        &self,
+        log: &Log,
+        input: &dyn Input,
+        options: &RunOptions,
+    ) -> Result<RunReport, RunError> {
+        self.run_with(input, &LogOutput::new(log), options)
+    }
+
+    /// Runs the job reading from `input` and writing outputs, dead letters, audit records
+    /// and its journal to `output` (e.g. both on NATS JetStream). An output without
+    /// transactions runs exactly-once only in the idempotent (write-ahead) sink mode.
+    pub fn run_with(
+        &self,
+        input: &dyn Input,
+        output: &dyn Output,
+        options: &RunOptions,
+    ) -> Result<RunReport, RunError> {
         let spec = &self.spec;
-        let input_partitions = log
-            .partition_count(&spec.source)
-            .ok_or_else(|| RunError::UnknownTopic(spec.source.clone()))?;
+        let transactional = options.guarantee == Guarantee::ExactlyOnce
+            && options.sink_mode == SinkMode::Transactional;
+        if transactional && output.transactional_log().is_none() {
+            return Err(RunError::InvalidOptions(format!(
+                "{} has no transactions: run exactly-once with the idempotent sink mode",
+                output.describe()
+            )));
+        }
+        let input_partitions = input
+            .partitions()
+            .ok_or_else(|| RunError::UnknownTopic(input.name().to_string()))?;
         if options.parallelism == 0 || options.parallelism > spec.key_groups {
             return Err(RunError::InvalidOptions(format!(
                 "parallelism must be 1..={} (the job's key groups)",
@@ -177,20 +228,21 @@ impl Job {
         validate_job_name(&spec.name)?;
         validate_outputs(spec)?;
         let mut partitions = (0, 0, 0);
-        let restored = recovery::recover(spec, log, options, input_partitions, || {
-            partitions.0 = ensure_topic(log, &spec.sink, input_partitions)?;
+        let restored = recovery::recover(spec, output, options, input_partitions, || {
+            partitions.0 = output.ensure_topic(&spec.sink, input_partitions)?;
             partitions.1 = match &spec.audit {
-                Some(topic) => ensure_topic(log, topic, 1)?,
+                Some(topic) => output.ensure_topic(topic, 1)?,
                 None => 1,
             };
-            partitions.2 = ensure_topic(log, &spec.dead_letter_topic(), 1)?;
-            ensure_topic(log, &journal_topic(&spec.name), 1)?;
+            partitions.2 = output.ensure_topic(&spec.dead_letter_topic(), 1)?;
+            output.ensure_topic(&journal_topic(&spec.name), 1)?;
             Ok(())
         })?;
         let (output_partitions, audit_partitions, dead_letter_partitions) = partitions;
         let ctx = RunContext {
             job: spec,
-            log,
+            output,
+            input,
             options,
             control: Control {
                 requested: AtomicU64::new(0),
@@ -215,13 +267,4 @@ impl Job {
         report.recovery = restored.report.clone();
         Ok(report)
     }
-}
-
-/// Creates `topic` with `partitions` unless it exists; returns its partition count.
-fn ensure_topic(log: &Log, topic: &str, partitions: u32) -> Result<u32, RunError> {
-    if let Some(existing) = log.partition_count(topic) {
-        return Ok(existing);
-    }
-    log.create_topic(topic, partitions)?;
-    Ok(partitions)
 }

@@ -4,6 +4,7 @@ use super::dead_letter::BadInputPolicy;
 use crate::types::Guarantee;
 use exactly_core::{Clock, Storage, Timestamp};
 use exactly_log::Log;
+use exactly_state::CheckpointStorage;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -12,6 +13,7 @@ use std::sync::Arc;
 /// How an exactly-once job publishes its outputs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum SinkMode {
     /// One log transaction per checkpoint and sink, prepared before the manifest and
     /// committed after it.
@@ -20,6 +22,17 @@ pub enum SinkMode {
     /// Outputs written ahead in the manifest, then appended with deterministic ids (the
     /// log's idempotent producer) so a replay is de-duplicated. No transactions.
     Idempotent,
+}
+
+/// Where a job's checkpoints (its manifests: the commit points) are stored.
+#[derive(Clone, Debug, Default)]
+pub enum Checkpoints {
+    /// Files in `<state_dir>/checkpoints` on `state_storage` (the embedded default),
+    /// keeping the newest `checkpoints_kept`.
+    #[default]
+    StateDir,
+    /// Another store (e.g. PostgreSQL), opened by the caller with its own retention.
+    Store(Arc<dyn CheckpointStorage>),
 }
 
 /// How to run a job.
@@ -42,7 +55,9 @@ pub struct RunOptions {
     pub state_dir: PathBuf,
     /// Storage for checkpoints (the log's own storage in crash tests).
     pub state_storage: Arc<dyn Storage>,
-    /// Checkpoints kept.
+    /// Where checkpoints are stored.
+    pub checkpoints: Checkpoints,
+    /// Checkpoints kept (by the state-directory store).
     pub checkpoints_kept: usize,
     /// Records read per source partition per poll.
     pub read_batch_records: usize,
@@ -64,6 +79,7 @@ impl std::fmt::Debug for RunOptions {
             .field("parallelism", &self.parallelism)
             .field("checkpoint_interval_ms", &self.checkpoint_interval_ms)
             .field("state_dir", &self.state_dir)
+            .field("checkpoints", &self.checkpoints)
             .finish()
     }
 }

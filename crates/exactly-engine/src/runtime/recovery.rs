@@ -17,17 +17,17 @@
 //! two transactional ids by checkpoint parity, and a sink only begins checkpoint *n + 1*
 //! after committing *n*, so "named in the newest manifest" is never ambiguous.
 
-use super::context::{sink_txn_prefix, SINK_TXN_TIMEOUT_MS};
 use super::error::RunError;
 use super::journal::{self, JournalEntry};
 use super::manifest::Manifest;
-use super::options::RunOptions;
+use super::options::{Checkpoints, RunOptions};
+use super::output::Output;
 use super::report::RecoveryReport;
 use super::topology::Topology;
 use crate::spec::JobSpec;
 use crate::types::Guarantee;
-use exactly_log::{Log, TxnState};
-use exactly_state::CheckpointStore;
+use exactly_state::{CheckpointStorage, CheckpointStore};
+use std::sync::Arc;
 
 /// The state a run starts from.
 pub(crate) struct Restored {
@@ -35,7 +35,7 @@ pub(crate) struct Restored {
     /// partition).
     pub manifest: Option<Manifest>,
     pub report: RecoveryReport,
-    pub store: CheckpointStore,
+    pub store: Arc<dyn CheckpointStorage>,
     /// The id of the next manifest: above every id on disk (damaged files included) and
     /// in the journal, so ids never repeat.
     pub next_id: u64,
@@ -72,27 +72,22 @@ impl Restored {
 /// count: a manifest must list each of them.
 pub(crate) fn recover(
     job: &JobSpec,
-    log: &Log,
+    output: &dyn Output,
     options: &RunOptions,
     input_partitions: u32,
     prepare: impl FnOnce() -> Result<(), RunError>,
 ) -> Result<Restored, RunError> {
-    let dir = options.state_dir.join("checkpoints");
-    let store = CheckpointStore::open(
-        options.state_storage.clone(),
-        dir.clone(),
-        options.checkpoints_kept,
-    )
-    .inspect_err(|error| tracing::warn!(path = %dir.display(), %error, "opening checkpoints"))?;
-    let latest = store.latest().inspect_err(
-        |error| tracing::warn!(path = %dir.display(), %error, "reading checkpoints"),
-    )?;
+    let store = open_checkpoints(options)?;
+    let location = store.location();
+    let latest = store
+        .latest()
+        .inspect_err(|error| tracing::warn!(%location, %error, "reading checkpoints"))?;
     let mut report = RecoveryReport {
         skipped_damaged: latest.skipped.len(),
         ..RecoveryReport::default()
     };
     for skipped in &latest.skipped {
-        tracing::warn!(path = %dir.display(), error = %skipped, "damaged checkpoint");
+        tracing::warn!(%location, error = %skipped, "damaged checkpoint");
     }
     let repeats_allowed = options.guarantee == Guarantee::AtLeastOnce;
     if !latest.skipped.is_empty() && !repeats_allowed {
@@ -111,9 +106,9 @@ pub(crate) fn recover(
         report.checkpoint_clock = Some(manifest.clock);
     }
     let restored_id = manifest.as_ref().map(|m| m.id);
-    let journal = journal::last(log, &job.name)?;
+    let journal = output.journal_last(&job.name)?;
     if let Some(entry) = &journal {
-        check_journal(job, &store, restored_id, entry, repeats_allowed)?;
+        check_journal(job, store.as_ref(), restored_id, entry, repeats_allowed)?;
         if restored_id.is_none() {
             check_topology(job, &topology, entry.checkpoint, entry.topology.clone())?;
         }
@@ -122,11 +117,11 @@ pub(crate) fn recover(
         }
     }
     if !repeats_allowed {
-        super::evidence::check(job, log, options, manifest.as_ref(), &store)?;
+        super::evidence::check(job, output, options, manifest.as_ref(), store.as_ref())?;
     }
     let newest = [
         restored_id,
-        store.newest_id_on_disk()?,
+        store.newest_id()?,
         journal.as_ref().map(|e| e.checkpoint),
     ]
     .into_iter()
@@ -135,10 +130,10 @@ pub(crate) fn recover(
     // No manifest anywhere: the job's first one is 1.
     let next_id = newest.map_or(1, |id| id + 1);
     prepare()?;
-    settle_sink_transactions(job, log, manifest.as_ref(), &mut report)?;
+    output.settle(&job.name, manifest.as_ref(), &mut report)?;
     if let Some(manifest) = &manifest {
         // Outputs the newest manifest wrote ahead may be only partly published.
-        report.republished_outputs = super::write_ahead::publish(log, &job.name, manifest)?;
+        report.republished_outputs = output.publish_ahead(&job.name, manifest)?;
     }
     Ok(Restored {
         manifest,
@@ -148,10 +143,45 @@ pub(crate) fn recover(
     })
 }
 
+/// The job's checkpoint storage: the one in the options, or the files in
+/// `<state_dir>/checkpoints`.
+fn open_checkpoints(options: &RunOptions) -> Result<Arc<dyn CheckpointStorage>, RunError> {
+    match &options.checkpoints {
+        Checkpoints::Store(store) => {
+            // The status file still lives in the state directory (the file store creates
+            // it as the parent of its own).
+            let dir = &options.state_dir;
+            options
+                .state_storage
+                .create_dir_all(dir)
+                .map_err(|source| {
+                    tracing::warn!(path = %dir.display(), %source, "creating the state directory");
+                    exactly_state::CheckpointError::Io {
+                        path: dir.clone(),
+                        source,
+                    }
+                })?;
+            Ok(store.clone())
+        }
+        Checkpoints::StateDir => {
+            let dir = options.state_dir.join("checkpoints");
+            let store = CheckpointStore::open(
+                options.state_storage.clone(),
+                dir.clone(),
+                options.checkpoints_kept,
+            )
+            .inspect_err(
+                |error| tracing::warn!(path = %dir.display(), %error, "opening checkpoints"),
+            )?;
+            Ok(Arc::new(store))
+        }
+    }
+}
+
 /// Refuses a journal newer than the restored checkpoint unless repeats are allowed.
 fn check_journal(
     job: &JobSpec,
-    store: &CheckpointStore,
+    store: &dyn CheckpointStorage,
     restored_id: Option<u64>,
     entry: &JournalEntry,
     repeats_allowed: bool,
@@ -163,7 +193,7 @@ fn check_journal(
             restored: restored_id,
             committed: entry.checkpoint,
             journal: journal::journal_topic(&job.name),
-            dir: store.dir().to_path_buf(),
+            location: store.location(),
         });
     }
     Ok(())
@@ -223,47 +253,6 @@ fn check_compatible(
                 "it records positions of input partitions {listed:?}, the input has {input_partitions}"
             ),
         });
-    }
-    Ok(())
-}
-
-fn settle_sink_transactions(
-    job: &JobSpec,
-    log: &Log,
-    manifest: Option<&Manifest>,
-    report: &mut RecoveryReport,
-) -> Result<(), RunError> {
-    let prefix = sink_txn_prefix(&job.name);
-    for meta in log.transactions()? {
-        let open = matches!(
-            meta.state,
-            TxnState::Ongoing
-                | TxnState::Prepared
-                | TxnState::PrepareCommit
-                | TxnState::PrepareAbort
-        );
-        if !open || !meta.transactional_id.starts_with(&prefix) {
-            continue;
-        }
-        // Taking the producer over fences the old instance, aborts an ongoing transaction
-        // and finishes a decided one; only a prepared one is left for us to decide.
-        let mut producer =
-            log.transactional_producer(&meta.transactional_id, SINK_TXN_TIMEOUT_MS)?;
-        if !producer.is_prepared() {
-            if meta.state == TxnState::Ongoing {
-                report.aborted_transactions += 1;
-            }
-            continue;
-        }
-        let covered =
-            manifest.is_some_and(|m| m.sink_transactions.contains(&meta.transactional_id));
-        if covered {
-            producer.commit()?;
-            report.committed_transactions += 1;
-        } else {
-            producer.abort()?;
-            report.aborted_transactions += 1;
-        }
     }
     Ok(())
 }

@@ -17,8 +17,6 @@ use exactly_log::{partition_for_key, Record, TransactionalProducer};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, Sender};
 
-/// Bytes of records per append or send, at most (and at most half the log's batch limit).
-const SEND_BYTES_MAX: usize = 1 << 20;
 /// Lineages per audit record, at most.
 const AUDIT_RECORD_ENTRIES: usize = 4096;
 /// Encoded bytes of one lineage, at most (three varints).
@@ -123,13 +121,16 @@ impl<'a, O: OutputRecord> Sink<'a, '_, O> {
         if self.ctx.options.guarantee != Guarantee::ExactlyOnce || self.ctx.writes_ahead() {
             return Ok(Vec::new());
         }
+        let Some(log) = self.ctx.output.transactional_log() else {
+            return Err(RunError::InvalidOptions(format!(
+                "{} has no transactions: exactly-once needs the idempotent sink mode there",
+                self.ctx.output.describe()
+            )));
+        };
         (0..2)
             .map(|parity| {
                 let id = self.ctx.sink_txn_id(self.index, parity);
-                Ok(self
-                    .ctx
-                    .log
-                    .transactional_producer(&id, SINK_TXN_TIMEOUT_MS)?)
+                Ok(log.transactional_producer(&id, SINK_TXN_TIMEOUT_MS)?)
             })
             .collect()
     }
@@ -204,10 +205,10 @@ impl<'a, O: OutputRecord> Sink<'a, '_, O> {
         })
     }
 
-    /// Bytes per append: well under the log's batch limit (headers and framing included).
+    /// Bytes per append: well under the output's batch limit (headers and framing
+    /// included).
     fn send_bytes_max(&self) -> usize {
-        let log_max = self.ctx.log.config().batch_bytes_max as usize;
-        SEND_BYTES_MAX.min(log_max / 2)
+        self.ctx.output.append_bytes_max()
     }
 
     fn append(&self, batch: &Batch) -> Result<(), RunError> {
@@ -221,12 +222,7 @@ impl<'a, O: OutputRecord> Sink<'a, '_, O> {
         let max = self.send_bytes_max();
         for (topic, partition, records) in &batch.parts {
             for chunk in chunks(records, max) {
-                self.ctx
-                    .log
-                    .append(topic, *partition, chunk, None)
-                    .inspect_err(|error| {
-                        tracing::error!(topic = %topic, partition, %error, "appending outputs")
-                    })?;
+                self.ctx.output.append(topic, *partition, chunk)?;
             }
         }
         Ok(())

@@ -7,15 +7,15 @@ use super::dead_letter::{dead_letter_record, BadInputPolicy};
 use super::error::RunError;
 use super::messages::{Ack, Lineage, Routed, ToTask};
 use super::plan::TypedPlan;
-use crate::key_group::{key_group, task_for_key_group};
+use crate::hashed_key::key_hash;
+use crate::key_group::{key_group_of_hash, task_for_key_group};
 use crate::types::{Event, GroupKey, SourceRecord};
-use exactly_core::{Offset, Timestamp};
-use exactly_log::Isolation;
+use exactly_core::Timestamp;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Sender, SyncSender};
 use std::time::Duration;
 
-/// Items buffered per task before a channel send.
+/// Items a per-task buffer starts with (it then keeps the size of the last batch sent).
 const ROUTE_BATCH_ITEMS: usize = 1024;
 
 struct PartitionCursor {
@@ -117,27 +117,23 @@ impl<K: GroupKey, T: Send + 'static, O> Source<'_, '_, K, T, O> {
     ) -> Result<usize, RunError> {
         let mut read = 0;
         for cursor in cursors.iter_mut() {
-            let topic = &self.ctx.job.source;
-            let batch = self
-                .ctx
-                .log
-                .read_with(
-                    topic,
+            let input = self.ctx.input;
+            let batch = input
+                .read(
                     cursor.partition,
-                    Offset(cursor.next_offset),
+                    cursor.next_offset,
                     self.ctx.options.read_batch_records,
-                    Isolation::ReadCommitted,
                 )
                 .inspect_err(|error| {
                     let partition = cursor.partition;
-                    tracing::error!(topic = %topic, partition, %error, "reading the input")
+                    tracing::error!(input = %input.name(), partition, %error, "reading the input")
                 })?;
             read += batch.records.len();
             for record in batch.records {
                 cursor.max_timestamp = cursor.max_timestamp.max(record.timestamp);
                 self.route(cursor.partition, record, buffers)?;
             }
-            cursor.next_offset = batch.next_offset.0;
+            cursor.next_offset = batch.next_position;
             if let Some(position) = self
                 .ctx
                 .control
@@ -173,7 +169,8 @@ impl<K: GroupKey, T: Send + 'static, O> Source<'_, '_, K, T, O> {
         let mut index = 0u32;
         let items = &mut buffers.items;
         let parsed = (self.plan.chain)(source_record, &mut |(key, item)| {
-            let group = key_group(&key.group_bytes(), key_groups);
+            let hash = key_hash(&key);
+            let group = key_group_of_hash(hash, key_groups);
             let task = if self.plan.route_by_partition {
                 partition % parallelism
             } else {
@@ -187,6 +184,7 @@ impl<K: GroupKey, T: Send + 'static, O> Source<'_, '_, K, T, O> {
             index = index.saturating_add(1);
             let event = Event {
                 key,
+                hash,
                 group,
                 value: item,
                 timestamp,
@@ -210,10 +208,10 @@ impl<K: GroupKey, T: Send + 'static, O> Source<'_, '_, K, T, O> {
         reason: String,
         buffers: &mut Buffers<K, T>,
     ) -> Result<(), RunError> {
-        let topic = &self.ctx.job.source;
+        let topic = self.ctx.input.name();
         if self.ctx.options.on_bad_input == BadInputPolicy::Fail {
             return Err(RunError::BadInput {
-                topic: topic.clone(),
+                topic: topic.to_string(),
                 partition,
                 offset,
                 reason,
@@ -221,13 +219,7 @@ impl<K: GroupKey, T: Send + 'static, O> Source<'_, '_, K, T, O> {
         }
         // The chain consumed the record; rejections are rare, so it is read again rather
         // than copied for every record.
-        let batch = self.ctx.log.read_with(
-            topic,
-            partition,
-            Offset(offset),
-            1,
-            Isolation::ReadCommitted,
-        )?;
+        let batch = self.ctx.input.read(partition, offset, 1)?;
         let record = batch
             .records
             .into_iter()
@@ -259,7 +251,10 @@ impl<K: GroupKey, T: Send + 'static, O> Source<'_, '_, K, T, O> {
             if buffer.is_empty() {
                 continue;
             }
-            let items = std::mem::replace(buffer, Vec::with_capacity(ROUTE_BATCH_ITEMS));
+            // The next batch is likely as big as this one: reserve that much up front rather
+            // than growing (and copying) the buffer by doubling.
+            let capacity = buffer.len().max(ROUTE_BATCH_ITEMS);
+            let items = std::mem::replace(buffer, Vec::with_capacity(capacity));
             let output = self.outputs.get(task).ok_or(Disconnected)?;
             output
                 .send(ToTask::Data(self.index, items))
@@ -301,10 +296,9 @@ impl<K: GroupKey, T: Send + 'static, O> Source<'_, '_, K, T, O> {
     fn idle(&self, cursors: &[PartitionCursor]) -> Result<(), RunError> {
         match cursors.first() {
             Some(first) if self.ctx.options.follow && cursors.len() == 1 => {
-                self.ctx.log.wait_for(
-                    &self.ctx.job.source,
+                self.ctx.input.wait(
                     first.partition,
-                    Offset(first.next_offset),
+                    first.next_offset,
                     Duration::from_millis(2),
                 )?;
             }
@@ -317,9 +311,8 @@ impl<K: GroupKey, T: Send + 'static, O> Source<'_, '_, K, T, O> {
 /// The least timestamp this source may still emit: the minimum over its partitions (a
 /// source without partitions will never emit anything).
 fn source_clock(cursors: &[PartitionCursor]) -> Timestamp {
-    cursors
-        .iter()
-        .map(|c| c.max_timestamp)
-        .min()
-        .unwrap_or(Timestamp::MAX)
+    match cursors.iter().map(|c| c.max_timestamp).min() {
+        Some(clock) => clock,
+        None => Timestamp::MAX,
+    }
 }

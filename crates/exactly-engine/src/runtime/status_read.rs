@@ -32,7 +32,12 @@ pub enum StatusError {
 
 /// The status of `job` in `log` (its `status.json` in the default state directory).
 pub fn read_status(log: &Log, job: &str) -> Result<StatusFile, StatusError> {
-    let path = default_state_dir(log, job).join("status.json");
+    read_status_in(&default_state_dir(log, job), job)
+}
+
+/// The status of `job` whose state directory is `state_dir` (its `status.json`).
+pub fn read_status_in(state_dir: &std::path::Path, job: &str) -> Result<StatusFile, StatusError> {
+    let path = state_dir.join("status.json");
     let bytes = std::fs::read(&path).map_err(|source| {
         tracing::warn!(path = %path.display(), %source, "status: cannot read the status file");
         StatusError::Missing {

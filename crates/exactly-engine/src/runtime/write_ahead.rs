@@ -18,6 +18,10 @@ use exactly_core::{ProducerEpoch, ProducerId, Sequence};
 use exactly_log::{AppendError, Log, ProducerStamp};
 use std::collections::BTreeMap;
 
+/// The sequence of a partition's first write-ahead output (the job's idempotent producer
+/// has written nothing there before).
+pub(crate) const FIRST_SEQUENCE: u64 = 0;
+
 /// Bytes per append, at most (and at most half the log's batch limit).
 const APPEND_BYTES_MAX: usize = 1 << 20;
 
@@ -41,7 +45,10 @@ impl Sequences {
     /// The next sequence of `target`: 0 if the job never wrote it ahead (its idempotent
     /// producer has written nothing there).
     pub fn next(&self, target: &Target) -> u64 {
-        self.0.get(target).copied().unwrap_or(0)
+        match self.0.get(target) {
+            Some(&next) => next,
+            None => FIRST_SEQUENCE,
+        }
     }
 }
 

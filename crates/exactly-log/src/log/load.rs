@@ -4,6 +4,7 @@
 use super::{LogInner, Topic, TOPIC_META_FILE};
 use crate::config::LogConfig;
 use crate::error::OpenError;
+use crate::meters::PartitionMeters;
 use crate::partition::{Mode, Partition};
 use crate::topic::{validate_topic_name, PARTITIONS_MAX};
 use exactly_core::storage::read_file;
@@ -123,6 +124,7 @@ impl LogInner {
                 Arc::clone(&config),
                 Arc::clone(&self.fail),
                 mode,
+                PartitionMeters::new(name, p),
             )?;
             opened.push(Arc::new(match durable_only {
                 true => partition.follow_durable_only(),

@@ -8,8 +8,13 @@ use crate::config::Durability;
 use crate::durable_end::DurableEnd;
 use crate::error::AppendError;
 use crate::producer::{SequenceCheck, SequenceViolation};
-use exactly_core::{Offset, ProducerId};
+use exactly_core::{Offset, ProducerId, StorageFile};
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Instant;
+
+/// `fdatasync` calls of one partition that may run at once (see `make_durable`).
+const SYNCS_IN_FLIGHT_MAX: u32 = 2;
 
 /// What happened to an append.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,6 +82,7 @@ impl Partition {
             if let Some(original) = original {
                 // The original may still be unsynced: acknowledge the retry only once it is
                 // as durable as a fresh append would be.
+                self.meters.duplicate();
                 let mark = state.write_mark();
                 drop(state);
                 self.await_durability(mark)?;
@@ -116,6 +122,7 @@ impl Partition {
             return Err(self.fail_stopped(reason));
         }
         self.index_appended(state, position, &header);
+        self.meters.appended(header.record_count, bytes.len());
         Ok(base_offset)
     }
 
@@ -132,6 +139,7 @@ impl Partition {
             state.visible_end = state.next_offset();
             self.visible_changed.notify_all();
         }
+        self.meter_lso_lag(state);
         self.debug_check(state);
     }
 
@@ -142,30 +150,55 @@ impl Partition {
         }
     }
 
-    /// Group commit: makes every byte up to `target` durable, syncing at most once for all
-    /// appenders waiting at the same time.
+    /// Group commit: makes every byte up to `target` durable, sharing `fdatasync` calls
+    /// between everyone waiting at the same time.
+    ///
+    /// A caller whose bytes a sync in flight already covers (it started after they were
+    /// written) waits for it; otherwise it starts a sync of its own if fewer than
+    /// [`SYNCS_IN_FLIGHT_MAX`] are running, covering everything written so far, and waits
+    /// otherwise. Waiting never holds the lock, so asking whether a mark is durable never
+    /// waits for an `fdatasync`. Why two syncs may overlap: with one at a time, bytes written
+    /// just after a sync started wait for the rest of it and then a whole one of their own
+    /// (1.5 syncs on average); a second sync starts at once and covers them in one.
+    /// Overlapping syncs of one file are safe: each makes durable everything written before
+    /// it started, so the durable mark is the highest mark of the syncs completed, in
+    /// whatever order they complete.
     pub(super) fn make_durable(&self, target: WriteMark) -> Result<(), AppendError> {
         let mut durable = lock(&self.durable);
-        if durable.mark >= target {
-            return Ok(());
+        loop {
+            if durable.mark >= target {
+                return Ok(());
+            }
+            self.fail
+                .check()
+                .map_err(|reason| AppendError::FailStopped { reason })?;
+            let covered = durable.in_flight > 0 && durable.in_flight_mark >= target;
+            if !covered && durable.in_flight < SYNCS_IN_FLIGHT_MAX {
+                break;
+            }
+            durable = self
+                .durable_changed
+                .wait(durable)
+                .unwrap_or_else(|e| e.into_inner());
         }
-        self.fail
-            .check()
-            .map_err(|reason| AppendError::FailStopped { reason })?;
-        let (file, path, mark, next_offset) = {
-            let state = lock(&self.state);
-            let a = &state.active;
-            (
-                Arc::clone(&a.file),
-                a.path.clone(),
-                state.write_mark(),
-                state.next_offset(),
-            )
-        };
-        if let Err(e) = file.sync_data() {
+        let (file, path, mark, next_offset) = self.written_end();
+        durable.in_flight += 1;
+        durable.in_flight_mark = durable.in_flight_mark.max(mark);
+        drop(durable);
+        let sync_started = Instant::now();
+        let synced = file.sync_data();
+        self.meters.fsynced(sync_started.elapsed());
+        let mut durable = lock(&self.durable);
+        durable.in_flight -= 1;
+        // Waiters re-check: covered, fail-stopped, or free to start a sync.
+        self.durable_changed.notify_all();
+        if let Err(e) = synced {
             return Err(self.fail_stopped(format!("fdatasync of {} failed: {e}", path.display())));
         }
-        debug_assert!(mark >= durable.mark, "the durable mark only moves forward");
+        if mark <= durable.mark {
+            // A sync started later completed first and covered these bytes too.
+            return Ok(());
+        }
         durable.mark = mark;
         if let Some(writer) = durable.evidence.as_mut() {
             let end = DurableEnd {
@@ -183,13 +216,36 @@ impl Partition {
         Ok(())
     }
 
+    /// The active segment's file and path, and where its written bytes end (the mark and
+    /// the next offset): what a sync started now makes durable.
+    fn written_end(&self) -> (Arc<dyn StorageFile>, PathBuf, WriteMark, Offset) {
+        let state = lock(&self.state);
+        let a = &state.active;
+        (
+            Arc::clone(&a.file),
+            a.path.clone(),
+            state.write_mark(),
+            state.next_offset(),
+        )
+    }
+
     fn publish_visible(&self, next_offset: Offset) {
         let mut state = lock(&self.state);
         if next_offset > state.visible_end {
             state.visible_end = next_offset;
             self.visible_changed.notify_all();
         }
+        self.meter_lso_lag(&state);
         self.debug_check(&state);
+    }
+
+    /// How far `read_committed` readers are held back now, for the metrics.
+    fn meter_lso_lag(&self, state: &PartitionState) {
+        let lag = state
+            .visible_end
+            .0
+            .saturating_sub(state.last_stable_offset().0);
+        self.meters.lso_lag(lag);
     }
 
     /// Syncs everything written so far.

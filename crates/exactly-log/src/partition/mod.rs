@@ -15,11 +15,12 @@
 //! `read → follower`, and every mutating role → `consistency` (its debug hook).
 //!
 //! Locking: `state` guards the segments, offsets and producer table; `durable` holds the
-//! durable end and its evidence file and serialises `fdatasync` calls (group commit). Order
-//! is always `durable` → `state`; nothing holds `state` while waiting for `durable`.
-//! Appends write under `state` and then wait for durability under `durable`: while one
-//! appender syncs, the others queue behind it and find their bytes already durable when
-//! they get the lock — one sync per group.
+//! durable end and its evidence file and the group commit's syncs in flight, but is never
+//! held across an `fdatasync`. Order is always `durable` → `state`; nothing holds `state`
+//! while waiting for `durable`. Appends write under `state` and then wait for durability:
+//! an appender starts a sync of everything written so far unless one in flight covers its
+//! bytes (at most two run at once), the others wait on `durable_changed` and return once a
+//! sync covered their bytes — one sync per group.
 
 mod append;
 mod consistency;
@@ -31,12 +32,14 @@ mod roll;
 
 pub use append::AppendOutcome;
 pub use consistency::Inconsistency;
+pub(crate) use markers::MarkerSync;
 pub use read::{Isolation, ReadBatch};
 pub(crate) use recovery::durable_data_lost;
 
 use crate::config::LogConfig;
 use crate::error::{AppendError, OpenError};
 use crate::evidence::EvidenceWriter;
+use crate::meters::PartitionMeters;
 use crate::producer::{OngoingTxn, ProducerTable};
 use crate::segment::Segment;
 use exactly_core::{Clock, Offset, ProducerId, Storage};
@@ -82,6 +85,10 @@ struct WriteMark {
 struct DurableState {
     mark: WriteMark,
     evidence: Option<EvidenceWriter>,
+    /// Group-commit syncs running (without holding the lock).
+    in_flight: u32,
+    /// The highest mark a running sync was started at (meaningful while `in_flight > 0`).
+    in_flight_mark: WriteMark,
 }
 
 /// What recovery did to a partition when it was opened.
@@ -177,7 +184,10 @@ pub(crate) struct Partition {
     state: Mutex<PartitionState>,
     visible_changed: Condvar,
     durable: Mutex<DurableState>,
+    /// Signalled when a group-commit sync ends (the durable mark moved, or it failed).
+    durable_changed: Condvar,
     recovery: Vec<RecoveryEvent>,
+    meters: PartitionMeters,
     mode: Mode,
     // A follower that shows only what the owner's durable-end evidence says is durable.
     durable_only: bool,

@@ -130,6 +130,7 @@ impl Partition {
                 next = last.offset.next();
             }
         }
+        self.meters.read(out.len());
         Ok(ReadBatch {
             records: out,
             next_offset: next,

@@ -4,6 +4,7 @@
 
 use super::{
     io_open, lock, DurableState, FailStop, Mode, Partition, PartitionState, RecoveryEvent,
+    WriteMark,
 };
 use crate::batch::BatchHeader;
 use crate::config::LogConfig;
@@ -11,6 +12,7 @@ use crate::durable_end::{self, DurableEnd};
 use crate::error::OpenError;
 use crate::evidence::{self, EvidenceWriter};
 use crate::index::SegmentIndex;
+use crate::meters::PartitionMeters;
 use crate::producer::ProducerTable;
 use crate::segment::{
     self, index_file_name, parse_file_name, segment_file_name, snapshot_file_name, ScanDepth,
@@ -32,6 +34,7 @@ impl Partition {
         config: Arc<LogConfig>,
         fail: Arc<FailStop>,
         mode: Mode,
+        meters: PartitionMeters,
     ) -> Result<Self, OpenError> {
         if mode == Mode::ReadWrite {
             storage.create_dir_all(&dir).map_err(io_open(&dir))?;
@@ -123,6 +126,8 @@ impl Partition {
         let durable = Mutex::new(DurableState {
             mark: state.write_mark(),
             evidence,
+            in_flight: 0,
+            in_flight_mark: WriteMark::default(),
         });
         let partition = Self {
             dir,
@@ -133,7 +138,9 @@ impl Partition {
             state: Mutex::new(state),
             visible_changed: Condvar::new(),
             durable,
+            durable_changed: Condvar::new(),
             recovery: recovery.into_iter().collect(),
+            meters,
             mode,
             durable_only: false,
         };

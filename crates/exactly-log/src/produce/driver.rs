@@ -200,8 +200,7 @@ fn feed(
         if read == 0 {
             break;
         }
-        let raw = buffer.strip_suffix(b"\n").unwrap_or(&buffer);
-        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        let raw = without_line_end(&buffer);
         let line = std::str::from_utf8(raw).map_err(|e| {
             Fed::Input(InputError::NotUtf8 {
                 line: line_no,
@@ -259,4 +258,16 @@ fn stop(batcher: Batcher, cause: Fed) -> ProduceError {
             source,
         },
     }
+}
+
+/// `line` without a trailing `\n`, then without a trailing `\r`; each may be absent (the
+/// input's last line may have no ending at all).
+fn without_line_end(mut line: &[u8]) -> &[u8] {
+    if let Some(stripped) = line.strip_suffix(b"\n") {
+        line = stripped;
+    }
+    if let Some(stripped) = line.strip_suffix(b"\r") {
+        line = stripped;
+    }
+    line
 }

@@ -212,11 +212,11 @@ impl InputFingerprint {
             _ => create_atomically(&dir, &path, epoch, partitions)?,
         }
         let must_match =
-            scan_entries(&path, partitions, &in_log)?.map_err(|(partition, known)| {
+            scan_entries(&path, partitions, &in_log)?.map_err(|(partition, known, held)| {
                 FingerprintError::Unaccounted {
                     topic: topic.to_string(),
                     partition,
-                    in_log: in_log.get(partition as usize).copied().unwrap_or(0),
+                    in_log: held,
                     known,
                     producer_id: producer_id.0,
                     epoch: epoch.0,
@@ -334,12 +334,12 @@ fn sequences_in_log(
 /// Finds how many leading entries the new input must match: up to and including the last
 /// one the log holds (entry `i` is held iff its rank among its partition's entries is below
 /// the partition's count in the log). Fails with `(partition, entries known)` when the log
-/// holds more than the fingerprint has.
+/// holds more than the fingerprint has (with how many the log holds).
 fn appended_prefix(
     entries: impl Iterator<Item = Entry>,
     in_log: &[u64],
     partitions: u32,
-) -> Result<u64, (u32, u64)> {
+) -> Result<u64, (u32, u64, u64)> {
     let mut rank = vec![0u64; partitions as usize];
     let mut end = 0;
     for (index, entry) in (1u64..).zip(entries) {
@@ -356,7 +356,7 @@ fn appended_prefix(
     }
     for (partition, (known, held)) in rank.iter().zip(in_log).enumerate() {
         if held > known {
-            return Err((partition as u32, *known));
+            return Err((partition as u32, *known, *held));
         }
     }
     Ok(end)
@@ -402,7 +402,7 @@ fn scan_entries(
     path: &Path,
     partitions: u32,
     in_log: &[u64],
-) -> Result<Result<u64, (u32, u64)>, FingerprintError> {
+) -> Result<Result<u64, (u32, u64, u64)>, FingerprintError> {
     let io = |source| io_error(path, source);
     let mut reader = BufReader::new(File::open(path).map_err(io)?);
     reader.seek(SeekFrom::Start(HEADER_BYTES)).map_err(io)?;
@@ -448,7 +448,12 @@ fn scan_entries(
 fn read_full(reader: &mut impl Read, bytes: &mut [u8]) -> std::io::Result<bool> {
     let mut filled = 0;
     while filled < bytes.len() {
-        match reader.read(bytes.get_mut(filled..).unwrap_or_default()) {
+        #[allow(clippy::expect_used)]
+        // invariant: the loop runs only while `filled < bytes.len()`.
+        let rest = bytes
+            .get_mut(filled..)
+            .expect("filled stays below the length");
+        match reader.read(rest) {
             Ok(0) => return Ok(false),
             Ok(n) => filled += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -482,7 +487,8 @@ fn create_atomically(
     file.sync_all().map_err(io(&temp))?;
     std::fs::rename(&temp, path).map_err(io(path))?;
     // The new entry, and the directories up to the log's, must survive a crash.
-    for parent in [dir, dir.parent().unwrap_or(dir)] {
+    // (A directory without a parent is the root: only itself to sync.)
+    for parent in std::iter::once(dir).chain(dir.parent()) {
         File::open(parent)
             .and_then(|d| d.sync_all())
             .map_err(io(parent))?;
@@ -511,7 +517,7 @@ mod tests {
         assert_eq!(prefix(&[1, 1]), Ok(2));
         assert_eq!(prefix(&[2, 0]), Ok(3));
         assert_eq!(prefix(&[0, 0]), Ok(0));
-        assert_eq!(prefix(&[3, 0]), Err((0, 2)));
+        assert_eq!(prefix(&[3, 0]), Err((0, 2, 3)));
     }
 
     /// A fingerprint file with a header for 2 partitions, then `body`.

@@ -19,6 +19,8 @@
 //! - [`fingerprint`]: the durable input fingerprint.
 //! - [`batcher`]: the [`Batcher`] and its appender threads.
 //! - [`driver`]: [`produce_lines`], reading lines into the batcher.
+//! - [`transaction`]: a JSON-lines input naming its topics, written in one transaction
+//!   (`exactly log txn`).
 //!
 //! # Example
 //! ```
@@ -51,6 +53,7 @@ pub mod batcher;
 pub mod driver;
 pub mod fingerprint;
 pub mod record;
+pub mod transaction;
 
 pub use batcher::{AdmitError, Batcher, BatcherError};
 pub use driver::{produce_lines, InputError, ProduceError, ProduceOptions, Produced, Stopped};

@@ -106,10 +106,13 @@ impl Log {
         coordinator(self).offsets.committed(self, group)
     }
 
-    /// Writes a snapshot of the transaction coordinator now, so the next open replays only
-    /// what follows it (a snapshot is also written every so many state records).
+    /// Writes a snapshot of the transaction coordinator and one of the committed consumer
+    /// positions now, so the next open replays only what follows them (snapshots are also
+    /// written every so many records).
     pub fn snapshot_transactions(&self) -> Result<(), TxnError> {
-        coordinator(self).snapshot(self)
+        let coordinator = coordinator(self);
+        coordinator.snapshot(self)?;
+        coordinator.offsets.snapshot(self)
     }
 
     /// Sets how many `__transactions` records go between automatic snapshots of the

@@ -19,17 +19,22 @@
 
 use super::error::TxnError;
 use super::history;
-use super::markers::{self, PendingMarker, SpanAction};
+use super::markers::{self, MarkerDurability, PendingMarker, SpanAction};
 use super::offsets::OffsetsView;
 use super::snapshot::{self, Snapshot};
-use super::table::{Plan, Step, TxnMetadata, TxnState, TxnTable};
+use super::table::{MarkerWrite, Plan, Step, TxnMetadata, TxnState, TxnTable};
 use super::topics::TRANSACTIONS_TOPIC;
+use super::trailing::Trailing;
 use crate::batch::ControlKind;
-use crate::log::Log;
+use crate::config::MarkerSync;
+use crate::error::MaintenanceError;
+use crate::log::{Extension, Log};
+use crate::meters::TxnMeters;
 use crate::partition::lock;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 /// The table and where its history stands.
 #[derive(Debug, Default)]
@@ -53,8 +58,11 @@ pub(crate) struct TxnCoordinator {
     /// Records between automatic snapshots (0: never).
     snapshot_interval: AtomicU64,
     snapshotting: Mutex<()>,
+    /// Markers written but not yet durable.
+    trailing: Trailing,
     /// Committed consumer positions.
     pub(crate) offsets: OffsetsView,
+    meters: TxnMeters,
 }
 
 impl Default for TxnCoordinator {
@@ -67,7 +75,9 @@ impl Default for TxnCoordinator {
             io: Mutex::new(()),
             snapshot_interval: AtomicU64::new(snapshot::DEFAULT_INTERVAL_RECORDS),
             snapshotting: Mutex::new(()),
-            offsets: OffsetsView::default(),
+            trailing: Trailing::default(),
+            offsets: OffsetsView::new(snapshot::DEFAULT_INTERVAL_RECORDS),
+            meters: TxnMeters::new(),
         }
     }
 }
@@ -79,7 +89,8 @@ pub(crate) fn coordinator(log: &Log) -> &TxnCoordinator {
         .get_or_init(|| Box::new(TxnCoordinator::default()));
     #[allow(clippy::expect_used)]
     // invariant: this function is the only one filling the slot, always with a coordinator.
-    slot.downcast_ref::<TxnCoordinator>()
+    slot.as_any()
+        .downcast_ref::<TxnCoordinator>()
         .expect("the log's extension slot holds the transaction coordinator")
 }
 
@@ -150,16 +161,21 @@ impl TxnCoordinator {
             .serialize_io
             .load(Ordering::SeqCst)
             .then(|| lock(&self.io));
+        self.record_completions(log, self.trailing.take_durable(transactional_id))?;
         let now_ms = log.now_ms();
         let step = transition(self.table(log)?.table(), now_ms);
         self.perform(log, &step.plan)?;
+        let state = (self.table(log)?.table())
+            .get(transactional_id)
+            .map(|meta| meta.state);
+        self.meters.track(transactional_id, state);
         let outcome = step.outcome?;
         read(outcome, self.table(log)?.table())
     }
 
-    /// Performs a plan: data flushed, then the state recorded durably, then the markers,
-    /// then the completion recorded lazily. A failed step stops it (the next open
-    /// completes what the durable records say).
+    /// Performs a plan: data flushed, then the state recorded durably, then the markers
+    /// (their completion recorded once they are durable), then the note appended. A
+    /// failed step stops it (the next open completes what the durable records say).
     fn perform(&self, log: &Log, plan: &Plan) -> Result<(), TxnError> {
         for (topic, partition) in &plan.flush {
             log.flush_partition(topic, *partition).inspect_err(|e| {
@@ -174,19 +190,88 @@ impl TxnCoordinator {
         if let Some(meta) = &plan.record {
             history::record(log, meta)?;
             self.recorded(log, 1);
+            self.meter_decision(meta);
         }
         if let Some(write) = &plan.markers {
-            let pending = markers::write(log, write)?;
-            self.offsets.markers_written(log, write);
-            let all_written = pending.is_empty();
-            for marker in pending {
-                self.note_pending(marker);
+            self.write_markers(log, write)?;
+        }
+        if let Some(meta) = &plan.note {
+            match self.serialize_io.load(Ordering::SeqCst) {
+                // The old design (benchmark baseline) recorded it durably.
+                true => history::record(log, meta)?,
+                false => history::append(log, meta)?,
             }
-            let completion = self.table(log)?.table().markers_written(write, all_written);
-            if let Some(meta) = completion {
-                history::append(log, &meta)?;
-                self.recorded(log, 1);
-            }
+            self.recorded(log, 1);
+        }
+        Ok(())
+    }
+
+    /// Counts a decision once it is durable.
+    fn meter_decision(&self, meta: &TxnMetadata) {
+        match meta.state {
+            TxnState::PrepareCommit => self.meters.decided(true),
+            TxnState::PrepareAbort => self.meters.decided(false),
+            _ => {}
+        }
+    }
+
+    /// Writes the markers of a durable decision. Unless the log's [`MarkerSync`] says
+    /// `BeforeReturn` (or the benchmark baseline restores the old design), they trail it
+    /// (see `trailing.rs`): the operation returns once they are written, and the
+    /// completion is recorded once they are durable.
+    fn write_markers(&self, log: &Log, write: &MarkerWrite) -> Result<(), TxnError> {
+        let linger = match log.config().marker_sync {
+            MarkerSync::BeforeReturn => None,
+            MarkerSync::Trailing { linger_ms } => Some(Some(Duration::from_millis(linger_ms))),
+            MarkerSync::WithNextSync => Some(None),
+        };
+        let linger = linger.filter(|_| !self.serialize_io.load(Ordering::SeqCst));
+        let Some(linger) = linger else {
+            let written = markers::write(log, write, MarkerDurability::Now)?;
+            let completion = self.markers_out(log, write, written.pending)?;
+            return self.record_completions(log, completion.into_iter().collect());
+        };
+        let queue = self
+            .trailing
+            .lock(linger)
+            .map_err(|source| TxnError::SyncerStart {
+                reason: source.to_string(),
+            })?;
+        let written = markers::write(log, write, MarkerDurability::Trailing)?;
+        let completion = self.markers_out(log, write, written.pending)?;
+        if written.syncs.is_empty() {
+            // Every partition belongs to another owner: nothing to wait for here.
+            drop(queue);
+            return self.record_completions(log, completion.into_iter().collect());
+        }
+        queue.push(&write.transactional_id, completion, written.syncs);
+        Ok(())
+    }
+
+    /// The markers are written: committed offsets take effect, markers left to another
+    /// owner are noted, the table moves on. Returns the completion to record once the
+    /// markers are durable (`None`: the transaction stays decided).
+    fn markers_out(
+        &self,
+        log: &Log,
+        write: &MarkerWrite,
+        pending: Vec<PendingMarker>,
+    ) -> Result<Option<TxnMetadata>, TxnError> {
+        self.offsets.markers_written(log, write);
+        let all_written = pending.is_empty();
+        for marker in pending {
+            self.note_pending(marker);
+        }
+        Ok(self.table(log)?.table().markers_written(write, all_written))
+    }
+
+    /// Records completions of transactions whose markers are durable — lazily: if a crash
+    /// loses one, recovery finds the decision and writes the markers again. Called under
+    /// the transactional id's lock (or at close), so the record lands in order.
+    fn record_completions(&self, log: &Log, completed: Vec<TxnMetadata>) -> Result<(), TxnError> {
+        for meta in completed {
+            history::append(log, &meta)?;
+            self.recorded(log, 1);
         }
         Ok(())
     }
@@ -210,12 +295,15 @@ impl TxnCoordinator {
                     "writing the transaction snapshot failed; the previous one stays in use"
                 );
             }
+            // Transactions commit positions too: their snapshot keeps the same pace.
+            self.offsets.snapshot_logged(log);
         }
     }
 
     /// Sets the records between automatic snapshots (0: never).
     pub(crate) fn set_snapshot_interval(&self, records: u64) {
         self.snapshot_interval.store(records, Ordering::Relaxed);
+        self.offsets.set_snapshot_interval(records);
     }
 
     /// Writes a snapshot of `__transactions` up to its current end now.
@@ -233,7 +321,10 @@ impl TxnCoordinator {
             drop(self.table(log)?);
             lock(&self.loaded).base.clone()
         };
-        let written = snapshot::write(log, &base)?;
+        // Every marker durable first, and none written until the snapshot is: a snapshot
+        // forgets the decisions of transactions no longer open in a partition, and a
+        // trailing marker closes its transaction before it is durable.
+        let written = self.trailing.sync_all(|| snapshot::write(log, &base))??;
         let mut loaded = lock(&self.loaded);
         loaded.base = written;
         loaded.since_snapshot = 0;
@@ -243,7 +334,7 @@ impl TxnCoordinator {
     /// Records a marker left to another owner (once).
     pub(crate) fn note_pending(&self, pending: PendingMarker) {
         let mut noted = lock(&self.pending);
-        let already = noted.iter().any(|p| {
+        let already = noted.iter_mut().find(|p| {
             (&p.topic, p.partition, p.producer_id, p.epoch)
                 == (
                     &pending.topic,
@@ -252,8 +343,13 @@ impl TxnCoordinator {
                     pending.epoch,
                 )
         });
-        if !already {
-            noted.push(pending);
+        match already {
+            // Found first as an open span in the partition, then named by its decision.
+            Some(noted) if noted.transactional_id.is_none() => {
+                noted.transactional_id = pending.transactional_id;
+            }
+            Some(_) => {}
+            None => noted.push(pending),
         }
     }
 
@@ -292,13 +388,19 @@ impl TxnCoordinator {
         Ok(aborted)
     }
 
-    /// Completes what a crash interrupted: decided transactions get their markers, open
-    /// ones are aborted, prepared ones wait; then markers lost from partitions are
-    /// written again from the recorded decisions. Called when a log is opened.
+    /// Completes what a crash interrupted: first markers lost from partitions are written
+    /// again from the recorded decisions, then decided transactions get their markers,
+    /// open ones are aborted, prepared ones wait. Called when a log is opened.
+    ///
+    /// Lost markers come first: a marker trails its decision (`trailing.rs`), so an OS
+    /// crash can take it while the id's next transaction is already recorded; aborting
+    /// that newer transaction in the same partition before the older one is ended would
+    /// be refused there (a producer has one open transaction per partition).
     pub(crate) fn recover(&self, log: &Log) -> Result<(), TxnError> {
         if log.partition_count(TRANSACTIONS_TOPIC).is_none() {
             return Ok(());
         }
+        self.reconcile_lost_markers(log)?;
         let ids: Vec<String> = {
             let mut guard = self.table(log)?;
             guard
@@ -314,6 +416,46 @@ impl TxnCoordinator {
                 outcome: Ok(()),
             })?;
         }
+        // What recovery completed is durable and visible before the log is handed out.
+        self.settle_trailing(log)?;
+        self.offsets.invalidate();
+        Ok(())
+    }
+
+    /// Makes every trailing marker durable now and records the completions still due
+    /// (each under its id's lock). The caller holds no id lock.
+    fn settle_trailing(&self, log: &Log) -> Result<(), TxnError> {
+        for meta in self.trailing.drain()? {
+            let id_lock = self.id_lock(&meta.transactional_id);
+            let _id = lock(&id_lock);
+            self.record_completions(log, vec![meta])?;
+        }
+        Ok(())
+    }
+
+    /// Records, for each transaction found open in a partition, that its epoch was used
+    /// (see [`TxnTable::witness_epoch`]) — durably, before the span is ended.
+    fn witness_open_epochs(&self, log: &Log) -> Result<(), TxnError> {
+        for (_, _, spans) in log.open_transactions() {
+            for span in spans {
+                let mut guard = self.table(log)?;
+                let Some(plan) = guard.table().witness_epoch(span.producer_id, span.epoch) else {
+                    continue;
+                };
+                drop(guard);
+                self.perform(log, &plan)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends every transaction still open in a partition with the decision recorded for it
+    /// (prepared ones wait; undecided ones are presumed aborted).
+    fn reconcile_lost_markers(&self, log: &Log) -> Result<(), TxnError> {
+        if log.open_transactions().is_empty() {
+            return Ok(());
+        }
+        self.witness_open_epochs(log)?;
         let prepared: Vec<TxnMetadata> = {
             let mut guard = self.table(log)?;
             guard
@@ -323,28 +465,39 @@ impl TxnCoordinator {
                 .cloned()
                 .collect()
         };
-        if !log.open_transactions().is_empty() {
-            let base = lock(&self.loaded).base.clone();
-            let decisions = snapshot::decisions(log, &base)?;
-            let pending = markers::reconcile(log, |producer_id, epoch| {
-                if prepared
-                    .iter()
-                    .any(|m| markers::is_transaction(m, producer_id, epoch))
-                {
-                    return SpanAction::Wait;
-                }
+        let base = lock(&self.loaded).base.clone();
+        let decisions = snapshot::decisions(log, &base)?;
+        let pending = markers::reconcile(log, |producer_id, epoch| {
+            if prepared
+                .iter()
+                .any(|m| markers::is_transaction(m, producer_id, epoch))
+            {
+                return SpanAction::Wait;
+            }
+            match markers::decision_for(&decisions, producer_id, epoch) {
+                Some(kind) => SpanAction::Write(kind),
                 // No recorded decision: presumed abort (nothing was ever promised as
                 // committed).
-                SpanAction::Write(
-                    markers::decision_for(&decisions, producer_id, epoch)
-                        .unwrap_or(ControlKind::Abort),
-                )
-            })?;
-            for marker in pending {
-                self.note_pending(marker);
+                None => SpanAction::Write(ControlKind::Abort),
             }
+        })?;
+        for marker in pending {
+            self.note_pending(marker);
         }
-        self.offsets.invalidate();
         Ok(())
+    }
+}
+
+impl Extension for TxnCoordinator {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    /// Makes every trailing marker durable and records the completions still due.
+    fn before_close(&self, log: &Log) -> Result<(), MaintenanceError> {
+        self.settle_trailing(log)
+            .map_err(|e| MaintenanceError::FailStopped {
+                reason: e.to_string(),
+            })
     }
 }

@@ -74,30 +74,37 @@ pub enum TxnError {
         /// The serialiser's message.
         reason: String,
     },
-    /// The coordinator's snapshot could not be read or written.
-    #[error("transaction snapshot {path}: {reason}")]
+    /// A coordinator snapshot (transactions or consumer positions) could not be read or
+    /// written.
+    #[error("coordinator snapshot {path}: {reason}")]
     SnapshotIo {
         /// The snapshot file.
         path: std::path::PathBuf,
         /// What failed.
         reason: String,
     },
-    /// The coordinator's snapshot does not check (magic, length, CRC, contents) or does not
-    /// fit the records of `__transactions`.
-    #[error("corrupt transaction snapshot {path}: {reason}")]
+    /// A coordinator snapshot does not check (magic, length, CRC, contents) or does not fit
+    /// the records of its topic.
+    #[error("corrupt coordinator snapshot {path}: {reason}")]
     SnapshotCorrupt {
         /// The snapshot file.
         path: std::path::PathBuf,
         /// Why.
         reason: String,
     },
-    /// The coordinator's snapshot has a format version this build does not know.
-    #[error("transaction snapshot {path} has unknown format version {version}")]
+    /// A coordinator snapshot has a format version this build does not know.
+    #[error("coordinator snapshot {path} has unknown format version {version}")]
     SnapshotVersion {
         /// The snapshot file.
         path: std::path::PathBuf,
         /// Its version.
         version: u32,
+    },
+    /// The thread that makes trailing transaction markers durable could not be started.
+    #[error("starting the transaction marker syncer thread: {reason}")]
+    SyncerStart {
+        /// The operating system's error.
+        reason: String,
     },
     /// An append failed.
     #[error(transparent)]

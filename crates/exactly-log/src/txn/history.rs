@@ -2,27 +2,33 @@
 //! repairs a loss) and reading them back in order.
 
 use super::error::TxnError;
+use super::offsets_snapshot;
 use super::table::TxnMetadata;
-use super::topics::{SNAPSHOT_FILE_NAME, TRANSACTIONS_TOPIC};
+use super::topics::{OFFSETS_TOPIC, SNAPSHOT_FILE_NAME, TRANSACTIONS_TOPIC};
 use crate::batch::Record;
 use crate::log::Log;
 use exactly_core::{Offset, Timestamp};
 
 /// Creates an internal topic (one partition) if it does not exist yet. A new
-/// `__transactions` starts without a snapshot: one left behind by a removed one describes
-/// other records.
+/// `__transactions` or `__consumer_offsets` starts without a snapshot: one left behind by
+/// a removed one describes other records.
 pub(crate) fn internal_topic(log: &Log, name: &str) -> Result<(), TxnError> {
     if log.partition_count(name).is_some() {
         return Ok(());
     }
-    if name == TRANSACTIONS_TOPIC {
-        let path = log.dir().join(SNAPSHOT_FILE_NAME);
+    let snapshot_file = match name {
+        TRANSACTIONS_TOPIC => Some(SNAPSHOT_FILE_NAME),
+        OFFSETS_TOPIC => Some(offsets_snapshot::FILE_NAME),
+        _ => None,
+    };
+    if let Some(file) = snapshot_file {
+        let path = log.dir().join(file);
         let stale = log.storage().exists(&path).and_then(|exists| match exists {
             true => log.storage().remove_file(&path),
             false => Ok(()),
         });
         stale.map_err(|e| {
-            tracing::warn!(path = %path.display(), error = %e, "removing a stale transaction snapshot failed");
+            tracing::warn!(path = %path.display(), error = %e, "removing a stale coordinator snapshot failed");
             TxnError::SnapshotIo {
                 path: path.clone(),
                 reason: e.to_string(),

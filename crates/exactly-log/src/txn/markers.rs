@@ -6,6 +6,7 @@ use super::error::TxnError;
 use super::table::{MarkerWrite, TxnMetadata};
 use crate::batch::ControlKind;
 use crate::log::Log;
+use crate::partition::MarkerSync;
 use exactly_core::{ProducerEpoch, ProducerId};
 
 /// A transaction marker recovery left unwritten because its partition is outside the
@@ -29,14 +30,56 @@ pub struct PendingMarker {
     pub kind: ControlKind,
 }
 
+/// Says what waits and on whom, for an operator's warning.
+impl std::fmt::Display for PendingMarker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "transaction {} (producer {} epoch {}) is decided ({:?}) but its marker \
+             in {}/{} is not written: that topic is owned elsewhere; readers of it wait until \
+             a process owning it and __transactions opens the log",
+            self.transactional_id.as_deref().unwrap_or("(unknown id)"),
+            self.producer_id,
+            self.epoch,
+            self.kind,
+            self.topic,
+            self.partition
+        )
+    }
+}
+
+/// When a written marker must be durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum MarkerDurability {
+    /// Before [`write`] returns.
+    Now,
+    /// Later: [`write`] returns a [`MarkerSync`] per marker written, for the caller to
+    /// complete (the decision is durable, so recovery writes a lost marker again).
+    Trailing,
+}
+
+/// What [`write`] did.
+#[derive(Debug, Default)]
+pub(crate) struct Written {
+    /// Markers left to the process owning their partition.
+    pub pending: Vec<PendingMarker>,
+    /// Markers written but not yet durable ([`MarkerDurability::Trailing`] only).
+    pub syncs: Vec<MarkerSync>,
+}
+
 /// Writes `write`'s markers to every partition this handle owns. A partition outside the
 /// write scope with the transaction still open gets none: it is returned as pending, and
 /// the next process owning that topic completes it (each partition ignores a repeated
-/// marker). Returns the markers left pending (empty: all written).
-pub(crate) fn write(log: &Log, write: &MarkerWrite) -> Result<Vec<PendingMarker>, TxnError> {
+/// marker).
+pub(crate) fn write(
+    log: &Log,
+    write: &MarkerWrite,
+    durability: MarkerDurability,
+) -> Result<Written, TxnError> {
     let producer_id = ProducerId(write.producer_id);
     let fence_epoch = ProducerEpoch(write.fence_epoch);
-    let mut pending = Vec::new();
+    let mut written = Written::default();
+    let pending = &mut written.pending;
     for (topic, partition) in &write.partitions {
         if !log.owns_topic(topic) {
             // Followed read-only: if no transaction of this producer is open there any
@@ -49,8 +92,11 @@ pub(crate) fn write(log: &Log, write: &MarkerWrite) -> Result<Vec<PendingMarker>
                 topic: topic.clone(),
                 partition: *partition,
                 producer_id: write.producer_id,
-                // Records written before `txn_epoch` existed carry only `epoch`.
-                epoch: write.txn_epoch.unwrap_or(write.fence_epoch),
+                epoch: match write.txn_epoch {
+                    Some(epoch) => epoch,
+                    // Records written before `txn_epoch` existed carry only `epoch`.
+                    None => write.fence_epoch,
+                },
                 kind: write.kind,
             });
             continue;
@@ -60,19 +106,40 @@ pub(crate) fn write(log: &Log, write: &MarkerWrite) -> Result<Vec<PendingMarker>
             // Recorded before `txn_epoch` existed (the epoch may have been bumped since
             // the data was written): the producer's open transaction there is this one
             // if it is not newer than the coordinator's epoch.
-            None => open_txn_epoch(log, topic, *partition, producer_id)?
-                .filter(|open| *open <= write.fence_epoch)
-                .unwrap_or(write.fence_epoch),
+            None => match open_txn_epoch(log, topic, *partition, producer_id)? {
+                Some(open) if open <= write.fence_epoch => open,
+                // Nothing (or something newer) open: the marker carries the coordinator's
+                // epoch, which the partition ignores or fences as it should.
+                _ => write.fence_epoch,
+            },
         };
-        log.append_marker(
-            topic,
-            *partition,
-            producer_id,
-            ProducerEpoch(epoch),
-            fence_epoch,
-            write.kind,
-        )
-        .inspect_err(|e| {
+        if already_ended(log, topic, *partition, producer_id, epoch)? {
+            continue;
+        }
+        let epoch = ProducerEpoch(epoch);
+        let appended = match durability {
+            MarkerDurability::Now => log
+                .append_marker(
+                    topic,
+                    *partition,
+                    producer_id,
+                    epoch,
+                    fence_epoch,
+                    write.kind,
+                )
+                .map(|_| None),
+            MarkerDurability::Trailing => log
+                .append_marker_trailing(
+                    topic,
+                    *partition,
+                    producer_id,
+                    epoch,
+                    fence_epoch,
+                    write.kind,
+                )
+                .map(Some),
+        };
+        let sync = appended.inspect_err(|e| {
             tracing::warn!(
                 topic = %topic,
                 partition,
@@ -81,8 +148,30 @@ pub(crate) fn write(log: &Log, write: &MarkerWrite) -> Result<Vec<PendingMarker>
                 "writing a transaction marker failed"
             );
         })?;
+        written.syncs.extend(sync);
     }
-    Ok(pending)
+    Ok(written)
+}
+
+/// Whether the transaction at `epoch` is over in a partition because a later epoch of the
+/// producer has written there since (a producer's batches at a later epoch are refused
+/// while an older transaction is open, so that one was ended): its marker is a repeat. A
+/// decision can outlive its completion this way — the completion record lost in a crash
+/// after the id's next transaction had written — and recovery then finishes it again.
+fn already_ended(
+    log: &Log,
+    topic: &str,
+    partition: u32,
+    producer_id: ProducerId,
+    epoch: u16,
+) -> Result<bool, TxnError> {
+    if open_txn_epoch(log, topic, partition, producer_id)? == Some(epoch) {
+        return Ok(false);
+    }
+    let later = log
+        .producer_state(topic, partition, producer_id)?
+        .is_some_and(|state| state.epoch.0 > epoch);
+    Ok(later)
 }
 
 /// What reconciliation must do for one open span.

@@ -36,6 +36,7 @@
 //! - `producer`: [`TransactionalProducer`].
 //! - `markers`: writing markers, reconciling lost ones ([`PendingMarker`]).
 //! - `offsets`: consumer-group positions, answered from memory.
+//! - [`offsets_snapshot`]: the compacted snapshot that bounds what reading positions scans.
 //! - `history`: `__transactions` records on disk.
 //! - [`snapshot`]: the compacted snapshot that bounds what an open replays.
 //! - `api`: the transaction methods of [`crate::Log`].
@@ -48,11 +49,13 @@ mod error;
 mod history;
 mod markers;
 mod offsets;
+pub mod offsets_snapshot;
 mod producer;
 pub mod snapshot;
 mod state;
 pub mod table;
 pub mod topics;
+mod trailing;
 
 pub use error::TxnError;
 pub use markers::PendingMarker;

@@ -2,8 +2,9 @@
 //! the in-memory view of committed positions that answers `committed_offsets` without
 //! rescanning the topic.
 //!
-//! The view is built by one `read_committed` scan, and only when no transaction is open in
-//! `__consumer_offsets` (the scan would stop at its first record and miss what follows).
+//! The view is built from the positions snapshot (see [`super::offsets_snapshot`]) and one
+//! `read_committed` scan of the records after it, and kept only when no transaction is open
+//! in `__consumer_offsets` (the scan would stop at its first record and miss what follows).
 //! From then on every change that becomes visible is applied to it: a plain commit once it
 //! is durable, a transaction's positions once its commit marker is written. Each position
 //! keeps the offset of the record it came from, and a record only replaces an older one,
@@ -13,6 +14,7 @@
 
 use super::error::TxnError;
 use super::history::internal_topic;
+use super::offsets_snapshot::{self, Positions};
 use super::table::MarkerWrite;
 use super::topics::OFFSETS_TOPIC;
 use crate::batch::{ControlKind, Record};
@@ -21,6 +23,7 @@ use crate::partition::{lock, AppendOutcome};
 use exactly_core::{Offset, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 /// One position record's value.
@@ -31,9 +34,6 @@ pub(crate) struct OffsetEntry {
     pub(crate) partition: u32,
     pub(crate) offset: u64,
 }
-
-/// Committed positions: group → (topic, partition) → (position, offset of its record).
-pub(crate) type Positions = BTreeMap<String, BTreeMap<(String, u32), (Offset, u64)>>;
 
 /// Positions written by a transaction that is not yet committed.
 #[derive(Debug, Default)]
@@ -49,15 +49,44 @@ struct ViewState {
     committed: Option<Positions>,
     /// By transactional id: positions of its open transaction.
     uncommitted: HashMap<String, Uncommitted>,
+    /// Plain position records appended since the last positions snapshot.
+    since_snapshot: u64,
 }
 
 /// The in-memory view of committed positions.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct OffsetsView {
     state: Mutex<ViewState>,
+    /// Records between automatic positions snapshots (0: never).
+    snapshot_interval: AtomicU64,
+    /// Held while a positions snapshot is written (one at a time).
+    snapshotting: Mutex<()>,
+}
+
+/// Positions read from the snapshot and the records after it.
+struct Loaded {
+    positions: Positions,
+    /// Records below this offset are folded in.
+    end: u64,
+    /// Records scanned after the snapshot.
+    scanned: u64,
 }
 
 impl OffsetsView {
+    /// An empty view taking a positions snapshot every `snapshot_interval` records.
+    pub(crate) fn new(snapshot_interval: u64) -> Self {
+        Self {
+            state: Mutex::new(ViewState::default()),
+            snapshot_interval: AtomicU64::new(snapshot_interval),
+            snapshotting: Mutex::new(()),
+        }
+    }
+
+    /// Sets the records between automatic positions snapshots (0: never).
+    pub(crate) fn set_snapshot_interval(&self, records: u64) {
+        self.snapshot_interval.store(records, Ordering::Relaxed);
+    }
+
     /// A transaction of `transactional_id` begins: nothing of it is written yet.
     pub(crate) fn begin(&self, transactional_id: &str) {
         lock(&self.state).uncommitted.remove(transactional_id);
@@ -126,12 +155,59 @@ impl OffsetsView {
         log.flush_partition(OFFSETS_TOPIC, 0).inspect_err(|e| {
             tracing::error!(topic = OFFSETS_TOPIC, error = %e, "syncing positions failed");
         })?;
-        let mut state = lock(&self.state);
-        match (first_offset(&outcome), state.committed.as_mut()) {
-            (Some(base), Some(committed)) => apply(committed, entries.into_iter().zip(base..)),
-            (None, Some(_)) => state.committed = None,
-            (_, None) => {}
+        let due = {
+            let mut state = lock(&self.state);
+            match (first_offset(&outcome), state.committed.as_mut()) {
+                (Some(base), Some(committed)) => {
+                    apply(committed, entries.into_iter().zip(base..));
+                }
+                (None, Some(_)) => state.committed = None,
+                (_, None) => {}
+            }
+            state.since_snapshot += records.len() as u64;
+            self.is_due(state.since_snapshot)
+        };
+        if due {
+            self.snapshot_logged(log);
         }
+        Ok(())
+    }
+
+    fn is_due(&self, records: u64) -> bool {
+        let interval = self.snapshot_interval.load(Ordering::Relaxed);
+        interval > 0 && records >= interval
+    }
+
+    /// Writes a positions snapshot; a failure fails nothing else (the previous snapshot
+    /// stays valid): it is logged and tried again later.
+    pub(crate) fn snapshot_logged(&self, log: &Log) {
+        if let Err(e) = self.snapshot(log) {
+            tracing::warn!(
+                dir = %log.dir().display(),
+                error = %e,
+                "writing the positions snapshot failed; the previous one stays in use"
+            );
+        }
+    }
+
+    /// Writes a snapshot of the committed positions below the last stable offset of
+    /// `__consumer_offsets`, made durable first. Does nothing on a handle that does not
+    /// write the topic, or while another snapshot is being written (it covers the caller's
+    /// records, or the next one will).
+    pub(crate) fn snapshot(&self, log: &Log) -> Result<(), TxnError> {
+        if !log.owns_topic(OFFSETS_TOPIC) || log.partition_count(OFFSETS_TOPIC).is_none() {
+            return Ok(());
+        }
+        let Ok(_writing) = self.snapshotting.try_lock() else {
+            return Ok(());
+        };
+        // Durable below `written` before a snapshot covers it: a crash must never leave a
+        // snapshot ahead of the records, whose offsets would then be reused.
+        let written = log.partition_info(OFFSETS_TOPIC, 0)?.written_offset.0;
+        log.flush_partition(OFFSETS_TOPIC, 0)?;
+        let loaded = load(log, Some(written))?;
+        offsets_snapshot::write(log, &loaded.positions, loaded.end)?;
+        lock(&self.state).since_snapshot = 0;
         Ok(())
     }
 
@@ -155,14 +231,14 @@ impl OffsetsView {
             return Ok(BTreeMap::new());
         }
         if !log.owns_topic(OFFSETS_TOPIC) {
-            return Ok(pick(&scan(log)?));
+            return Ok(pick(&load(log, None)?.positions));
         }
         let mut state = lock(&self.state);
         if let Some(committed) = &state.committed {
             return Ok(pick(committed));
         }
-        let scanned = scan(log)?;
-        let answer = pick(&scanned);
+        let loaded = load(log, None)?;
+        let answer = pick(&loaded.positions);
         // Kept only if nothing is open there: a scan stops at an open transaction's first
         // record, and committed records after it would be missing from the view.
         if log
@@ -170,7 +246,12 @@ impl OffsetsView {
             .open_transactions
             .is_empty()
         {
-            state.committed = Some(scanned);
+            state.committed = Some(loaded.positions);
+        }
+        drop(state);
+        // A long scan now means the next open would scan as long: snapshot it.
+        if self.is_due(loaded.scanned) {
+            self.snapshot_logged(log);
         }
         Ok(answer)
     }
@@ -205,12 +286,28 @@ fn apply(committed: &mut Positions, entries: impl IntoIterator<Item = (OffsetEnt
     }
 }
 
-/// Reads every committed position of every group (`read_committed`).
-fn scan(log: &Log) -> Result<Positions, TxnError> {
-    let mut positions = Positions::new();
-    let start = log.partition_info(OFFSETS_TOPIC, 0)?.start_offset;
-    for record in log.scan(OFFSETS_TOPIC, 0, start, crate::Isolation::ReadCommitted)? {
+/// Every committed position of every group (`read_committed`): the snapshot's, then the
+/// records after it, below `upto` if given.
+fn load(log: &Log, upto: Option<u64>) -> Result<Loaded, TxnError> {
+    let (mut positions, from) = match offsets_snapshot::read(log)? {
+        Some(snapshot) => (snapshot.positions(), Offset(snapshot.next_offset)),
+        None => (
+            Positions::new(),
+            log.partition_info(OFFSETS_TOPIC, 0)?.start_offset,
+        ),
+    };
+    let mut scan = log.scan(OFFSETS_TOPIC, 0, from, crate::Isolation::ReadCommitted)?;
+    let end = match upto {
+        Some(upto) => scan.end().0.min(upto).max(from.0),
+        None => scan.end().0,
+    };
+    let mut scanned = 0;
+    for record in scan.by_ref() {
         let record = record?;
+        if record.offset.0 >= end {
+            break;
+        }
+        scanned += 1;
         // A position that does not parse is damage, not a record to skip: skipping it
         // silently restarted the group from an older position.
         let entry = serde_json::from_slice::<OffsetEntry>(&record.value).map_err(|e| {
@@ -221,7 +318,11 @@ fn scan(log: &Log) -> Result<Positions, TxnError> {
         })?;
         apply(&mut positions, [(entry, record.offset.0)]);
     }
-    Ok(positions)
+    Ok(Loaded {
+        positions,
+        end,
+        scanned,
+    })
 }
 
 /// One `__consumer_offsets` record per position; an encoding failure is an error (an empty

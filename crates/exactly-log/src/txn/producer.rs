@@ -140,18 +140,19 @@ impl TransactionalProducer<'_> {
         if self.state != TxnState::Ongoing {
             return Err(self.invalid("send in", self.state));
         }
-        let partitions = self.log.partition_count(topic);
-        match partitions {
-            Some(n) if partition < n => {}
-            _ => {
-                return Err(AppendError::UnknownPartition {
-                    topic: topic.to_string(),
-                    partition,
-                    // An unknown topic has no partitions.
-                    partitions: partitions.unwrap_or(0),
-                }
-                .into());
+        let partitions = match self.log.partition_count(topic) {
+            Some(n) if partition < n => None,
+            Some(n) => Some(n),
+            // An unknown topic has no partitions.
+            None => Some(0),
+        };
+        if let Some(partitions) = partitions {
+            return Err(AppendError::UnknownPartition {
+                topic: topic.to_string(),
+                partition,
+                partitions,
             }
+            .into());
         }
         let key = (topic.to_string(), partition);
         let (id, handle) = (&self.transactional_id, self.handle());

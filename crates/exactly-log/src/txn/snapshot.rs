@@ -20,9 +20,11 @@
 //! ahead anyway (the records were cut by `log repair`) is refused.
 //!
 //! # Format
-//! `EXTS` magic, version (u32 LE), payload length (u32 LE), CRC32C of the payload (u32
-//! LE), then the payload (JSON). An unknown version is [`TxnError::SnapshotVersion`];
-//! anything else that does not check is [`TxnError::SnapshotCorrupt`].
+//! One `exactly_core::framing` frame (magic `EXTS`, version 2, length, CRC32C over header
+//! and payload), the payload JSON. Version 1, written by older builds, has the same header
+//! with the CRC over the payload only, and is still read. An unknown version is
+//! [`TxnError::SnapshotVersion`]; anything else that does not check is
+//! [`TxnError::SnapshotCorrupt`].
 
 use super::error::TxnError;
 use super::history;
@@ -30,6 +32,7 @@ use super::markers;
 use super::table::{TxnMetadata, TxnTable};
 use super::topics::{FIRST_ALLOCATED_PRODUCER_ID, TRANSACTIONS_TOPIC};
 use crate::log::Log;
+use exactly_core::framing::{self, FrameError, FrameKind, HEADER_BYTES};
 use exactly_core::storage::{read_file, write_file_atomically};
 use exactly_core::Offset;
 use serde::{Deserialize, Serialize};
@@ -40,9 +43,17 @@ pub use super::topics::SNAPSHOT_FILE_NAME as FILE_NAME;
 /// Records of `__transactions` between automatic snapshots, by default.
 pub const DEFAULT_INTERVAL_RECORDS: u64 = 10_000;
 const MAGIC: [u8; 4] = *b"EXTS";
-/// The format version this build writes and reads.
-pub const VERSION: u32 = 1;
-const HEADER_BYTES: usize = 16;
+/// The frame this build writes: the core frame (its CRC covers the header too). The body
+/// limit (1 GiB) refuses a garbage length before allocating.
+const KIND: FrameKind = FrameKind {
+    magic: MAGIC,
+    version: 2,
+    body_bytes_max: 1 << 30,
+};
+/// The format version this build writes (it also reads version 1, of older builds).
+pub const VERSION: u32 = KIND.version;
+/// The layout of older builds: the same header, its CRC over the payload only.
+const LEGACY_VERSION: u32 = 1;
 
 /// The compacted image of `__transactions` below `next_offset`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,56 +78,36 @@ impl Snapshot {
         }
     }
 
-    /// Frames the snapshot: header with version and CRC32C, then the payload.
+    /// Frames the snapshot (one `exactly_core::framing` frame of the JSON payload).
     pub fn encode(&self) -> Result<Vec<u8>, String> {
         let payload = serde_json::to_vec(self).map_err(|e| e.to_string())?;
-        let len = u32::try_from(payload.len()).map_err(|_| "snapshot over 4 GiB".to_string())?;
-        let mut bytes = Vec::with_capacity(HEADER_BYTES + payload.len());
-        bytes.extend_from_slice(&MAGIC);
-        bytes.extend_from_slice(&VERSION.to_le_bytes());
-        bytes.extend_from_slice(&len.to_le_bytes());
-        bytes.extend_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
-        bytes.extend_from_slice(&payload);
-        Ok(bytes)
+        framing::encode(&KIND, &payload).map_err(|e| e.to_string())
     }
 
-    /// Checks and decodes a framed snapshot read from `path`.
+    /// Checks and decodes a framed snapshot read from `path` (this build's frame, or the
+    /// version-1 layout of older builds).
     pub fn decode(bytes: &[u8], path: &std::path::Path) -> Result<Self, TxnError> {
         let corrupt = |reason: String| TxnError::SnapshotCorrupt {
             path: path.to_path_buf(),
             reason,
         };
-        let word = |at: usize| -> Result<u32, TxnError> {
-            let field = bytes
-                .get(at..at + 4)
-                .and_then(|b| <[u8; 4]>::try_from(b).ok())
-                .ok_or_else(|| corrupt(format!("{} bytes: header cut short", bytes.len())))?;
-            Ok(u32::from_le_bytes(field))
+        let payload = match framing::peek_version(MAGIC, bytes) {
+            Err(FrameError::BadMagic { .. }) => {
+                return Err(corrupt("not a transaction snapshot (magic)".into()))
+            }
+            Err(e) => return Err(corrupt(e.to_string())),
+            Ok(LEGACY_VERSION) => legacy_payload(bytes).map_err(corrupt)?,
+            Ok(_) => framing::decode_whole(&KIND, bytes).map_err(|e| match e {
+                FrameError::UnknownVersion { found, .. } => TxnError::SnapshotVersion {
+                    path: path.to_path_buf(),
+                    version: found,
+                },
+                FrameError::CrcMismatch { stored, computed } => corrupt(format!(
+                    "CRC32C mismatch (stored {stored:#010x}, computed {computed:#010x})"
+                )),
+                other => corrupt(other.to_string()),
+            })?,
         };
-        if bytes.get(..4) != Some(&MAGIC[..]) {
-            return Err(corrupt("not a transaction snapshot (magic)".into()));
-        }
-        let version = word(4)?;
-        if version != VERSION {
-            return Err(TxnError::SnapshotVersion {
-                path: path.to_path_buf(),
-                version,
-            });
-        }
-        let len = word(8)? as usize;
-        let crc = word(12)?;
-        let payload = bytes
-            .get(HEADER_BYTES..)
-            .filter(|p| p.len() == len)
-            .ok_or_else(|| {
-                corrupt(format!(
-                    "payload of {} bytes, header says {len}",
-                    bytes.len().saturating_sub(HEADER_BYTES)
-                ))
-            })?;
-        if crc32c::crc32c(payload) != crc {
-            return Err(corrupt("CRC32C mismatch".into()));
-        }
         serde_json::from_slice(payload).map_err(|e| corrupt(e.to_string()))
     }
 
@@ -129,6 +120,32 @@ impl Snapshot {
         }
         table
     }
+}
+
+/// The payload of a version-1 snapshot: `magic | version | len | crc32c(payload) | payload`.
+fn legacy_payload(bytes: &[u8]) -> Result<&[u8], String> {
+    let word = |at: usize| -> Result<u32, String> {
+        bytes
+            .get(at..at + 4)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map(u32::from_le_bytes)
+            .ok_or_else(|| format!("{} bytes: header cut short", bytes.len()))
+    };
+    let len = word(8)? as usize;
+    let crc = word(12)?;
+    let payload = bytes
+        .get(HEADER_BYTES..)
+        .filter(|p| p.len() == len)
+        .ok_or_else(|| {
+            format!(
+                "payload of {} bytes, header says {len}",
+                bytes.len().saturating_sub(HEADER_BYTES)
+            )
+        })?;
+    if crc32c::crc32c(payload) != crc {
+        return Err("CRC32C mismatch".into());
+    }
+    Ok(payload)
 }
 
 fn path(log: &Log) -> PathBuf {

@@ -47,12 +47,19 @@ pub struct Plan {
     /// 3. Write these markers (after the decision is durable), then report with
     ///    [`TxnTable::markers_written`], which yields the completion to record lazily.
     pub markers: Option<MarkerWrite>,
+    /// 4. Append this state without waiting for durability: recovery does not need it (a
+    ///    partition added to an open transaction — see [`TxnTable::add_partition`]); the
+    ///    next durable record of `__transactions` syncs it along.
+    pub note: Option<TxnMetadata>,
 }
 
 impl Plan {
     /// Whether there is nothing to do.
     pub fn is_empty(&self) -> bool {
-        self.flush.is_empty() && self.record.is_none() && self.markers.is_none()
+        self.flush.is_empty()
+            && self.record.is_none()
+            && self.markers.is_none()
+            && self.note.is_none()
     }
 }
 
@@ -246,16 +253,19 @@ impl TxnTable {
     }
 
     /// Starts a transaction, bumping the epoch (one epoch per transaction). Nothing is
-    /// recorded yet: the first partition added records the new epoch before any data.
+    /// recorded yet (the first partition added notes the new epoch) — unless the epochs of
+    /// the producer id ran out and a fresh producer id is taken: that is recorded durably
+    /// at once, so a crash can never hand the same producer id to another transactional id.
     pub fn begin(&mut self, transactional_id: &str, handle: Handle, now_ms: i64) -> Step<Handle> {
         let (meta, next_producer_id) = match self.checked(transactional_id, handle, now_ms) {
             Ok(found) => found,
             Err(failed) => return Step::failed(failed.0, failed.1),
         };
-        if meta.epoch >= u16::MAX - EPOCH_HEADROOM {
-            // Out of epochs for this producer id: take a fresh one (recorded with the first
-            // partition, like the epoch). Headroom is left for the bumps of an abort or
-            // hand-over of this transaction (see `EPOCH_HEADROOM`).
+        let fresh_producer_id = meta.epoch >= u16::MAX - EPOCH_HEADROOM;
+        if fresh_producer_id {
+            // Out of epochs for this producer id: take a fresh one. Headroom is left for
+            // the bumps of an abort or hand-over of this transaction (see
+            // `EPOCH_HEADROOM`).
             meta.producer_id = *next_producer_id;
             *next_producer_id += 1;
             meta.epoch = 0;
@@ -270,11 +280,18 @@ impl TxnTable {
             producer_id: meta.producer_id,
             epoch: meta.epoch,
         };
-        Step::done(Plan::default(), handle)
+        let plan = Plan {
+            record: fresh_producer_id.then(|| meta.clone()),
+            ..Plan::default()
+        };
+        Step::done(plan, handle)
     }
 
-    /// Adds a partition to the open transaction: recorded durably, before any data of
-    /// the transaction reaches it, so recovery knows where markers must go.
+    /// Adds a partition to the open transaction: noted in `__transactions` without waiting
+    /// for durability. Recovery does not need the note: a crash that loses it ends the
+    /// transaction open, and the spans it left open are found in the partitions
+    /// themselves and aborted (no decision was recorded for them); the decision or
+    /// prepare record, durable before anything is promised, names every partition.
     pub fn add_partition(
         &mut self,
         transactional_id: &str,
@@ -288,7 +305,7 @@ impl TxnTable {
         };
         let mut plan = Plan::default();
         if meta.partitions.insert(partition) {
-            plan.record = Some(meta.clone());
+            plan.note = Some(meta.clone());
         }
         Step::done(plan, ())
     }
@@ -314,7 +331,7 @@ impl TxnTable {
         let plan = Plan {
             flush,
             record: Some(meta.clone()),
-            markers: None,
+            ..Plan::default()
         };
         Step::done(plan, ())
     }
@@ -379,6 +396,23 @@ impl TxnTable {
             TxnState::Ongoing => Some(abort_open(meta)),
             _ => None,
         }
+    }
+
+    /// Recovery found a span of `producer_id` at `epoch` open in a partition: an epoch the
+    /// durable records may not know (the note of its first partition was lost in a crash).
+    /// Raises the owning id's epoch to it, to be recorded durably before the span is
+    /// ended, so no later transaction of the id is ever given that epoch again (its
+    /// sequence numbers would collide with the lost transaction's batches).
+    pub fn witness_epoch(&mut self, producer_id: u64, epoch: u16) -> Option<Plan> {
+        let meta = self
+            .txns
+            .values_mut()
+            .find(|m| m.producer_id == producer_id && m.epoch < epoch)?;
+        meta.epoch = epoch;
+        Some(Plan {
+            record: Some(meta.clone()),
+            ..Plan::default()
+        })
     }
 
     /// Event: the markers of `write` are done. With every marker written (`all_written`)

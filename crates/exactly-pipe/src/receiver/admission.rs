@@ -43,7 +43,7 @@ impl Floor {
         match dedup {
             DedupState::None => Floor { low: 0, high: 0 },
             DedupState::Id { next, gaps } => Floor {
-                low: gaps.first().copied().unwrap_or(*next),
+                low: lowest_missing(gaps, *next),
                 high: *next,
             },
             // Buffered seqs were neither delivered nor confirmed: the sender resends them.
@@ -168,5 +168,14 @@ fn restored(dedup: Dedup, next: u64) -> DedupState {
             next,
             buffer: BTreeMap::new(),
         },
+    }
+}
+
+/// The lowest seq an ID de-dup state has not seen: its first gap, or `next` when there is
+/// none (every seq below `next` arrived).
+pub(super) fn lowest_missing(gaps: &std::collections::BTreeSet<u64>, next: u64) -> u64 {
+    match gaps.first() {
+        Some(&gap) => gap,
+        None => next,
     }
 }

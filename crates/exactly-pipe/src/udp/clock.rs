@@ -1,8 +1,9 @@
 //! The driver's time: milliseconds since the end started (the sans-IO cores' `now_ms`).
 
+use super::security::saturating_ms;
 use std::time::Instant;
 
 /// Milliseconds since `start`, saturating (a u64 of milliseconds outlasts any process).
 pub(crate) fn elapsed_ms(start: Instant) -> u64 {
-    u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX)
+    saturating_ms(start.elapsed())
 }

@@ -1,5 +1,6 @@
 //! The errors of the UDP driver.
 
+use crate::secure::SecureError;
 use crate::{DurableError, StateDirError};
 use std::path::PathBuf;
 
@@ -28,6 +29,32 @@ pub enum UdpError {
         /// What was being done (`binding the sender socket`, `receiving acks`, …).
         what: String,
         /// Cause.
+        source: std::io::Error,
+    },
+    /// The secure channel could not be set up.
+    #[error(transparent)]
+    Secure(#[from] SecureError),
+    /// The sender state directory belongs to another identity than the key given.
+    #[error(
+        "sender state {} was created for {recorded}, not for the key given ({key}): its \
+         unconfirmed messages must be resent under the key they were sent with; use that \
+         key, or a new, empty state directory",
+        state.display()
+    )]
+    KeyMismatch {
+        /// The state directory.
+        state: PathBuf,
+        /// What the state directory was created for.
+        recorded: String,
+        /// The public key given.
+        key: crate::secure::PublicKey,
+    },
+    /// The file recording a sender state directory's key could not be read or written.
+    #[error("sender key file {}", path.display())]
+    SenderKeyFile {
+        /// The file.
+        path: PathBuf,
+        /// The file-system error.
         source: std::io::Error,
     },
     /// The caller's handling of delivered messages failed.

@@ -4,7 +4,9 @@
 use super::clock::elapsed_ms;
 use super::error::UdpError;
 use super::faults::{is_transient, FaultConfig, Faults};
+use super::security::ReceiverSecurity;
 use super::send::{BATCH_MAX, DATAGRAM_BYTES_MAX};
+use crate::secure::{ResponderChannel, ResponderConfig, INCARNATIONS_PER_KEY_MAX};
 use crate::{frame, Delivery, DurableReceiver, PipeMode, ReceiverConfig, StateDirLock};
 use exactly_core::StdStorage;
 use std::collections::HashMap;
@@ -30,13 +32,24 @@ pub struct UdpReceiverOptions {
     pub sender_floors_max: usize,
     /// A sender with missing messages is forgotten only after this long without a frame.
     pub sender_idle_evict_ms: u64,
+    /// Incarnations (sender state directories) of one sender key taken from at once (secure
+    /// channels only, at least 1); one more is refused visibly at its sender.
+    pub incarnations_per_key_max: usize,
     /// Faults injected into the acks the receiver sends.
     pub faults: FaultConfig,
+    /// Secure channels from allow-listed senders, or plaintext from anyone.
+    pub security: ReceiverSecurity,
 }
 
 impl UdpReceiverOptions {
-    /// Runs until killed, with the receiver's default sender table and no faults.
-    pub fn new(listen: &str, state: &Path, pipe: PipeMode) -> Self {
+    /// [`UdpReceiverOptions::new`] taking plaintext frames from anyone (no secure channel).
+    pub fn insecure(listen: &str, state: &Path, pipe: PipeMode) -> Self {
+        Self::new(listen, state, pipe, ReceiverSecurity::Insecure)
+    }
+
+    /// Runs until killed, with the receiver's default sender table and no faults,
+    /// protected as `security` says.
+    pub fn new(listen: &str, state: &Path, pipe: PipeMode, security: ReceiverSecurity) -> Self {
         let defaults = ReceiverConfig::for_mode(pipe);
         Self {
             listen: listen.to_string(),
@@ -46,7 +59,9 @@ impl UdpReceiverOptions {
             senders_max: defaults.senders_max,
             sender_floors_max: defaults.sender_floors_max,
             sender_idle_evict_ms: defaults.sender_idle_evict_ms,
+            incarnations_per_key_max: INCARNATIONS_PER_KEY_MAX,
             faults: FaultConfig::default(),
+            security,
         }
     }
 }
@@ -73,6 +88,16 @@ pub fn run_receiver(
         .map_err(|e| UdpError::socket(format!("listening on {}", options.listen), e))?;
     let socket_setup = |e| UdpError::socket("setting up the receiver socket", e);
     let mut faults = Faults::new(&options.faults);
+    let mut channel = match &options.security {
+        ReceiverSecurity::Noise { local, allowed } => {
+            let mut config = ResponderConfig::new(local.clone(), allowed.clone());
+            config.incarnations_per_key_max = options.incarnations_per_key_max.max(1);
+            // An incarnation is let go no sooner than the receiver may forget its sender.
+            config.incarnation_idle_ms = options.sender_idle_evict_ms;
+            Some(ResponderChannel::new(config, elapsed_ms(start))?)
+        }
+        ReceiverSecurity::Insecure => None,
+    };
     let mut peers: HashMap<u64, SocketAddr> = HashMap::new();
     let mut buf = vec![0u8; DATAGRAM_BYTES_MAX];
     let mut last_frame_ms = 0;
@@ -84,7 +109,16 @@ pub fn run_receiver(
         for _ in 0..BATCH_MAX {
             match socket.recv_from(&mut buf) {
                 Ok((n, from)) => {
-                    let bytes = received(&buf, n);
+                    let (now, bytes) = (elapsed_ms(start), received(&buf, n));
+                    last_frame_ms = now;
+                    if let Some(channel) = channel.as_mut() {
+                        // Only authenticated frames reach the journal and the sender table.
+                        if let Some(inner) = channel.handle_datagram(now, from, bytes) {
+                            dr.handle_frame(now, &inner)?;
+                        }
+                        socket.set_nonblocking(true).map_err(socket_setup)?;
+                        continue;
+                    }
                     if let Ok(f) = frame::decode(bytes, payload_max) {
                         // Bounded like the receiver's sender table: forged sender ids must
                         // not grow it without limit. Forgetting addresses only costs acks,
@@ -94,8 +128,6 @@ pub fn run_receiver(
                         }
                         peers.insert(f.sender_id, from);
                     }
-                    let now = elapsed_ms(start);
-                    last_frame_ms = now;
                     dr.handle_frame(now, bytes)?;
                 }
                 Err(e) if is_transient(&e) => break,
@@ -108,22 +140,38 @@ pub fn run_receiver(
         // storage.
         let delivered = dr.commit()?;
         on_delivered(&delivered).map_err(UdpError::Deliver)?;
+        let now = elapsed_ms(start);
         while let Some((sender_id, ack)) = dr.poll_transmit() {
-            let Some(addr) = peers.get(&sender_id) else {
-                continue;
-            };
-            for _ in 0..faults.copies() {
-                if let Err(e) = socket.send_to(&ack, addr) {
-                    if !is_transient(&e) {
-                        return Err(UdpError::socket("sending ack", e));
-                    }
-                }
+            if let Some(channel) = channel.as_mut() {
+                channel.send_inner(now, sender_id, &ack);
+            } else if let Some(addr) = peers.get(&sender_id) {
+                put_to(&socket, &mut faults, &ack, *addr)?;
             }
+        }
+        while let Some((addr, datagram)) = channel.as_mut().and_then(|c| c.poll_transmit()) {
+            put_to(&socket, &mut faults, &datagram, addr)?;
         }
         if options.idle_exit_ms > 0 && elapsed_ms(start) - last_frame_ms > options.idle_exit_ms {
             return Ok(());
         }
     }
+}
+
+/// Sends one datagram to `addr` (0, 1 or 2 copies, as the injected faults say).
+fn put_to(
+    socket: &UdpSocket,
+    faults: &mut Faults,
+    datagram: &[u8],
+    addr: SocketAddr,
+) -> Result<(), UdpError> {
+    for _ in 0..faults.copies() {
+        if let Err(e) = socket.send_to(datagram, addr) {
+            if !is_transient(&e) {
+                return Err(UdpError::socket("sending ack", e));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The `n` bytes a `recv` put at the start of `buf`.

@@ -4,6 +4,9 @@
 use super::clock::elapsed_ms;
 use super::error::UdpError;
 use super::faults::{is_transient, FaultConfig, Faults};
+use super::security::{wall_clock_ms, SenderSecurity};
+use super::sender_key::{self, Binding};
+use crate::secure::{wire, InitiatorChannel, InitiatorConfig};
 use crate::{frame, DurableSender, PipeMode, ResumeMismatch, SenderConfig, StateDirLock};
 use exactly_core::StdStorage;
 use std::net::UdpSocket;
@@ -33,11 +36,14 @@ pub struct UdpSenderOptions {
     pub resend_timeout_ms: u64,
     /// Faults injected into what the sender sends.
     pub faults: FaultConfig,
+    /// A secure channel to the receiver, or plaintext.
+    pub security: SenderSecurity,
 }
 
 impl UdpSenderOptions {
-    /// Unpaced sending with a window of 256, a 20 ms first resend timeout and no faults.
-    pub fn new(to: &str, state: &Path, pipe: PipeMode) -> Self {
+    /// Unpaced sending with a window of 256, a 20 ms first resend timeout and no faults,
+    /// protected as `security` says.
+    pub fn new(to: &str, state: &Path, pipe: PipeMode, security: SenderSecurity) -> Self {
         Self {
             to: to.to_string(),
             state: state.to_path_buf(),
@@ -46,7 +52,13 @@ impl UdpSenderOptions {
             window: 256,
             resend_timeout_ms: 20,
             faults: FaultConfig::default(),
+            security,
         }
+    }
+
+    /// [`UdpSenderOptions::new`] with plaintext frames (no secure channel).
+    pub fn insecure(to: &str, state: &Path, pipe: PipeMode) -> Self {
+        Self::new(to, state, pipe, SenderSecurity::Insecure)
     }
 }
 
@@ -77,16 +89,34 @@ pub struct UdpSender {
 }
 
 impl UdpSender {
-    /// Locks and opens the state directory (creating it, with a new sender id, if new).
+    /// Locks and opens the state directory (creating it, with a new random sender id, if
+    /// new). The id names this state directory — one *incarnation* of the sender — so a new
+    /// directory starts a new sender even under the same key. With a secure channel the
+    /// directory is bound to the key it was created with (`SENDER_KEY`), and opening it with
+    /// another key is refused ([`UdpError::KeyMismatch`]).
     pub fn open(options: &UdpSenderOptions) -> Result<Self, UdpError> {
         let start = Instant::now();
         let mut config = SenderConfig::for_mode(options.pipe, rand::random::<u64>() | 1);
         config.in_flight_max = options.window.max(1);
+        let key = match &options.security {
+            SenderSecurity::Noise { local, .. } => Some(local.public()),
+            SenderSecurity::Insecure => None,
+        };
+        if key.is_some() {
+            config.payload_bytes_max = config.payload_bytes_max.min(wire::PAYLOAD_BYTES_MAX);
+        }
         config.resend_timeout_ms = options.resend_timeout_ms.max(1);
         let lock = StateDirLock::acquire(&options.state)?;
+        let binding = key
+            .map(|key| sender_key::bind(&options.state, &key))
+            .transpose()?;
         let ds = DurableSender::open(Arc::new(StdStorage), &options.state, config, 0)
             .map_err(|e| UdpError::open("sender", options.state.clone(), e))?
             .with_dir_lock(lock);
+        if let (Some(key), Some(Binding::Unrecorded)) = (key, binding) {
+            let state_sender_id = ds.sender().config().sender_id;
+            sender_key::check_unrecorded(&options.state, &key, state_sender_id)?;
+        }
         Ok(Self {
             ds,
             options: options.clone(),
@@ -111,13 +141,26 @@ impl UdpSender {
         let options = &self.options;
         let ds = &mut self.ds;
         let resumed_at = ds.next_seq();
-        let mut next = usize::try_from(resumed_at).unwrap_or(usize::MAX);
+        let mut next = match usize::try_from(resumed_at) {
+            Ok(next) => next,
+            // Past usize is past any input held in memory: nothing is left to send (and
+            // `check_resume_input` reports such an input as shorter than the state).
+            Err(_) => messages.len(),
+        };
         let socket = UdpSocket::bind("127.0.0.1:0")
             .map_err(|e| UdpError::socket("binding the sender socket", e))?;
         socket
             .connect(&options.to)
             .map_err(|e| UdpError::socket(format!("connecting to {}", options.to), e))?;
         let mut faults = Faults::new(&options.faults);
+        let mut channel = match &options.security {
+            SenderSecurity::Noise { local, receiver } => {
+                let mut config = InitiatorConfig::new(local.clone(), *receiver);
+                config.clock_base_ms = wall_clock_ms();
+                Some(InitiatorChannel::new(config)?)
+            }
+            SenderSecurity::Insecure => None,
+        };
         let mut buf = vec![0u8; DATAGRAM_BYTES_MAX];
         let socket_setup = |e| UdpError::socket("setting up the sender socket", e);
         loop {
@@ -132,27 +175,42 @@ impl UdpSender {
             }
             ds.commit(now)?;
             while let Some(f) = ds.poll_transmit() {
-                for _ in 0..faults.copies() {
-                    if let Err(e) = socket.send(&f) {
-                        if !is_transient(&e) {
-                            return Err(UdpError::socket("sending", e));
-                        }
-                    }
+                match channel.as_mut() {
+                    Some(channel) => channel.send_inner(now, &f),
+                    None => put(&socket, &mut faults, &f)?,
+                }
+            }
+            if let Some(channel) = channel.as_mut() {
+                channel.handle_timeout(now);
+                while let Some(f) = channel.poll_transmit() {
+                    put(&socket, &mut faults, &f)?;
                 }
             }
             if next >= messages.len() && ds.is_idle() {
                 break;
             }
-            let wait_ms = ds
+            let deadline = ds
                 .poll_timeout()
-                .map_or(5, |t| t.saturating_sub(now))
-                .clamp(1, 5);
+                .into_iter()
+                .chain(channel.as_ref().and_then(InitiatorChannel::poll_timeout))
+                .min();
+            let wait_ms = deadline.map_or(5, |t| t.saturating_sub(now)).clamp(1, 5);
             socket
                 .set_read_timeout(Some(Duration::from_millis(wait_ms)))
                 .map_err(socket_setup)?;
             for _ in 0..BATCH_MAX {
                 match socket.recv(&mut buf) {
-                    Ok(n) => ds.handle_frame(elapsed_ms(start), received(&buf, n)),
+                    Ok(n) => {
+                        let (now, bytes) = (elapsed_ms(start), received(&buf, n));
+                        match channel.as_mut() {
+                            Some(channel) => {
+                                if let Some(inner) = channel.handle_datagram(now, bytes) {
+                                    ds.handle_frame(now, &inner);
+                                }
+                            }
+                            None => ds.handle_frame(now, bytes),
+                        }
+                    }
                     Err(e) if is_transient(&e) => break,
                     Err(e) => return Err(UdpError::socket("receiving acks", e)),
                 }
@@ -176,13 +234,29 @@ impl UdpSender {
     }
 }
 
+/// Sends one datagram (0, 1 or 2 copies, as the injected faults say).
+fn put(socket: &UdpSocket, faults: &mut Faults, datagram: &[u8]) -> Result<(), UdpError> {
+    for _ in 0..faults.copies() {
+        if let Err(e) = socket.send(datagram) {
+            if !is_transient(&e) {
+                return Err(UdpError::socket("sending", e));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// With a rate, how many messages may have been handed to the sender by `now_ms`.
 fn paced_limit(rate: u64, resumed_at: u64, now_ms: u64, total: usize) -> usize {
     if rate == 0 {
         return total;
     }
     let allowed = resumed_at.saturating_add(rate.saturating_mul(now_ms) / 1000 + 1);
-    usize::try_from(allowed).unwrap_or(usize::MAX).min(total)
+    match usize::try_from(allowed) {
+        Ok(allowed) => allowed.min(total),
+        // More than a usize can count is more than the input holds: all of it.
+        Err(_) => total,
+    }
 }
 
 /// The `n` bytes a `recv` put at the start of `buf`.
