@@ -19,9 +19,12 @@
 //! - [`kafka`]: librdkafka against `exactly serve` over loopback (produce, consume, the
 //!   transactional copy loop) beside in-process and non-transactional baselines;
 //! - [`nats`]: JetStream pipelined publishing with a message id each against the log's
-//!   idempotent producer, at the same durability class (page-cache ack, fsync per ack);
+//!   idempotent producer, at the same durability class (page-cache ack, fsync per ack),
+//!   the exactly-once sink on JetStream against that publish, and `run balances` on
+//!   JetStream against the embedded log;
 //! - [`disk`]: the disk baselines (raw `fdatasync` bandwidth at a block size, dropping files
 //!   from the page cache); [`counting`]: counting a log's segment bytes per sync;
+//!   [`proc_usage`]: CPU seconds and RSS of a process (ours, or a server's by its port);
 //!   [`stats`]: medians; [`error`]: the error type;
 //! - [`table`]: the results as the text tables `exactly bench` prints.
 //!
@@ -47,6 +50,7 @@ pub mod kafka;
 pub mod log;
 pub mod nats;
 pub mod pipe;
+pub mod proc_usage;
 pub mod stats;
 pub mod table;
 pub mod txn;

@@ -13,8 +13,19 @@
 //! acknowledgment (NATS) or the return of the durable append (log). Every figure is the
 //! median of `rounds` interleaved rounds; the ratio is NATS over the log, same class, same
 //! round set.
+//!
+//! Beside them, in the same run: the engine's exactly-once sink publishing checkpoints of
+//! `window` outputs on JetStream against the plain pipelined publish (one producer) of the
+//! same class and record size ([`sink`]), and `run balances` exactly-once and
+//! at-least-once on JetStream against the embedded log on the same input ([`jobs`]).
+
+mod jobs;
+mod sink;
+
+pub use jobs::NatsJobFigure;
 
 use crate::error::{BenchError, Context};
+use crate::proc_usage::{self, ProcUsage};
 use crate::stats::{median, median_by};
 use exactly_core::{ProducerEpoch, ProducerId, Sequence, Timestamp};
 use exactly_log::{Durability, Log, LogConfig, ProducerStamp, Record};
@@ -47,6 +58,9 @@ pub struct NatsBenchConfig {
         )
     )]
     pub page_cache_url: String,
+    /// Transfers of the `run balances` comparison (0 skips it).
+    #[cfg_attr(feature = "clap", arg(long, default_value_t = 200_000))]
+    pub job_transfers: u64,
 }
 
 impl Default for NatsBenchConfig {
@@ -56,6 +70,7 @@ impl Default for NatsBenchConfig {
             rounds: 3,
             window: 256,
             page_cache_url: "nats://127.0.0.1:4222".into(),
+            job_transfers: 200_000,
         }
     }
 }
@@ -81,22 +96,100 @@ pub struct NatsFigure {
     pub p50_ms: f64,
     /// 99th percentile window acknowledgment latency of the median round, ms.
     pub p99_ms: f64,
-    /// NATS records/s over the log's, same class, size and producers (NATS rows only).
+    /// NATS records/s over the log's, same class, size and producers (plain NATS rows).
     pub ratio_to_log: Option<f64>,
+    /// The exactly-once sink's records/s over the plain pipelined publish of the same
+    /// class and record size, one producer (sink rows only).
+    pub ratio_to_publish: Option<f64>,
+    /// CPU seconds of the bench process in the median round: the producers (and, for the
+    /// log, the log itself, which runs in the process). `None` where `/proc` is unreadable.
+    pub own_cpu_seconds: Option<f64>,
+    /// CPU seconds of the NATS server in the median round (NATS and sink rows; `None` for
+    /// the log, or when the server's process was not found).
+    pub server_cpu_seconds: Option<f64>,
+    /// Resident memory at the end of the median round, MiB: the server's (NATS and sink
+    /// rows) or the bench process's (log rows).
+    pub rss_mib: Option<f64>,
     /// Records/s of every round, in round order.
     pub rounds_records_per_sec: Vec<f64>,
+}
+
+/// Everything one `bench nats` run measured.
+#[derive(Clone, Debug, Serialize)]
+pub struct NatsReport {
+    /// Publishing: plain NATS, the log, the exactly-once sink.
+    pub publish: Vec<NatsFigure>,
+    /// `run balances` on NATS and on the embedded log (empty with `job_transfers` 0).
+    pub jobs: Vec<NatsJobFigure>,
 }
 
 struct Round {
     records_per_sec: f64,
     latencies_ms: Vec<f64>,
+    usage: RoundUsage,
+}
+
+/// CPU and memory of one round.
+#[derive(Clone, Copy, Debug, Default)]
+struct RoundUsage {
+    /// CPU seconds of the bench process (the producers, the log itself for log rounds).
+    own_cpu_seconds: Option<f64>,
+    /// CPU seconds of the server (NATS rounds).
+    server_cpu_seconds: Option<f64>,
+    /// Resident memory at the end of the round: the server's (NATS rounds) or the bench
+    /// process's (log rounds), bytes.
+    rss_bytes: Option<u64>,
+}
+
+/// Reads the bench process's and the server's usage before a round, and the difference
+/// after it.
+struct Meter {
+    server: Option<u32>,
+    own: Option<ProcUsage>,
+    server_before: Option<ProcUsage>,
+}
+
+impl Meter {
+    /// Starts measuring; `server` is the server's pid (`None`: a log round).
+    fn start(server: Option<u32>) -> Self {
+        Meter {
+            server,
+            own: proc_usage::usage(None),
+            server_before: server.and_then(|pid| proc_usage::usage(Some(pid))),
+        }
+    }
+
+    fn finish(self) -> RoundUsage {
+        let own_after = proc_usage::usage(None);
+        let server_after = self.server.and_then(|pid| proc_usage::usage(Some(pid)));
+        let cpu = |before: Option<ProcUsage>, after: Option<ProcUsage>| {
+            Some(after?.cpu_seconds - before?.cpu_seconds)
+        };
+        RoundUsage {
+            own_cpu_seconds: cpu(self.own, own_after),
+            server_cpu_seconds: cpu(self.server_before, server_after),
+            rss_bytes: match self.server {
+                Some(_) => server_after.map(|u| u.rss_bytes),
+                None => own_after.map(|u| u.rss_bytes),
+            },
+        }
+    }
+}
+
+/// A durability class: its server and the log configuration that matches it.
+struct Class {
+    name: &'static str,
+    url: String,
+    /// The server's pid, for its CPU time and RSS (`None`: not found).
+    server_pid: Option<u32>,
+    durability: Durability,
 }
 
 /// Runs the benchmark; `progress` is told each step.
 pub fn run_nats_bench(
     config: &NatsBenchConfig,
     progress: &mut dyn FnMut(&str),
-) -> Result<Vec<NatsFigure>, BenchError> {
+) -> Result<NatsReport, BenchError> {
     if config.rounds == 0 || config.window == 0 || config.messages == 0 {
         return Err(BenchError::Settings(
             "rounds, window and messages must be > 0".into(),
@@ -108,70 +201,128 @@ pub fn run_nats_bench(
     server
         .wait_ready(10_000)
         .during("waiting for nats-server")?;
+    let page_cache_port = exactly_nats::connect::parse_servers(&config.page_cache_url)
+        .during("parsing the page-cache server's address")?
+        .first()
+        .map(|address| address.port());
     let classes = [
-        (
-            "page-cache",
-            config.page_cache_url.clone(),
-            Durability::None,
-        ),
-        ("fsync", server.url(), Durability::Immediate),
+        Class {
+            name: "page-cache",
+            url: config.page_cache_url.clone(),
+            server_pid: page_cache_port.and_then(proc_usage::pid_listening_on),
+            durability: Durability::None,
+        },
+        Class {
+            name: "fsync",
+            url: server.url(),
+            server_pid: server.pid(),
+            durability: Durability::Immediate,
+        },
     ];
     let mut figures = Vec::new();
-    for (class, url, durability) in &classes {
-        let version = NatsLog::connect(url).during("connecting")?.server_version();
+    for class in &classes {
         for record_bytes in [100usize, 1024] {
             for producers in [1usize, 4] {
-                let name = format!("{class} {record_bytes} B x{producers}");
-                let (mut nats, mut log) = (Vec::new(), Vec::new());
-                for round in 0..config.rounds {
-                    progress(&format!("{name} round {}", round + 1));
-                    nats.push(nats_round(url, config, record_bytes, producers)?);
-                    let dir = temp
-                        .path()
-                        .join(format!("log-{class}-{record_bytes}-{producers}-{round}"));
-                    log.push(log_round(
-                        &dir,
-                        config,
-                        record_bytes,
-                        producers,
-                        *durability,
-                    )?);
-                }
-                let log_figure = figure(
+                let at = Point {
                     class,
-                    "exactly-log".into(),
                     record_bytes,
                     producers,
-                    config,
-                    log,
-                    None,
-                )?;
-                let nats_figure = figure(
-                    class,
-                    format!("nats {version}"),
-                    record_bytes,
-                    producers,
-                    config,
-                    nats,
-                    Some(log_figure.records_per_sec),
-                )?;
-                figures.push(nats_figure);
-                figures.push(log_figure);
+                };
+                figures.extend(measure_point(&at, config, temp.path(), progress)?);
             }
         }
     }
+    let jobs = if config.job_transfers == 0 {
+        Vec::new()
+    } else {
+        jobs::run_jobs(
+            &server.url(),
+            temp.path(),
+            config.job_transfers,
+            config.rounds,
+            progress,
+        )?
+    };
+    Ok(NatsReport {
+        publish: figures,
+        jobs,
+    })
+}
+
+/// One point of the grid: class, record size, producers.
+struct Point<'a> {
+    class: &'a Class,
+    record_bytes: usize,
+    producers: usize,
+}
+
+/// The rounds of one point, interleaved: NATS, the sink (one producer), the log. Returns
+/// the sink's figure (if measured), NATS's and the log's.
+fn measure_point(
+    at: &Point<'_>,
+    config: &NatsBenchConfig,
+    scratch: &std::path::Path,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Vec<NatsFigure>, BenchError> {
+    let (class, record_bytes, producers) = (at.class, at.record_bytes, at.producers);
+    let version = NatsLog::connect(&class.url)
+        .during("connecting")?
+        .server_version();
+    let name = format!("{} {record_bytes} B x{producers}", class.name);
+    let (mut nats, mut log, mut sink) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..config.rounds {
+        progress(&format!("{name} round {}", round + 1));
+        nats.push(nats_round(
+            &class.url,
+            config,
+            record_bytes,
+            producers,
+            class.server_pid,
+        )?);
+        if producers == 1 {
+            progress(&format!("{name} round {}: the sink", round + 1));
+            sink.push(sink::sink_round(
+                &class.url,
+                config,
+                record_bytes,
+                class.server_pid,
+            )?);
+        }
+        let dir = scratch.join(format!(
+            "log-{}-{record_bytes}-{producers}-{round}",
+            class.name
+        ));
+        log.push(log_round(&dir, config, at)?);
+    }
+    let log_figure = figure(at, "exactly-log".into(), config, log, None)?;
+    let nats_figure = figure(
+        at,
+        format!("nats {version}"),
+        config,
+        nats,
+        Some(log_figure.records_per_sec),
+    )?;
+    let mut figures = Vec::new();
+    if !sink.is_empty() {
+        let system = format!("exactly-once sink on nats {version}");
+        let mut sink_figure = figure(at, system, config, sink, None)?;
+        sink_figure.ratio_to_publish =
+            Some(sink_figure.records_per_sec / nats_figure.records_per_sec);
+        figures.push(sink_figure);
+    }
+    figures.push(nats_figure);
+    figures.push(log_figure);
     Ok(figures)
 }
 
 fn figure(
-    class: &'static str,
+    at: &Point<'_>,
     system: String,
-    record_bytes: usize,
-    producers: usize,
     config: &NatsBenchConfig,
     rounds: Vec<Round>,
     log_rate: Option<f64>,
 ) -> Result<NatsFigure, BenchError> {
+    let (class, record_bytes, producers) = (at.class.name, at.record_bytes, at.producers);
     let rounds_records_per_sec: Vec<f64> = rounds.iter().map(|r| r.records_per_sec).collect();
     let mut middle = median_by(rounds, |r| r.records_per_sec)
         .ok_or_else(|| BenchError::Settings("no rounds".into()))?;
@@ -191,6 +342,10 @@ fn figure(
         p50_ms: median(&middle.latencies_ms).unwrap_or(f64::NAN),
         p99_ms: percentile(0.99),
         ratio_to_log: log_rate.map(|log| middle.records_per_sec / log),
+        ratio_to_publish: None,
+        own_cpu_seconds: middle.usage.own_cpu_seconds,
+        server_cpu_seconds: middle.usage.server_cpu_seconds,
+        rss_mib: middle.usage.rss_bytes.map(|b| b as f64 / (1024.0 * 1024.0)),
         rounds_records_per_sec,
     })
 }
@@ -200,6 +355,7 @@ fn nats_round(
     config: &NatsBenchConfig,
     record_bytes: usize,
     producers: usize,
+    server_pid: Option<u32>,
 ) -> Result<Round, BenchError> {
     let admin = NatsLog::connect(url).during("connecting")?;
     let name = format!("bench.{}.{}", std::process::id(), unique());
@@ -217,6 +373,7 @@ fn nats_round(
     let connections = (0..producers)
         .map(|_| NatsLog::connect_with(url, options.clone()).during("connecting a producer"))
         .collect::<Result<Vec<_>, _>>()?;
+    let meter = Meter::start(server_pid);
     let started = Instant::now();
     let threads: Vec<_> = connections
         .into_iter()
@@ -256,16 +413,17 @@ fn nats_round(
     Ok(Round {
         records_per_sec: (per_producer * producers as u64) as f64 / elapsed,
         latencies_ms,
+        usage: meter.finish(),
     })
 }
 
 fn log_round(
     dir: &std::path::Path,
     config: &NatsBenchConfig,
-    record_bytes: usize,
-    producers: usize,
-    durability: Durability,
+    at: &Point<'_>,
 ) -> Result<Round, BenchError> {
+    let (record_bytes, producers) = (at.record_bytes, at.producers);
+    let durability = at.class.durability;
     let log_config = LogConfig {
         durability,
         ..LogConfig::default()
@@ -274,6 +432,7 @@ fn log_round(
     log.create_topic("bench", 1).during("creating the topic")?;
     let log = Arc::new(log);
     let per_producer = config.messages / producers as u64;
+    let meter = Meter::start(None);
     let started = Instant::now();
     let threads: Vec<_> = (0..producers)
         .map(|producer| {
@@ -313,6 +472,7 @@ fn log_round(
     Ok(Round {
         records_per_sec: (per_producer * producers as u64) as f64 / elapsed,
         latencies_ms,
+        usage: meter.finish(),
     })
 }
 

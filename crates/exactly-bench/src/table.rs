@@ -1,6 +1,6 @@
 //! The results of `exactly bench …` as the text tables it prints (one figure per line,
 //! aligned columns), so a program gets the same table as the command line.
-//! [`LogFigure`], [`NatsFigure`] and [`KafkaFigure`] display as one line without its
+//! [`LogFigure`], [`NatsFigure`], [`NatsJobFigure`] and [`KafkaFigure`] display as one line without its
 //! newline; [`EndpointReport`], [`PipeReport`] and [`EngineTable`] as whole tables, each
 //! line ending with a newline.
 
@@ -8,7 +8,7 @@ use crate::endpoint::EndpointReport;
 use crate::engine::{EngineBenchConfig, EngineReport};
 use crate::kafka::KafkaFigure;
 use crate::log::LogFigure;
-use crate::nats::NatsFigure;
+use crate::nats::{NatsFigure, NatsJobFigure};
 use crate::pipe::PipeReport;
 use std::fmt;
 
@@ -31,13 +31,42 @@ impl fmt::Display for LogFigure {
 
 impl fmt::Display for NatsFigure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ratio = self
-            .ratio_to_log
-            .map_or(String::new(), |r| format!("{:>6.2}x the log", r));
+        let ratio = match (self.ratio_to_log, self.ratio_to_publish) {
+            (Some(r), _) => format!("{r:>6.2}x the log"),
+            (None, Some(r)) => format!("{r:>6.2}x plain publish"),
+            (None, None) => String::new(),
+        };
+        let cpu = match (self.own_cpu_seconds, self.server_cpu_seconds) {
+            (Some(own), Some(server)) => format!("cpu {own:.2}+{server:.2} s"),
+            (Some(own), None) => format!("cpu {own:.2} s"),
+            (None, _) => "cpu ?".to_string(),
+        };
+        let rss = self
+            .rss_mib
+            .map_or("rss ?".to_string(), |mib| format!("rss {mib:.0} MiB"));
         write!(
             f,
-            "{:<48} {:>10.0} rec/s  p50 {:>7.2} ms  p99 {:>7.2} ms  {ratio}",
+            "{:<48} {:>10.0} rec/s  p50 {:>7.2} ms  p99 {:>7.2} ms  {cpu}  {rss}  {ratio}",
             self.bench, self.records_per_sec, self.p50_ms, self.p99_ms
+        )
+    }
+}
+
+impl fmt::Display for NatsJobFigure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut ratios = Vec::new();
+        if let Some(r) = self.ratio_to_at_least_once {
+            ratios.push(format!("{r:.2}x at-least-once"));
+        }
+        if let Some(r) = self.ratio_to_embedded {
+            ratios.push(format!("{r:.3}x embedded"));
+        }
+        write!(
+            f,
+            "{:<48} {:>10.0} rec/s  {}",
+            self.bench,
+            self.records_per_sec,
+            ratios.join(", ")
         )
     }
 }

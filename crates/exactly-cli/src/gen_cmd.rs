@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use exactly_engine::generate::{write_generated, GenKind, GenTarget};
 use exactly_nats::generate::publish_generated;
+use exactly_nats::TopicOptions;
 use std::path::PathBuf;
 
 /// Arguments of `exactly gen`.
@@ -45,6 +46,9 @@ struct Target {
     /// Seed of the generator.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Options of a topic created on NATS (ignored for `--dir`).
+    #[command(flatten)]
+    nats: TopicOptions,
 }
 
 #[derive(Args, Debug)]
@@ -86,7 +90,15 @@ pub fn run(args: GenArgs) -> anyhow::Result<()> {
         Some(address) => {
             let log = nats_connect(address)?;
             let (topic, partitions) = (&target.topic, target.partitions);
-            publish_generated(&log, topic, partitions, target.count, target.seed, kind)?
+            publish_generated(
+                &log,
+                topic,
+                partitions,
+                &target.nats,
+                target.count,
+                target.seed,
+                kind,
+            )?
         }
         None => write_generated(&GenTarget::try_from(target)?, kind)?,
     };

@@ -13,6 +13,7 @@ use exactly_engine::{
 };
 use exactly_log::{Log, LogConfig};
 use exactly_nats::job_run::{self, create_state_dir, lock_state_dir, next_local_epoch, state_dir};
+use exactly_nats::TopicOptions;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -96,6 +97,10 @@ struct JobArgs {
     json: bool,
     #[command(flatten)]
     checkpoints: CheckpointArgs,
+    /// Options of the topics the job creates on NATS (outputs, dead letters, audit,
+    /// journal); ignored on the embedded log.
+    #[command(flatten)]
+    nats_topics: TopicOptions,
 }
 
 #[derive(Args, Debug)]
@@ -242,7 +247,7 @@ fn run_on_nats(
     };
     let started = Instant::now();
     let progress = Progress::start(&options, job.name());
-    let result = job_run::run_job(job, address, epoch, &options);
+    let result = job_run::run_job(job, address, epoch, &options, &args.nats_topics);
     progress.finish();
     print_summary(job, args, &options, &result?, rejected, started)
 }

@@ -1,7 +1,9 @@
 //! A real `kill -9` loop on NATS: `exactly log produce --log nats://… --producer-id` is
 //! killed with SIGKILL at random moments (12 kills that land mid-run; `EXACTLY_KILLS` for
-//! more), re-run with the same command each time, then allowed to finish. Its resume reads
-//! the streams' tails, not JetStream's duplicate window. Oracles: `exactly nats verify`
+//! more), re-run with the same command each time, then allowed to finish. The input file
+//! grows by 1 000 lines before every run (as a file a user keeps appending to), so every
+//! run has work left however fast the server is. Its resume reads the streams' tails, not
+//! JetStream's duplicate window. Oracles: `exactly nats verify`
 //! (lineage ids: no duplicate, no gap) and `exactly log consume --log`: every input record
 //! once, in input order within each partition. The server is our own nats-server with
 //! `sync_interval: always`.
@@ -28,6 +30,11 @@ fn exactly(args: &[&str]) -> Command {
     command
 }
 
+/// Lines of the input before the first run.
+const INITIAL_RECORDS: usize = 20_000;
+/// Lines appended to the input before each run.
+const GROWTH_RECORDS: usize = 1_000;
+
 #[test]
 fn produce_killed_with_sigkill_ends_exactly_once() {
     let required = std::env::var("EXACTLY_REQUIRE_SERVICES").is_ok_and(|v| v == "1");
@@ -49,7 +56,7 @@ fn produce_killed_with_sigkill_ends_exactly_once() {
     server.wait_ready(10_000).unwrap();
     let url = server.url();
     let input = temp.path().join("input.jsonl");
-    let expected = write_input(&input, 20_000);
+    write_input(&input, INITIAL_RECORDS);
     let created = exactly(&[
         "log",
         "create",
@@ -65,7 +72,7 @@ fn produce_killed_with_sigkill_ends_exactly_once() {
     .unwrap();
     assert!(created.success());
 
-    let produce = || {
+    let produce = |input: &std::path::Path| {
         let mut command = exactly(&[
             "log",
             "produce",
@@ -80,15 +87,23 @@ fn produce_killed_with_sigkill_ends_exactly_once() {
         ]);
         command
             .arg("--input")
-            .arg(&input)
+            .arg(input)
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         command
     };
-    let (killed_mid_run, runs) = kill_loop(kills, seed, 6, produce, |rng| {
+    let mut records = INITIAL_RECORDS;
+    let grow = || {
+        // The previous run was reaped: nobody reads the file while it is rewritten.
+        records += GROWTH_RECORDS;
+        write_input(&input, records);
+        produce(&input)
+    };
+    let (killed_mid_run, runs) = kill_loop(kills, seed, 6, grow, |rng| {
         Duration::from_millis(rng.random_range(20..400))
     });
-    let finished = produce().status().unwrap();
+    let expected = write_input(&input, INITIAL_RECORDS + GROWTH_RECORDS * runs as usize);
+    let finished = produce(&input).status().unwrap();
     assert!(finished.success(), "final produce run failed (seed {seed})");
     assert_eq!(
         killed_mid_run, kills,
@@ -105,7 +120,8 @@ fn produce_killed_with_sigkill_ends_exactly_once() {
         String::from_utf8_lossy(&verify.stderr)
     );
     let report: serde_json::Value = serde_json::from_str(report.trim()).unwrap();
-    assert_eq!(report["records"], 20_000);
+    let total: usize = expected.iter().map(Vec::len).sum();
+    assert_eq!(report["records"], total as u64);
 
     let output = exactly(&["log", "consume", "--log", &url, "--topic", "t"])
         .output()

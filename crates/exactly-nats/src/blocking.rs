@@ -6,7 +6,9 @@ use crate::connect::{connect, ClientOptions};
 use crate::error::NatsError;
 use crate::naming::{partition_stream, partition_subject};
 use crate::publish::{publish_batch, PublishAck, PublishFailure, Target};
-use crate::read::{get_stream, partition_state, tail, PartitionReader, PartitionState};
+use crate::read::{
+    get_stream, partition_state, stream_leader, tail, PartitionReader, PartitionState,
+};
 use crate::record::{OutRecord, StoredRecord};
 use crate::topic::{TopicMeta, TopicOptions};
 use async_nats::connection::State;
@@ -218,6 +220,20 @@ impl NatsLog {
         self.runtime.block_on(async {
             let mut stream = get_stream(&self.js, &stream).await?;
             partition_state(&mut stream).await
+        })
+    }
+
+    /// The server leading the partition's stream now (its `server_name`), `None` on a
+    /// server that is not clustered or while no leader is elected.
+    pub fn partition_leader(
+        &self,
+        topic: &Topic,
+        partition: u32,
+    ) -> Result<Option<String>, NatsError> {
+        let stream = topic.stream(partition)?;
+        self.runtime.block_on(async {
+            let mut stream = get_stream(&self.js, &stream).await?;
+            stream_leader(&mut stream).await
         })
     }
 

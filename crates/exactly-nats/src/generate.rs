@@ -25,12 +25,13 @@ pub enum PublishGeneratedError {
 }
 
 /// Publishes `count` generated records of `kind` to `topic_name` (created with
-/// `partitions` and default options if missing), ids continuing after the records
+/// `partitions` and `options` if missing), ids continuing after the records
 /// already there.
 pub fn publish_generated(
     log: &NatsLog,
     topic_name: &str,
     partitions: u32,
+    options: &TopicOptions,
     count: u64,
     seed: u64,
     kind: GenKind,
@@ -39,7 +40,7 @@ pub fn publish_generated(
     let topic = match log.open_topic(topic_name) {
         Ok(topic) => topic,
         Err(NatsError::TopicNotFound { .. }) => {
-            log.create_topic(topic_name, partitions, TopicOptions::default())?
+            log.create_topic(topic_name, partitions, options.clone())?
         }
         Err(error) => return Err(error.into()),
     };

@@ -134,12 +134,14 @@ pub fn next_local_epoch(state_dir: &Path) -> Result<u64, NatsJobError> {
     Ok(epoch)
 }
 
-/// Runs `job` on the NATS server(s) at `address` under `epoch`.
+/// Runs `job` on the NATS server(s) at `address` under `epoch`; the topics it creates
+/// (outputs, dead letters, audit, journal) get `topic_options`.
 pub fn run_job(
     job: &Job,
     address: &str,
     epoch: u64,
     options: &RunOptions,
+    topic_options: &TopicOptions,
 ) -> Result<RunReport, NatsJobError> {
     let log = NatsLog::connect(address).map_err(|source| NatsJobError::Connect {
         address: address.to_string(),
@@ -151,7 +153,7 @@ pub fn run_job(
             address: address.to_string(),
             source,
         })?;
-    let output = NatsOutput::new(&log, address, job.name(), epoch, TopicOptions::default());
+    let output = NatsOutput::new(&log, address, job.name(), epoch, topic_options.clone());
     job.run_with(&input, &output, options)
         .map_err(|source| NatsJobError::Run {
             job: job.name().to_string(),

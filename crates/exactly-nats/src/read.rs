@@ -55,6 +55,20 @@ pub async fn partition_state(stream: &mut Stream) -> Result<PartitionState, Nats
     })
 }
 
+/// The name of the server leading the stream's replicas now (`server_name` in its
+/// configuration), `None` when the server is not clustered or no leader is elected.
+pub async fn stream_leader(stream: &mut Stream) -> Result<Option<String>, NatsError> {
+    let name = stream.cached_info().config.name.clone();
+    let info = stream
+        .info()
+        .await
+        .map_err(|e| api(format!("stream info {name}"), e))?;
+    Ok(info
+        .cluster
+        .as_ref()
+        .and_then(|cluster| cluster.leader.clone()))
+}
+
 /// The last record of the partition, `None` if it holds none.
 pub async fn tail(stream: &Stream, subject: &str) -> Result<Option<StoredRecord>, NatsError> {
     let name = &stream.cached_info().config.name;

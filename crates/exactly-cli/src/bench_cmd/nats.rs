@@ -20,12 +20,16 @@ pub struct NatsBenchArgs {
 pub fn run(args: NatsBenchArgs) -> anyhow::Result<()> {
     let config = args.config;
     let progress = Progress::new("bench nats");
-    let figures = exactly_bench::nats::run_nats_bench(&config, &mut |step| progress.step(step))?;
+    let report = exactly_bench::nats::run_nats_bench(&config, &mut |step| progress.step(step))?;
     drop(progress);
     if args.json {
-        return print_json_lines(&figures);
+        print_json_lines(&report.publish)?;
+        return print_json_lines(&report.jobs);
     }
-    for figure in &figures {
+    for figure in &report.publish {
+        println!("{figure}");
+    }
+    for figure in &report.jobs {
         println!("{figure}");
     }
     Ok(())

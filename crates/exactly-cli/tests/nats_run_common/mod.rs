@@ -13,7 +13,7 @@
     clippy::panic
 )]
 
-use exactly_nats::server::{server_binary, NatsServer};
+use exactly_nats::server::{server_binary, NatsCluster, NatsServer};
 use exactly_nats::{NatsError, NatsLog, StoredRecord};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -34,6 +34,20 @@ pub fn server(dir: &Path) -> Option<NatsServer> {
     let server = NatsServer::start_single(dir).unwrap();
     server.wait_ready(10_000).unwrap();
     Some(server)
+}
+
+/// Three routed nodes of our own in `dir` (R3 streams possible), or `None` (skipped) as
+/// for [`server`].
+pub fn cluster(dir: &Path) -> Option<NatsCluster> {
+    let required = std::env::var("EXACTLY_REQUIRE_SERVICES").is_ok_and(|v| v == "1");
+    if let Err(error) = server_binary() {
+        assert!(!required, "nats-server is required: {error}");
+        eprintln!("skipped: {error} (run .ci/setup-nats)");
+        return None;
+    }
+    let cluster = NatsCluster::start(dir).unwrap();
+    cluster.wait_ready(10_000).unwrap();
+    Some(cluster)
 }
 
 /// `exactly <args>` with no standard input.
