@@ -2,7 +2,8 @@
 //! and journal are topics on JetStream (our own nats-server, `sync_interval: always`),
 //! checkpoints local. More transfers are published before every run, the job is killed
 //! with SIGKILL at a random moment until ≥ 30 kills landed mid-run (`EXACTLY_NATS_KILLS`
-//! for more), parallelism cycling 1–3 — each restart recovers from its newest manifest and
+//! for more; the runs `--follow` their input, so each kill lands while the job runs),
+//! parallelism cycling 1–3 — each restart recovers from its newest manifest and
 //! republishes that manifest's outputs after what the output streams already hold. Then
 //! it runs to the end of its input, and the oracle (`nats_run_common`) finds every
 //! balance equal to the sums the test computes from the input, every transfer applied
@@ -50,7 +51,12 @@ fn balances_on_nats_killed_with_sigkill_ends_exactly_once() {
             runs += 1;
             gen(&url, 2_000, seed.wrapping_add(u64::from(runs)));
             let mut command = run_balances(&url, &dir, 1 + runs % 3);
-            command.stdout(Stdio::null()).stderr(Stdio::null());
+            // `--follow`: the run never ends by itself, so every kill lands mid-run however
+            // fast the machine reads the 2 000 new transfers.
+            command
+                .arg("--follow")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
             command
         },
         |rng| Duration::from_millis(rng.random_range(30..400)),

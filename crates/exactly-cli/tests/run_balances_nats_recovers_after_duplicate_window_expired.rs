@@ -5,7 +5,7 @@
 //! kill that lands after a manifest is durable but before its outputs are all published
 //! makes recovery republish them (`republished_on_recovery` > 0); re-sending them by id
 //! would now store duplicates, reading the streams' tails does not. Repeated until such
-//! kills happened at least twice (at most 20 rounds); the oracle then finds exact
+//! kills happened at least twice (at most 40 rounds); the oracle then finds exact
 //! balances, every transfer applied once and no duplicate or gap among lineage ids.
 #![allow(
     clippy::unwrap_used,
@@ -22,8 +22,11 @@ use rand::{Rng, SeedableRng};
 use std::process::Stdio;
 use std::time::Duration;
 
-const ROUNDS_MAX: u32 = 20;
+const ROUNDS_MAX: u32 = 40;
 const REPUBLISHING_RECOVERIES_WANTED: u32 = 2;
+/// New input per round: enough that the run is still reading, checkpointing every 20 ms
+/// and publishing, when the kill comes 30–300 ms after its start on a fast machine.
+const TRANSFERS_PER_ROUND: u64 = 20_000;
 
 fn create_with_short_window(url: &str, topic: &str, partitions: &str) {
     let status = exactly(&[
@@ -65,8 +68,12 @@ fn recovery_after_the_duplicate_window_expired_publishes_nothing_twice() {
     let mut rounds = 0;
     while republishing < REPUBLISHING_RECOVERIES_WANTED && rounds < ROUNDS_MAX {
         rounds += 1;
-        gen(&url, 3_000, seed.wrapping_add(u64::from(rounds)));
-        transfers += 3_000;
+        gen(
+            &url,
+            TRANSFERS_PER_ROUND,
+            seed.wrapping_add(u64::from(rounds)),
+        );
+        transfers += TRANSFERS_PER_ROUND;
         let mut child = run_balances(&url, &dir, 1 + rounds % 2)
             .stdout(Stdio::null())
             .stderr(Stdio::null())

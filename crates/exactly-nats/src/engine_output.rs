@@ -18,6 +18,13 @@
 //! 3. publish the rest with `expected_last` = the tail's sequence; on a refused
 //!    expectation, a lost acknowledgment or a timeout go back to 1 (bounded).
 //!
+//! After a publish that stored every record contiguously, the partition's last sequence
+//! and the job's output count there are remembered, and the next checkpoint's publish to
+//! that partition starts at step 3 with them (two API requests fewer per partition and
+//! checkpoint). This skips nothing the tail read would have caught: if anyone else
+//! appended since (a newer instance, a zombie, another writer), the first conditional
+//! publish is refused and the round goes back to 1, which reads the tail and fences.
+//!
 //! Correctness never depends on JetStream's duplicate window: step 2 reads what is
 //! stored. A zombie (an instance replaced while paused) cannot double anything either: its
 //! conditional publish is refused once anyone appended, and its next tail read is fenced.
@@ -39,6 +46,13 @@ use std::sync::Mutex;
 /// Rounds of "read the tail, publish the rest" before a partition's publish fails.
 const PUBLISH_ROUNDS_MAX: u32 = 8;
 
+/// A partition's last sequence and how many of the job's outputs it holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct ResumePoint {
+    last_seq: u64,
+    written: u64,
+}
+
 /// A job's outputs on a NATS JetStream server or cluster.
 pub struct NatsOutput<'a> {
     pub(crate) log: &'a NatsLog,
@@ -51,6 +65,8 @@ pub struct NatsOutput<'a> {
     topics: Mutex<BTreeMap<String, Topic>>,
     /// Per (topic, partition), the next number of a plain append's id in this epoch.
     appended: Mutex<BTreeMap<(String, u32), u64>>,
+    /// Per (topic, partition), where this instance's last write-ahead publish left it.
+    resume_points: Mutex<BTreeMap<(String, u32), ResumePoint>>,
     job: String,
 }
 
@@ -76,6 +92,7 @@ impl<'a> NatsOutput<'a> {
             options,
             topics: Mutex::new(BTreeMap::new()),
             appended: Mutex::new(BTreeMap::new()),
+            resume_points: Mutex::new(BTreeMap::new()),
             job: job.to_string(),
         }
     }
@@ -137,14 +154,21 @@ impl<'a> NatsOutput<'a> {
         let where_ = format!("{}/{partition}", topic.name());
         let fail = |error: NatsError| self.error(format!("publishing outputs to {where_}"), error);
         let mut stored = 0;
-        for _round in 0..PUBLISH_ROUNDS_MAX {
-            let (last_seq, written) = self.resume_point(topic, partition, &prefix).map_err(fail)?;
+        let key = (topic.name().to_string(), partition);
+        for round in 0..PUBLISH_ROUNDS_MAX {
+            let remembered = lock(&self.resume_points).remove(&key);
+            let point = match remembered {
+                Some(point) if round == 0 => point,
+                _ => self.resume_point(topic, partition, &prefix).map_err(fail)?,
+            };
+            let (last_seq, written) = (point.last_seq, point.written);
             let skip = match written.checked_sub(base) {
                 Some(skip) if skip <= records.len() as u64 => skip as usize,
                 Some(_) => return Err(beyond(manifest_id, &where_, written, base, records.len())),
                 None => return Err(missing(manifest_id, &where_, written, base)),
             };
             let Some(rest) = records.get(skip..).filter(|rest| !rest.is_empty()) else {
+                lock(&self.resume_points).insert(key, point);
                 return Ok(stored);
             };
             let out: Vec<OutRecord> = rest
@@ -153,7 +177,12 @@ impl<'a> NatsOutput<'a> {
                 .map(|(record, n)| out_record(format!("{prefix}{n}"), self.epoch, record))
                 .collect();
             match self.log.publish(topic, partition, &out, Some(last_seq)) {
-                Ok(acks) => return Ok(stored + new_records(&acks)),
+                Ok(acks) => {
+                    if let Some(next) = after_publish(point, &acks) {
+                        lock(&self.resume_points).insert(key, next);
+                    }
+                    return Ok(stored + new_records(&acks));
+                }
                 Err(failure) => {
                     stored += new_records(&failure.acked);
                     match failure.error {
@@ -184,7 +213,7 @@ impl<'a> NatsOutput<'a> {
         topic: &Topic,
         partition: u32,
         prefix: &str,
-    ) -> Result<(u64, u64), NatsError> {
+    ) -> Result<ResumePoint, NatsError> {
         let stream = topic.stream(partition)?;
         let tail = self.log.tail(topic, partition)?;
         check_fence(&stream, tail.as_ref(), self.epoch)?;
@@ -198,7 +227,10 @@ impl<'a> NatsOutput<'a> {
             Some(_) => last_with_id_prefix(self.log, topic, partition, prefix)?,
             None => None,
         };
-        Ok((last_seq, outputs_held(&stream, ours.as_ref())?))
+        Ok(ResumePoint {
+            last_seq,
+            written: outputs_held(&stream, ours.as_ref())?,
+        })
     }
 
     /// Outputs of job `job` held in `partition` of `topic` (by lineage id).
@@ -235,6 +267,21 @@ fn has_prefix(record: &StoredRecord, prefix: &str) -> bool {
         .msg_id
         .as_deref()
         .is_some_and(|id| id.starts_with(prefix))
+}
+
+/// Where a publish of `acks.len()` records conditional on `from.last_seq` left the
+/// partition, if every record was stored new and contiguously after it (a duplicate, or
+/// a sequence out of line, leaves the tail to be read again).
+fn after_publish(from: ResumePoint, acks: &[PublishAck]) -> Option<ResumePoint> {
+    let contiguous = acks
+        .iter()
+        .zip(from.last_seq + 1..)
+        .all(|(ack, expected)| !ack.duplicate && ack.sequence == expected);
+    let count = acks.len() as u64;
+    contiguous.then_some(ResumePoint {
+        last_seq: from.last_seq + count,
+        written: from.written + count,
+    })
 }
 
 fn new_records(acks: &[PublishAck]) -> u64 {
@@ -412,5 +459,38 @@ impl Output for NatsOutput<'_> {
     fn journal_last(&self, job: &str) -> Result<Option<JournalEntry>, RunError> {
         let topic = self.journal(job)?;
         crate::engine_journal::last(self.log, &self.address, topic, job)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ack(sequence: u64, duplicate: bool) -> PublishAck {
+        PublishAck {
+            sequence,
+            duplicate,
+        }
+    }
+
+    #[test]
+    fn a_contiguous_publish_is_remembered_anything_else_is_read_again() {
+        let from = ResumePoint {
+            last_seq: 10,
+            written: 4,
+        };
+        let stored = [ack(11, false), ack(12, false), ack(13, false)];
+        assert_eq!(
+            after_publish(from, &stored),
+            Some(ResumePoint {
+                last_seq: 13,
+                written: 7
+            })
+        );
+        let with_duplicate = [ack(11, false), ack(5, true)];
+        assert_eq!(after_publish(from, &with_duplicate), None);
+        let with_gap = [ack(11, false), ack(13, false)];
+        assert_eq!(after_publish(from, &with_gap), None);
+        assert_eq!(after_publish(from, &[]), Some(from));
     }
 }
