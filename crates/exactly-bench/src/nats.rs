@@ -410,6 +410,11 @@ fn nats_round(
         latencies_ms.extend(thread.join().map_err(|_| BenchError::ThreadPanicked)??);
     }
     let elapsed = started.elapsed().as_secs_f64();
+    // Deleted at once: the server keeps every id of the duplicate window in memory, and
+    // the page-cache server is shared with other users.
+    admin
+        .delete_topic(&topic)
+        .during("deleting the bench topic")?;
     Ok(Round {
         records_per_sec: (per_producer * producers as u64) as f64 / elapsed,
         latencies_ms,

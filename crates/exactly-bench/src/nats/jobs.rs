@@ -103,7 +103,7 @@ pub(super) fn run_jobs(
             progress(&format!("round {}: {}", round + 1, name(place, guarantee)));
             let job = format!("bench{}x{round}v{i}", unique());
             let records = match place {
-                Where::Nats => on_nats(url, work, &input, &job, guarantee)?,
+                Where::Nats => on_nats(&log, url, work, &input, &job, guarantee)?,
                 Where::Embedded => embedded_run(&embedded, &input, &job, guarantee)?,
             };
             if records.0 != transfers {
@@ -116,7 +116,17 @@ pub(super) fn run_jobs(
             rates.push(records.0 as f64 / records.1.max(1e-9));
         }
     }
+    delete_if_exists(&log, &input)?;
     figures(&version, transfers, rates)
+}
+
+/// Deletes topic `name` if it exists (the bench leaves nothing on the server).
+fn delete_if_exists(log: &NatsLog, name: &str) -> Result<(), BenchError> {
+    match log.open_topic(name) {
+        Ok(topic) => log.delete_topic(&topic).during("deleting a bench topic"),
+        Err(exactly_nats::NatsError::TopicNotFound { .. }) => Ok(()),
+        Err(error) => Err(error).during("opening a bench topic"),
+    }
 }
 
 /// The figures from every variant's rounds.
@@ -166,6 +176,7 @@ fn figures(
 /// `(records in, seconds)` of `job` run on NATS (write-ahead sink, the only exactly-once
 /// mode there), its state in `work`.
 fn on_nats(
+    log: &NatsLog,
     url: &str,
     work: &Path,
     input: &str,
@@ -182,6 +193,14 @@ fn on_nats(
         .during("running balances on NATS")?;
     let seconds = started.elapsed().as_secs_f64();
     std::fs::remove_dir_all(&state).map_err(io_error("removing", &state))?;
+    let written = [
+        balances.sink_topic().to_string(),
+        balances.dead_letter_topic(),
+        exactly_engine::journal_topic(job),
+    ];
+    for name in &written {
+        delete_if_exists(log, name)?;
+    }
     Ok((report.records_in, seconds))
 }
 

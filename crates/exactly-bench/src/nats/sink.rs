@@ -32,7 +32,8 @@ pub(super) fn sink_round(
     };
     let log = NatsLog::connect_with(url, options).during("connecting the sink")?;
     let topic = format!("bench.sink.{}.{}", std::process::id(), unique());
-    log.create_topic(&topic, 1, TopicOptions::default())
+    let created = log
+        .create_topic(&topic, 1, TopicOptions::default())
         .during("creating the sink's topic")?;
     let output = NatsOutput::new(&log, url, JOB, 1, TopicOptions::default());
     let mut latencies_ms = Vec::new();
@@ -56,6 +57,8 @@ pub(super) fn sink_round(
         checkpoint += 1;
     }
     let elapsed = started.elapsed().as_secs_f64();
+    log.delete_topic(&created)
+        .during("deleting the sink's topic")?;
     Ok(Round {
         records_per_sec: config.messages as f64 / elapsed,
         latencies_ms,
