@@ -16,8 +16,8 @@
 //!
 //! Beside them, in the same run: the engine's exactly-once sink publishing checkpoints of
 //! `window` outputs on JetStream against the plain pipelined publish (one producer) of the
-//! same class and record size ([`sink`]), and `run balances` exactly-once and
-//! at-least-once on JetStream against the embedded log on the same input ([`jobs`]).
+//! same class and record size (`nats/sink.rs`), and `run balances` exactly-once and
+//! at-least-once on JetStream against the embedded log on the same input (`nats/jobs.rs`).
 
 mod jobs;
 mod sink;

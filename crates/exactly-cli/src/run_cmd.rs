@@ -82,6 +82,12 @@ struct JobArgs {
     /// Keep running at the end of the input.
     #[arg(long)]
     follow: bool,
+    /// A new job starts at the first record at or after this time (ms since the Unix
+    /// epoch) in each input partition — on the embedded log by the records' timestamps, on
+    /// NATS by the time the server stored them — instead of at the beginning. Not used
+    /// once the job has a checkpoint (it resumes from it).
+    #[arg(long, value_name = "MS")]
+    from_time: Option<i64>,
     /// Also write the lineage of every applied message to this topic (same transaction).
     #[arg(long)]
     audit: Option<String>,
@@ -223,6 +229,7 @@ fn configure(options: &mut RunOptions, args: &JobArgs, default_sink: SinkMode) {
     };
     options.checkpoint_interval_ms = args.checkpoint_interval_ms.max(1);
     options.follow = args.follow;
+    options.start_from_time_ms = args.from_time;
     options.on_bad_input = args.on_bad_input;
 }
 

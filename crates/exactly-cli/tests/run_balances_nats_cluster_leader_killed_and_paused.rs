@@ -19,10 +19,9 @@ mod nats_run_common;
 
 use exactly_nats::server::NatsCluster;
 use exactly_nats::{ClientOptions, NatsLog, TopicOptions};
+use nats_run_common::supervised::Supervised;
 use nats_run_common::{assert_balances_exactly_once, cluster, exactly, run_balances};
-use std::fs::File;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// How long the cluster may take to elect leaders or serve again after a fault.
@@ -38,7 +37,7 @@ fn balances_on_a_cluster_survive_leaders_killed_and_paused() {
     let log = NatsLog::connect_with(&url, client_options()).unwrap();
     create_input(&log);
     let mut fed = gen(&url, 6_000, 1);
-    let mut job = Supervised::new(&url, temp.path());
+    let mut job = Supervised::start(&url, temp.path(), &["--replicas", "3"]);
     job.watch_for(Duration::from_secs(2));
 
     let output = open_retrying(&log, "balances");
@@ -190,64 +189,5 @@ fn final_run(url: &str, dir: &Path, cluster: &NatsCluster) {
         );
         eprintln!("final run failed, again in 1 s: {error}");
         std::thread::sleep(Duration::from_secs(1));
-    }
-}
-
-/// `exactly run balances --follow` kept running: started again when it exits (it only
-/// exits on an error), each run's standard error in its own file.
-struct Supervised {
-    url: String,
-    dir: PathBuf,
-    child: Child,
-    runs: u32,
-}
-
-impl Supervised {
-    /// Most runs: every fault may fail one or two; more means the job cannot recover.
-    const RUNS_MAX: u32 = 20;
-
-    fn new(url: &str, dir: &Path) -> Self {
-        let child = Self::spawn(url, dir, 0);
-        Supervised {
-            url: url.to_string(),
-            dir: dir.to_path_buf(),
-            child,
-            runs: 1,
-        }
-    }
-
-    fn spawn(url: &str, dir: &Path, run: u32) -> Child {
-        let stderr = File::create(dir.join(format!("run-{run}.stderr"))).unwrap();
-        run_balances(url, &dir.join("state"), 2)
-            .args(["--follow", "--replicas", "3"])
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .unwrap()
-    }
-
-    /// Restarts the job whenever it exits during the next `period`.
-    fn watch_for(&mut self, period: Duration) {
-        let until = Instant::now() + period;
-        while Instant::now() < until {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                let last = self.runs - 1;
-                let stderr = std::fs::read_to_string(self.dir.join(format!("run-{last}.stderr")))
-                    .unwrap_or_default();
-                println!("run {last} exited ({status}): {}", stderr.trim());
-                assert!(self.runs < Self::RUNS_MAX, "the job does not recover");
-                std::thread::sleep(Duration::from_millis(500));
-                self.child = Self::spawn(&self.url, &self.dir, self.runs);
-                self.runs += 1;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// SIGKILL (exactly once does not need a clean stop); returns the restarts.
-    fn stop(mut self) -> u32 {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-        self.runs - 1
     }
 }

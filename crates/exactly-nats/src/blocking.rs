@@ -10,6 +10,7 @@ use crate::read::{
     get_stream, partition_state, stream_leader, tail, PartitionReader, PartitionState,
 };
 use crate::record::{OutRecord, StoredRecord};
+use crate::time_lookup::first_seq_at_or_after;
 use crate::topic::{TopicMeta, TopicOptions};
 use async_nats::connection::State;
 use async_nats::jetstream::Context;
@@ -234,6 +235,23 @@ impl NatsLog {
         self.runtime.block_on(async {
             let mut stream = get_stream(&self.js, &stream).await?;
             stream_leader(&mut stream).await
+        })
+    }
+
+    /// The sequence of the first record of `partition` the server stored at or after
+    /// `time_ms` (ms since the Unix epoch), or its last sequence + 1 if none is yet (see
+    /// [`crate::time_lookup`]).
+    pub fn sequence_at_time(
+        &self,
+        topic: &Topic,
+        partition: u32,
+        time_ms: i64,
+    ) -> Result<u64, NatsError> {
+        let stream = topic.stream(partition)?;
+        let timeout_ms = self.options.request_timeout_ms;
+        self.runtime.block_on(async {
+            let mut stream = get_stream(&self.js, &stream).await?;
+            first_seq_at_or_after(&mut stream, time_ms, timeout_ms).await
         })
     }
 

@@ -1,5 +1,6 @@
 //! Reading topics on JetStream to their end (blocking): the records of some partitions
-//! from a sequence on, as `exactly log consume --log nats://…` prints them, and a whole
+//! from a sequence or a time on, to their ends or following them, as `exactly log consume
+//! --log nats://…` prints them, and a whole
 //! topic counted by lineage id, as `exactly nats verify` checks it. A start below what
 //! retention kept is an error ([`NatsError::RetentionDeleted`]), never a silent skip.
 
@@ -8,45 +9,118 @@ use crate::error::NatsError;
 use crate::lineage::{LineageAudit, LineageReport};
 use crate::record::StoredRecord;
 use std::ops::ControlFlow;
+use std::time::Duration;
 
 /// Records per read batch.
 const BATCH_RECORDS: u64 = 1000;
 
-/// Reads `partitions` of `topic` one after the other, each from sequence `from` (`None`:
-/// its first kept record) to its end as of the call, handing every record to `emit`
-/// until `max` records were read in all or `emit` breaks. Returns the records read.
+/// Where reading a partition starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Start {
+    /// Its first kept record.
+    First,
+    /// This stream sequence (the first is 1).
+    Sequence(u64),
+    /// The first record the server stored at or after this time, ms since the Unix epoch
+    /// ([`NatsLog::sequence_at_time`]).
+    Time(i64),
+}
+
+/// What [`read_partitions`] reads.
+#[derive(Clone, Debug)]
+pub struct ReadPlan<'a> {
+    /// The partitions, read one after the other.
+    pub partitions: &'a [u32],
+    /// Where each starts.
+    pub start: Start,
+    /// Stop after this many records in all (`None`: no limit).
+    pub max: Option<u64>,
+    /// Keep reading records as they arrive, looking for new ones this often when none
+    /// came (`None`: stop at each partition's end as of the call).
+    pub follow_poll: Option<Duration>,
+}
+
+/// Reads `plan.partitions` of `topic` one after the other, each from `plan.start` to its
+/// end as of the call (and, following, again as records arrive), handing every record to
+/// `emit` until `plan.max` records were read in all or `emit` breaks. Returns the records
+/// read.
 pub fn read_partitions(
     log: &NatsLog,
     topic: &Topic,
-    partitions: &[u32],
-    from: Option<u64>,
-    max: Option<u64>,
+    plan: &ReadPlan<'_>,
     emit: &mut dyn FnMut(u32, &StoredRecord) -> ControlFlow<()>,
 ) -> Result<u64, NatsError> {
-    let limit = max.unwrap_or(u64::MAX);
-    let mut read = 0u64;
-    for &partition in partitions {
-        let from = match from {
-            Some(sequence) => sequence,
-            None => log.partition_state(topic, partition)?.first_seq,
+    let limit = plan.max.unwrap_or(u64::MAX);
+    let mut next = Vec::new();
+    for &partition in plan.partitions {
+        let from = match plan.start {
+            Start::Sequence(sequence) => sequence,
+            Start::Time(time_ms) => log.sequence_at_time(topic, partition, time_ms)?,
+            Start::First => log.partition_state(topic, partition)?.first_seq,
         };
-        let mut reader = log.reader(topic, partition, from)?;
-        while read < limit {
-            // At most BATCH_RECORDS, which fits in usize.
-            let want = (limit - read).min(BATCH_RECORDS) as usize;
-            let batch = reader.next_batch(want)?;
-            if batch.is_empty() {
-                break;
+        next.push((partition, from));
+    }
+    let mut read = 0u64;
+    loop {
+        let mut progressed = false;
+        for (partition, next_seq) in &mut next {
+            let drained = drain(log, topic, *partition, next_seq, limit - read, emit)?;
+            read += drained.read;
+            progressed |= drained.read > 0;
+            if drained.stopped || read >= limit {
+                return Ok(read);
             }
-            for record in &batch {
-                if emit(partition, record).is_break() {
-                    return Ok(read);
-                }
-            }
-            read += batch.len() as u64;
+        }
+        match plan.follow_poll {
+            None => return Ok(read),
+            Some(_) if progressed => {}
+            Some(poll) => std::thread::sleep(poll),
         }
     }
-    Ok(read)
+}
+
+/// What one pass over a partition did.
+struct Drained {
+    /// Records handed to `emit` and accepted.
+    read: u64,
+    /// `emit` asked to stop.
+    stopped: bool,
+}
+
+/// Reads `partition` from `*next_seq` to its end as of now, at most `remaining` records,
+/// and moves `*next_seq` past what was read.
+fn drain(
+    log: &NatsLog,
+    topic: &Topic,
+    partition: u32,
+    next_seq: &mut u64,
+    remaining: u64,
+    emit: &mut dyn FnMut(u32, &StoredRecord) -> ControlFlow<()>,
+) -> Result<Drained, NatsError> {
+    let mut reader = log.reader(topic, partition, *next_seq)?;
+    let mut read = 0u64;
+    while read < remaining {
+        // At most BATCH_RECORDS, which fits in usize.
+        let want = (remaining - read).min(BATCH_RECORDS) as usize;
+        let batch = reader.next_batch(want)?;
+        if batch.is_empty() {
+            break;
+        }
+        for record in &batch {
+            if emit(partition, record).is_break() {
+                return Ok(Drained {
+                    read,
+                    stopped: true,
+                });
+            }
+            read += 1;
+        }
+    }
+    *next_seq = reader.next_seq();
+    Ok(Drained {
+        read,
+        stopped: false,
+    })
 }
 
 /// A topic's records counted by lineage id.

@@ -142,6 +142,15 @@ impl Input for NatsInput<'_> {
         })
     }
 
+    fn position_at(&self, partition: u32, time_ms: i64) -> Result<u64, RunError> {
+        let sequence = self
+            .log
+            .sequence_at_time(&self.topic, partition, time_ms)
+            .map_err(|e| self.error(e))?;
+        // Position p reads from sequence p + 1 (see `read`); sequences start at 1.
+        Ok(sequence.saturating_sub(1))
+    }
+
     fn wait(&self, partition: u32, position: u64, timeout: Duration) -> Result<(), RunError> {
         let deadline = Instant::now() + timeout;
         loop {

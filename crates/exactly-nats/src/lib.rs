@@ -94,6 +94,7 @@ pub mod read;
 pub mod record;
 pub mod scan;
 pub mod server;
+pub mod time_lookup;
 pub mod topic;
 
 pub use blocking::{NatsLog, Reader, Topic};

@@ -30,7 +30,8 @@ pub struct ConsumeArgs {
     /// Start at this offset.
     #[arg(long, conflicts_with = "from_time")]
     pub(crate) from_offset: Option<u64>,
-    /// Start at the first record with timestamp ≥ MS.
+    /// Start at the first record with timestamp ≥ MS (on NATS: the first record the server
+    /// stored at or after MS).
     #[arg(long)]
     pub(crate) from_time: Option<i64>,
     /// Stop after this many records.

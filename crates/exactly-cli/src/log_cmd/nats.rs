@@ -4,10 +4,10 @@
 use super::consume::ConsumeArgs;
 use anyhow::{bail, Context};
 use exactly_kafka::render::ConsumedRecord;
-use exactly_nats::consume::read_partitions;
+use exactly_nats::consume::{read_partitions, ReadPlan, Start};
 use exactly_nats::{NatsLog, StoredRecord, TopicOptions};
 use serde_json::json;
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, LineWriter, Write};
 use std::ops::ControlFlow;
 
 /// Connects to `address` (`nats://host:port[,…]`).
@@ -42,12 +42,13 @@ pub(crate) fn describe(address: &str, only: Option<&str>) -> anyhow::Result<()> 
     Ok(())
 }
 
+/// How often `consume --follow` looks for new records when none came.
+const FOLLOW_POLL: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// `exactly log consume --log …`: records as the embedded log prints them; the offset is
-/// the stream sequence (the first is 1). Reads each partition to its end as of the call.
+/// the stream sequence (the first is 1). Reads each partition to its end as of the call,
+/// or, with `--follow`, keeps reading them as records arrive.
 pub(crate) fn consume(address: &str, args: ConsumeArgs) -> anyhow::Result<()> {
-    if args.follow || args.from_time.is_some() {
-        bail!("--follow and --from-time are not supported with --log nats://… yet");
-    }
     let log = connect(address)?;
     let topic = log.open_topic(&args.topic)?;
     let partitions: Vec<u32> = match args.partition {
@@ -60,7 +61,13 @@ pub(crate) fn consume(address: &str, args: ConsumeArgs) -> anyhow::Result<()> {
         None => (0..topic.partitions()).collect(),
     };
     let mut printer = args.printer()?;
-    let mut out = BufWriter::new(std::io::stdout().lock());
+    // Following, each record is shown as it arrives (a line at a time); otherwise
+    // buffered.
+    let mut out: Box<dyn Write> = if args.follow {
+        Box::new(LineWriter::new(std::io::stdout().lock()))
+    } else {
+        Box::new(BufWriter::new(std::io::stdout().lock()))
+    };
     let mut print = |partition: u32, record: &StoredRecord| {
         let record = ConsumedRecord {
             topic: &args.topic,
@@ -75,14 +82,18 @@ pub(crate) fn consume(address: &str, args: ConsumeArgs) -> anyhow::Result<()> {
             Err(_) => ControlFlow::Break(()), // The reader went away (a closed pipe).
         }
     };
-    read_partitions(
-        &log,
-        &topic,
-        &partitions,
-        args.from_offset,
-        args.max,
-        &mut print,
-    )?;
+    let start = match (args.from_offset, args.from_time) {
+        (Some(sequence), _) => Start::Sequence(sequence),
+        (None, Some(time_ms)) => Start::Time(time_ms),
+        (None, None) => Start::First,
+    };
+    let plan = ReadPlan {
+        partitions: &partitions,
+        start,
+        max: args.max,
+        follow_poll: args.follow.then_some(FOLLOW_POLL),
+    };
+    read_partitions(&log, &topic, &plan, &mut print)?;
     let _ = out.flush();
     Ok(())
 }

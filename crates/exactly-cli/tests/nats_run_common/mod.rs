@@ -13,6 +13,8 @@
     clippy::panic
 )]
 
+pub mod supervised;
+
 use exactly_nats::server::{server_binary, NatsCluster, NatsServer};
 use exactly_nats::{NatsError, NatsLog, StoredRecord};
 use std::collections::BTreeMap;
@@ -161,10 +163,20 @@ pub fn assert_lineage_exact(topic: &str, records: &[(u32, StoredRecord)]) {
 /// from the input transfers, every debit and credit was applied exactly once (audit), and
 /// the outputs' and audit's ids have no duplicate and no gap. Returns the transfers read.
 pub fn assert_balances_exactly_once(url: &str) -> u64 {
+    assert_balances_exactly_once_after(url, &BTreeMap::new())
+}
+
+/// [`assert_balances_exactly_once`] for a job that started after sequence `skipped[p]` of
+/// each input partition `p` (absent: from the beginning): the records up to there must
+/// not count, and an audit naming one of them fails. Returns the transfers counted.
+pub fn assert_balances_exactly_once_after(url: &str, skipped: &BTreeMap<u32, u64>) -> u64 {
     let log = NatsLog::connect(url).unwrap();
     let mut reference: BTreeMap<String, i128> = BTreeMap::new();
     let mut expected: BTreeMap<(u32, u64, u32), u32> = BTreeMap::new();
-    let input = read_all(&log, "transfers");
+    let input: Vec<_> = read_all(&log, "transfers")
+        .into_iter()
+        .filter(|(p, r)| r.sequence > skipped.get(p).copied().unwrap_or(0))
+        .collect();
     for (partition, record) in &input {
         let v: serde_json::Value = serde_json::from_slice(&record.value).unwrap();
         let (from, to, amount) = (

@@ -11,6 +11,15 @@ pub enum RunError {
     /// Options out of range.
     #[error("invalid options: {0}")]
     InvalidOptions(String),
+    /// A new job was asked to start from a time, and its input cannot find positions by
+    /// time.
+    #[error(
+        "input {input:?} cannot look up where to start by time: start the job from its beginning"
+    )]
+    StartTimeUnsupported {
+        /// The input.
+        input: String,
+    },
     /// The job name cannot be used (see [`crate::runtime::validate_job_name`]).
     #[error("invalid job name {name:?}: {reason}")]
     InvalidJobName {

@@ -13,7 +13,7 @@
 //! its position (dead letters and lineage name it).
 
 use super::error::RunError;
-use exactly_core::Offset;
+use exactly_core::{Offset, Timestamp};
 use exactly_log::{Isolation, Log, StoredRecord};
 use std::time::Duration;
 
@@ -45,6 +45,19 @@ pub trait Input: Send + Sync {
     /// Waits up to `timeout` for a record at or after `position` of `partition` (jobs that
     /// follow their input); returning early without one is allowed.
     fn wait(&self, partition: u32, position: u64, timeout: Duration) -> Result<(), RunError>;
+
+    /// The position of the first record of `partition` at or after `time_ms` (ms since the
+    /// Unix epoch, a record's time as this input defines it), or the partition's end if
+    /// there is none yet: where a job started from a time begins reading
+    /// ([`RunOptions::start_from_time_ms`](super::RunOptions::start_from_time_ms)). An
+    /// input that cannot look positions up by time refuses with
+    /// [`RunError::StartTimeUnsupported`] (the default).
+    fn position_at(&self, partition: u32, time_ms: i64) -> Result<u64, RunError> {
+        let _ = (partition, time_ms); // No lookup by time here: refused, never guessed.
+        Err(RunError::StartTimeUnsupported {
+            input: self.name().to_string(),
+        })
+    }
 }
 
 /// A topic of the embedded log, read committed.
@@ -87,6 +100,18 @@ impl Input for LogInput<'_> {
             records: batch.records,
             next_position: batch.next_offset.0,
         })
+    }
+
+    /// By the records' timestamps (the log's time index).
+    fn position_at(&self, partition: u32, time_ms: i64) -> Result<u64, RunError> {
+        let found = self
+            .log
+            .offset_for_time(self.topic, partition, Timestamp(time_ms))?;
+        match found {
+            Some(offset) => Ok(offset.0),
+            // No record at or after it yet: the end, where the next one will be.
+            None => Ok(self.log.partition_info(self.topic, partition)?.end_offset.0),
+        }
     }
 
     fn wait(&self, partition: u32, position: u64, timeout: Duration) -> Result<(), RunError> {

@@ -100,6 +100,7 @@ impl RunOptions {
             checkpoint_interval_ms: 1000,
             checkpoint_every_records: None,
             follow: false,
+            start_from_time_ms: None,
             state_dir,
             state_storage: Arc::new(exactly_core::StdStorage),
             checkpoints: Checkpoints::StateDir,
@@ -228,7 +229,7 @@ impl Job {
         validate_job_name(&spec.name)?;
         validate_outputs(spec)?;
         let mut partitions = (0, 0, 0);
-        let restored = recovery::recover(spec, output, options, input_partitions, || {
+        let mut restored = recovery::recover(spec, output, options, input_partitions, || {
             partitions.0 = output.ensure_topic(&spec.sink, input_partitions)?;
             partitions.1 = match &spec.audit {
                 Some(topic) => output.ensure_topic(topic, 1)?,
@@ -239,6 +240,12 @@ impl Job {
             Ok(())
         })?;
         let (output_partitions, audit_partitions, dead_letter_partitions) = partitions;
+        if let (None, Some(time_ms)) = (&restored.manifest, options.start_from_time_ms) {
+            let starts = (0..input_partitions)
+                .map(|p| Ok((p, input.position_at(p, time_ms)?)))
+                .collect::<Result<_, RunError>>()?;
+            restored.starts = Some(starts);
+        }
         let ctx = RunContext {
             job: spec,
             output,

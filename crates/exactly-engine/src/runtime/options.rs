@@ -51,6 +51,11 @@ pub struct RunOptions {
     pub checkpoint_every_records: Option<u64>,
     /// Keep running at the end of the input, waiting for more (until `stop`).
     pub follow: bool,
+    /// Where a job that has no checkpoint yet starts in each input partition: at the first
+    /// record at or after this time (ms since the Unix epoch, as the input defines a
+    /// record's time: [`Input::position_at`](super::Input::position_at)); `None`: at the
+    /// beginning. Once the job has a checkpoint it resumes from it and this is not used.
+    pub start_from_time_ms: Option<i64>,
     /// Where checkpoints and the status file live (on `state_storage`).
     pub state_dir: PathBuf,
     /// Storage for checkpoints (the log's own storage in crash tests).

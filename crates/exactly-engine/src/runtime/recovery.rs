@@ -27,6 +27,7 @@ use super::topology::Topology;
 use crate::spec::JobSpec;
 use crate::types::Guarantee;
 use exactly_state::{CheckpointStorage, CheckpointStore};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// The state a run starts from.
@@ -39,11 +40,15 @@ pub(crate) struct Restored {
     /// The id of the next manifest: above every id on disk (damaged files included) and
     /// in the journal, so ids never repeat.
     pub next_id: u64,
+    /// Where each input partition starts when there is no manifest: looked up for a job
+    /// started from a time (`None`: at 0, the beginning).
+    pub starts: Option<BTreeMap<u32, u64>>,
 }
 
 impl Restored {
-    /// Where input partition `partition` resumes: the manifest's position, or the start
-    /// of the partition when there is no manifest.
+    /// Where input partition `partition` resumes: the manifest's position, or, when there
+    /// is no manifest, where the job starts (the beginning, or the position looked up by
+    /// time).
     pub fn position(&self, partition: u32) -> u64 {
         match &self.manifest {
             Some(manifest) => {
@@ -53,7 +58,14 @@ impl Restored {
                     .position(partition)
                     .expect("the manifest lists every input partition")
             }
-            None => 0,
+            None => match &self.starts {
+                #[allow(clippy::expect_used)]
+                // invariant: `starts` is looked up for every input partition or not at all.
+                Some(starts) => *starts
+                    .get(&partition)
+                    .expect("a start for every input partition"),
+                None => 0,
+            },
         }
     }
 
@@ -140,6 +152,7 @@ pub(crate) fn recover(
         report,
         store,
         next_id,
+        starts: None,
     })
 }
 
