@@ -36,15 +36,7 @@ fn a_job_started_from_a_time_skips_what_came_before_through_kills() {
         return;
     };
     let url = server.url();
-    let kills: u32 = std::env::var("EXACTLY_NATS_KILLS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10);
-    let seed: u64 = std::env::var("EXACTLY_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| rand::rng().random());
-    println!("{kills} kills, seed {seed} (EXACTLY_SEED={seed} replays it)");
+    let (kills, seed) = exactly_testkit::cli::nats_kills_and_seed(10);
     gen(&url, BEFORE, seed);
     let skipped = last_sequences(&url);
     std::thread::sleep(Duration::from_millis(20));

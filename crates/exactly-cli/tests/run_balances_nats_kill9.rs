@@ -31,15 +31,7 @@ fn balances_on_nats_killed_with_sigkill_ends_exactly_once() {
         return;
     };
     let url = server.url();
-    let kills: u32 = std::env::var("EXACTLY_NATS_KILLS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(30);
-    let seed: u64 = std::env::var("EXACTLY_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| rand::rng().random());
-    println!("{kills} kills, seed {seed} (EXACTLY_SEED={seed} replays it)");
+    let (kills, seed) = exactly_testkit::cli::nats_kills_and_seed(30);
     let dir = temp.path().join("state");
     gen(&url, 10_000, seed);
     let mut runs = 0u32;

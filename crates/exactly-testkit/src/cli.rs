@@ -72,6 +72,15 @@ pub fn kills_and_seed(default_kills: u32) -> (u32, u64) {
     (kills, seed)
 }
 
+/// Kills from `EXACTLY_NATS_KILLS` (default `default_kills`) and the seed as for
+/// [`kills_and_seed`], printed: the knobs of the kill loops against NATS.
+pub fn nats_kills_and_seed(default_kills: u32) -> (u32, u64) {
+    let kills = env_or("EXACTLY_NATS_KILLS", default_kills);
+    let seed = seed_from_env();
+    println!("{kills} kills, seed {seed} (EXACTLY_SEED={seed} replays it)");
+    (kills, seed)
+}
+
 /// A local UDP port nobody listens on yet.
 pub fn free_port() -> std::io::Result<u16> {
     Ok(UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port())
