@@ -20,6 +20,9 @@
 //!   curves; the comma-separated lists it is asked for in.
 //! - [`secure_link`]: a hop's secure channel (Noise IK), when [`SimConfig::secure`].
 //! - [`seeds`]: how many seeds a test sweeps (`EXACTLY_SEEDS`).
+//! - [`cluster`]: distributed-job membership, leases and assignment (`exactly-cluster`'s
+//!   `WorkerCore`s against its `LeaseTable`) under loss, duplication, reordering, crashes,
+//!   pauses, partitions and clock drift, with an independent auditor.
 //!
 //! # Example
 //! Resend + ID de-duplication over a link that loses 30 %, duplicates 10 %, reorders,
@@ -38,6 +41,7 @@
 //! ```
 
 pub mod analytic;
+pub mod cluster;
 pub mod faults;
 pub mod net;
 pub mod plot;
