@@ -22,7 +22,8 @@
 //! - [`assign`](mod@assign): [`assign()`], the sticky balanced assignment, and [`moves`].
 //! - [`protocol`]: the [`Request`]s a worker sends and the [`Response`]s it gets.
 //! - [`error`]: why the store refuses a request ([`LeaseError`] and friends).
-//! - [`table`]: [`LeaseTable`], the authority — the store's state and operations.
+//! - [`table`]: [`LeaseTable`], the authority — the store's state and operations;
+//!   [`TableParts`], that state spelled out (a store's read-back, compared with the model).
 //! - [`worker`]: [`WorkerCore`], one worker's protocol, its [`Action`]s and
 //!   [`WorkerError`].
 //!
@@ -69,5 +70,5 @@ pub use config::{ClusterConfig, ConfigError};
 pub use error::{CoordinatorError, LeaseError, MemberError, PublishError};
 pub use ids::{Epoch, RequestId, TaskId, WorkerId};
 pub use protocol::{CoordinatorGrant, HeartbeatReply, Request, Response};
-pub use table::{CoordinatorLease, LeaseTable, TaskLease};
+pub use table::{CoordinatorLease, LeaseTable, TableParts, TaskLease};
 pub use worker::{Action, StopReason, WorkerCore, WorkerError};

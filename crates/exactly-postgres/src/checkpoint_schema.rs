@@ -18,8 +18,9 @@ use exactly_state::CheckpointError;
 use postgres::Client;
 
 /// Advisory lock key serializing table creation (concurrent `CREATE … IF NOT EXISTS` of
-/// the same table can fail on the catalog's unique index).
-const CREATE_LOCK_KEY: i64 = 0x6578_6163_746c_7931;
+/// the same table can fail on the catalog's unique index). The lease tables
+/// (`lease_schema.rs`) take the same key: both may create one schema at once.
+pub(crate) const CREATE_LOCK_KEY: i64 = 0x6578_6163_746c_7931;
 
 /// The body format of checkpoint rows this build writes and reads.
 pub(crate) const FORMAT: i16 = 1;

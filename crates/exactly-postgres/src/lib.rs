@@ -1,8 +1,9 @@
 //! `exactly-postgres`: PostgreSQL backends for `exactly`: [`PgStore`], the endpoint
 //! store — inbox, state, outbox and source positions of one endpoint in one schema, each
-//! batch in one database transaction —, and [`PostgresCheckpointStore`], a stream job's
+//! batch in one database transaction —, [`PostgresCheckpointStore`], a stream job's
 //! checkpoints (one transaction per checkpoint is the commit point, fenced by an epoch;
-//! large state in content-addressed blobs).
+//! large state in content-addressed blobs), and [`PgLeaseStore`], a distributed job's
+//! membership and task leases (the authority of `exactly-cluster`).
 //!
 //! Built on the synchronous `postgres` crate (a blocking wrapper over `tokio-postgres` by
 //! the same author): the endpoint runtime and the rest of `exactly` are synchronous and
@@ -23,6 +24,13 @@
 //!   large state and its PostgreSQL implementation. (`checkpoint_session.rs`: the store's
 //!   reconnecting connection; `checkpoint_body.rs`: a row's body and checksum.)
 //!   [`checkpoint_report`]: what a job's checkpoints are, as `exactly run status` shows.
+//! - [`lease_store`]: [`PgLeaseStore`], a distributed job's membership, coordinator
+//!   lease, assignment and task leases — `exactly_cluster::LeaseTable` as SQL, one
+//!   transaction per request — and [`check_commit_in`], the checkpoint commit's fence in
+//!   the commit's own transaction; [`lease_schema`]: its tables, how values are stored,
+//!   [`StoreClock`]; [`lease_error`]: [`LeaseStoreError`] and [`CommitRefused`].
+//!   (`lease_ops.rs`: each request's SQL, its locks and how refusals are explained;
+//!   `lease_task_ops.rs`: the task-lease requests' SQL; `lease_scope.rs`: what both share.)
 //!
 //! # Example
 //! ```no_run
@@ -46,6 +54,12 @@ pub mod checkpoint_schema;
 mod checkpoint_session;
 pub mod checkpoint_store;
 pub mod error;
+pub mod lease_error;
+mod lease_ops;
+pub mod lease_schema;
+mod lease_scope;
+pub mod lease_store;
+mod lease_task_ops;
 pub mod orphans;
 pub mod reconnect;
 pub mod store;
@@ -57,6 +71,9 @@ pub use checkpoint_store::{
     CommitFault, CommitHook, PgCheckpointConfig, PostgresCheckpointStore, StoredCheckpoint,
 };
 pub use error::ConnectError;
+pub use lease_error::{CommitRefused, LeaseStoreError};
+pub use lease_schema::StoreClock;
+pub use lease_store::{check_commit_in, BeforeCommit, PgLeaseConfig, PgLeaseStore};
 pub use reconnect::{is_connection_lost, PgOpener};
 pub use store::{drop_schema, PgOptions, PgStore, APPLICATION_NAME_PREFIX};
 pub use store_choice::{BadStoreChoice, ChoiceOpener, OpenFailure, OpenStoreError, StoreChoice};

@@ -3,8 +3,8 @@
 //! [`LeaseTable`] is pure: every operation takes the store's own time `now_ms` (the
 //! store's clock when the transaction runs) and returns a typed result. Each operation is
 //! one store transaction of conditional single-row updates (and reads); `docs/cluster.md`
-//! gives the schema and each operation's SQL. A later PostgreSQL implementation is tested
-//! against this model.
+//! gives the schema and each operation's SQL. `exactly-postgres`'s `PgLeaseStore` is that
+//! SQL, tested against this model (it reads its state back through [`TableParts`]).
 //!
 //! The rules every operation keeps:
 //! - a task's epoch rises by one whenever its lease passes to an owner by
@@ -67,6 +67,22 @@ pub struct LeaseTable {
     tasks: BTreeMap<TaskId, TaskLease>,
 }
 
+/// A [`LeaseTable`]'s state spelled out, for a store implementation that reads its state
+/// back ([`LeaseTable::from_parts`]) so that it can be compared with the model.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TableParts {
+    /// Every membership row, expired or not: each worker's lease expiry, by store time.
+    pub members: BTreeMap<WorkerId, u64>,
+    /// The coordinator lease.
+    pub coordinator: CoordinatorLease,
+    /// The current assignment.
+    pub assignment: Assignment,
+    /// Its version (0: nothing published yet).
+    pub assignment_version: u64,
+    /// One lease per task of the job.
+    pub tasks: BTreeMap<TaskId, TaskLease>,
+}
+
 fn ttl_in_range(ttl_ms: u64) -> bool {
     (1..=LEASE_TTL_MS_MAX).contains(&ttl_ms)
 }
@@ -88,6 +104,19 @@ impl LeaseTable {
             assignment: Assignment::new(),
             assignment_version: 0,
             tasks: tasks.iter().map(|t| (*t, TaskLease::default())).collect(),
+        }
+    }
+
+    /// A table holding exactly `parts`, as a store read them back. No invariant is
+    /// checked: a state no sequence of operations produces is still representable, so a
+    /// comparison with the model shows it instead of hiding it.
+    pub fn from_parts(parts: TableParts) -> Self {
+        LeaseTable {
+            members: parts.members,
+            coordinator: parts.coordinator,
+            assignment: parts.assignment,
+            assignment_version: parts.assignment_version,
+            tasks: parts.tasks,
         }
     }
 
@@ -263,6 +292,12 @@ impl LeaseTable {
             .filter(|(_, expires_at_ms)| now_ms < **expires_at_ms)
             .map(|(worker, _)| *worker)
             .collect()
+    }
+
+    /// Every membership row, expired or not (until [`Self::forget_expired_members`]
+    /// deletes it): each worker's lease expiry, by store time.
+    pub fn members(&self) -> &BTreeMap<WorkerId, u64> {
+        &self.members
     }
 
     /// The coordinator lease.
