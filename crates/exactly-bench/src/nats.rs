@@ -272,6 +272,7 @@ fn measure_point(
     let (mut nats, mut log, mut sink) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..config.rounds {
         progress(&format!("{name} round {}", round + 1));
+        settle_page_cache()?;
         nats.push(nats_round(
             &class.url,
             config,
@@ -281,6 +282,7 @@ fn measure_point(
         )?);
         if producers == 1 {
             progress(&format!("{name} round {}: the sink", round + 1));
+            settle_page_cache()?;
             sink.push(sink::sink_round(
                 &class.url,
                 config,
@@ -292,7 +294,11 @@ fn measure_point(
             "log-{}-{record_bytes}-{producers}-{round}",
             class.name
         ));
+        settle_page_cache()?;
         log.push(log_round(&dir, config, at)?);
+        // As NATS's topics are deleted after their round: no round inherits another's
+        // files (nor their dirty pages, dropped with them).
+        std::fs::remove_dir_all(&dir).during("removing the round's log")?;
     }
     let log_figure = figure(at, "exactly-log".into(), config, log, None)?;
     let nats_figure = figure(
@@ -479,6 +485,21 @@ fn log_round(
         latencies_ms,
         usage: meter.finish(),
     })
+}
+
+/// Writes every dirty page of the machine back (`sync`) before a round starts, so that no
+/// round pays for the writeback of the bytes an earlier one left in the page cache: with
+/// 1 GiB per round, the page-cache rounds would otherwise cross the kernel's dirty
+/// thresholds at different points and be throttled by each other's data.
+fn settle_page_cache() -> Result<(), BenchError> {
+    let status = std::process::Command::new("sync")
+        .status()
+        .during("running sync")?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(BenchError::Settings(format!("sync failed: {status}")))
+    }
 }
 
 /// A topic-name part no other round (of this or another process) uses.

@@ -6,13 +6,17 @@
 use crate::checkpoints_cmd::CheckpointArgs;
 use anyhow::Context;
 use clap::{Args, Subcommand};
+use exactly_endpoint::serve::ReconnectPolicy;
 use exactly_engine::jobs::{self, Rejected};
 use exactly_engine::status_watch::StatusWatch;
 use exactly_engine::{
     log_topic, read_status, BadInputPolicy, Guarantee, Job, RunOptions, SinkMode,
 };
 use exactly_log::{Log, LogConfig};
-use exactly_nats::job_run::{self, create_state_dir, lock_state_dir, next_local_epoch, state_dir};
+use exactly_nats::job_restart::{restart_message, run_job_restarting, RestartObserver};
+use exactly_nats::job_run::{
+    create_state_dir, lock_state_dir, next_local_epoch, state_dir, NatsJobError,
+};
 use exactly_nats::TopicOptions;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
@@ -103,6 +107,13 @@ struct JobArgs {
     json: bool,
     #[command(flatten)]
     checkpoints: CheckpointArgs,
+    /// On NATS: how many consecutive runs may fail transiently (the server restarting, a
+    /// request timing out) before the command gives up; each is started again in-process
+    /// from the last checkpoint under a new epoch, after 100 ms doubling up to 5 s. The
+    /// count starts again after a run that committed a checkpoint. 1: exit on the first
+    /// failure.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    restart_attempts: u32,
     /// Options of the topics the job creates on NATS (outputs, dead letters, audit,
     /// journal); ignored on the embedded log.
     #[command(flatten)]
@@ -233,7 +244,8 @@ fn configure(options: &mut RunOptions, args: &JobArgs, default_sink: SinkMode) {
     options.on_bad_input = args.on_bad_input;
 }
 
-/// Runs `job` on the NATS server(s) at `address`: a new epoch for every run (from the
+/// Runs `job` on the NATS server(s) at `address`, started again in-process after a
+/// transient failure (`--restart-attempts`): a new epoch for every run (from the
 /// PostgreSQL checkpoint store, or counted in the locked local state directory).
 fn run_on_nats(
     job: &Job,
@@ -245,18 +257,53 @@ fn run_on_nats(
     create_state_dir(&state_dir)?;
     let mut options = RunOptions::in_state_dir(state_dir.clone(), args.guarantee);
     configure(&mut options, args, SinkMode::Idempotent);
-    let (epoch, _lock) = match args.checkpoints.apply(job.name(), &mut options)? {
-        Some(epoch) => (epoch, None),
-        None => {
-            let lock = lock_state_dir(&state_dir)?;
-            (next_local_epoch(&state_dir)?, Some(lock))
+    // With local epochs the directory stays locked for every run of this process.
+    let _lock = match &args.checkpoints.checkpoints {
+        Some(_) => None,
+        None => Some(lock_state_dir(&state_dir)?),
+    };
+    let mut next_epoch = |options: &mut RunOptions| -> Result<u64, BoxError> {
+        match args.checkpoints.apply(job.name(), options)? {
+            Some(epoch) => Ok(epoch),
+            None => Ok(next_local_epoch(&state_dir)?),
         }
+    };
+    let policy = ReconnectPolicy {
+        attempts_max: args.restart_attempts,
+        ..ReconnectPolicy::default()
     };
     let started = Instant::now();
     let progress = Progress::start(&options, job.name());
-    let result = job_run::run_job(job, address, epoch, &options, &args.nats_topics);
+    let result = run_job_restarting(
+        job,
+        address,
+        &mut options,
+        &args.nats_topics,
+        &policy,
+        &mut next_epoch,
+        &mut WarnOnRestart,
+    );
     progress.finish();
     print_summary(job, args, &options, &result?, rejected, started)
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Tells the operator on stderr (logs are off by default) that a run failed and starts
+/// again in-process.
+struct WarnOnRestart;
+
+impl RestartObserver for WarnOnRestart {
+    fn restarting(
+        &mut self,
+        error: &NatsJobError,
+        delay: Duration,
+        attempt: u32,
+        attempts_max: u32,
+    ) {
+        let message = restart_message(error, delay, attempt, attempts_max);
+        eprintln!("warning: {message}");
+    }
 }
 
 /// The run's summary: one JSON line (pretty on a terminal without `--json`).

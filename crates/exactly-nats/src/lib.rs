@@ -31,6 +31,8 @@
 //!   [`NatsOutput`]);
 //! - [`job_run`]: a job run on JetStream — its state directory, lock and local epochs,
 //!   and [`job_run::run_job`];
+//! - [`job_restart`]: such a run started again in-process after a transient failure
+//!   (a server restarting), from its last checkpoint under a new epoch;
 //! - [`endpoint_source`], [`endpoint_publisher`]: an endpoint of `exactly-endpoint` on
 //!   JetStream — its input through a durable consumer acknowledged after the store commit
 //!   ([`NatsSource`]), its outbox published with the tail protocol ([`NatsPublisher`]);
@@ -85,6 +87,7 @@ pub mod engine_output;
 pub mod error;
 pub mod fence;
 pub mod generate;
+pub mod job_restart;
 pub mod job_run;
 pub mod lineage;
 pub mod naming;

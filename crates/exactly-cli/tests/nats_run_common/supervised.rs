@@ -55,6 +55,12 @@ impl Supervised {
         }
     }
 
+    /// The standard error of the current run so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(stderr_path(&self.dir, self.runs - 1))
+            .unwrap_or_else(|e| format!("(no standard error: {e})"))
+    }
+
     /// SIGKILL (exactly once needs no clean stop); returns how often it was restarted.
     pub fn stop(mut self) -> u32 {
         self.child.kill().unwrap();
