@@ -61,7 +61,22 @@ pub struct NatsBenchConfig {
     /// Transfers of the `run balances` comparison (0 skips it).
     #[cfg_attr(feature = "clap", arg(long, default_value_t = 200_000))]
     pub job_transfers: u64,
+    /// Durability classes to measure (`page-cache`, `fsync`; default: both).
+    #[cfg_attr(
+        feature = "clap",
+        arg(long, value_delimiter = ',', default_value = "page-cache,fsync")
+    )]
+    pub classes: Vec<String>,
+    /// Record sizes to measure, in bytes (default: 100 and 1024).
+    #[cfg_attr(
+        feature = "clap",
+        arg(long, value_delimiter = ',', default_value = "100,1024")
+    )]
+    pub record_bytes: Vec<usize>,
 }
+
+/// The durability classes the benchmark knows.
+const CLASS_NAMES: [&str; 2] = ["page-cache", "fsync"];
 
 impl Default for NatsBenchConfig {
     fn default() -> Self {
@@ -71,6 +86,8 @@ impl Default for NatsBenchConfig {
             window: 256,
             page_cache_url: "nats://127.0.0.1:4222".into(),
             job_transfers: 200_000,
+            classes: CLASS_NAMES.iter().map(|name| name.to_string()).collect(),
+            record_bytes: vec![100, 1024],
         }
     }
 }
@@ -195,6 +212,7 @@ pub fn run_nats_bench(
             "rounds, window and messages must be > 0".into(),
         ));
     }
+    check_grid(config)?;
     let temp = tempfile::tempdir().during("creating a temporary directory")?;
     let server =
         NatsServer::start_single(&temp.path().join("nats")).during("starting nats-server")?;
@@ -220,8 +238,11 @@ pub fn run_nats_bench(
         },
     ];
     let mut figures = Vec::new();
-    for class in &classes {
-        for record_bytes in [100usize, 1024] {
+    let chosen = classes
+        .iter()
+        .filter(|class| config.classes.iter().any(|name| name == class.name));
+    for class in chosen {
+        for &record_bytes in &config.record_bytes {
             for producers in [1usize, 4] {
                 let at = Point {
                     class,
@@ -247,6 +268,29 @@ pub fn run_nats_bench(
         publish: figures,
         jobs,
     })
+}
+
+/// Refuses a grid that names an unknown class, a record size of 0 or nothing at all.
+fn check_grid(config: &NatsBenchConfig) -> Result<(), BenchError> {
+    if let Some(unknown) = config
+        .classes
+        .iter()
+        .find(|name| !CLASS_NAMES.contains(&name.as_str()))
+    {
+        return Err(BenchError::Settings(format!(
+            "unknown durability class {unknown:?} (known: {})",
+            CLASS_NAMES.join(", ")
+        )));
+    }
+    if config.classes.is_empty() || config.record_bytes.is_empty() {
+        return Err(BenchError::Settings(
+            "at least one class and one record size are needed".into(),
+        ));
+    }
+    if config.record_bytes.contains(&0) {
+        return Err(BenchError::Settings("record sizes must be > 0".into()));
+    }
+    Ok(())
 }
 
 /// One point of the grid: class, record size, producers.

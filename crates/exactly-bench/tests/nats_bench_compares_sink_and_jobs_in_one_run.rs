@@ -29,6 +29,7 @@ fn sink_and_jobs_are_measured_beside_their_baselines() {
         window: 64,
         page_cache_url,
         job_transfers: 3_000,
+        ..NatsBenchConfig::default()
     };
     let report = run_nats_bench(&config, &mut |_| {}).unwrap();
     // 2 classes × 2 sizes × (2 producer counts × (NATS + log) + one sink row).
