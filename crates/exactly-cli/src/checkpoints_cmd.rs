@@ -17,7 +17,7 @@ pub struct CheckpointArgs {
     /// Store checkpoints in PostgreSQL (`postgres://user@host/db` or `host=… dbname=…`)
     /// instead of the log's state directory (the default).
     #[arg(long, value_name = "URL")]
-    pub(crate) checkpoints: Option<String>,
+    checkpoints: Option<String>,
     /// Schema of the checkpoint tables in PostgreSQL (created if missing).
     #[arg(long, default_value = "exactly_checkpoints")]
     checkpoint_schema: String,

@@ -109,7 +109,7 @@ struct JobArgs {
     checkpoints: CheckpointArgs,
     /// On NATS: how many consecutive runs may fail transiently (the server restarting, a
     /// request timing out) before the command gives up; each is started again in-process
-    /// from the last checkpoint under a new epoch, after 100 ms doubling up to 5 s. The
+    /// from the last checkpoint (same epoch), after 100 ms doubling up to 5 s. The
     /// count starts again after a run that committed a checkpoint. 1: exit on the first
     /// failure.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
@@ -244,9 +244,9 @@ fn configure(options: &mut RunOptions, args: &JobArgs, default_sink: SinkMode) {
     options.on_bad_input = args.on_bad_input;
 }
 
-/// Runs `job` on the NATS server(s) at `address`, started again in-process after a
-/// transient failure (`--restart-attempts`): a new epoch for every run (from the
-/// PostgreSQL checkpoint store, or counted in the locked local state directory).
+/// Runs `job` on the NATS server(s) at `address`, started again in-process (same epoch)
+/// after a transient failure (`--restart-attempts`): a new epoch for every process (from
+/// the PostgreSQL checkpoint store, or counted in the locked local state directory).
 fn run_on_nats(
     job: &Job,
     args: &JobArgs,
@@ -257,15 +257,11 @@ fn run_on_nats(
     create_state_dir(&state_dir)?;
     let mut options = RunOptions::in_state_dir(state_dir.clone(), args.guarantee);
     configure(&mut options, args, SinkMode::Idempotent);
-    // With local epochs the directory stays locked for every run of this process.
-    let _lock = match &args.checkpoints.checkpoints {
-        Some(_) => None,
-        None => Some(lock_state_dir(&state_dir)?),
-    };
-    let mut next_epoch = |options: &mut RunOptions| -> Result<u64, BoxError> {
-        match args.checkpoints.apply(job.name(), options)? {
-            Some(epoch) => Ok(epoch),
-            None => Ok(next_local_epoch(&state_dir)?),
+    let (epoch, _lock) = match args.checkpoints.apply(job.name(), &mut options)? {
+        Some(epoch) => (epoch, None),
+        None => {
+            let lock = lock_state_dir(&state_dir)?;
+            (next_local_epoch(&state_dir)?, Some(lock))
         }
     };
     let policy = ReconnectPolicy {
@@ -277,17 +273,15 @@ fn run_on_nats(
     let result = run_job_restarting(
         job,
         address,
-        &mut options,
+        epoch,
+        &options,
         &args.nats_topics,
         &policy,
-        &mut next_epoch,
         &mut WarnOnRestart,
     );
     progress.finish();
     print_summary(job, args, &options, &result?, rejected, started)
 }
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Tells the operator on stderr (logs are off by default) that a run failed and starts
 /// again in-process.

@@ -3,10 +3,17 @@
 //! A NATS server restarting, a cluster electing a new stream leader or a request timing
 //! out fails the run that met it ([`NatsJobError::is_transient`] says which failures a
 //! new attempt may cure). [`run_job_restarting`] then starts the job again in the same
-//! process, under a new epoch, after a capped exponential backoff: the new run restores
-//! the last checkpoint and resumes after the last output it finds at each sink
-//! partition's tail — exactly the recovery of a restarted process, so nothing is lost or
-//! doubled by restarting, and a supervisor is not needed for a server's restart.
+//! process, after a capped exponential backoff: the new run restores the last checkpoint
+//! and resumes after the last output it finds at each sink partition's tail — exactly the
+//! recovery of a restarted process, so nothing is lost or doubled by restarting, and a
+//! supervisor is not needed for a server's restart.
+//!
+//! The new run keeps the failed run's **epoch**: the failed run's threads have all ended
+//! when it returns, so the process is still the only writer under that epoch, and its
+//! own outputs at a tail are recognised by lineage id. Claiming a new epoch instead would
+//! be a takeover: a zombie (a process paused while another instance took the job over)
+//! whose first error after resuming is a timeout would take the job back. Keeping the
+//! epoch, it is fenced at its next checkpoint commit or tail read, which is permanent.
 //!
 //! The attempts are bounded ([`ReconnectPolicy::attempts_max`] consecutive failed runs)
 //! and counted again from one after a run that committed a checkpoint: a job that makes
@@ -20,12 +27,6 @@ use exactly_endpoint::serve::ReconnectPolicy;
 use exactly_engine::{Job, RunError, RunOptions, RunReport};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-
-/// Gives each run its epoch: called before every run (the first included). It may also
-/// reopen what the run needs with that epoch (a checkpoint store whose epochs rise per
-/// writer sets [`RunOptions::checkpoints`] again).
-pub type NextEpoch<'a> =
-    dyn FnMut(&mut RunOptions) -> Result<u64, Box<dyn std::error::Error + Send + Sync>> + 'a;
 
 /// What [`run_job_restarting`] reports on the way.
 pub trait RestartObserver {
@@ -59,25 +60,21 @@ pub fn restart_message(
 /// The default observer: a warning through `tracing`.
 impl RestartObserver for () {}
 
-/// Runs `job` on the server(s) at `address` like [`run_job`], starting it again after a
-/// transient failure (see the module documentation); `next_epoch` gives every run its
-/// epoch. Returns the report of the run that finished, or the error that ended the
-/// attempts: a permanent one at once, a transient one once `policy` is spent.
+/// Runs `job` on the server(s) at `address` under `epoch` like [`run_job`], starting it
+/// again (same epoch) after a transient failure (see the module documentation). Returns
+/// the report of the run that finished, or the error that ended the attempts: a permanent
+/// one at once, a transient one once `policy` is spent.
 pub fn run_job_restarting(
     job: &Job,
     address: &str,
-    options: &mut RunOptions,
+    epoch: u64,
+    options: &RunOptions,
     topic_options: &TopicOptions,
     policy: &ReconnectPolicy,
-    next_epoch: &mut NextEpoch<'_>,
     observer: &mut dyn RestartObserver,
 ) -> Result<RunReport, NatsJobError> {
     let mut failures = 0u32;
     loop {
-        let epoch = next_epoch(options).map_err(|source| NatsJobError::Epoch {
-            job: job.name().to_string(),
-            source,
-        })?;
         let checkpoint_before = options.status.last_checkpoint_id.load(Ordering::Relaxed);
         let error = match run_job(job, address, epoch, options, topic_options) {
             Ok(report) => return Ok(report),
@@ -110,7 +107,7 @@ impl NatsJobError {
         match self {
             Self::Connect { source, .. } | Self::Input { source, .. } => source.is_transient(),
             Self::Run { source, .. } => run_error_is_transient(source),
-            Self::Io { .. } | Self::Locked(_) | Self::BadEpoch { .. } | Self::Epoch { .. } => false,
+            Self::Io { .. } | Self::Locked(_) | Self::BadEpoch { .. } => false,
         }
     }
 }

@@ -66,14 +66,6 @@ pub enum NatsJobError {
         /// Why.
         source: NatsError,
     },
-    /// The next run's epoch could not be had (from the checkpoint store that counts them).
-    #[error("taking a new epoch for {job}")]
-    Epoch {
-        /// The job's name.
-        job: String,
-        /// Why.
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
     /// The job failed.
     #[error("running {job} (epoch {epoch})")]
     Run {

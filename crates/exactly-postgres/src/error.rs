@@ -41,9 +41,10 @@ impl ConnectError {
     }
 }
 
-/// Maps a driver error. A closed connection, an error without a server-side code, or a
-/// code of class 08 (connection exception) or 57 (operator intervention: the backend was
-/// terminated, the server is shutting down) means the connection is gone; the outcome of
+/// Maps a driver error. A closed connection, an error without a server-side code, a code
+/// of class 08 (connection exception) or 57 (operator intervention: the backend was
+/// terminated, the server is shutting down), or a FATAL error (the server ended the
+/// session) means the connection is gone; the outcome of
 /// an in-flight `COMMIT` is then unknown to us, which the inbox makes safe to retry.
 /// Otherwise the server refused the statement: its severity, code, message, detail and
 /// hint are kept.
@@ -66,13 +67,24 @@ pub(crate) fn store_error(error: postgres::Error) -> StoreError {
     mapped
 }
 
-/// Whether a driver error means the connection is gone (closed, no server-side code, or a
+/// Whether a driver error means the connection is gone (closed, no server-side code, a
 /// code of class 08 — connection exception — or 57 — operator intervention: the backend
-/// was terminated, the server is shutting down), not that the server refused a statement.
+/// was terminated, the server is shutting down —, or any error of severity FATAL or
+/// PANIC, after which the server ends the session: e.g. 25P03, a transaction left idle
+/// past `idle_in_transaction_session_timeout` because its process was paused), not that
+/// the server refused a statement. (Seen in the NATS zombie test: a job SIGSTOPped inside
+/// its checkpoint commit got "FATAL 25P03" back as a server error, not as a closed
+/// connection, on resuming, and gave up instead of retrying — where the retry finds the
+/// writer fenced. Which of the two forms the driver reports depends on timing, so no test
+/// here can force it.)
 pub(crate) fn connection_lost(error: &postgres::Error) -> bool {
     let lost = |code: &str| code.starts_with("08") || code.starts_with("57");
     match error.as_db_error() {
-        Some(db) => error.is_closed() || lost(db.code().code()),
+        Some(db) => {
+            error.is_closed()
+                || lost(db.code().code())
+                || matches!(db.severity(), "FATAL" | "PANIC")
+        }
         None => true,
     }
 }

@@ -102,8 +102,10 @@ pub(crate) fn connect_client(url: &str, application_name: &str) -> Result<Client
     }
     let timeout =
         format!("-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_TIMEOUT_MS}");
+    // The given options come last: a setting the user chose in the URL (their own
+    // idle-in-transaction timeout included) wins over this default.
     let options = match config.get_options() {
-        Some(given) => format!("{given} {timeout}"),
+        Some(given) => format!("{timeout} {given}"),
         None => timeout,
     };
     config.options(&options);

@@ -69,7 +69,7 @@ impl Cluster {
     /// A commit transaction: the fence, then its write, then `COMMIT`; `hold` is spent
     /// between the check and the write.
     fn commit(&self, worker: WorkerId, epoch: Epoch, hold: Duration) -> Result<(), CommitRefused> {
-        commit(&self.url, &self.schema, worker, epoch, hold, &|| {})
+        commit(&self.url, &self.schema, worker, epoch, hold, &|| {}).map(|_| ())
     }
 
     /// The commits written: (epoch, worker), in commit order.
@@ -97,7 +97,7 @@ fn commit(
     epoch: Epoch,
     hold: Duration,
     after_check: &dyn Fn(),
-) -> Result<(), CommitRefused> {
+) -> Result<Instant, CommitRefused> {
     let mut client = postgres::Client::connect(url, postgres::NoTls).unwrap();
     let mut tx = client.transaction().unwrap();
     check_commit_in(&mut tx, schema, JOB, worker, TASK, epoch)?;
@@ -108,8 +108,12 @@ fn commit(
         &[&(epoch.0 as i64), &(worker.0 as i64)],
     )
     .unwrap();
+    // Taken before COMMIT is sent: the row lock is released only by the COMMIT, so a
+    // takeover waiting on it is granted after this instant (a timestamp taken after
+    // `commit()` returns could come after the waiter's, by thread scheduling alone).
+    let commit_sent = Instant::now();
     tx.commit().unwrap();
-    Ok(())
+    Ok(commit_sent)
 }
 
 fn fenced(result: Result<(), CommitRefused>) -> (Epoch, Option<WorkerId>) {
@@ -201,8 +205,7 @@ fn takeover_waits_for_a_commit_in_progress(cluster: &mut Cluster) {
         commit(&url, &schema, b, Epoch(2), hold, &|| {
             checked_tx.send(()).unwrap()
         })
-        .unwrap();
-        Instant::now()
+        .unwrap()
     });
     checked_rx.recv().unwrap();
     // B's lease (acquired < SHORT_TTL_MS ago) expires by store time while B still commits.
