@@ -56,6 +56,7 @@
 //! of `runtime` depend on small shared modules, never on `runtime/mod.rs`.
 
 pub mod barrier;
+pub mod changes;
 pub mod clock;
 pub mod compact_key;
 pub mod generate;
@@ -64,6 +65,7 @@ pub mod job;
 pub mod jobs;
 pub mod key_group;
 pub mod operator;
+pub mod pipeline;
 pub mod runtime;
 mod spec;
 pub mod status_watch;
@@ -71,12 +73,14 @@ pub mod transfer_json;
 pub mod types;
 
 pub use barrier::{BarrierAligner, BarrierEvent, CheckpointId};
+pub use changes::Change;
 pub use clock::ClockTracker;
 pub use job::{
     log_topic, Job, JobBuilder, KeyedStream, LogTopic, Stage, Stream, KEY_GROUPS_DEFAULT,
 };
 pub use key_group::{key_group, key_group_of_hash, task_for_key_group, KeyGroupRange};
 pub use operator::PersistentTask;
+pub use pipeline::{Pipeline, PipelineError, PipelineReport, StageTopics};
 pub use runtime::{
     decode_audit, default_state_dir, journal_topic, read_status, read_status_in,
     sink_transactional_id, validate_job_name, BadInputPolicy, Checkpoints, DeadLetter, Input,

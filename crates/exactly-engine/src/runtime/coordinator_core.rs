@@ -38,7 +38,9 @@ pub struct CoordinatorConfig {
     pub checkpoint_interval_ms: u64,
     /// Also start a checkpoint after this many input records.
     pub checkpoint_every_records: Option<u64>,
-    /// Keep running at the end of the input.
+    /// Keep running at the end of the input: a drained input never ends the run (a job
+    /// following until its input ends is not `follow` here: its sources report drained
+    /// only once the input has ended).
     pub follow: bool,
 }
 
