@@ -2,9 +2,11 @@
 //! .key_by(…).aggregate(Sum).sink(log_topic("balances"))`.
 //!
 //! A job is a source, a chain of stateless steps (`map`, `filter`, `flat_map`) fused into
-//! the source tasks, at most one keyed stateful operator (`aggregate`, `window_aggregate`
-//! or a custom [`PersistentTask`]) behind a keyed edge, and a sink. Types are checked at
-//! build time; [`Job`] erases them so the runtime can hold any job.
+//! the source tasks, at most one keyed stateful operator (`aggregate`, `aggregate_changes`,
+//! `window_aggregate` or a custom [`PersistentTask`]) behind a keyed edge, optional `map`s
+//! of its outputs, and a sink. Types are checked at build time; [`Job`] erases them so the
+//! runtime can hold any job. Several keyed stages are a
+//! [`Pipeline`](crate::pipeline::Pipeline) of jobs.
 
 use crate::changes::{Change, ChangesOperator};
 use crate::operator::{
