@@ -154,3 +154,70 @@ impl<K: GroupKey, X, M: Monoid> KeyedOperator<K, (X, M::Value), Change<K, M::Val
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use exactly_core::Timestamp;
+    use exactly_state::Sum;
+
+    fn event(key: &str, value: i128) -> Event<String, ((), i128)> {
+        let key = key.to_string();
+        Event {
+            hash: crate::hashed_key::key_hash(&key),
+            group: crate::key_group::key_group(key.as_bytes(), 8),
+            key,
+            value: ((), value),
+            timestamp: Timestamp(0),
+        }
+    }
+
+    type Keyed = dyn KeyedOperator<String, ((), i128), Change<String, i128>>;
+
+    fn checkpoint(operator: &mut Keyed) -> Vec<Change<String, i128>> {
+        let mut out = Vec::new();
+        operator.on_checkpoint(&mut out);
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        out
+    }
+
+    fn change(key: &str, delta: i128, total: i128, sequence: u64) -> Change<String, i128> {
+        let key = key.to_string();
+        Change {
+            key,
+            delta,
+            total,
+            sequence,
+        }
+    }
+
+    #[test]
+    fn changes_carry_deltas_and_sequences_across_a_restore() {
+        let mut operator: Box<Keyed> = Box::new(ChangesOperator::new(Sum));
+        let mut out = Vec::new();
+        for (key, value) in [("a", 5), ("b", 2), ("a", -1)] {
+            operator.process(event(key, value), &mut out).unwrap();
+        }
+        assert!(out.is_empty(), "changes wait for the checkpoint");
+        let first = checkpoint(operator.as_mut());
+        assert_eq!(first, [change("a", 4, 4, 1), change("b", 2, 2, 1)]);
+        let again = checkpoint(operator.as_mut());
+        assert!(again.is_empty(), "nothing changed since");
+
+        let mut restored: Box<Keyed> = Box::new(ChangesOperator::new(Sum));
+        for (group, bytes) in operator.snapshot().unwrap() {
+            restored.restore(group, &bytes).unwrap();
+        }
+        restored.process(event("a", 10), &mut out).unwrap();
+        restored.process(event("c", 0), &mut out).unwrap();
+        let second = checkpoint(restored.as_mut());
+        assert_eq!(second, [change("a", 10, 14, 2), change("c", 0, 0, 1)]);
+    }
+
+    #[test]
+    fn snapshot_with_changes_pending_is_refused() {
+        let mut operator: Box<Keyed> = Box::new(ChangesOperator::new(Sum));
+        operator.process(event("a", 1), &mut Vec::new()).unwrap();
+        assert!(operator.snapshot().is_err());
+    }
+}

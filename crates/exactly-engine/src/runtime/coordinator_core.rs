@@ -51,7 +51,8 @@ pub struct Progress {
     pub now_ms: i64,
     /// Input records read so far in this run.
     pub records_in: u64,
-    /// Every source's last poll found nothing new.
+    /// Every source's last poll found nothing new, in a poll started when the input could
+    /// end the run (always without `follow`; with it, once `input_ended` was set).
     pub drained: bool,
     /// The run was asked to stop.
     pub stopping: bool,
