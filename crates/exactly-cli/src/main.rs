@@ -13,6 +13,7 @@ mod metrics_flag;
 mod nats_cmd;
 mod pipe_cmd;
 mod run_cmd;
+mod run_pipeline_cmd;
 mod serve_cmd;
 mod sim_cmd;
 

@@ -1,5 +1,6 @@
 //! `exactly run …`: the built-in stream jobs on the embedded log or on NATS JetStream
-//! (`balances`, `wordcount`, `window-count`), their status, and the balances check.
+//! (`balances`, `wordcount`, `window-count`), their status, and the balances check. The
+//! pipeline `balances-by-branch` (embedded log only) is in `run_pipeline_cmd.rs`.
 //! On NATS a job's checkpoints stay in `<dir>/.jobs/<job>` (or in PostgreSQL with
 //! `--checkpoints postgres://…`); its epochs are `exactly_nats::job_run`'s.
 
@@ -37,6 +38,9 @@ pub struct RunArgs {
 enum RunCommand {
     /// Account balances from transfers: each transfer debits `from` and credits `to`.
     Balances(JobArgs),
+    /// Branch totals from transfers: a two-stage pipeline (accounts, then branches)
+    /// joined by a repartition topic, each stage exactly once.
+    BalancesByBranch(crate::run_pipeline_cmd::BranchArgs),
     /// Word counts of text records (a per-key CountProcessor).
     Wordcount(JobArgs),
     /// Records per key per tumbling event-time window.
@@ -183,6 +187,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             let job = jobs::balances(&args.input, &args.output, rejected.clone());
             run_job(job, &args, Some(&rejected))
         }
+        RunCommand::BalancesByBranch(args) => crate::run_pipeline_cmd::run(&args),
         RunCommand::Wordcount(args) => {
             run_job(jobs::wordcount(&args.input, &args.output), &args, None)
         }

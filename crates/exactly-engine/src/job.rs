@@ -2,12 +2,15 @@
 //! .key_by(…).aggregate(Sum).sink(log_topic("balances"))`.
 //!
 //! A job is a source, a chain of stateless steps (`map`, `filter`, `flat_map`) fused into
-//! the source tasks, at most one keyed stateful operator (`aggregate`, `window_aggregate`
-//! or a custom [`PersistentTask`]) behind a keyed edge, and a sink. Types are checked at
-//! build time; [`Job`] erases them so the runtime can hold any job.
+//! the source tasks, at most one keyed stateful operator (`aggregate`, `aggregate_changes`,
+//! `window_aggregate` or a custom [`PersistentTask`]) behind a keyed edge, optional `map`s
+//! of its outputs, and a sink. Types are checked at build time; [`Job`] erases them so the
+//! runtime can hold any job. Several keyed stages are a
+//! [`Pipeline`](crate::pipeline::Pipeline) of jobs.
 
+use crate::changes::{Change, ChangesOperator};
 use crate::operator::{
-    AggregateOperator, PassThrough, PersistentTask, TaskOperator, WindowOperator,
+    AggregateOperator, MapOutputs, PassThrough, PersistentTask, TaskOperator, WindowOperator,
 };
 use crate::runtime::plan::{Chain, OperatorFactory, Plan, TypedPlan};
 use crate::spec::JobSpec;
@@ -367,11 +370,54 @@ impl<K: GroupKey, X: Send + 'static, V: Send + 'static> KeyedStream<K, (X, V)> {
     }
 }
 
-/// A keyed stream with its stateful operator; only a sink can follow.
+impl<K: GroupKey, X: Send + 'static, V: Send + 'static> KeyedStream<K, (X, V)> {
+    /// Like [`aggregate`](Self::aggregate), but each key changed in a checkpoint emits a
+    /// [`Change`]: the values applied since its previous change combined (the delta), its
+    /// new total and a per-key sequence number. What a stage sends on to a stage keyed
+    /// otherwise (see [`Pipeline`](crate::pipeline::Pipeline)).
+    pub fn aggregate_changes<M: Monoid<Value = V> + Clone>(
+        self,
+        monoid: M,
+    ) -> Stage<K, (X, V), Change<K, V>>
+    where
+        V: Serialize + DeserializeOwned,
+    {
+        Stage {
+            keyed: self,
+            operator: Arc::new(move || Box::new(ChangesOperator::new(monoid.clone()))),
+            route_by_partition: false,
+        }
+    }
+}
+
+/// A keyed stream with its stateful operator; a sink follows, after any number of `map`s.
 pub struct Stage<K, T, O> {
     keyed: KeyedStream<K, T>,
     operator: OperatorFactory<K, T, O>,
     route_by_partition: bool,
+}
+
+impl<K: GroupKey, T: Send + 'static, O: Send + 'static> Stage<K, T, O> {
+    /// Maps each output of the operator (e.g. re-keys it for the next stage of a
+    /// pipeline: the record key picks the output partition).
+    pub fn map<U: Send + 'static>(
+        self,
+        f: impl Fn(O) -> U + Send + Sync + 'static,
+    ) -> Stage<K, T, U> {
+        let inner = self.operator;
+        let map: Arc<dyn Fn(O) -> U + Send + Sync> = Arc::new(f);
+        Stage {
+            keyed: self.keyed,
+            operator: Arc::new(move || {
+                Box::new(MapOutputs {
+                    inner: inner(),
+                    map: map.clone(),
+                    scratch: Vec::new(),
+                })
+            }),
+            route_by_partition: self.route_by_partition,
+        }
+    }
 }
 
 impl<K: GroupKey, T: Send + 'static, O: OutputRecord> Stage<K, T, O> {

@@ -1,6 +1,6 @@
 //! Built-in jobs and their input: the bank `balances` job over generated transfers,
-//! `wordcount` and `window-count`. The CLI, the demo, the benchmarks and the tests all run
-//! these same definitions. [`check_balances`] checks the balances job's output against
+//! `wordcount` and `window-count`, and the two-stage pipeline `balances-by-branch`. The
+//! CLI, the demo, the benchmarks and the tests all run these same definitions. [`check_balances`] checks the balances job's output against
 //! its input ([`BalanceCheck`]); [`run_summary`] is the summary of a run as `exactly run`
 //! prints it.
 
@@ -13,9 +13,14 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
+mod by_branch;
 mod check;
 mod parse;
 mod summary;
+pub use by_branch::{
+    account_deltas, balances_by_branch, branch_of, branch_totals, BranchDelta, BALANCES_BY_BRANCH,
+    BRANCHES_DEFAULT,
+};
 pub use check::{
     check_balances, dead_lettered, for_each_committed, last_values, BalanceCheck, CheckError,
     CommittedRecords, EachRecord,

@@ -30,15 +30,19 @@
 //!   [`Windowed`], [`SourceRecord`]); a leaf module.
 //! - [`job`]: the builder ([`Job`], [`Stream`], [`KeyedStream`], [`Stage`]), sources and
 //!   sinks ([`log_topic`]).
-//! - [`operator`]: keyed operators and the [`PersistentTask`] trait for custom ones.
+//! - [`operator`]: keyed operators and the [`PersistentTask`] trait for custom ones;
+//!   [`changes`]: [`Change`], what `aggregate_changes` emits per key and checkpoint (delta,
+//!   total, sequence), for the next stage of a pipeline.
+//! - [`pipeline`]: [`Pipeline`], a chain of jobs (stages) joined by repartition topics,
+//!   each stage exactly once on its own; run with a thread per stage (`pipeline/run.rs`).
 //! - [`runtime`]: sources, keyed tasks, sinks and the checkpoint coordinator's driver on
 //!   threads; recovery; the typed, versioned [`runtime::Manifest`]; the transactional and
 //!   the idempotent (write-ahead) sink ([`RunOptions`] — including the clock that stamps
 //!   what a job writes —, [`SinkMode`], [`RunReport`], [`JobStatus`]).
 //! - [`status_watch`]: [`StatusWatch`](status_watch::StatusWatch), a running job's status
 //!   reported every interval from another thread (a progress display).
-//! - [`jobs`]: the built-in jobs (`balances`, `wordcount`, `window_count`), their generated
-//!   input and the balances check.
+//! - [`jobs`]: the built-in jobs (`balances`, `wordcount`, `window_count`), the two-stage
+//!   pipeline `balances_by_branch`, their generated input and the balances check.
 //! - [`compact_key`]: [`CompactKey`](compact_key::CompactKey), short text keys kept inline
 //!   (encoded like `String`s), the key of `balances`.
 //! - [`transfer_json`]: the typed fast path of the `balances` parse (the writer's exact
@@ -56,6 +60,7 @@
 //! of `runtime` depend on small shared modules, never on `runtime/mod.rs`.
 
 pub mod barrier;
+pub mod changes;
 pub mod clock;
 pub mod compact_key;
 pub mod generate;
@@ -64,6 +69,7 @@ pub mod job;
 pub mod jobs;
 pub mod key_group;
 pub mod operator;
+pub mod pipeline;
 pub mod runtime;
 mod spec;
 pub mod status_watch;
@@ -71,12 +77,14 @@ pub mod transfer_json;
 pub mod types;
 
 pub use barrier::{BarrierAligner, BarrierEvent, CheckpointId};
+pub use changes::Change;
 pub use clock::ClockTracker;
 pub use job::{
     log_topic, Job, JobBuilder, KeyedStream, LogTopic, Stage, Stream, KEY_GROUPS_DEFAULT,
 };
 pub use key_group::{key_group, key_group_of_hash, task_for_key_group, KeyGroupRange};
 pub use operator::PersistentTask;
+pub use pipeline::{Pipeline, PipelineError, PipelineReport, StageTopics};
 pub use runtime::{
     decode_audit, default_state_dir, journal_topic, read_status, read_status_in,
     sink_transactional_id, validate_job_name, BadInputPolicy, Checkpoints, DeadLetter, Input,

@@ -77,17 +77,17 @@ pub(crate) trait KeyedOperator<K, T, O>: Send {
     fn restore(&mut self, group: u32, bytes: &[u8]) -> Result<(), SnapshotError>;
 }
 
-fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, SnapshotError> {
+pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, SnapshotError> {
     // A user's `Serialize` impl may fail: that is an error, never an empty snapshot.
     postcard::to_allocvec(value).map_err(|e| SnapshotError::Encode(e.to_string()))
 }
 
-fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, SnapshotError> {
+pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, SnapshotError> {
     postcard::from_bytes(bytes).map_err(|e| SnapshotError::Decode(e.to_string()))
 }
 
 /// Groups `(group, key, value)` entries and encodes each group's list.
-fn snapshot_by_group<'a, K: Serialize + 'a, V: Serialize + 'a>(
+pub(crate) fn snapshot_by_group<'a, K: Serialize + 'a, V: Serialize + 'a>(
     entries: impl Iterator<Item = (u32, &'a K, &'a V)>,
 ) -> Result<Vec<(u32, Vec<u8>)>, SnapshotError> {
     let mut groups: BTreeMap<u32, Vec<(&K, &V)>> = BTreeMap::new();
@@ -113,6 +113,44 @@ impl<K, T: Send> KeyedOperator<K, T, T> for PassThrough {
     }
     fn restore(&mut self, _group: u32, _bytes: &[u8]) -> Result<(), SnapshotError> {
         Ok(())
+    }
+}
+
+/// Another operator whose outputs go through a function (`Stage::map`): e.g. a change
+/// re-keyed by the key of the next stage of a pipeline. State is the inner operator's.
+pub(crate) struct MapOutputs<K, T, O, U> {
+    pub inner: Box<dyn KeyedOperator<K, T, O>>,
+    pub map: std::sync::Arc<dyn Fn(O) -> U + Send + Sync>,
+    /// The inner operator's outputs of one call, before mapping (kept to reuse its buffer).
+    pub scratch: Vec<O>,
+}
+
+impl<K, T, O: Send, U> MapOutputs<K, T, O, U> {
+    fn drain_into(&mut self, out: &mut Vec<U>) {
+        out.extend(self.scratch.drain(..).map(&*self.map));
+    }
+}
+
+impl<K, T, O: Send, U> KeyedOperator<K, T, U> for MapOutputs<K, T, O, U> {
+    fn process(&mut self, event: Event<K, T>, out: &mut Vec<U>) -> Result<(), SnapshotError> {
+        let result = self.inner.process(event, &mut self.scratch);
+        self.drain_into(out);
+        result
+    }
+    fn on_clock(&mut self, clock: Timestamp, out: &mut Vec<U>) -> Result<(), SnapshotError> {
+        let result = self.inner.on_clock(clock, &mut self.scratch);
+        self.drain_into(out);
+        result
+    }
+    fn on_checkpoint(&mut self, out: &mut Vec<U>) {
+        self.inner.on_checkpoint(&mut self.scratch);
+        self.drain_into(out);
+    }
+    fn snapshot(&self) -> Result<Vec<(u32, Vec<u8>)>, SnapshotError> {
+        self.inner.snapshot()
+    }
+    fn restore(&mut self, group: u32, bytes: &[u8]) -> Result<(), SnapshotError> {
+        self.inner.restore(group, bytes)
     }
 }
 

@@ -26,7 +26,8 @@ pub(crate) struct Control {
     pub final_id: AtomicU64,
     /// Whether the final checkpoint also closes all windows (the input ended).
     pub final_closes: AtomicBool,
-    /// Per source: its last poll found nothing new.
+    /// Per source: its last poll found nothing new, and the input may end the run
+    /// (`RunOptions::may_end` held before that poll).
     pub drained: Vec<AtomicBool>,
     /// Set when any thread failed: everyone winds down.
     pub failed: AtomicBool,

@@ -103,7 +103,9 @@ fn execute<K: GroupKey, T: Send + 'static, O: OutputRecord>(
             sink_mode: ctx.options.sink_mode,
             checkpoint_interval_ms: ctx.options.checkpoint_interval_ms,
             checkpoint_every_records: ctx.options.checkpoint_every_records,
-            follow: ctx.options.follow,
+            // A job told when its input ends stops at its end like a bounded run: its
+            // sources report "drained" only once the input has ended (`may_end`).
+            follow: ctx.options.follow && ctx.options.input_ended.is_none(),
         };
         let core = CoordinatorCore::new(
             config,

@@ -38,7 +38,9 @@ pub struct CoordinatorConfig {
     pub checkpoint_interval_ms: u64,
     /// Also start a checkpoint after this many input records.
     pub checkpoint_every_records: Option<u64>,
-    /// Keep running at the end of the input.
+    /// Keep running at the end of the input: a drained input never ends the run (a job
+    /// following until its input ends is not `follow` here: its sources report drained
+    /// only once the input has ended).
     pub follow: bool,
 }
 
@@ -49,7 +51,8 @@ pub struct Progress {
     pub now_ms: i64,
     /// Input records read so far in this run.
     pub records_in: u64,
-    /// Every source's last poll found nothing new.
+    /// Every source's last poll found nothing new, in a poll started when the input could
+    /// end the run (always without `follow`; with it, once `input_ended` was set).
     pub drained: bool,
     /// The run was asked to stop.
     pub stopping: bool,

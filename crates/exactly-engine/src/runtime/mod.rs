@@ -100,6 +100,7 @@ impl RunOptions {
             checkpoint_interval_ms: 1000,
             checkpoint_every_records: None,
             follow: false,
+            input_ended: None,
             start_from_time_ms: None,
             state_dir,
             state_storage: Arc::new(exactly_core::StdStorage),

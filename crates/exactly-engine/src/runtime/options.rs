@@ -49,8 +49,17 @@ pub struct RunOptions {
     /// Also start a checkpoint after this many input records (tests use it to cut
     /// often and at data-dependent points).
     pub checkpoint_every_records: Option<u64>,
-    /// Keep running at the end of the input, waiting for more (until `stop`).
+    /// Keep running at the end of the input, waiting for more (until `stop`, or until
+    /// [`input_ended`](Self::input_ended) is set).
     pub follow: bool,
+    /// With `follow`: a flag another thread sets once nothing more will be appended to
+    /// the input (a pipeline sets it when the upstream stage has finished). From then on
+    /// the job reads its input to the end and stops there as a run without `follow` does
+    /// (its last checkpoint closes every window). A source counts the input as read to
+    /// its end only after a read that started once it had seen the flag set, so records
+    /// committed before the flag was set are never left behind. `None`: follow until
+    /// `stop`. Ignored without `follow`.
+    pub input_ended: Option<Arc<AtomicBool>>,
     /// Where a job that has no checkpoint yet starts in each input partition: at the first
     /// record at or after this time (ms since the Unix epoch, as the input defines a
     /// record's time: [`Input::position_at`](super::Input::position_at)); `None`: at the
@@ -86,6 +95,18 @@ impl std::fmt::Debug for RunOptions {
             .field("state_dir", &self.state_dir)
             .field("checkpoints", &self.checkpoints)
             .finish()
+    }
+}
+
+impl RunOptions {
+    /// Whether the end of the input may end the run now: always without `follow`; with
+    /// it, once [`input_ended`](Self::input_ended) is set.
+    pub(crate) fn may_end(&self) -> bool {
+        !self.follow
+            || self
+                .input_ended
+                .as_ref()
+                .is_some_and(|ended| ended.load(Ordering::SeqCst))
     }
 }
 

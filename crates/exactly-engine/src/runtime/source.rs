@@ -81,6 +81,9 @@ impl<K: GroupKey, T: Send + 'static, O> Source<'_, '_, K, T, O> {
                 std::thread::sleep(Duration::from_micros(100));
                 continue;
             }
+            // Read before the poll: only a poll that started after the input ended can
+            // tell that the input is read to its end.
+            let may_end = self.ctx.options.may_end();
             let read = self.poll(&mut cursors, &mut buffers)?;
             since_barrier += read as u64;
             if self.flush(&mut buffers).is_err() {
@@ -94,7 +97,7 @@ impl<K: GroupKey, T: Send + 'static, O> Source<'_, '_, K, T, O> {
                 }
             }
             if let Some(drained) = self.ctx.control.drained.get(self.index) {
-                drained.store(read == 0, Ordering::SeqCst);
+                drained.store(read == 0 && may_end, Ordering::SeqCst);
             }
             if read == 0 {
                 self.idle(&cursors)?;
