@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 mod by_branch;
 mod check;
 mod parse;
+mod rejected;
 mod summary;
 pub use by_branch::{
     account_deltas, balances_by_branch, branch_of, branch_totals, BranchDelta, BALANCES_BY_BRANCH,
@@ -26,12 +27,12 @@ pub use check::{
     CommittedRecords, EachRecord,
 };
 pub use parse::{parse_transfer, parse_transfer_compact};
+pub use rejected::Rejected;
 pub use summary::run_summary;
 
 /// The key a keyless record counts under in `window-count`.
 const KEYLESS: &str = "";
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 /// A money transfer, as `exactly gen transfers` writes it (JSON record value; the record
 /// key is the debited account).
@@ -92,18 +93,6 @@ pub fn reference_balances<'a>(
         *balances.entry(t.to.clone()).or_insert(0) += i128::from(t.amount);
     }
     balances
-}
-
-/// Counts input records a built-in job's parse step rejected (each goes to the job's
-/// dead-letter topic, or fails the job; none is skipped).
-#[derive(Clone, Debug, Default)]
-pub struct Rejected(pub Arc<AtomicU64>);
-
-impl Rejected {
-    /// Records rejected so far (replays count again).
-    pub fn count(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
-    }
 }
 
 /// `balances`: every transfer debits `from` and credits `to`; the output holds each

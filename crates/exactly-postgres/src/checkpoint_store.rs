@@ -24,6 +24,7 @@ use crate::checkpoint_schema::{
     check_epoch, claim_epoch, create_tables, lock_epoch, to_i64, valid_schema, EpochClaim, FORMAT,
 };
 use crate::checkpoint_session::{Attempt, PgSession};
+use crate::error::store_location;
 use exactly_core::Timestamp;
 use exactly_endpoint::serve::ReconnectPolicy;
 use exactly_state::{Checkpoint, CheckpointError, CheckpointStorage, Restored};
@@ -122,21 +123,7 @@ impl std::fmt::Debug for PostgresCheckpointStore {
 }
 
 fn location_of(config: &PgCheckpointConfig) -> String {
-    let database = config
-        .url
-        .parse::<postgres::Config>()
-        .ok()
-        .and_then(|c| c.get_dbname().map(str::to_string));
-    format!(
-        "postgresql database {} schema {} job {}",
-        match database.as_deref() {
-            Some(database) => database,
-            // The URL names none (or does not parse here; connecting reports why).
-            None => "(the server's default)",
-        },
-        config.schema,
-        config.job
-    )
+    store_location(&config.url, &config.schema, &config.job)
 }
 
 impl PostgresCheckpointStore {

@@ -118,3 +118,18 @@ fn describe_db(db: &DbError) -> String {
     }
     text
 }
+
+/// Where a store is, for errors and logs: database, schema and job — never the URL, which
+/// may carry a password.
+pub(crate) fn store_location(url: &str, schema: &str, job: &str) -> String {
+    let database = url
+        .parse::<postgres::Config>()
+        .ok()
+        .and_then(|c| c.get_dbname().map(str::to_string));
+    let database = match database.as_deref() {
+        Some(database) => database.to_string(),
+        // The URL names none (or does not parse here; connecting reports why).
+        None => "(the server's default)".to_string(),
+    };
+    format!("postgresql database {database} schema {schema} job {job}")
+}

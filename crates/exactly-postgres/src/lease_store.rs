@@ -34,6 +34,7 @@
 //! # }
 //! ```
 
+use crate::error::store_location;
 use crate::lease_error::{CommitRefused, Failure, LeaseStoreError};
 use crate::lease_ops;
 use crate::lease_schema::{create_tables, read_parts, register_job, StoreClock, Tables};
@@ -115,21 +116,7 @@ impl std::fmt::Debug for PgLeaseStore {
 /// Where the store is, for errors and logs: database, schema and job — never the URL,
 /// which may carry a password.
 fn location_of(config: &PgLeaseConfig) -> String {
-    let database = config
-        .url
-        .parse::<postgres::Config>()
-        .ok()
-        .and_then(|c| c.get_dbname().map(str::to_string));
-    format!(
-        "postgresql database {} schema {} job {}",
-        match database.as_deref() {
-            Some(database) => database,
-            // The URL names none (or does not parse here; connecting reports why).
-            None => "(the server's default)",
-        },
-        config.schema,
-        config.job
-    )
+    store_location(&config.url, &config.schema, &config.job)
 }
 
 /// The fixed clock as a `bigint`, or `None` for the server's clock.

@@ -5,12 +5,12 @@
 //! hop so that a duplicated or lost hop record changes a total: the result checks the hop.
 
 use super::parse::parse_transfer_compact;
-use super::Rejected;
+use super::rejected::Rejected;
+use crate::changes::Change;
 use crate::compact_key::CompactKey;
 use crate::job::{log_topic, Job};
 use crate::pipeline::{Pipeline, PipelineError, StageTopics};
 use crate::types::{OutputRecord, SourceRecord};
-use crate::Change;
 use exactly_state::{SnapshotError, Sum};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::Ordering;

@@ -11,7 +11,7 @@
 //! - A stage that fails (or panics) stops every stage; the first failure is the
 //!   pipeline's error, naming the stage.
 
-use super::{Pipeline, PipelineError, PipelineStage};
+use super::spec::{Pipeline, PipelineError, PipelineStage};
 use crate::runtime::{default_state_dir, Checkpoints, JobStatus, RunError, RunOptions, RunReport};
 use exactly_log::Log;
 use std::panic::{catch_unwind, AssertUnwindSafe};
