@@ -268,3 +268,22 @@ pub(crate) fn compute_unknown_tagged_fields_size(
     }
     Ok(total_size)
 }
+
+/// Vendored fix (exactly): records an unknown tagged field a decoder read, refusing a tag
+/// that does not fit the `i32` the map is keyed by (it became a negative key, which encodes
+/// back as other bytes) and a tag that appears twice (the second overwrote the first).
+/// Kafka's own decoder refuses both. Found by the `kafka_request` fuzz target: such a
+/// request did not survive decode → encode → decode unchanged.
+pub(crate) fn insert_unknown_tagged_field(
+    fields: &mut BTreeMap<i32, Bytes>,
+    tag: u32,
+    value: Bytes,
+) -> Result<()> {
+    let Ok(key) = i32::try_from(tag) else {
+        bail!("tagged field tag {tag} is out of range");
+    };
+    if fields.insert(key, value).is_some() {
+        bail!("tagged field {key} appears twice");
+    }
+    Ok(())
+}
