@@ -7,6 +7,7 @@ mod completions_cmd;
 mod demo_cmd;
 mod endpoint_cmd;
 mod gen_cmd;
+mod job_cmd;
 mod log_cmd;
 mod man_cmd;
 mod metrics_flag;
@@ -16,6 +17,7 @@ mod run_cmd;
 mod run_pipeline_cmd;
 mod serve_cmd;
 mod sim_cmd;
+mod worker_cmd;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
@@ -64,6 +66,10 @@ enum Command {
     Serve(serve_cmd::ServeArgs),
     /// NATS JetStream logs: `verify` counts records by lineage id (duplicates, gaps).
     Nats(nats_cmd::NatsArgs),
+    /// Join a distributed-jobs cluster and run its jobs' tasks (PostgreSQL + NATS).
+    Worker(worker_cmd::WorkerArgs),
+    /// Distributed jobs: submit, list, status, cancel.
+    Job(job_cmd::JobArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(completions_cmd::CompletionsArgs),
     /// Print the man page, or write one page per command with `--out-dir`.
@@ -179,6 +185,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Endpoint(args) => endpoint_cmd::run(args),
         Command::Serve(args) => serve_cmd::run(args),
         Command::Nats(args) => nats_cmd::run(args),
+        Command::Worker(args) => worker_cmd::run(args),
+        Command::Job(args) => job_cmd::run(args),
         Command::Completions(args) => completions_cmd::run(args, Cli::command()),
         Command::Man(args) => man_cmd::run(args, Cli::command()),
     }

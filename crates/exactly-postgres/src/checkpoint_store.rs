@@ -25,6 +25,9 @@ use crate::checkpoint_schema::{
 };
 use crate::checkpoint_session::{Attempt, PgSession};
 use crate::error::store_location;
+use crate::lease_error::CommitRefused;
+use crate::lease_store::check_commit_in;
+use exactly_cluster::{Epoch, TaskId, WorkerId};
 use exactly_core::Timestamp;
 use exactly_endpoint::serve::ReconnectPolicy;
 use exactly_state::{Checkpoint, CheckpointError, CheckpointStorage, Restored};
@@ -52,6 +55,26 @@ pub struct PgCheckpointConfig {
     pub chunk_bytes: usize,
     /// Reconnecting after a lost connection.
     pub reconnect: ReconnectPolicy,
+    /// A distributed job's task lease every commit must hold (checked in the commit's own
+    /// transaction); `None` for a job that is not a task of a distributed job.
+    pub lease: Option<LeaseFence>,
+}
+
+/// The task lease a checkpoint writer holds (see `docs/cluster.md`, "Commit check"): its
+/// commits are accepted only while it owns the task at `epoch` and the lease is live by
+/// the server's clock.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeaseFence {
+    /// Schema of the lease tables (`PgLeaseConfig::schema`).
+    pub schema: String,
+    /// The distributed job the task belongs to (the lease tables' job).
+    pub job: String,
+    /// The worker incarnation holding the lease.
+    pub worker: WorkerId,
+    /// The task.
+    pub task: TaskId,
+    /// The lease epoch.
+    pub epoch: Epoch,
 }
 
 impl PgCheckpointConfig {
@@ -67,6 +90,7 @@ impl PgCheckpointConfig {
             inline_bytes_max: 64 * 1024,
             chunk_bytes: 1024 * 1024,
             reconnect: ReconnectPolicy::default(),
+            lease: None,
         }
     }
 }
@@ -110,6 +134,7 @@ pub struct PostgresCheckpointStore {
     keep: usize,
     epoch: u64,
     inline_bytes_max: usize,
+    lease: Option<LeaseFence>,
     commit_hook: Mutex<Option<CommitHook>>,
 }
 
@@ -165,6 +190,7 @@ impl PostgresCheckpointStore {
             keep: config.keep.max(1),
             epoch,
             inline_bytes_max: config.inline_bytes_max,
+            lease: config.lease.clone(),
             commit_hook: Mutex::new(None),
         })
     }
@@ -199,6 +225,7 @@ impl PostgresCheckpointStore {
             keep: config.keep.max(1),
             epoch: 0,
             inline_bytes_max: config.inline_bytes_max,
+            lease: config.lease.clone(),
             commit_hook: Mutex::new(None),
         })
     }
@@ -270,6 +297,31 @@ impl PostgresCheckpointStore {
         Ok(hook(pid))
     }
 
+    /// The lease check of a distributed job's task, in the commit's transaction (the row
+    /// lock it takes orders this commit before any takeover of the task).
+    fn check_lease(&self, tx: &mut postgres::Transaction<'_>, id: i64) -> Result<(), Attempt> {
+        let Some(fence) = &self.lease else {
+            return Ok(());
+        };
+        let (worker, task, epoch) = (fence.worker, fence.task, fence.epoch);
+        match check_commit_in(tx, &fence.schema, &fence.job, worker, task, epoch) {
+            Ok(()) => Ok(()),
+            Err(CommitRefused::Lease(refusal)) => Err(CheckpointError::NotLeased {
+                location: self.session.location.clone(),
+                job: self.job.clone(),
+                id: id.unsigned_abs(),
+                reason: refusal.to_string(),
+            }
+            .into()),
+            // Lost connection or conflict: the session reconnects and runs the whole
+            // commit again, lease check included.
+            Err(CommitRefused::Store(error)) if error.is_transient() => {
+                Err(Attempt::Lost(error.to_string()))
+            }
+            Err(CommitRefused::Store(error)) => Err(self.session.backend(error.to_string()).into()),
+        }
+    }
+
     /// One attempt of the commit transaction (see the module documentation).
     fn commit_once(
         &self,
@@ -284,6 +336,7 @@ impl PostgresCheckpointStore {
         let mut tx = client.transaction()?;
         let stored_epoch = lock_epoch(&mut tx, schema, job, location)?;
         check_epoch(location, job, self.epoch, stored_epoch)?;
+        self.check_lease(&mut tx, id)?;
         // Read back: a lost attempt of this very write may have committed.
         let existing = tx.query_opt(
             &format!("SELECT body_sha256 FROM {schema}.checkpoints WHERE job = $1 AND id = $2"),

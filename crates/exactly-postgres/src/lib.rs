@@ -68,7 +68,8 @@ pub mod store_choice;
 pub use checkpoint_blobs::{BlobStore, Digest, PgBlobStore};
 pub use checkpoint_schema::EpochClaim;
 pub use checkpoint_store::{
-    CommitFault, CommitHook, PgCheckpointConfig, PostgresCheckpointStore, StoredCheckpoint,
+    CommitFault, CommitHook, LeaseFence, PgCheckpointConfig, PostgresCheckpointStore,
+    StoredCheckpoint,
 };
 pub use error::ConnectError;
 pub use lease_error::{CommitRefused, LeaseStoreError};

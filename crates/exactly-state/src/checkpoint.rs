@@ -130,6 +130,20 @@ pub enum CheckpointError {
         /// What is wrong.
         reason: String,
     },
+    /// The writer's lease on the job's task does not allow the commit: the task was taken
+    /// over at a newer epoch, released, or its lease expired (a distributed job's worker
+    /// that must stop). Nothing was written.
+    #[error("job {job:?}: the commit of checkpoint {id} in {location} is refused by the lease: {reason}")]
+    NotLeased {
+        /// Where the checkpoints are stored.
+        location: String,
+        /// The job.
+        job: String,
+        /// The checkpoint refused.
+        id: u64,
+        /// The lease's refusal.
+        reason: String,
+    },
     /// The checkpoint backend (a database, a server) failed or could not be reached, after
     /// the retries its reconnect policy allows.
     #[error("checkpoint store {location}: {reason}")]

@@ -230,6 +230,10 @@ impl Coordinator<'_, '_> {
                     return Err(RunError::Thread("all runtime threads ended early".into()))
                 }
             }
+            if self.ctx.options.halt.load(Ordering::SeqCst) {
+                // Asked to stop at once: no barrier, no manifest; the caller replays.
+                return Err(RunError::Halted);
+            }
             if self.ctx.failed() {
                 // The failing thread's error is on its way; wait for it briefly.
                 return match acks.recv_timeout(Duration::from_secs(5)) {

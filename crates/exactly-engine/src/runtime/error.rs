@@ -179,6 +179,10 @@ pub enum RunError {
     /// A runtime thread stopped unexpectedly.
     #[error("runtime thread failed: {0}")]
     Thread(String),
+    /// The run was halted ([`RunOptions::halt`](super::RunOptions::halt)): it stopped
+    /// without a last checkpoint, as asked.
+    #[error("halted without a last checkpoint, as asked")]
+    Halted,
     /// Reading an input other than the embedded log failed.
     #[error("reading input {input}")]
     Input {

@@ -109,6 +109,7 @@ impl RunOptions {
             read_batch_records: 4096,
             on_bad_input: BadInputPolicy::default(),
             stop: Arc::new(AtomicBool::new(false)),
+            halt: Arc::new(AtomicBool::new(false)),
             status: Arc::new(JobStatus::default()),
             clock: Arc::new(exactly_core::SystemClock),
         }

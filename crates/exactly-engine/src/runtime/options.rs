@@ -79,6 +79,13 @@ pub struct RunOptions {
     pub on_bad_input: BadInputPolicy,
     /// Set to stop a running job: it takes a last checkpoint and returns.
     pub stop: Arc<AtomicBool>,
+    /// Set to stop a running job at once, without a last checkpoint: the run returns
+    /// [`RunError::Halted`](super::RunError::Halted) within a few milliseconds, and whatever
+    /// it processed since its last checkpoint is replayed by the next run. For a worker
+    /// whose lease on the job's task is about to end: a checkpoint taken then could not
+    /// commit anyway, and the task must stop touching its outputs before the lease can
+    /// have expired.
+    pub halt: Arc<AtomicBool>,
     /// Live counters and clocks, for progress and status.
     pub status: Arc<JobStatus>,
     /// The wall clock that stamps what the job writes (outputs, audit records, journal

@@ -1,0 +1,263 @@
+//! Shared pieces of the `exactly worker` tests: a cluster schema of its own in the local
+//! PostgreSQL (dropped at the end), worker processes, `job submit` and `job status`, and an
+//! independent oracle for the distributed `balances-by-branch` job — reference balances
+//! and branch totals computed by the test from the input (its own FNV-1a, not the job's
+//! code), the route hop counted (two records per transfer, ids exact per writer), the
+//! accounts hop checked per account (change sequences 1..=n exactly once, each balance
+//! the previous plus the delta, deltas summing to the balance), and every branch's last
+//! total equal to its accounts' balances.
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use crate::nats_run_common::{assert_lineage_exact, exactly, read_all};
+use exactly_nats::NatsLog;
+use std::collections::BTreeMap;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+/// A schema of the local PostgreSQL for one test, dropped when the guard goes.
+pub struct Schema {
+    pub url: String,
+    pub name: String,
+}
+
+impl Schema {
+    pub fn new(url: &str, prefix: &str) -> Self {
+        let name = format!("{prefix}_{}", std::process::id());
+        let schema = Schema {
+            url: url.to_string(),
+            name,
+        };
+        schema.drop_now();
+        schema
+    }
+
+    fn drop_now(&self) {
+        let mut client = postgres::Client::connect(&self.url, postgres::NoTls).unwrap();
+        client
+            .batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name))
+            .unwrap();
+    }
+}
+
+impl Drop for Schema {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            self.drop_now();
+        }
+    }
+}
+
+/// `exactly worker` on the cluster, quiet.
+pub fn spawn_worker(pg: &str, schema: &str, nats: &str, state: &std::path::Path) -> Child {
+    exactly(&["worker", "--cluster", pg, "--schema", schema, "--log", nats])
+        .arg("--state-dir")
+        .arg(state)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Submits the distributed `balances-by-branch` job `name` over `transfers`.
+pub fn submit_by_branch(pg: &str, schema: &str, nats: &str, name: &str, key_groups: u32) {
+    let groups = key_groups.to_string();
+    let output = exactly(&[
+        "job",
+        "submit",
+        name,
+        "--cluster",
+        pg,
+        "--schema",
+        schema,
+        "--log",
+        nats,
+        "--kind",
+        "balances-by-branch",
+        "--input",
+        "transfers",
+        "--output",
+        "totals",
+        "--key-groups",
+        &groups,
+        "--param",
+        "branches=16",
+        "--checkpoint-interval-ms",
+        "200",
+    ])
+    .output()
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "job submit failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// `exactly job status --json`.
+pub fn status(pg: &str, schema: &str, nats: &str, name: &str) -> serde_json::Value {
+    let output = exactly(&[
+        "job",
+        "status",
+        name,
+        "--cluster",
+        pg,
+        "--schema",
+        schema,
+        "--log",
+        nats,
+        "--json",
+    ])
+    .output()
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "job status failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// `branch-<n:03>`, n = FNV-1a-64(account) mod branches (the documented function,
+/// written again here).
+pub fn branch(account: &str, branches: u64) -> String {
+    let mut hash: u64 = 14_695_981_039_346_656_037;
+    for byte in account.as_bytes() {
+        hash = (hash ^ u64::from(*byte)).wrapping_mul(1_099_511_628_211);
+    }
+    format!("branch-{:03}", hash % branches)
+}
+
+/// Balances summed from every transfer of `transfers`, and how many transfers.
+pub fn reference_balances(log: &NatsLog) -> (BTreeMap<String, i128>, u64) {
+    let mut balances = BTreeMap::new();
+    let input = read_all(log, "transfers");
+    for (_, record) in &input {
+        let v: serde_json::Value = serde_json::from_slice(&record.value).unwrap();
+        let amount = i128::from(v["amount"].as_i64().unwrap());
+        *balances
+            .entry(v["from"].as_str().unwrap().to_string())
+            .or_insert(0) -= amount;
+        *balances
+            .entry(v["to"].as_str().unwrap().to_string())
+            .or_insert(0) += amount;
+    }
+    (balances, input.len() as u64)
+}
+
+/// Branch totals of `balances`.
+pub fn reference_totals(balances: &BTreeMap<String, i128>) -> BTreeMap<String, i128> {
+    let mut totals = BTreeMap::new();
+    for (account, balance) in balances {
+        *totals.entry(branch(account, 16)).or_insert(0) += balance;
+    }
+    totals
+}
+
+/// Each branch's last total in `totals`.
+pub fn last_totals(log: &NatsLog) -> BTreeMap<String, i128> {
+    let mut last = BTreeMap::new();
+    for (_, record) in read_all(log, "totals") {
+        let v: serde_json::Value = serde_json::from_slice(&record.value).unwrap();
+        let value: i128 = v["value"].to_string().parse().unwrap();
+        last.insert(v["key"].as_str().unwrap().to_string(), value);
+    }
+    last
+}
+
+/// Waits (at most `limit`) until the output holds the reference totals; returns how long
+/// it took.
+pub fn wait_for_totals(
+    log: &NatsLog,
+    expected: &BTreeMap<String, i128>,
+    limit: Duration,
+) -> Duration {
+    let start = Instant::now();
+    loop {
+        if &last_totals(log) == expected {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < limit,
+            "the output did not reach the reference totals within {limit:?}: {:?} vs {expected:?}",
+            last_totals(log)
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// The whole oracle for job `name` with `source_partitions` input partitions and
+/// `key_groups` key groups (see the module documentation).
+pub fn assert_by_branch_exactly_once(
+    log: &NatsLog,
+    name: &str,
+    source_partitions: u32,
+    key_groups: u32,
+) {
+    let (balances, transfers) = reference_balances(log);
+    // Route hop: two records per transfer, ids exact per writer.
+    let mut routed = 0u64;
+    for unit in 0..source_partitions {
+        let topic = format!("{name}.route.from{unit}");
+        let records = read_all(log, &topic);
+        assert_lineage_exact(&topic, &records);
+        routed += records.len() as u64;
+    }
+    assert_eq!(
+        routed,
+        2 * transfers,
+        "route hop: not two records per transfer"
+    );
+    // Accounts hop: per account, sequences 1..=n once each, balances chained.
+    let mut changes: BTreeMap<String, Vec<(u64, i128, i128)>> = BTreeMap::new();
+    for unit in 0..key_groups {
+        let topic = format!("{name}.accounts.from{unit}");
+        let records = read_all(log, &topic);
+        assert_lineage_exact(&topic, &records);
+        for (_, record) in records {
+            let v: serde_json::Value = serde_json::from_slice(&record.value).unwrap();
+            let account = v["account"].as_str().unwrap().to_string();
+            assert_eq!(v["branch"].as_str().unwrap(), branch(&account, 16));
+            let delta: i128 = v["delta"].to_string().parse().unwrap();
+            let balance: i128 = v["balance"].to_string().parse().unwrap();
+            changes.entry(account).or_default().push((
+                v["sequence"].as_u64().unwrap(),
+                delta,
+                balance,
+            ));
+        }
+    }
+    for (account, mut list) in changes {
+        list.sort_unstable();
+        let mut running = 0i128;
+        for (index, (sequence, delta, balance)) in list.iter().enumerate() {
+            assert_eq!(
+                *sequence,
+                index as u64 + 1,
+                "account {account}: change sequences not 1..=n once each"
+            );
+            running += delta;
+            assert_eq!(
+                *balance, running,
+                "account {account}: change {sequence}'s balance is not the sum of deltas"
+            );
+        }
+        assert_eq!(
+            Some(&running),
+            balances.get(&account),
+            "account {account}: deltas do not sum to its balance"
+        );
+    }
+    let totals = read_all(log, "totals");
+    assert_lineage_exact("totals", &totals);
+    assert_eq!(
+        last_totals(log),
+        reference_totals(&balances),
+        "branch totals differ"
+    );
+}
