@@ -1,8 +1,9 @@
 //! Hosts on one machine, end to end: four network namespaces on a bridge, a 3-node
 //! JetStream cluster on hosts 0–2, a node SIGKILLed (the real `nats-server`, in its
-//! namespace) and restarted on its store, host 0's link cut while R3 publishes go on
-//! through the other two nodes, then restored; PostgreSQL (loopback only) reached from
-//! host 3 through the forwarder on the gateway, and not while host 3's link is down.
+//! namespace) and restarted on its store, host 0 (made the stream's leader) cut while R3
+//! publishes go on through the other two nodes, then restored; PostgreSQL (loopback only)
+//! reached from host 3 through the forwarder on the gateway, and not while host 3's link
+//! is down.
 //!
 //! Needs root and the pinned nats-server (`. .ci/setup-nats`); fails, never skips,
 //! without them. Everything it creates is removed by guards even when it fails.
@@ -82,6 +83,8 @@ fn cut_host_0_and_publish_through_the_others(
         greets_from(host3, node0),
         "host 3 reaches n0 before the cut"
     );
+    // The cut takes the stream's leader: the others must elect one before they ack.
+    runtime.block_on(move_stream_leader_to(cluster, 0));
     let cut = LinkCut::new(host0);
     assert!(!host0.is_link_up().unwrap());
     assert!(
@@ -94,7 +97,12 @@ fn cut_host_0_and_publish_through_the_others(
     );
     assert!(greets_from(host3, node1), "host 3 lost n1 when n0 was cut");
 
+    let started = Instant::now();
     *published += runtime.block_on(publish_range(&cluster.url_of(&[1, 2]), 20..40));
+    println!(
+        "20 R3 publishes with n0 (the leader) cut: {:?}",
+        started.elapsed()
+    );
     let leader = wait_for("a stream leader on n1 or n2", ELECTION_MS, || {
         cluster.stream_leader(STREAM).filter(|&i| i != 0)
     });
@@ -112,6 +120,23 @@ fn cut_host_0_and_publish_through_the_others(
         let replica = view.streams.into_iter().find(|s| s.name == STREAM)?;
         (replica.messages == *published).then_some(())
     });
+}
+
+/// Asks the stream's leader to step down in favour of node `index` until it leads.
+async fn move_stream_leader_to(cluster: &NetnsNatsCluster, index: usize) {
+    let client = connect(&cluster.url()).await.client();
+    let subject = format!("$JS.API.STREAM.LEADER.STEPDOWN.{STREAM}");
+    let body = format!(r#"{{"placement":{{"preferred":"n{index}"}}}}"#);
+    let deadline = Instant::now() + Duration::from_millis(ELECTION_MS);
+    while cluster.stream_leader(STREAM) != Some(index) {
+        assert!(
+            Instant::now() < deadline,
+            "n{index} did not become {STREAM}'s leader"
+        );
+        // An error (no leader right now, say) is answered by the next round.
+        let _ = client.request(subject.clone(), body.clone().into()).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 /// `psql` on host 3 reaches the loopback-only PostgreSQL through a forwarder on the
