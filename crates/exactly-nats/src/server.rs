@@ -4,11 +4,16 @@
 //!
 //! The binary is the official server (≥ 2.10), found through `EXACTLY_NATS_SERVER_BIN`
 //! (set by the CI's setup script), else `/opt/exactly-venv-nats/bin/nats-server`.
+//!
+//! [`NatsServer::start_with_config`] takes any address and a [`Launcher`], so a server can
+//! run elsewhere than on loopback, e.g. inside a network namespace (`exactly-testkit`'s
+//! `netns` hosts), and still be killed, paused and restarted here.
 
 use std::io::Read;
-use std::net::{TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Environment variable naming the nats-server binary.
@@ -71,12 +76,18 @@ pub fn free_port() -> Result<u16, ServerError> {
     Ok(port)
 }
 
+/// Builds the command that starts the server binary (its arguments are added after):
+/// `Command::new(binary)` by default; a wrapper that *execs* the binary (such as
+/// `nsenter --net=…`) keeps kill and pause reaching the server itself.
+pub type Launcher = Arc<dyn Fn(&Path) -> Command + Send + Sync>;
+
 /// One nats-server process with its configuration file and store.
 pub struct NatsServer {
     binary: PathBuf,
     config: PathBuf,
     log: PathBuf,
-    port: u16,
+    addr: SocketAddr,
+    launcher: Launcher,
     child: Option<Child>,
 }
 
@@ -90,14 +101,30 @@ impl NatsServer {
             "server_name: n0\nlisten: 127.0.0.1:{port}\n\
              jetstream {{\n  store_dir: {store:?}\n  sync_interval: always\n}}\n"
         );
-        Self::start_with_config(dir, "n0", port, &config)
+        Self::start_on_loopback(dir, "n0", port, &config)
     }
 
-    fn start_with_config(
+    fn start_on_loopback(
         dir: &Path,
         name: &str,
         port: u16,
         config: &str,
+    ) -> Result<Self, ServerError> {
+        let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
+        let direct: Launcher = Arc::new(|binary: &Path| Command::new(binary));
+        Self::start_with_config(dir, name, addr, config, direct)
+    }
+
+    /// Starts the server with the configuration text `config` (written to
+    /// `dir/<name>.conf`, logging to `dir/<name>.log`), launched by `launcher`; `addr` is
+    /// the client address `config` makes it listen on, where readiness is checked and
+    /// [`NatsServer::url`] points.
+    pub fn start_with_config(
+        dir: &Path,
+        name: &str,
+        addr: SocketAddr,
+        config: &str,
+        launcher: Launcher,
     ) -> Result<Self, ServerError> {
         std::fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
         let config_path = dir.join(format!("{name}.conf"));
@@ -107,7 +134,8 @@ impl NatsServer {
             binary: server_binary()?,
             config: config_path,
             log: dir.join(format!("{name}.log")),
-            port,
+            addr,
+            launcher,
             child: None,
         };
         server.spawn()?;
@@ -121,7 +149,7 @@ impl NatsServer {
             .open(&self.log)
             .map_err(io(format!("opening {}", self.log.display())))?;
         let log_err = log.try_clone().map_err(io("duplicating the log file"))?;
-        let child = Command::new(&self.binary)
+        let child = (self.launcher)(&self.binary)
             .arg("-c")
             .arg(&self.config)
             .stdin(Stdio::null())
@@ -137,13 +165,13 @@ impl NatsServer {
     pub fn wait_ready(&self, timeout_ms: u64) -> Result<(), ServerError> {
         let deadline = Instant::now() + Duration::from_millis(timeout_ms);
         while Instant::now() < deadline {
-            if greets(self.port) {
+            if greets(self.addr) {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(50));
         }
         Err(ServerError::NotReady {
-            port: self.port,
+            port: self.addr.port(),
             timeout_ms,
             log: self.log.display().to_string(),
         })
@@ -151,12 +179,17 @@ impl NatsServer {
 
     /// Its client port.
     pub fn port(&self) -> u16 {
-        self.port
+        self.addr.port()
     }
 
-    /// `nats://127.0.0.1:<port>`.
+    /// Its client address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `nats://<ip>:<port>` (`127.0.0.1` unless started elsewhere).
     pub fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
+        format!("nats://{}", self.addr)
     }
 
     /// Its process id, while running.
@@ -217,8 +250,9 @@ impl Drop for NatsServer {
     }
 }
 
-fn greets(port: u16) -> bool {
-    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+fn greets(addr: SocketAddr) -> bool {
+    // Bounded: an unreachable address (a cut link) would otherwise hang in SYN retries.
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(500)) else {
         return false;
     };
     if stream
@@ -256,7 +290,7 @@ impl NatsCluster {
                  cluster {{\n  name: exactly\n  listen: 127.0.0.1:{route_port}\n  routes: [{}]\n}}\n",
                 routes.join(", ")
             );
-            nodes.push(NatsServer::start_with_config(dir, &name, *port, &config)?);
+            nodes.push(NatsServer::start_on_loopback(dir, &name, *port, &config)?);
         }
         Ok(NatsCluster { nodes })
     }

@@ -24,6 +24,19 @@
 //! - [`cli`]: what tests of a binary share: commands without input, output as text,
 //!   seeds from the environment (printed), free local ports, directory trees.
 //!
+//! Hosts on one machine, for chaos tests with real network faults (root needed; topology
+//! and debugging leftovers in `docs/netns.md`):
+//! - [`netns`]: [`Hosts`], network namespaces on one bridge (host `i` at
+//!   10.231.0.(10+i), the gateway at 10.231.0.1), commands run inside a host
+//!   ([`Host::command`]), links cut and restored, everything removed on drop or by
+//!   [`cleanup_stale`] after a killed run; `netns_ip`: the `ip` commands, failing with
+//!   [`NetnsError`];
+//! - [`tcp_forward`]: [`TcpForwarder`], a bounded TCP forwarder so hosts reach loopback-only
+//!   services (PostgreSQL) through the gateway;
+//! - [`netns_nats`]: [`NetnsNatsCluster`], one `nats-server` per host (JetStream,
+//!   `sync_interval: always`), nodes SIGKILLed and restarted on their store, leaders read
+//!   through [`nats_monitor`] (the servers' monitoring ports).
+//!
 //! ```no_run
 //! use exactly_testkit::KillLoop;
 //! use std::process::Command;
@@ -50,9 +63,18 @@ pub mod cli;
 pub mod demo;
 pub mod demo_report;
 pub mod kill_loop;
+pub mod nats_monitor;
+pub mod netns;
+mod netns_ip;
+pub mod netns_nats;
 pub mod producer_audit;
 pub mod producer_demo;
 pub mod supervised;
+pub mod tcp_forward;
 
 pub use kill_loop::{wait_or_kill, KillLoop, KillLoopError, KillReport};
+pub use netns::{cleanup_stale, Host, Hosts};
+pub use netns_ip::NetnsError;
+pub use netns_nats::NetnsNatsCluster;
 pub use supervised::Supervised;
+pub use tcp_forward::TcpForwarder;
