@@ -26,8 +26,8 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use std::time::{Duration, Instant};
 use worker_common::{
-    assert_by_branch_exactly_once, reference_balances, reference_totals, spawn_worker, status,
-    submit_by_branch, wait_for_totals, Schema,
+    assert_by_branch_exactly_once, assert_lease_history, reference_balances, reference_totals,
+    spawn_worker, status, submit_by_branch, wait_for_totals, Schema,
 };
 
 const WORKERS: usize = 3;
@@ -94,6 +94,12 @@ fn workers_killed_with_sigkill_keep_the_job_exactly_once() {
         worker.wait().unwrap();
     }
     assert_by_branch_exactly_once(&log, "bank", 4, 4);
+    let takeovers = assert_lease_history(&pg, &name, "bank");
+    println!("{takeovers} takeovers in the lease history");
+    assert!(
+        takeovers > 0,
+        "no task ever changed owner: the kills missed"
+    );
     let tasks = view["tasks"].as_array().unwrap();
     assert_eq!(tasks.len(), 12);
     for task in tasks {

@@ -43,6 +43,7 @@ pub(crate) struct Tables {
     pub jobs: String,
     pub members: String,
     pub tasks: String,
+    pub history: String,
 }
 
 impl Tables {
@@ -51,6 +52,7 @@ impl Tables {
             jobs: format!("{schema}.cluster_jobs"),
             members: format!("{schema}.cluster_members"),
             tasks: format!("{schema}.cluster_tasks"),
+            history: format!("{schema}.cluster_task_history"),
         }
     }
 }
@@ -79,7 +81,14 @@ fn ddl(schema: &str) -> String {
              epoch bigint NOT NULL DEFAULT 0 CHECK (epoch >= 0),
              expires_ms bigint NOT NULL DEFAULT 0 CHECK (expires_ms >= 0),
              released boolean NOT NULL DEFAULT false,
-             PRIMARY KEY (job, task));"
+             PRIMARY KEY (job, task));
+         CREATE TABLE IF NOT EXISTS {schema}.cluster_task_history (
+             job text NOT NULL,
+             task bigint NOT NULL,
+             epoch bigint NOT NULL CHECK (epoch > 0),
+             owner bigint NOT NULL,
+             granted_ms bigint NOT NULL,
+             PRIMARY KEY (job, task, epoch));"
     )
 }
 

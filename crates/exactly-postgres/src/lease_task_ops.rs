@@ -11,6 +11,35 @@ use crate::lease_scope::{disagree, sql_ms, ttl_ok, Scope};
 use exactly_cluster::{Epoch, LeaseError, TaskId, TaskLease, WorkerId};
 use postgres::Transaction;
 
+/// Appends a new epoch's grant to the task's history (the lease history an audit reads).
+/// Its key is (job, task, epoch) and nothing ever updates it, so the database itself
+/// refuses a second owner of one epoch: such an insert fails the acquire instead of
+/// being recorded.
+fn record_grant(
+    tx: &mut Transaction<'_>,
+    scope: Scope<'_>,
+    worker: WorkerId,
+    task: TaskId,
+    epoch: Epoch,
+    now_ms: u64,
+) -> Result<(), Failure> {
+    tx.execute(
+        &format!(
+            "INSERT INTO {history} (job, task, epoch, owner, granted_ms)
+             VALUES ($1, $2, $3, $4, $5)",
+            history = scope.tables.history
+        ),
+        &[
+            &scope.job,
+            &task_sql(task),
+            &bits_sql(epoch.0),
+            &worker_sql(worker),
+            &sql_ms(now_ms)?,
+        ],
+    )?;
+    Ok(())
+}
+
 pub(crate) fn acquire(
     tx: &mut Transaction<'_>,
     scope: Scope<'_>,
@@ -57,11 +86,13 @@ pub(crate) fn acquire(
         ],
     )?;
     match (granted, before.owner) {
-        (Some(row), _) => Ok(Ok(Epoch(non_negative(
-            row.try_get(0)?,
-            "cluster_tasks",
-            "epoch",
-        )?))),
+        (Some(row), _) => {
+            let epoch = Epoch(non_negative(row.try_get(0)?, "cluster_tasks", "epoch")?);
+            if epoch != before.epoch {
+                record_grant(tx, scope, worker, task, epoch, now_ms)?;
+            }
+            Ok(Ok(epoch))
+        }
         (None, Some(owner)) if owner != worker && before.is_live(now_ms) => {
             Ok(Err(LeaseError::Held {
                 task,

@@ -6,7 +6,7 @@
 
 use crate::spec::{JobSpec, SpecError};
 use exactly_engine::jobs::{branch_of, parse_transfer_compact, BranchDelta, Rejected};
-use exactly_engine::{Change, Job, SourceRecord, StageTopics};
+use exactly_engine::{log_topic, Change, Job, SourceRecord, StageTopics};
 use exactly_state::Sum;
 use serde::Deserialize;
 use std::sync::atomic::Ordering;
@@ -67,7 +67,9 @@ impl JobKinds for BuiltInJobs {
 }
 
 /// Stage `route` of both built-in kinds: each transfer → `(from, −amount)` and
-/// `(to, +amount)`, keyed by account (`{"key":account,"value":amount}`).
+/// `(to, +amount)`, keyed by account (`{"key":account,"value":amount}`). It audits what
+/// it applied to `<output>.audit` (each input record's lineage, with its outputs' own
+/// checkpoint), so an auditor can count every transfer's application — R and UR.
 fn route_transfers(topics: &StageTopics, rejected: Rejected) -> Job {
     Job::new("route-transfers")
         .source(topics.input.clone())
@@ -77,6 +79,7 @@ fn route_transfers(topics: &StageTopics, rejected: Rejected) -> Job {
             })
         })
         .sink(topics.output.clone())
+        .audit(log_topic(&format!("{}.audit", topics.output.name)))
 }
 
 /// A routed `{"key":account,"value":amount}` record.

@@ -260,4 +260,96 @@ pub fn assert_by_branch_exactly_once(
         reference_totals(&balances),
         "branch totals differ"
     );
+    let (r, ur) = audit_r_ur(log, name, source_partitions);
+    println!("audit: R = {r}, UR = {ur}");
+    assert!(r == 1.0 && ur == 1.0, "audit: R = {r}, UR = {ur}");
+    for unit in 0..source_partitions {
+        assert_epochs_never_go_back(log, &format!("{name}.route.from{unit}"));
+    }
+    for unit in 0..key_groups {
+        assert_epochs_never_go_back(log, &format!("{name}.accounts.from{unit}"));
+    }
+    assert_epochs_never_go_back(log, "totals");
+}
+
+/// R and UR of the route stage from its audit: every input transfer's two applications
+/// (debit, credit) counted. R: the share applied at least once; UR: the share of
+/// applications that were the first of their kind.
+pub fn audit_r_ur(log: &NatsLog, name: &str, source_partitions: u32) -> (f64, f64) {
+    let mut counts: BTreeMap<(u32, u64, u32), u32> = BTreeMap::new();
+    for (partition, record) in read_all(log, "transfers") {
+        for index in 0..2 {
+            counts.insert((partition, record.sequence - 1, index), 0);
+        }
+    }
+    let mut applied = 0u64;
+    for unit in 0..source_partitions {
+        let topic = format!("{name}.route.from{unit}.audit");
+        let records = read_all(log, &topic);
+        assert_lineage_exact(&topic, &records);
+        for (_, record) in records {
+            for lineage in exactly_engine::decode_audit(&record.value).unwrap() {
+                // A route task's input is one partition: its lineage says partition 0.
+                assert_eq!(lineage.partition, 0, "{topic}: {lineage:?}");
+                let key = (unit, lineage.offset, lineage.index);
+                let count = counts
+                    .get_mut(&key)
+                    .unwrap_or_else(|| panic!("{topic} names {key:?}, not an input transfer"));
+                *count += 1;
+                applied += 1;
+            }
+        }
+    }
+    let delivered = counts.values().filter(|c| **c >= 1).count() as f64;
+    let r = delivered / counts.len().max(1) as f64;
+    let ur = if applied == 0 {
+        1.0
+    } else {
+        delivered / applied as f64
+    };
+    (r, ur)
+}
+
+/// Along every partition of `topic`, the writers' epochs never go down: no writer wrote
+/// after its successor had (a zombie's late publish would).
+pub fn assert_epochs_never_go_back(log: &NatsLog, topic: &str) {
+    let mut last: BTreeMap<u32, u64> = BTreeMap::new();
+    for (partition, record) in read_all(log, topic) {
+        let epoch = record
+            .epoch
+            .unwrap_or_else(|| panic!("{topic}/{partition} seq {} has no epoch", record.sequence));
+        let previous = last.insert(partition, epoch).unwrap_or(0);
+        assert!(
+            epoch >= previous,
+            "{topic}/{partition} seq {}: epoch {epoch} after {previous}",
+            record.sequence
+        );
+    }
+}
+
+/// From the lease history: every task's epochs were granted 1..=n, each once, and the
+/// last is the task's current epoch. Returns the takeovers (grants beyond the first).
+pub fn assert_lease_history(pg: &str, schema: &str, job: &str) -> u64 {
+    let mut client = postgres::Client::connect(pg, postgres::NoTls).unwrap();
+    let query = |client: &mut postgres::Client, table: &str| -> Vec<(i64, i64)> {
+        let sql =
+            format!("SELECT task, epoch FROM {schema}.{table} WHERE job = $1 ORDER BY task, epoch");
+        let rows = client.query(&sql, &[&job]).unwrap();
+        rows.iter().map(|row| (row.get(0), row.get(1))).collect()
+    };
+    let mut granted: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    for (task, epoch) in query(&mut client, "cluster_task_history") {
+        granted.entry(task).or_default().push(epoch);
+    }
+    let mut takeovers = 0;
+    for (task, epoch) in query(&mut client, "cluster_tasks") {
+        let expected: Vec<i64> = (1..=epoch).collect();
+        let history = granted.get(&task).cloned().unwrap_or_default();
+        assert_eq!(
+            history, expected,
+            "task {task}: epochs granted are not 1..={epoch} once each"
+        );
+        takeovers += (epoch - 1).max(0) as u64;
+    }
+    takeovers
 }
