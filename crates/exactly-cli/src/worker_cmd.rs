@@ -59,6 +59,6 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<()> {
     let mut worker = Worker::connect(config)?;
     eprintln!("worker {:016x} joined", worker.id().0);
     let never = AtomicBool::new(false);
-    worker.run(&BuiltInJobs, &never)?;
+    worker.run(std::sync::Arc::new(BuiltInJobs), &never)?;
     Ok(())
 }

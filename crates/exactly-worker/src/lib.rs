@@ -14,6 +14,7 @@
 //! - [`plan`]: [`JobPlan`], tasks and topic names (pure);
 //! - [`jobs`]: [`DistributedJob`], [`JobKinds`] and the built-in kinds;
 //! - [`catalog`]: [`Catalog`], the jobs of a cluster in PostgreSQL;
+//! - [`catalog_watch`]: the catalog polled, and new jobs prepared, off the main loop;
 //! - [`input_select`]: partitions of several topics read as one input;
 //! - [`output_guard`]: the last stage's task writes only its own output partition;
 //! - [`task_run`]: one task running on a thread, restarted while its lease lasts;
@@ -26,6 +27,7 @@
 //! ```no_run
 //! use exactly_worker::{BuiltInJobs, Worker, WorkerConfig};
 //! use std::sync::atomic::AtomicBool;
+//! use std::sync::Arc;
 //!
 //! let config = WorkerConfig {
 //!     cluster_url: "postgres://postgres@127.0.0.1/test".into(),
@@ -37,11 +39,12 @@
 //! };
 //! let mut worker = Worker::connect(config)?;
 //! let stop = AtomicBool::new(false); // set it (e.g. from a signal handler) to leave
-//! worker.run(&BuiltInJobs, &stop)?;
+//! worker.run(Arc::new(BuiltInJobs), &stop)?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 pub mod catalog;
+pub mod catalog_watch;
 pub mod driver;
 pub mod input_select;
 pub mod jobs;

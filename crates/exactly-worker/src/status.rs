@@ -131,11 +131,16 @@ pub fn job_status(
     let table = leases
         .snapshot()
         .map_err(|e| store_error("the lease table", e.to_string()))?;
-    let now_ms = server_now_ms(cluster_url).map_err(|e| store_error("the clock", e))?;
+    let (now_ms, has_checkpoints) =
+        server_now(cluster_url, schema).map_err(|e| store_error("the clock", e))?;
     let mut tasks = Vec::new();
     for task in plan.tasks() {
-        let checkpoint = newest_checkpoint(cluster_url, schema, &plan, &task)
-            .map_err(|e| store_error("checkpoints", e))?;
+        let checkpoint = match has_checkpoints {
+            true => newest_checkpoint(cluster_url, schema, &plan, &task)
+                .map_err(|e| store_error("checkpoints", e))?,
+            // No task has connected its checkpoint store yet: nothing to read.
+            false => None,
+        };
         let lag = nats.and_then(|nats| lag_of(nats, &plan, &task, checkpoint.as_ref()));
         tasks.push(task_view(&plan, &table, now_ms, task, checkpoint, lag));
     }
@@ -153,15 +158,18 @@ fn plan_of(entry: &CatalogEntry, kinds: &dyn JobKinds) -> Result<JobPlan, Status
     JobPlan::new(&entry.spec, job.stages()).map_err(|e| plan_error(e.to_string()))
 }
 
-fn server_now_ms(url: &str) -> Result<u64, String> {
+/// The server's clock (ms), and whether the checkpoint tables exist yet (a status is
+/// read-only: it never creates them).
+fn server_now(url: &str, schema: &str) -> Result<(u64, bool), String> {
     let mut client = postgres::Client::connect(url, postgres::NoTls).map_err(|e| e.to_string())?;
     let row = client
         .query_one(
-            "SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint",
-            &[],
+            "SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint,
+                    to_regclass($1) IS NOT NULL",
+            &[&format!("{schema}.checkpoints")],
         )
         .map_err(|e| e.to_string())?;
-    Ok(row.get::<_, i64>(0).unsigned_abs())
+    Ok((row.get::<_, i64>(0).unsigned_abs(), row.get(1)))
 }
 
 /// The task's newest checkpoint, with its manifest's positions.

@@ -1,15 +1,14 @@
-//! [`Worker`]: a worker process's main loop — it polls the job catalog, joins every
-//! running job (one [`JobDriver`] each), leaves cancelled ones, and steps the drivers.
+//! [`Worker`]: a worker process's main loop — it joins every running job of the catalog
+//! (one [`JobDriver`] each, as the catalog watch reports them), leaves cancelled ones,
+//! and steps the drivers. Nothing in this loop waits on a database or a server.
 //!
 //! A worker incarnation has a random 64-bit id, so nothing a dead incarnation left in
 //! flight can be mistaken for a new one's (see `docs/cluster.md`).
 
-use crate::catalog::{Catalog, CatalogEntry, CatalogError, JobState};
+use crate::catalog::{Catalog, CatalogError};
+use crate::catalog_watch::{CatalogEvent, CatalogWatch, WatchConfig};
 use crate::driver::{DriverError, JobDriver, LocalTask};
 use crate::jobs::JobKinds;
-use crate::plan::JobPlan;
-use crate::spec::SpecError;
-use crate::task_run::TaskContext;
 use exactly_cluster::{ClusterConfig, WorkerId};
 use exactly_nats::{NatsError, NatsLog, TopicOptions};
 use std::collections::BTreeMap;
@@ -56,6 +55,9 @@ pub enum WorkerRunError {
         /// Why.
         source: NatsError,
     },
+    /// A thread could not be started.
+    #[error("starting a thread: {0}")]
+    Thread(std::io::Error),
     /// A job driver failed (a bug or a bad configuration).
     #[error("job {job}")]
     Driver {
@@ -71,16 +73,13 @@ pub struct Worker {
     id: WorkerId,
     config: WorkerConfig,
     nats: Arc<NatsLog>,
-    catalog: Option<Catalog>,
     drivers: BTreeMap<String, JobDriver>,
-    /// Jobs this worker cannot run (unknown kind, bad shape): reported once each.
-    refused: BTreeMap<String, String>,
 }
 
 impl Worker {
-    /// Connects to the catalog and the data log under a fresh incarnation id.
+    /// Checks that the catalog and the data log answer, under a fresh incarnation id.
     pub fn connect(config: WorkerConfig) -> Result<Self, WorkerRunError> {
-        let catalog = Catalog::connect(&config.cluster_url, &config.schema)?;
+        Catalog::connect(&config.cluster_url, &config.schema)?;
         let nats =
             NatsLog::connect(&config.nats_address).map_err(|source| WorkerRunError::Nats {
                 address: config.nats_address.clone(),
@@ -92,9 +91,7 @@ impl Worker {
             id,
             config,
             nats: Arc::new(nats),
-            catalog: Some(catalog),
             drivers: BTreeMap::new(),
-            refused: BTreeMap::new(),
         })
     }
 
@@ -103,14 +100,19 @@ impl Worker {
         self.id
     }
 
-    /// Runs until `stop` is set: then halts every task (no final checkpoint: leases
-    /// expire and other workers take the tasks over) and returns.
-    pub fn run(&mut self, kinds: &dyn JobKinds, stop: &AtomicBool) -> Result<(), WorkerRunError> {
-        let mut next_poll = Instant::now();
+    /// Runs the jobs of the catalog that `kinds` knows until `stop` is set: then halts
+    /// every task (no final checkpoint: leases expire and other workers take the tasks
+    /// over) and returns.
+    pub fn run(
+        &mut self,
+        kinds: Arc<dyn JobKinds>,
+        stop: &AtomicBool,
+    ) -> Result<(), WorkerRunError> {
+        let watch =
+            CatalogWatch::spawn(self.watch_config(), kinds).map_err(WorkerRunError::Thread)?;
         while !stop.load(Ordering::SeqCst) {
-            if Instant::now() >= next_poll {
-                self.poll_catalog(kinds);
-                next_poll = Instant::now() + CATALOG_POLL;
+            while let Some(event) = watch.try_event() {
+                self.on_event(event)?;
             }
             let mut sleep = STEP_MAX;
             for (job, driver) in &mut self.drivers {
@@ -135,6 +137,42 @@ impl Worker {
             .collect()
     }
 
+    fn watch_config(&self) -> WatchConfig {
+        WatchConfig {
+            cluster_url: self.config.cluster_url.clone(),
+            schema: self.config.schema.clone(),
+            nats: self.nats.clone(),
+            nats_address: self.config.nats_address.clone(),
+            worker: self.id,
+            state_dir: self.config.state_dir.clone(),
+            topic_options: self.config.topic_options.clone(),
+            poll: CATALOG_POLL,
+        }
+    }
+
+    fn on_event(&mut self, event: CatalogEvent) -> Result<(), WorkerRunError> {
+        match event {
+            CatalogEvent::Join(ctx) => {
+                let job = ctx.plan.spec().name.clone();
+                tracing::info!(%job, worker = self.id.0, "joined job");
+                let driver = JobDriver::new(Arc::new(*ctx), self.config.cluster.clone()).map_err(
+                    |source| WorkerRunError::Driver {
+                        job: job.clone(),
+                        source,
+                    },
+                )?;
+                self.drivers.insert(job, driver);
+            }
+            CatalogEvent::Cancel(job) => {
+                if let Some(driver) = self.drivers.get_mut(&job) {
+                    tracing::info!(%job, "job cancelled: finishing its tasks");
+                    driver.cancel();
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn exit(&mut self) {
         for driver in self.drivers.values_mut() {
             driver.halt_all();
@@ -143,86 +181,5 @@ impl Worker {
         while Instant::now() < deadline && !self.drivers.values().all(JobDriver::is_idle) {
             std::thread::sleep(Duration::from_millis(10));
         }
-    }
-
-    fn poll_catalog(&mut self, kinds: &dyn JobKinds) {
-        let entries = match self.list_jobs() {
-            Ok(entries) => entries,
-            Err(error) => {
-                tracing::warn!(%error, "reading the job catalog; trying again");
-                self.catalog = None;
-                return;
-            }
-        };
-        for entry in entries {
-            let name = entry.spec.name.clone();
-            match (entry.state, self.drivers.get_mut(&name)) {
-                (JobState::Cancelled, Some(driver)) => driver.cancel(),
-                (JobState::Running, None) => self.join(kinds, &entry),
-                _ => {}
-            }
-        }
-    }
-
-    fn list_jobs(&mut self) -> Result<Vec<CatalogEntry>, CatalogError> {
-        if self.catalog.is_none() {
-            self.catalog = Some(Catalog::connect(
-                &self.config.cluster_url,
-                &self.config.schema,
-            )?);
-        }
-        match self.catalog.as_mut() {
-            Some(catalog) => catalog.list(),
-            None => Ok(Vec::new()),
-        }
-    }
-
-    fn join(&mut self, kinds: &dyn JobKinds, entry: &CatalogEntry) {
-        let name = entry.spec.name.clone();
-        match self.prepare(kinds, entry) {
-            Ok(driver) => {
-                tracing::info!(job = %name, worker = self.id.0, "joined job");
-                self.refused.remove(&name);
-                self.drivers.insert(name, driver);
-            }
-            Err(reason) => {
-                if self.refused.insert(name.clone(), reason.clone()).as_ref() != Some(&reason) {
-                    tracing::warn!(job = %name, %reason, "cannot run job (trying again)");
-                }
-            }
-        }
-    }
-
-    /// The job's plan and topics, and a driver for it.
-    fn prepare(&self, kinds: &dyn JobKinds, entry: &CatalogEntry) -> Result<JobDriver, String> {
-        let job = kinds.build(&entry.spec).map_err(|e| e.to_string())?;
-        let plan = JobPlan::new(&entry.spec, job.stages()).map_err(|e: SpecError| e.to_string())?;
-        let groups = entry.spec.key_groups;
-        let mut topics = plan.inner_topics();
-        topics.push(entry.spec.output.clone());
-        for topic in topics {
-            let created = self
-                .nats
-                .create_topic(&topic, groups, self.config.topic_options.clone());
-            let created = created.map_err(|e| format!("creating topic {topic}: {e}"))?;
-            if created.partitions() != groups {
-                return Err(format!(
-                    "topic {topic} has {} partitions; the job needs {groups}",
-                    created.partitions()
-                ));
-            }
-        }
-        let ctx = TaskContext {
-            nats: self.nats.clone(),
-            nats_address: self.config.nats_address.clone(),
-            cluster_url: self.config.cluster_url.clone(),
-            schema: self.config.schema.clone(),
-            plan,
-            job,
-            worker: self.id,
-            state_dir: self.config.state_dir.clone(),
-            topic_options: self.config.topic_options.clone(),
-        };
-        JobDriver::new(Arc::new(ctx), self.config.cluster.clone()).map_err(|e| e.to_string())
     }
 }

@@ -159,10 +159,31 @@ pub fn reference_totals(balances: &BTreeMap<String, i128>) -> BTreeMap<String, i
     totals
 }
 
-/// Each branch's last total in `totals`.
+/// Every record of `topic` kept now, per partition in order, while writers may still be
+/// appending (what arrives during the read may or may not be included).
+pub fn read_while_running(log: &NatsLog, topic: &str) -> Vec<exactly_nats::StoredRecord> {
+    let Ok(open) = log.open_topic(topic) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for partition in 0..open.partitions() {
+        let state = log.partition_state(&open, partition).unwrap();
+        let mut reader = log.reader(&open, partition, state.first_seq).unwrap();
+        loop {
+            let batch = reader.next_batch(1000).unwrap();
+            if batch.is_empty() {
+                break;
+            }
+            out.extend(batch);
+        }
+    }
+    out
+}
+
+/// Each branch's last total in `totals` (read while the job may still be writing).
 pub fn last_totals(log: &NatsLog) -> BTreeMap<String, i128> {
     let mut last = BTreeMap::new();
-    for (_, record) in read_all(log, "totals") {
+    for record in read_while_running(log, "totals") {
         let v: serde_json::Value = serde_json::from_slice(&record.value).unwrap();
         let value: i128 = v["value"].to_string().parse().unwrap();
         last.insert(v["key"].as_str().unwrap().to_string(), value);
