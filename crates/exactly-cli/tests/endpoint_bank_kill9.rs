@@ -10,8 +10,8 @@
     clippy::panic
 )]
 
-mod endpoint_bank_common;
-mod kill_common;
+use crate::endpoint_bank_common;
+use crate::kill_common;
 
 #[test]
 fn bank_under_kill9_then_every_transfer_exactly_once() {

@@ -12,10 +12,10 @@
     clippy::panic
 )]
 
-mod endpoint_bank_common;
-mod kill_common;
-mod nats_run_common;
-mod pg_common;
+use crate::endpoint_bank_common;
+use crate::kill_common;
+use crate::nats_run_common;
+use crate::pg_common;
 
 #[test]
 fn bank_over_nats_under_kill9_then_every_transfer_exactly_once() {

@@ -14,10 +14,10 @@
     clippy::panic
 )]
 
-mod endpoint_bank_common;
-mod kill_common;
-mod nats_run_common;
-mod pg_common;
+use crate::endpoint_bank_common;
+use crate::kill_common;
+use crate::nats_run_common;
+use crate::pg_common;
 
 use kill_common::exactly;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -9,7 +9,7 @@
     clippy::panic
 )]
 
-mod kill_common;
+use crate::kill_common;
 
 use kill_common::{exactly, kill_loop, kills_and_seed};
 use rand::Rng;

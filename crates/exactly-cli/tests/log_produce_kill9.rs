@@ -9,8 +9,8 @@
     clippy::panic
 )]
 
-mod kill_common;
-mod produce_common;
+use crate::kill_common;
+use crate::produce_common;
 
 use kill_common::{exactly, kill_loop, kills_and_seed};
 use produce_common::{write_input, PARTITIONS};

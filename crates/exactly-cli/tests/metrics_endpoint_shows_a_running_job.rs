@@ -12,7 +12,7 @@
     clippy::panic
 )]
 
-mod run_common;
+use crate::run_common;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};

@@ -10,7 +10,7 @@
     clippy::panic
 )]
 
-mod nats_run_common;
+use crate::nats_run_common;
 
 use nats_run_common::{exactly, server};
 use std::collections::BTreeMap;

@@ -14,8 +14,8 @@
     clippy::panic
 )]
 
-mod kill_common;
-mod produce_common;
+use crate::kill_common;
+use crate::produce_common;
 
 use exactly_nats::server::{server_binary, NatsServer};
 use kill_common::{kill_loop, EXE};

@@ -2,7 +2,7 @@
 //! both ends killed with SIGKILL and restarted (`EXACTLY_KILLS`, default 12). The receiver's
 //! journal holds every input message exactly once (in any order).
 
-mod pipe_common;
+use crate::pipe_common;
 
 #[test]
 fn id_dedup_pipe_survives_kill9_exactly_once() {

@@ -3,7 +3,7 @@
 //! their state directories (`EXACTLY_KILLS`, default 12). The receiver's journal holds every
 //! input message exactly once, in input order.
 
-mod pipe_common;
+use crate::pipe_common;
 
 #[test]
 fn ordered_pipe_survives_kill9_exactly_once_in_order() {

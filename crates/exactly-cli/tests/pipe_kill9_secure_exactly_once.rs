@@ -7,7 +7,7 @@
 // Test helpers, not library code: a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod pipe_common;
+use crate::pipe_common;
 
 use std::path::Path;
 use std::process::Command;

@@ -11,7 +11,7 @@
     clippy::panic
 )]
 
-mod kill_common;
+use crate::kill_common;
 
 use kill_common::exactly;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

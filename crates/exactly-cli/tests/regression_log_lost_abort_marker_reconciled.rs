@@ -12,7 +12,7 @@
     clippy::panic
 )]
 
-mod log_damage_common;
+use crate::log_damage_common;
 
 use log_damage_common::*;
 

@@ -11,7 +11,7 @@
     clippy::panic
 )]
 
-mod pipe_cli_common;
+use crate::pipe_cli_common;
 
 use pipe_cli_common::{free_addr, run_sender, spawn_receiver, spawn_sender, write_lines};
 use std::time::Duration;

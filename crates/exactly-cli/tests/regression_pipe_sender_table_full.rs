@@ -12,7 +12,7 @@
     clippy::panic
 )]
 
-mod pipe_cli_common;
+use crate::pipe_cli_common;
 
 use pipe_cli_common::{dump, free_addr, run_sender, spawn_receiver, write_lines};
 

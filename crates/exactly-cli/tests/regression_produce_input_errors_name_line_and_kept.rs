@@ -10,7 +10,7 @@
     clippy::panic
 )]
 
-mod kill_common;
+use crate::kill_common;
 
 use kill_common::exactly;
 use std::path::Path;

@@ -9,7 +9,7 @@
     clippy::panic
 )]
 
-mod run_common;
+use crate::run_common;
 
 use run_common::{
     consume, last_balances, produce_values, reference_balances, run, run_balances, stderr, stdout,

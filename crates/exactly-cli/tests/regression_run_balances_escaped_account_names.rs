@@ -8,7 +8,7 @@
     clippy::panic
 )]
 
-mod run_common;
+use crate::run_common;
 
 use run_common::{last_balances, produce_values, reference_balances, run_balances, stderr, stdout};
 

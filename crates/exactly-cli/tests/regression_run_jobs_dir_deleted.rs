@@ -8,7 +8,7 @@
     clippy::panic
 )]
 
-mod run_common;
+use crate::run_common;
 
 use run_common::{gen_transfers, last_balances, reference_balances, run_balances, stderr};
 

@@ -10,7 +10,7 @@
     clippy::panic
 )]
 
-mod run_common;
+use crate::run_common;
 
 use run_common::{
     checkpoint_files, gen_transfers, last_balances, reference_balances, run_balances, stderr,

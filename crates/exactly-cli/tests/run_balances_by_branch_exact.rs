@@ -9,9 +9,8 @@
     clippy::panic
 )]
 
-mod branch_oracle;
-mod run_common;
-mod run_oracle;
+use crate::branch_oracle;
+use crate::run_common;
 
 use run_common::{exactly, gen_transfers_over, stderr, stdout};
 use std::path::Path;

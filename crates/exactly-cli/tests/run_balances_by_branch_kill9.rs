@@ -14,10 +14,9 @@
     clippy::panic
 )]
 
-mod branch_oracle;
-mod kill_common;
-mod run_common;
-mod run_oracle;
+use crate::branch_oracle;
+use crate::kill_common;
+use crate::run_common;
 
 use kill_common::{exactly, kill_loop};
 use rand::Rng;

@@ -14,9 +14,9 @@
     clippy::panic
 )]
 
-mod kill_common;
-mod run_common;
-mod run_oracle;
+use crate::kill_common;
+use crate::run_common;
+use crate::run_oracle;
 
 use kill_common::{exactly, kill_loop, kills_and_seed};
 use rand::Rng;

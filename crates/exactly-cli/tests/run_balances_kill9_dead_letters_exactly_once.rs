@@ -11,8 +11,8 @@
     clippy::panic
 )]
 
-mod kill_common;
-mod run_common;
+use crate::kill_common;
+use crate::run_common;
 
 use kill_common::kill_loop;
 use rand::Rng;

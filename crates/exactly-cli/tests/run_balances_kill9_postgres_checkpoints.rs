@@ -18,10 +18,10 @@
     clippy::panic
 )]
 
-mod kill_common;
-mod pg_common;
-mod run_common;
-mod run_oracle;
+use crate::kill_common;
+use crate::pg_common;
+use crate::run_common;
+use crate::run_oracle;
 
 use kill_common::{exactly, kill_loop};
 use pg_common::pg_url;

@@ -16,7 +16,7 @@
     clippy::panic
 )]
 
-mod nats_run_common;
+use crate::nats_run_common;
 
 use exactly_nats::server::NatsCluster;
 use exactly_nats::{ClientOptions, NatsLog, TopicOptions};

@@ -14,8 +14,8 @@
     clippy::panic
 )]
 
-mod kill_common;
-mod nats_run_common;
+use crate::kill_common;
+use crate::nats_run_common;
 
 use exactly_nats::NatsLog;
 use kill_common::kill_loop;

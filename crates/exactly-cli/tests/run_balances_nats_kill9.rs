@@ -15,8 +15,8 @@
     clippy::panic
 )]
 
-mod kill_common;
-mod nats_run_common;
+use crate::kill_common;
+use crate::nats_run_common;
 
 use kill_common::kill_loop;
 use nats_run_common::{assert_balances_exactly_once, gen, run_balances, server};

@@ -14,7 +14,7 @@
     clippy::panic
 )]
 
-mod nats_run_common;
+use crate::nats_run_common;
 
 use nats_run_common::{assert_balances_exactly_once, exactly, gen, run_balances, server};
 use rand::rngs::SmallRng;

@@ -16,7 +16,7 @@
     clippy::panic
 )]
 
-mod nats_run_common;
+use crate::nats_run_common;
 
 use nats_run_common::supervised::Supervised;
 use nats_run_common::{assert_balances_exactly_once, gen, run_balances, server};

@@ -14,8 +14,8 @@
     clippy::panic
 )]
 
-mod nats_run_common;
-mod pg_common;
+use crate::nats_run_common;
+use crate::pg_common;
 
 use exactly_nats::NatsLog;
 use nats_run_common::{assert_balances_exactly_once, gen, run_balances, server};

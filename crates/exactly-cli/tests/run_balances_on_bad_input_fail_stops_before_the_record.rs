@@ -8,7 +8,7 @@
     clippy::panic
 )]
 
-mod run_common;
+use crate::run_common;
 
 use run_common::{consume, last_balances, produce_values, run_balances, stderr};
 use std::collections::BTreeMap;

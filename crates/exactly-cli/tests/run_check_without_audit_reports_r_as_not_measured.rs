@@ -7,7 +7,7 @@
     clippy::panic
 )]
 
-mod run_common;
+use crate::run_common;
 
 use run_common::{gen_transfers, run, run_balances, stderr, stdout};
 

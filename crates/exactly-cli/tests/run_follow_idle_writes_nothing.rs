@@ -9,7 +9,7 @@
     clippy::panic
 )]
 
-mod run_common;
+use crate::run_common;
 
 use run_common::{bytes_under, checkpoint_files, exactly, gen_transfers};
 use std::process::Stdio;

@@ -12,8 +12,8 @@
     clippy::panic
 )]
 
-mod kill_common;
-mod run_oracle;
+use crate::kill_common;
+use crate::run_oracle;
 
 use kill_common::exactly;
 use rand::rngs::SmallRng;

@@ -10,7 +10,7 @@
     clippy::panic
 )]
 
-mod run_common;
+use crate::run_common;
 
 use run_common::{exactly, gen_transfers, stderr};
 use std::io::Write;

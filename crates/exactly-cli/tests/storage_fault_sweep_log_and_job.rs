@@ -16,7 +16,7 @@
     clippy::panic
 )]
 
-mod fault_common;
+use crate::fault_common;
 
 use fault_common::{exactly_os, seed_and_samples, sweep, Judge};
 use serde_json::Value;

@@ -14,7 +14,7 @@
     clippy::panic
 )]
 
-mod fault_common;
+use crate::fault_common;
 
 use fault_common::{seed_and_samples, sweep, Judge, EXE};
 use std::net::UdpSocket;

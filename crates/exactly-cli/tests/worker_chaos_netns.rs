@@ -23,9 +23,9 @@
     clippy::panic
 )]
 
-mod nats_run_common;
-mod pg_common;
-mod worker_common;
+use crate::nats_run_common;
+use crate::pg_common;
+use crate::worker_common;
 
 use exactly_nats::{NatsLog, TopicOptions};
 use exactly_testkit::{Host, Hosts, NetnsNatsCluster, TcpForwarder};
@@ -44,6 +44,8 @@ use worker_common::{
 };
 
 const PREFIX: &str = "exchaos";
+/// Not the testkit's default network: its own netns test may run beside this one.
+const NETWORK: [u8; 3] = [10, 232, 0];
 const NATS_HOSTS: usize = 3;
 const WORKER_HOSTS: usize = 4;
 const JOB: &str = "bank";
@@ -136,7 +138,7 @@ fn the_job_stays_exactly_once_through_kills_pauses_cuts_leader_loss_and_rescalin
     println!("seed {seed} (EXACTLY_SEED={seed} replays the schedule), {transfers} transfers, {kills} kills");
     let mut rng = SmallRng::seed_from_u64(seed);
 
-    let hosts = Hosts::create(PREFIX, NATS_HOSTS + WORKER_HOSTS)
+    let hosts = Hosts::create_on(PREFIX, NATS_HOSTS + WORKER_HOSTS, NETWORK)
         .expect("creating network namespaces (needs root)");
     let temp = tempfile::tempdir().unwrap();
     let mut cluster =
@@ -159,13 +161,26 @@ fn the_job_stays_exactly_once_through_kills_pauses_cuts_leader_loss_and_rescalin
         ..TopicOptions::default()
     };
     log.create_topic("transfers", 4, replicated).unwrap();
-    let started = Instant::now();
-    generate(&nats, transfers, seed);
-    println!(
-        "{transfers} transfers published (R3) in {:?}",
-        started.elapsed()
-    );
     submit(&local_pg, &schema.name, &nats);
+    let started = Instant::now();
+    // The input is published while the job runs and the faults begin (all but the
+    // JetStream leader's kill, which waits for it: `gen` is not resumable).
+    let generated = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let feeder = {
+        let (nats, generated) = (nats.clone(), generated.clone());
+        std::thread::spawn(move || {
+            let chunk = transfers.div_ceil(4);
+            for part in 0..4u64 {
+                let count = chunk.min(transfers - (part * chunk).min(transfers));
+                generate(&nats, count, seed.wrapping_add(part));
+            }
+            generated.store(true, std::sync::atomic::Ordering::SeqCst);
+            println!(
+                "{transfers} transfers published (R3) in {:?}",
+                started.elapsed()
+            );
+        })
+    };
 
     let logs = temp.path().join("logs");
     std::fs::create_dir_all(&logs).unwrap();
@@ -181,7 +196,7 @@ fn the_job_stays_exactly_once_through_kills_pauses_cuts_leader_loss_and_rescalin
     for slot in 0..3 {
         workers.start(slot);
     }
-    let timeline = Timeline::start(&local_pg, &schema.name, &nats, transfers);
+    let timeline = Timeline::start(&local_pg, &schema.name, &nats);
 
     let mut schedule = vec![Fault::Kill; kills as usize];
     schedule.extend([
@@ -207,6 +222,9 @@ fn the_job_stays_exactly_once_through_kills_pauses_cuts_leader_loss_and_rescalin
     let mut summary: BTreeMap<Fault, Vec<String>> = BTreeMap::new();
     for fault in schedule {
         std::thread::sleep(Duration::from_millis(rng.random_range(1_500..3_000)));
+        if fault == Fault::NatsLeaderKill {
+            wait_until(&generated, Duration::from_secs(600));
+        }
         let note = inject(fault, &mut workers, &mut cluster, &mut rng);
         println!(
             "t={:>5.1}s {fault:?}: {note}",
@@ -216,6 +234,7 @@ fn the_job_stays_exactly_once_through_kills_pauses_cuts_leader_loss_and_rescalin
     }
     println!("faults done at t={:.1}s", started.elapsed().as_secs_f64());
 
+    feeder.join().unwrap();
     let (balances, counted) = reference_balances(&log);
     assert_eq!(counted, transfers);
     let waited = wait_for_totals(&log, &reference_totals(&balances), Duration::from_secs(900));
@@ -296,8 +315,22 @@ fn wait_for_meta_leader(cluster: &NetnsNatsCluster) -> usize {
         if let Some(leader) = cluster.meta_leader() {
             return leader;
         }
-        assert!(Instant::now() < deadline, "no meta leader within {STARTUP_MS} ms");
+        assert!(
+            Instant::now() < deadline,
+            "no meta leader within {STARTUP_MS} ms"
+        );
         std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn wait_until(flag: &std::sync::atomic::AtomicBool, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while !flag.load(std::sync::atomic::Ordering::SeqCst) {
+        assert!(
+            Instant::now() < deadline,
+            "the input was not published within {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -390,14 +423,14 @@ fn submit(pg: &str, schema: &str, nats: &str) {
 }
 
 /// The input consumed over time: every 3 s, the transfers the route tasks' checkpoints
-/// have read (the input minus their lag), from `job status`.
+/// have read — the input published so far minus their lag, from `job status`.
 struct Timeline {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     thread: std::thread::JoinHandle<Vec<(f64, u64)>>,
 }
 
 impl Timeline {
-    fn start(pg: &str, schema: &str, nats: &str, transfers: u64) -> Self {
+    fn start(pg: &str, schema: &str, nats: &str) -> Self {
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (pg, schema, nats, flag) = (
             pg.to_string(),
@@ -406,18 +439,22 @@ impl Timeline {
             stop.clone(),
         );
         let thread = std::thread::spawn(move || {
+            let log = connect_when_ready(&nats);
             let started = Instant::now();
             let mut points = Vec::new();
             while !flag.load(std::sync::atomic::Ordering::SeqCst) {
+                let published = published(&log);
                 let view = status(&pg, &schema, &nats, JOB);
-                let route_lag: u64 = (view["tasks"].as_array().unwrap().iter())
+                let route_lag: Option<u64> = (view["tasks"].as_array().unwrap().iter())
                     .filter(|t| t["stage"] == "route")
-                    .map(|t| t["lag_records"].as_u64().unwrap_or(transfers))
+                    .map(|t| t["lag_records"].as_u64())
                     .sum();
-                points.push((
-                    started.elapsed().as_secs_f64(),
-                    transfers.saturating_sub(route_lag),
-                ));
+                if let Some(lag) = route_lag {
+                    points.push((
+                        started.elapsed().as_secs_f64(),
+                        published.saturating_sub(lag),
+                    ));
+                }
                 std::thread::sleep(Duration::from_secs(3));
             }
             points
@@ -429,4 +466,12 @@ impl Timeline {
         self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
         self.thread.join().unwrap()
     }
+}
+
+/// Transfers in the input now.
+fn published(log: &NatsLog) -> u64 {
+    let topic = log.open_topic("transfers").unwrap();
+    (0..topic.partitions())
+        .map(|p| log.partition_state(&topic, p).map_or(0, |s| s.last_seq))
+        .sum()
 }

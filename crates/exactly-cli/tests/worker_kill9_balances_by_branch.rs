@@ -17,9 +17,9 @@
     clippy::panic
 )]
 
-mod nats_run_common;
-mod pg_common;
-mod worker_common;
+use crate::nats_run_common;
+use crate::pg_common;
+use crate::worker_common;
 
 use nats_run_common::{gen, server};
 use rand::rngs::SmallRng;

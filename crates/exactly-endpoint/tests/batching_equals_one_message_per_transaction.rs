@@ -9,7 +9,7 @@
     clippy::panic
 )]
 
-mod common;
+use crate::common;
 
 use exactly_core::{ManualClock, SimStorage};
 use exactly_endpoint::testkit::{bank_workload, VecPublisher, Workload, DEAD_LETTERS_TOPIC};

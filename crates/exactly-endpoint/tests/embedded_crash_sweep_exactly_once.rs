@@ -12,7 +12,7 @@
     clippy::panic
 )]
 
-mod common;
+use crate::common;
 
 use exactly_core::{ManualClock, SimStorage, TearMode};
 use exactly_endpoint::testkit::{

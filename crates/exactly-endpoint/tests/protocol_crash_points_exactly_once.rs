@@ -10,7 +10,7 @@
     clippy::panic
 )]
 
-mod common;
+use crate::common;
 
 use exactly_core::{SimStorage, TearMode};
 use exactly_endpoint::testkit::{

@@ -8,7 +8,7 @@
     clippy::panic
 )]
 
-mod common;
+use crate::common;
 
 use exactly_engine::jobs::{balances, Rejected};
 use exactly_engine::{log_topic, Guarantee, RunOptions};

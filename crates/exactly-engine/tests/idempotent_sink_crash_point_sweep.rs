@@ -13,7 +13,7 @@
     clippy::panic
 )]
 
-mod common;
+use crate::common;
 
 use common::sim;
 use exactly_core::SimStorage;

@@ -11,7 +11,7 @@
     clippy::panic
 )]
 
-mod common;
+use crate::common;
 
 use common::sim;
 use exactly_core::{SimStorage, Storage, TearMode};

@@ -10,7 +10,7 @@
     clippy::panic
 )]
 
-mod common;
+use crate::common;
 
 use exactly_engine::jobs::{
     balances, generate_lines, reference_balances, transfer_record, wordcount, Rejected,

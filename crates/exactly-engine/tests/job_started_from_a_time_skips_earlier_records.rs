@@ -11,7 +11,7 @@
     clippy::panic
 )]
 
-mod common;
+use crate::common;
 
 use exactly_core::Timestamp;
 use exactly_engine::jobs::{balances, generate_transfers, transfer_record, Rejected, Transfer};

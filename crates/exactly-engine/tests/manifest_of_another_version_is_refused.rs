@@ -9,7 +9,7 @@
     clippy::panic
 )]
 
-mod common;
+use crate::common;
 
 use exactly_engine::jobs::{balances, Rejected};
 use exactly_engine::{Guarantee, RunError, RunOptions};

@@ -9,7 +9,7 @@
     clippy::panic
 )]
 
-mod common;
+use crate::common;
 
 use exactly_engine::jobs::{balances, generate_transfers, transfer_record, Rejected};
 use exactly_engine::runtime::Manifest;

@@ -8,7 +8,7 @@
     clippy::panic
 )]
 
-mod common;
+use crate::common;
 
 use exactly_core::ManualClock;
 use exactly_engine::jobs::{balances, Rejected};

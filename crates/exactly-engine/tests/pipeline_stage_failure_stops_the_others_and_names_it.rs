@@ -10,7 +10,7 @@
     clippy::panic
 )]
 
-mod common;
+use crate::common;
 
 use exactly_core::Timestamp;
 use exactly_engine::jobs::{balances_by_branch, Rejected};

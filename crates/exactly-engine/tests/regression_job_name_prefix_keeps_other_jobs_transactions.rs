@@ -10,7 +10,7 @@
     clippy::panic
 )]
 
-mod common;
+use crate::common;
 
 use exactly_engine::jobs::{balances, Rejected};
 use exactly_engine::{sink_transactional_id, Guarantee, RunOptions};

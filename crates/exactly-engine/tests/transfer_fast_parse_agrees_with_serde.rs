@@ -18,7 +18,7 @@
     clippy::panic
 )]
 
-mod common;
+use crate::common;
 
 use exactly_engine::jobs::{parse_transfer, parse_transfer_compact, Transfer};
 use exactly_engine::transfer_json::parse_canonical;

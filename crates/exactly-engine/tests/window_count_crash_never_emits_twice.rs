@@ -10,7 +10,7 @@
     clippy::panic
 )]
 
-mod common;
+use crate::common;
 
 use common::sim;
 use exactly_core::SimStorage;

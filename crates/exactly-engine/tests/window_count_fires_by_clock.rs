@@ -10,7 +10,7 @@
     clippy::panic
 )]
 
-mod common;
+use crate::common;
 
 use exactly_engine::jobs::window_count;
 use exactly_engine::{Guarantee, RunOptions};

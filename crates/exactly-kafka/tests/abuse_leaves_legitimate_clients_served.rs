@@ -16,7 +16,7 @@
     clippy::indexing_slicing
 )]
 
-mod secure;
+use crate::secure;
 
 use exactly_core::Offset;
 use exactly_kafka::security::{SecurityCounters, SecurityOptions};

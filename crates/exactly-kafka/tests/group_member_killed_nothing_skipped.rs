@@ -6,7 +6,7 @@
 //! uncommitted tail is read again), and the group's final committed offsets are the ends
 //! of the partitions.
 
-mod common;
+use crate::common;
 
 use common::{python, script, ServerProc};
 use std::collections::{BTreeMap, HashMap};
@@ -73,7 +73,11 @@ fn processed_ids(members: &[(Child, Lines)]) -> usize {
 #[test]
 fn a_killed_member_skips_nothing() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
-    let server = ServerProc::start("server_child", dir.path(), &common::free_addr()?)?;
+    let server = ServerProc::start(
+        "group_member_killed_nothing_skipped::server_child",
+        dir.path(),
+        &common::free_addr()?,
+    )?;
     let addr = server.addr.clone();
     run(&[&py("create_topic.py")?, &addr, "work", "6"])?;
     // Paced input, so that the members are still reading when one is killed.

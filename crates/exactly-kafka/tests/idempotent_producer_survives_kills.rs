@@ -4,7 +4,7 @@
 //! exactly once, at the offset its acknowledgement named, no id is there twice, and each
 //! partition holds its ids in the order they were sent.
 
-mod common;
+use crate::common;
 
 use common::{python, script, ServerProc};
 use rand::rngs::SmallRng;
@@ -41,7 +41,11 @@ fn every_acknowledged_record_is_stored_exactly_once() -> Result<(), Box<dyn std:
     let records: u64 = exactly_testkit::cli::env_or("EXACTLY_KAFKA_RECORDS", 20_000);
     let mut rng = SmallRng::seed_from_u64(seed);
     let dir = tempfile::tempdir()?;
-    let mut server = ServerProc::start("server_child", dir.path(), &common::free_addr()?)?;
+    let mut server = ServerProc::start(
+        "idempotent_producer_survives_kills::server_child",
+        dir.path(),
+        &common::free_addr()?,
+    )?;
     let topic = "idempotent";
     run(&[
         script("create_topic.py").to_str().ok_or("path")?,

@@ -3,7 +3,7 @@
 //! the topic. The oracle is the input itself: every key, value and header comes back once,
 //! in order, at dense offsets, with timestamps from the produce window.
 
-mod common;
+use crate::common;
 
 use common::ServerProc;
 use std::io::Write;
@@ -54,7 +54,7 @@ fn kcat(args: &[&str], input: Option<&[u8]>) -> Result<Vec<u8>, Box<dyn std::err
 #[test]
 fn kcat_produces_and_consumes_100k_records() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
-    let server = ServerProc::start("server_child", dir.path(), "127.0.0.1:0")?;
+    let server = ServerProc::start("kcat_round_trip::server_child", dir.path(), "127.0.0.1:0")?;
     let broker = server.addr.as_str();
     let topic = "kcat-round-trip";
     let before_ms = now_ms()?;

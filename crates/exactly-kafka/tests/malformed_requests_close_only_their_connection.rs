@@ -5,7 +5,7 @@
 //! connection's ApiVersions request is answered, and the corrupt batch left the log
 //! empty (checked with a kcat consumer).
 
-mod common;
+use crate::common;
 
 use common::ServerProc;
 use rand::rngs::SmallRng;
@@ -57,7 +57,11 @@ fn bad_input_closes_only_its_connection() -> Result<(), Box<dyn std::error::Erro
     println!("seed {seed}, frames {frames}");
     let mut rng = SmallRng::seed_from_u64(seed);
     let dir = tempfile::tempdir()?;
-    let server = ServerProc::start("server_child", dir.path(), "127.0.0.1:0")?;
+    let server = ServerProc::start(
+        "malformed_requests_close_only_their_connection::server_child",
+        dir.path(),
+        "127.0.0.1:0",
+    )?;
     let addr = server.addr.clone();
     api_versions_answered(&addr)?;
 

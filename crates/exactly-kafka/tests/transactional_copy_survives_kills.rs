@@ -6,7 +6,7 @@
 //! transaction is visible). Then a zombie with the same `transactional.id` is fenced: its
 //! commit fails and only the live producer's record is visible.
 
-mod common;
+use crate::common;
 
 use common::{python, script, ServerProc};
 use rand::rngs::SmallRng;
@@ -42,7 +42,11 @@ fn copy_is_exactly_once_and_zombies_are_fenced() -> Result<(), Box<dyn std::erro
     let records: u64 = exactly_testkit::cli::env_or("EXACTLY_KAFKA_RECORDS", 3_000);
     let mut rng = SmallRng::seed_from_u64(seed);
     let dir = tempfile::tempdir()?;
-    let mut server = ServerProc::start("server_child", dir.path(), &common::free_addr()?)?;
+    let mut server = ServerProc::start(
+        "transactional_copy_survives_kills::server_child",
+        dir.path(),
+        &common::free_addr()?,
+    )?;
     let addr = server.addr.clone();
     run(&[&py("create_topic.py")?, &addr, "in", "3"])?;
     run(&[&py("create_topic.py")?, &addr, "out", "3"])?;

@@ -12,7 +12,7 @@
     clippy::indexing_slicing
 )]
 
-mod secure;
+use crate::secure;
 
 use exactly_kafka::security::{SecurityCounters, SecurityOptions};
 use exactly_kafka::ServerOptions;

@@ -8,7 +8,7 @@
     clippy::panic
 )]
 
-mod common;
+use crate::common;
 
 use common::*;
 use exactly_log::{Durability, Isolation, Log, LogConfig, WriteScope};

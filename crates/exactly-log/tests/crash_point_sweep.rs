@@ -22,7 +22,7 @@
     clippy::panic
 )]
 
-mod common;
+use crate::common;
 
 use common::*;
 use exactly_core::{ManualClock, Offset, ProducerId, Sequence, SimStorage, TearMode};

@@ -18,7 +18,7 @@
     clippy::panic
 )]
 
-mod common;
+use crate::common;
 
 use common::*;
 use exactly_core::{

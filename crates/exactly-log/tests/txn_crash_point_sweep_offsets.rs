@@ -29,7 +29,7 @@
     clippy::panic
 )]
 
-mod common;
+use crate::common;
 
 use common::*;
 use exactly_core::{ManualClock, Offset, SimStorage, TearMode};

@@ -17,7 +17,7 @@
     clippy::panic
 )]
 
-mod common;
+use crate::common;
 
 use common::*;
 use exactly_core::{ManualClock, ProducerEpoch, ProducerId, SimStorage};

@@ -11,7 +11,7 @@
     clippy::panic
 )]
 
-mod common;
+use crate::common;
 
 use common::*;
 use exactly_core::{ManualClock, SimStorage, Storage};

@@ -31,7 +31,7 @@
     clippy::panic
 )]
 
-mod common;
+use crate::common;
 
 use common::seeds;
 use exactly_log::batch::ControlKind;

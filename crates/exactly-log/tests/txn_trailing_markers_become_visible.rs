@@ -10,7 +10,7 @@
 //!   first (otherwise it would have forgotten the decision and recovery presumed abort).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-mod common;
+use crate::common;
 
 use common::*;
 use exactly_core::{ManualClock, Offset, SimStorage, TearMode};

@@ -13,7 +13,7 @@
     clippy::panic
 )]
 
-mod common;
+use crate::common;
 
 use exactly_endpoint::message::encode_envelope;
 use exactly_endpoint::{MessageId, Source, SourceOpener};

@@ -10,7 +10,7 @@
     clippy::panic
 )]
 
-mod common;
+use crate::common;
 
 use exactly_nats::{NatsError, NatsLog, OutRecord, TopicOptions};
 use std::time::{Duration, Instant};

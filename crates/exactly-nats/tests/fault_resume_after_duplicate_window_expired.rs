@@ -12,7 +12,7 @@
     clippy::panic
 )]
 
-mod common;
+use crate::common;
 
 use exactly_nats::lineage::LineageAudit;
 use exactly_nats::scan::last_with_id_prefix;

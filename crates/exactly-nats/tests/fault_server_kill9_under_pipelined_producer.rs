@@ -11,7 +11,7 @@
     clippy::panic
 )]
 
-mod common;
+use crate::common;
 
 use exactly_nats::lineage::LineageAudit;
 use exactly_nats::{ClientOptions, NatsLog, OutRecord, TopicOptions};

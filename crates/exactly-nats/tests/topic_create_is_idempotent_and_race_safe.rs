@@ -8,7 +8,7 @@
     clippy::panic
 )]
 
-mod common;
+use crate::common;
 
 use exactly_nats::{NatsError, NatsLog, TopicOptions};
 use std::sync::{Arc, Barrier};

@@ -9,7 +9,7 @@
 // Test helpers, not library code: a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-mod secure_common;
+use crate::secure_common;
 
 use exactly_pipe::frame::{self, FrameKind, Refusal};
 use exactly_pipe::secure::StaticKeypair;

@@ -9,8 +9,8 @@
     clippy::panic
 )]
 
-mod common;
-mod lease_common;
+use crate::common;
+use crate::lease_common;
 
 use exactly_cluster::{Request, Response, TaskId, WorkerId};
 use exactly_postgres::LeaseStoreError;

@@ -18,8 +18,8 @@
     clippy::panic
 )]
 
-mod common;
-mod lease_common;
+use crate::common;
+use crate::lease_common;
 
 use exactly_cluster::{Assignment, Epoch, LeaseError, Request, Response, TaskId, WorkerId};
 use exactly_postgres::{check_commit_in, CommitRefused, PgLeaseStore};

@@ -17,8 +17,8 @@
     clippy::panic
 )]
 
-mod common;
-mod lease_common;
+use crate::common;
+use crate::lease_common;
 
 use exactly_cluster::{Assignment, Epoch, LeaseTable, Request, Response, TaskId, WorkerId};
 use exactly_postgres::{LeaseStoreError, PgLeaseStore, StoreClock};

@@ -15,8 +15,8 @@
     clippy::panic
 )]
 
-mod common;
-mod lease_common;
+use crate::common;
+use crate::lease_common;
 
 use exactly_cluster::config::LEASE_TTL_MS_MAX;
 use exactly_cluster::{Assignment, Epoch, LeaseTable, Request, Response, TaskId, WorkerId};

@@ -8,8 +8,8 @@
     clippy::panic
 )]
 
-mod common;
-mod lease_common;
+use crate::common;
+use crate::lease_common;
 
 use exactly_cluster::TaskId;
 use exactly_postgres::{LeaseStoreError, PgLeaseStore};

@@ -3,7 +3,7 @@
 //! connection is gone — as after a SIGKILL.
 #![allow(clippy::expect_used, clippy::panic)] // Tests fail by panicking.
 
-mod common;
+use crate::common;
 
 use exactly_postgres::orphans::{drop_orphans, lock_run, OrphanError};
 

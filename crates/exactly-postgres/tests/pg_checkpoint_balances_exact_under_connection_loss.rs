@@ -12,7 +12,7 @@
     clippy::panic
 )]
 
-mod checkpoint_common;
+use crate::checkpoint_common;
 
 use checkpoint_common::{config, pg_url, seed, terminate, unique_schema, DropSchema};
 use exactly_endpoint::serve::ReconnectPolicy;

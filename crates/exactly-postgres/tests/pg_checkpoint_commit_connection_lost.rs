@@ -12,7 +12,7 @@
     clippy::panic
 )]
 
-mod checkpoint_common;
+use crate::checkpoint_common;
 
 use checkpoint_common::{
     checkpoint, config, pg_url, reader, seed, terminate, unique_schema, DropSchema,

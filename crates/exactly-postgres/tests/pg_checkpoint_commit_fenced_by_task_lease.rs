@@ -11,8 +11,8 @@
     clippy::panic
 )]
 
-mod checkpoint_common;
-mod lease_common;
+use crate::checkpoint_common;
+use crate::lease_common;
 
 use checkpoint_common::{checkpoint, pg_url, unique_schema};
 use exactly_cluster::{Assignment, Epoch, Request, Response, TaskId, WorkerId};

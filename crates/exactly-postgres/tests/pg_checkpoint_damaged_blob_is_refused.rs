@@ -10,7 +10,7 @@
     clippy::panic
 )]
 
-mod checkpoint_common;
+use crate::checkpoint_common;
 
 use checkpoint_common::{checkpoint, config, pg_url, reader, unique_schema, DropSchema};
 use exactly_postgres::PostgresCheckpointStore;

@@ -10,7 +10,7 @@
     clippy::panic
 )]
 
-mod common;
+use crate::common;
 
 use exactly_endpoint::testkit::{
     bank_workload, check_bank, check_published_were_committed, run_with_crash_points,

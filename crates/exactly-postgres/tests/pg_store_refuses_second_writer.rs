@@ -8,7 +8,7 @@
     clippy::panic
 )]
 
-mod common;
+use crate::common;
 
 use exactly_endpoint::StoreError;
 use exactly_postgres::{drop_schema, ConnectError, PgOptions, PgStore};

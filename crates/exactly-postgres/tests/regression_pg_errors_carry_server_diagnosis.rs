@@ -10,7 +10,7 @@
     clippy::panic
 )]
 
-mod common;
+use crate::common;
 
 use exactly_endpoint::{MessageId, Store, StoreError};
 use exactly_postgres::{drop_schema, PgOptions, PgStore};

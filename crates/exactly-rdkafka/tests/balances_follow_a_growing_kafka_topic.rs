@@ -5,7 +5,7 @@
 //! `EXACTLY_TRANSFERS` (default 3 000); the seed is printed.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
-mod common;
+use crate::common;
 
 use common::{env_u64, produce_all, ServerProc};
 use exactly_engine::jobs::{balances, last_values, Rejected};
@@ -38,8 +38,12 @@ fn balances_follow_a_growing_kafka_topic() {
     let server_dir = tempfile::tempdir().expect("tempdir");
     let out_dir = tempfile::tempdir().expect("tempdir");
     // One partition: a source following one partition waits on it through `wait`.
-    let server = ServerProc::start("server_child", server_dir.path(), &format!("{TOPIC}:1"))
-        .expect("server");
+    let server = ServerProc::start(
+        "balances_follow_a_growing_kafka_topic::server_child",
+        server_dir.path(),
+        &format!("{TOPIC}:1"),
+    )
+    .expect("server");
 
     let stop = Arc::new(AtomicBool::new(false));
     let status = Arc::new(JobStatus::default());

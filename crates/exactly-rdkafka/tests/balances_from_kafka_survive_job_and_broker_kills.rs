@@ -6,7 +6,7 @@
 //! (default 20 000) transfers; the seed is printed.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
-mod common;
+use crate::common;
 
 use common::{env_u64, produce_all, producer_config, send, ServerProc};
 use exactly_engine::jobs::{balances, last_values, Rejected};
@@ -61,7 +61,13 @@ fn job_child() {
 
 fn start_job(dir: &Path, bootstrap: &str) -> Child {
     Command::new(std::env::current_exe().expect("test binary"))
-        .args(["job_child", "--exact", "--nocapture", "--test-threads", "1"])
+        .args([
+            "balances_from_kafka_survive_job_and_broker_kills::job_child",
+            "--exact",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
         .env(JOB_DIR_ENV, dir)
         .env(JOB_BOOTSTRAP_ENV, bootstrap)
         .stdin(Stdio::null())
@@ -134,7 +140,12 @@ fn balances_from_kafka_are_exact_across_job_and_broker_kills() {
     let server_dir = tempfile::tempdir().expect("tempdir");
     let out_dir = tempfile::tempdir().expect("tempdir");
     let topics = format!("{TOPIC}:{PARTITIONS}");
-    let mut server = ServerProc::start("server_child", server_dir.path(), &topics).expect("server");
+    let mut server = ServerProc::start(
+        "balances_from_kafka_survive_job_and_broker_kills::server_child",
+        server_dir.path(),
+        &topics,
+    )
+    .expect("server");
     let mut expected = BTreeMap::new();
 
     // Amounts of the aborted transaction are wildly off: one counted would show.

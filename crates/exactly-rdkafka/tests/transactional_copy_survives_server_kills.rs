@@ -9,7 +9,7 @@
 //! is printed.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
-mod common;
+use crate::common;
 
 use common::{
     env_u64, produce_all, producer_config, read_committed, reader_config, send_threaded, ServerProc,
@@ -170,7 +170,12 @@ fn transactional_copy_is_exact_across_server_kills_and_fences_a_zombie() {
     let count = env_u64("EXACTLY_RECORDS", 4_000);
     let dir = tempfile::tempdir().expect("tempdir");
     let topics = format!("{INPUT}:{PARTITIONS},{OUTPUT}:{PARTITIONS}");
-    let server = ServerProc::start("server_child", dir.path(), &topics).expect("server");
+    let server = ServerProc::start(
+        "transactional_copy_survives_server_kills::server_child",
+        dir.path(),
+        &topics,
+    )
+    .expect("server");
     let addr = server.addr.clone();
     let inputs: Vec<_> = (0..count)
         .map(|id| {

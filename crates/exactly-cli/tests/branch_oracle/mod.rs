@@ -9,7 +9,13 @@
 //!   plus the delta, the deltas summing to the account's balance, each record keyed and
 //!   labelled by the account's branch — so a duplicated, lost or reordered hop record, or
 //!   a stage-1 state that disagrees with what stage 2 summed, fails.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use crate::run_oracle::read_all;
 use exactly_log::{Log, LogConfig};

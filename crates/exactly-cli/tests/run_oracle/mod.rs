@@ -3,7 +3,13 @@
 //! the reference balances from the input by hand and counts every audited lineage —
 //! without `exactly run check` or the engine's `jobs::for_each_committed`, so a bug in the
 //! product's checker cannot hide itself.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use exactly_log::{Isolation, Log, LogConfig, StoredRecord};
 use std::collections::BTreeMap;

@@ -5,7 +5,13 @@
 //! read-committed isolation up to each partition's last stable offset, records decoded by
 //! hand — never through the engine's `jobs::for_each_committed` or `jobs::last_values`, so
 //! a bug in those cannot hide itself in the tests.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use exactly_engine::jobs::{generate_transfers, transfer_record, Transfer};
 use exactly_engine::{decode_audit, Lineage};

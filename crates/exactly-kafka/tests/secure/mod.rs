@@ -2,6 +2,13 @@
 //! an ACL file, the server in this process (so a test can read its log and its security
 //! counters), and a raw Kafka client for requests no well-behaved client sends.
 #![allow(dead_code)] // each test file uses a part
+// Test helpers, not library code: a panic is the failure report.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use exactly_kafka::security::tls::{server_config, TlsFiles};
 use exactly_kafka::security::{Acls, SecurityCounters, SecurityOptions, Users};

@@ -4,7 +4,12 @@
 //! recorded (for replay attacks) and a hook for the attacker's datagrams.
 
 // Test helpers, not library code: a panic is the failure report.
-#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    dead_code
+)]
 
 use exactly_pipe::secure::{
     InitiatorChannel, InitiatorConfig, ResponderChannel, ResponderConfig, StaticKeypair,
