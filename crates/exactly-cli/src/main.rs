@@ -3,6 +3,7 @@
 
 mod bench_cmd;
 mod checkpoints_cmd;
+mod cluster_cmd;
 mod completions_cmd;
 mod demo_cmd;
 mod endpoint_cmd;
@@ -70,6 +71,8 @@ enum Command {
     Worker(worker_cmd::WorkerArgs),
     /// Distributed jobs: submit, list, status, cancel.
     Job(job_cmd::JobArgs),
+    /// A distributed-jobs cluster: `status` of every job and the live workers.
+    Cluster(cluster_cmd::ClusterCmdArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(completions_cmd::CompletionsArgs),
     /// Print the man page, or write one page per command with `--out-dir`.
@@ -187,6 +190,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Nats(args) => nats_cmd::run(args),
         Command::Worker(args) => worker_cmd::run(args),
         Command::Job(args) => job_cmd::run(args),
+        Command::Cluster(args) => cluster_cmd::run(args),
         Command::Completions(args) => completions_cmd::run(args, Cli::command()),
         Command::Man(args) => man_cmd::run(args, Cli::command()),
     }

@@ -26,8 +26,8 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use std::time::{Duration, Instant};
 use worker_common::{
-    assert_by_branch_exactly_once, assert_lease_history, reference_balances, reference_totals,
-    spawn_worker, status, submit_by_branch, wait_for_totals, Schema,
+    assert_by_branch_exactly_once, assert_lease_history, cluster_status, reference_balances,
+    reference_totals, spawn_worker, status, submit_by_branch, wait_for_totals, Schema,
 };
 
 const WORKERS: usize = 3;
@@ -89,6 +89,7 @@ fn workers_killed_with_sigkill_keep_the_job_exactly_once() {
     // Let anything still in flight land, then judge everything from the topics.
     std::thread::sleep(Duration::from_secs(2));
     let view = status(&pg, &name, &nats, "bank");
+    let cluster = cluster_status(&pg, &name, &nats);
     for mut worker in workers {
         worker.kill().unwrap();
         worker.wait().unwrap();
@@ -113,5 +114,19 @@ fn workers_killed_with_sigkill_keep_the_job_exactly_once() {
         );
     }
     assert_eq!(view["lag_records"], 0, "lag at the end: {view}");
+    let job = &cluster[0];
+    assert_eq!(
+        (job["job"].as_str(), job["tasks_owned"].as_u64()),
+        (Some("bank"), Some(12)),
+        "{job}"
+    );
+    assert_eq!(
+        job["takeovers"].as_u64(),
+        Some(takeovers),
+        "cluster status vs the lease history"
+    );
+    // A killed incarnation stays a member until its 4 s membership lease runs out.
+    let members = cluster[1]["workers"].as_array().map_or(0, Vec::len);
+    assert!(members >= WORKERS, "{cluster:?}");
     assert!(started.elapsed() < Duration::from_secs(200));
 }

@@ -123,6 +123,31 @@ pub fn status(pg: &str, schema: &str, nats: &str, name: &str) -> serde_json::Val
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
+/// `exactly cluster status --json`: one value per job, then the workers.
+pub fn cluster_status(pg: &str, schema: &str, nats: &str) -> Vec<serde_json::Value> {
+    let output = exactly(&[
+        "cluster",
+        "status",
+        "--cluster",
+        pg,
+        "--schema",
+        schema,
+        "--log",
+        nats,
+        "--json",
+    ])
+    .output()
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "cluster status failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (String::from_utf8(output.stdout).unwrap().lines())
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
 /// `branch-<n:03>`, n = FNV-1a-64(account) mod branches (the documented function,
 /// written again here).
 pub fn branch(account: &str, branches: u64) -> String {
