@@ -39,6 +39,20 @@ pub enum BenchError {
     /// so its figure would be meaningless.
     #[error("check failed: {0}")]
     Check(String),
+    /// A CPU quota could not be set: the bench needs a writable cgroup v1 `cpu`
+    /// controller (`/sys/fs/cgroup/cpu`, as root).
+    #[error(
+        "cannot set a CPU quota at {path}: {source} (the bench gives each worker process an \
+         equal CPU quota through a cgroup v1 cpu controller mounted at /sys/fs/cgroup/cpu; \
+         run it as root on a machine where that is writable)"
+    )]
+    CpuQuota {
+        /// The cgroup file or directory.
+        path: std::path::PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
     /// A measuring thread panicked.
     #[error("a measuring thread panicked")]
     ThreadPanicked,

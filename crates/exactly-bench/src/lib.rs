@@ -22,6 +22,9 @@
 //!   idempotent producer, at the same durability class (page-cache ack, fsync per ack),
 //!   the exactly-once sink on JetStream against that publish, and `run balances` on
 //!   JetStream against the embedded log;
+//! - [`cluster`]: distributed jobs on `exactly worker` processes under equal CPU quotas:
+//!   per-worker throughput at 1, 2, 3 workers, end-to-end latency at a fixed rate, and
+//!   the time from a worker's SIGKILL until its tasks run and checkpoint elsewhere;
 //! - [`disk`]: the disk baselines (raw `fdatasync` bandwidth at a block size, dropping files
 //!   from the page cache); [`counting`]: counting a log's segment bytes per sync;
 //!   [`proc_usage`]: CPU seconds and RSS of a process (ours, or a server's by its port);
@@ -41,6 +44,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod cluster;
 pub mod counting;
 pub mod disk;
 pub mod endpoint;

@@ -2,6 +2,7 @@
 //! done by `exactly_bench`, whose every figure is the median of several rounds compared
 //! with a baseline measured in the same run.
 
+mod cluster;
 mod endpoint;
 mod engine;
 mod kafka;
@@ -38,6 +39,8 @@ enum BenchTarget {
     Nats(nats::NatsBenchArgs),
     /// librdkafka against `exactly serve`: produce, consume, transactional copy.
     Kafka(kafka::KafkaBenchArgs),
+    /// Distributed jobs on worker processes: scaling 1-3 workers, latency, kill recovery.
+    Cluster(cluster::ClusterBenchArgs),
 }
 
 /// Runs the chosen benchmark.
@@ -50,6 +53,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         BenchTarget::Endpoint(args) => endpoint::run(args),
         BenchTarget::Nats(args) => nats::run(args),
         BenchTarget::Kafka(args) => kafka::run(args),
+        BenchTarget::Cluster(args) => cluster::run(args),
     }
 }
 
