@@ -40,7 +40,7 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 use worker_common::{
     assert_by_branch_exactly_once, assert_lease_history, reference_balances, reference_totals,
-    status, wait_for_totals, Schema,
+    status, submit_by_branch, wait_for_totals, Schema,
 };
 
 const PREFIX: &str = "exchaos";
@@ -161,7 +161,7 @@ fn the_job_stays_exactly_once_through_kills_pauses_cuts_leader_loss_and_rescalin
         ..TopicOptions::default()
     };
     log.create_topic("transfers", 4, replicated).unwrap();
-    submit(&local_pg, &schema.name, &nats);
+    submit_by_branch(&local_pg, &schema.name, &nats, JOB, 4, 500);
     // The input is published before the workers start: `gen` is not resumable, and a
     // publish timing out under the faults' load would fail the test for nothing.
     let started = Instant::now();
@@ -363,39 +363,6 @@ fn generate(nats: &str, count: u64, seed: u64) {
     assert!(status.success(), "gen failed");
 }
 
-fn submit(pg: &str, schema: &str, nats: &str) {
-    let output = exactly(&[
-        "job",
-        "submit",
-        JOB,
-        "--cluster",
-        pg,
-        "--schema",
-        schema,
-        "--log",
-        nats,
-        "--kind",
-        "balances-by-branch",
-        "--input",
-        "transfers",
-        "--output",
-        "totals",
-        "--key-groups",
-        "4",
-        "--param",
-        "branches=16",
-        "--checkpoint-interval-ms",
-        "500",
-    ])
-    .output()
-    .unwrap();
-    assert!(
-        output.status.success(),
-        "submit: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
 /// The input consumed over time: every 3 s, the transfers the route tasks' checkpoints
 /// have read — the input published so far minus their lag, from `job status`.
 struct Timeline {
@@ -417,7 +384,10 @@ impl Timeline {
             let started = Instant::now();
             let mut points = Vec::new();
             while !flag.load(std::sync::atomic::Ordering::SeqCst) {
-                let published = published(&log);
+                let Some(published) = published(&log) else {
+                    std::thread::sleep(Duration::from_secs(1));
+                    continue;
+                };
                 let view = status(&pg, &schema, &nats, JOB);
                 let route_lag: Option<u64> = (view["tasks"].as_array().unwrap().iter())
                     .filter(|t| t["stage"] == "route")
@@ -442,10 +412,11 @@ impl Timeline {
     }
 }
 
-/// Transfers in the input now.
-fn published(log: &NatsLog) -> u64 {
-    let topic = log.open_topic("transfers").unwrap();
+/// Transfers in the input now; `None` while the cluster does not answer (a node being
+/// killed): the timeline skips that sample.
+fn published(log: &NatsLog) -> Option<u64> {
+    let topic = log.open_topic("transfers").ok()?;
     (0..topic.partitions())
-        .map(|p| log.partition_state(&topic, p).map_or(0, |s| s.last_seq))
+        .map(|p| log.partition_state(&topic, p).ok().map(|s| s.last_seq))
         .sum()
 }

@@ -63,7 +63,7 @@ fn workers_killed_with_sigkill_keep_the_job_exactly_once() {
     let mut rng = SmallRng::seed_from_u64(seed);
 
     gen(&nats, 20_000, seed);
-    submit_by_branch(&pg, &name, &nats, "bank", 4);
+    submit_by_branch(&pg, &name, &nats, "bank", 4, 200);
     let state = |i: usize| temp.path().join(format!("worker-{i}"));
     let mut workers: Vec<_> = (0..WORKERS)
         .map(|i| spawn_worker(&pg, &name, &nats, &state(i)))

@@ -64,9 +64,18 @@ pub fn spawn_worker(pg: &str, schema: &str, nats: &str, state: &std::path::Path)
         .unwrap()
 }
 
-/// Submits the distributed `balances-by-branch` job `name` over `transfers`.
-pub fn submit_by_branch(pg: &str, schema: &str, nats: &str, name: &str, key_groups: u32) {
+/// Submits the distributed `balances-by-branch` job `name` over `transfers` (16 branches,
+/// output `totals`).
+pub fn submit_by_branch(
+    pg: &str,
+    schema: &str,
+    nats: &str,
+    name: &str,
+    key_groups: u32,
+    checkpoint_interval_ms: u64,
+) {
     let groups = key_groups.to_string();
+    let interval = checkpoint_interval_ms.to_string();
     let output = exactly(&[
         "job",
         "submit",
@@ -88,7 +97,7 @@ pub fn submit_by_branch(pg: &str, schema: &str, nats: &str, name: &str, key_grou
         "--param",
         "branches=16",
         "--checkpoint-interval-ms",
-        "200",
+        &interval,
     ])
     .output()
     .unwrap();
@@ -101,49 +110,28 @@ pub fn submit_by_branch(pg: &str, schema: &str, nats: &str, name: &str, key_grou
 
 /// `exactly job status --json`.
 pub fn status(pg: &str, schema: &str, nats: &str, name: &str) -> serde_json::Value {
-    let output = exactly(&[
-        "job",
-        "status",
-        name,
-        "--cluster",
-        pg,
-        "--schema",
-        schema,
-        "--log",
-        nats,
-        "--json",
-    ])
-    .output()
-    .unwrap();
+    let stdout = on_cluster(&["job", "status", name], pg, schema, nats);
+    serde_json::from_str(&stdout).unwrap()
+}
+
+/// `exactly <command> --cluster … --schema … --log … --json`'s standard output; the
+/// command must succeed.
+fn on_cluster(command: &[&str], pg: &str, schema: &str, nats: &str) -> String {
+    let mut args = command.to_vec();
+    args.extend(["--cluster", pg, "--schema", schema, "--log", nats, "--json"]);
+    let output = exactly(&args).output().unwrap();
     assert!(
         output.status.success(),
-        "job status failed: {}",
+        "exactly {} failed: {}",
+        command.join(" "),
         String::from_utf8_lossy(&output.stderr)
     );
-    serde_json::from_slice(&output.stdout).unwrap()
+    String::from_utf8(output.stdout).unwrap()
 }
 
 /// `exactly cluster status --json`: one value per job, then the workers.
 pub fn cluster_status(pg: &str, schema: &str, nats: &str) -> Vec<serde_json::Value> {
-    let output = exactly(&[
-        "cluster",
-        "status",
-        "--cluster",
-        pg,
-        "--schema",
-        schema,
-        "--log",
-        nats,
-        "--json",
-    ])
-    .output()
-    .unwrap();
-    assert!(
-        output.status.success(),
-        "cluster status failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (String::from_utf8(output.stdout).unwrap().lines())
+    (on_cluster(&["cluster", "status"], pg, schema, nats).lines())
         .map(|line| serde_json::from_str(line).unwrap())
         .collect()
 }
