@@ -120,8 +120,19 @@ pub fn read_all(log: &NatsLog, topic: &str) -> Vec<(u32, StoredRecord)> {
     for partition in 0..open.partitions() {
         let state = log.partition_state(&open, partition).unwrap();
         let mut reader = log.reader(&open, partition, state.first_seq).unwrap();
+        // A read that times out (a loaded machine, R3 streams) is a new reader at the same
+        // sequence, a few times: nothing is skipped, the sequence check below still holds.
+        let mut timeouts = 0;
         loop {
-            let batch = reader.next_batch(1000).unwrap();
+            let batch = match reader.next_batch(1000) {
+                Ok(batch) => batch,
+                Err(NatsError::Timeout { .. }) if timeouts < 5 => {
+                    timeouts += 1;
+                    reader = log.reader(&open, partition, reader.next_seq()).unwrap();
+                    continue;
+                }
+                Err(error) => panic!("reading {topic}/{partition}: {error}"),
+            };
             if batch.is_empty() {
                 break;
             }
