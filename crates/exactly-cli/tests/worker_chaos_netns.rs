@@ -160,7 +160,17 @@ fn the_job_stays_exactly_once_through_kills_pauses_cuts_leader_loss_and_rescalin
         replicas: 3,
         ..TopicOptions::default()
     };
-    log.create_topic("transfers", 4, replicated).unwrap();
+    // A cluster that has just elected its meta leader may still time out its first API
+    // requests on a loaded machine: retried for up to STARTUP_MS.
+    let deadline = Instant::now() + Duration::from_millis(STARTUP_MS);
+    while let Err(error) = log.create_topic("transfers", 4, replicated.clone()) {
+        assert!(
+            Instant::now() < deadline,
+            "creating the input topic: {error}"
+        );
+        eprintln!("creating the input topic: {error}; trying again");
+        std::thread::sleep(Duration::from_millis(500));
+    }
     submit_by_branch(&local_pg, &schema.name, &nats, JOB, 4, 500);
     // The input is published before the workers start: `gen` is not resumable, and a
     // publish timing out under the faults' load would fail the test for nothing.
